@@ -1,0 +1,199 @@
+"""Value types of the chain interface: orders in, fills out, and the intent journal protocol.
+
+``chain/`` knows nothing of strategies or of ``bot/``. The engine translates a risk-approved
+intent into an ``OrderRequest`` and records the ``ExecutionResult`` in the ledger.
+
+Amounts that exist on chain are integers in base units: lamports for SOL, raw units for tokens
+(with ``token_decimals`` alongside). Floats are for prices only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+LAMPORTS_PER_SOL = 1_000_000_000
+WSOL_MINT = "So11111111111111111111111111111111111111112"
+
+
+class Side(StrEnum):
+    BUY = "buy"  # spend SOL (lamports), receive tokens
+    SELL = "sell"  # spend tokens (raw units), receive SOL
+
+
+class IntentState(StrEnum):
+    """Order intent lifecycle. States only move forward (see ``TRANSITIONS``)."""
+
+    PLANNED = "planned"
+    QUOTED = "quoted"
+    SIGNED = "signed"
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({IntentState.CONFIRMED, IntentState.FAILED, IntentState.EXPIRED})
+
+#: Allowed forward transitions. ``SENT -> SIGNED`` is deliberately absent: a new transaction for
+#: an intent is only built after the old one is EXPIRED (a terminal state for that attempt; the
+#: retry is a new attempt of the same intent, see ``IntentJournal.begin_attempt``).
+TRANSITIONS: dict[IntentState, frozenset[IntentState]] = {
+    IntentState.PLANNED: frozenset({IntentState.QUOTED, IntentState.FAILED}),
+    IntentState.QUOTED: frozenset({IntentState.SIGNED, IntentState.FAILED}),
+    IntentState.SIGNED: frozenset({IntentState.SENT, IntentState.FAILED}),
+    IntentState.SENT: frozenset({IntentState.CONFIRMED, IntentState.FAILED, IntentState.EXPIRED}),
+    IntentState.CONFIRMED: frozenset(),
+    IntentState.FAILED: frozenset(),
+    IntentState.EXPIRED: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSnapshot:
+    """What the feeds know of a token's reference pool at decision time.
+
+    Used by the paper executor's fill model and by the pre-sign sanity checks.
+    """
+
+    mint: str
+    price_usd: float
+    liquidity_usd: float
+    sol_usd: float
+    token_decimals: int
+    ts: int  # unix seconds of the observation
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A risk-approved order. ``amount_in`` is lamports for a buy, raw token units for a sell."""
+
+    intent_id: str
+    mint: str
+    side: Side
+    amount_in: int
+    token_decimals: int
+    max_slippage_bps: int
+    max_priority_fee_lamports: int
+    max_sol_per_trade_lamports: int  # hard cap, checked again right before signing
+    pool: PoolSnapshot
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.amount_in <= 0:
+            raise ValueError(f"order {self.intent_id}: amount_in must be > 0, got {self.amount_in}")
+        if self.max_slippage_bps < 0:
+            raise ValueError(f"order {self.intent_id}: max_slippage_bps must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """What actually happened, in base units. For live fills, read from the confirmed transaction.
+
+    ``in_amount``/``out_amount`` are what left and reached the wallet for the swap itself
+    (lamports and raw token units by ``side``). Fees are separate: ``network_fee_lamports`` is the
+    transaction fee (base + priority, ``meta.fee`` live), ``priority_fee_lamports`` the priority
+    part of it, ``rent_lamports`` the rent locked (+) or refunded (-) by opening/closing the token
+    account, and ``tip_lamports`` any Jito tip.
+    """
+
+    intent_id: str
+    mint: str
+    side: Side
+    in_amount: int
+    out_amount: int
+    token_decimals: int
+    network_fee_lamports: int
+    priority_fee_lamports: int
+    rent_lamports: int
+    tip_lamports: int
+    sol_usd: float
+    ts: int
+    signature: str
+    paper: bool
+
+    @property
+    def sol_lamports(self) -> int:
+        """Lamports of the swap leg: spent for a buy, received for a sell."""
+        return self.in_amount if self.side is Side.BUY else self.out_amount
+
+    @property
+    def token_amount(self) -> int:
+        return self.out_amount if self.side is Side.BUY else self.in_amount
+
+    @property
+    def fees_lamports(self) -> int:
+        """Every lamport paid beyond the swap leg (network + tip + rent locked or refunded)."""
+        return self.network_fee_lamports + self.tip_lamports + self.rent_lamports
+
+    @property
+    def price_sol(self) -> float:
+        """Executed price in SOL per whole token (swap leg only, fees excluded)."""
+        tokens = self.token_amount / 10**self.token_decimals
+        return (self.sol_lamports / LAMPORTS_PER_SOL) / tokens if tokens else float("nan")
+
+    @property
+    def price_usd(self) -> float:
+        return self.price_sol * self.sol_usd
+
+
+class ExecutionStatus(StrEnum):
+    FILLED = "filled"
+    FAILED = "failed"  # did not execute (quote failed, on-chain error, check failed)
+    EXPIRED = "expired"  # sent but never landed before lastValidBlockHeight
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    intent_id: str
+    status: ExecutionStatus
+    fill: Fill | None = None
+    error: str = ""  # machine-readable kind, e.g. "no_route", "slippage_exceeded"
+    detail: str = ""  # human-readable detail (no secrets)
+
+
+@runtime_checkable
+class IntentJournal(Protocol):
+    """Crash-safe record of intent states, implemented by the ledger and injected by the engine.
+
+    Every call must be durable (committed) when it returns: the executor journals ``SIGNED``
+    with the raw signed bytes and ``last_valid_block_height`` before the first send.
+    """
+
+    def transition(self, intent_id: str, state: IntentState, *, signature: str | None = None,
+                   signed_tx: bytes | None = None, last_valid_block_height: int | None = None,
+                   detail: str = "") -> None: ...
+
+    def unfinished(self) -> list[JournalEntry]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    intent_id: str
+    mint: str
+    side: Side
+    state: IntentState
+    amount_in: int
+    signature: str | None
+    signed_tx: bytes | None
+    last_valid_block_height: int | None
+    attempt: int
+
+
+class Executor(Protocol):
+    """Paper and live executors implement this; the engine never knows which one it holds."""
+
+    paper: bool
+
+    async def execute(self, order: OrderRequest) -> ExecutionResult: ...
+
+    async def token_balance(self, mint: str) -> int | None:
+        """The wallet's actual raw balance of ``mint`` (None when it cannot be read now)."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,272 @@
+"""Value types of the strategies' interface: what they read (``MarketView``) and what they return.
+
+``strategies/`` is pure computation. Everything here is immutable and carries no I/O.
+
+A ``Panel`` holds one timeframe of candles for every tracked token as dense ``(tokens, bars)``
+float64 arrays aligned on bar start times, NaN where a token has no data for a bar. Dense arrays
+let every strategy evaluate all tokens in one vectorised call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+
+import numpy as np
+import polars as pl
+
+#: Columns every panel carries (the market dataset's required candle columns).
+CANDLE_COLUMNS: tuple[str, ...] = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume_usd",
+    "liquidity_usd",
+    "buys",
+    "sells",
+)
+
+#: Optional columns: whale flow (USD of large buys/sells this bar), attention signals, and the
+#: price of the token's second-deepest pool (``alt_close``, for cross-pool statistical arbitrage).
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "whale_buy_usd",
+    "whale_sell_usd",
+    "attention",  # 0..100 composite of boosts/profiles/trending for this bar
+    "boosts_active",
+    "trending_rank",  # NaN when not trending
+    "alt_close",
+)
+
+#: How optional columns are aggregated when resampling: "sum" for flows, "last" for levels.
+_RESAMPLE_SUM = frozenset({"volume_usd", "buys", "sells", "whale_buy_usd", "whale_sell_usd"})
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Panel:
+    """One timeframe of candles for all tokens. Arrays are ``(len(mints), len(ts))`` float64.
+
+    ``ts`` holds bar *start* times in integer unix seconds (UTC); ``bar_seconds`` is the bar width.
+    """
+
+    mints: tuple[str, ...]
+    ts: np.ndarray
+    bar_seconds: int
+    columns: Mapping[str, np.ndarray]
+
+    def __post_init__(self) -> None:
+        shape = (len(self.mints), len(self.ts))
+        for name in CANDLE_COLUMNS:
+            if name not in self.columns:
+                raise ValueError(f"panel is missing required column {name!r}")
+        for name, arr in self.columns.items():
+            if arr.shape != shape:
+                raise ValueError(f"panel column {name!r} has shape {arr.shape}, expected {shape}")
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def get(self, name: str) -> np.ndarray | None:
+        return self.columns.get(name)
+
+    @property
+    def open(self) -> np.ndarray:
+        return self.columns["open"]
+
+    @property
+    def high(self) -> np.ndarray:
+        return self.columns["high"]
+
+    @property
+    def low(self) -> np.ndarray:
+        return self.columns["low"]
+
+    @property
+    def close(self) -> np.ndarray:
+        return self.columns["close"]
+
+    @property
+    def volume(self) -> np.ndarray:
+        return self.columns["volume_usd"]
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.mints)
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.ts)
+
+    def tail(self, bars: int) -> Panel:
+        """The last ``bars`` bars (all of them when there are fewer)."""
+        if bars >= self.n_bars:
+            return self
+        return Panel(self.mints, self.ts[-bars:], self.bar_seconds,
+                     {k: v[:, -bars:] for k, v in self.columns.items()})
+
+    def select(self, rows: np.ndarray | list[int]) -> Panel:
+        """A panel of the token rows given (indices into ``mints``)."""
+        idx = np.asarray(rows, dtype=np.int64)
+        return Panel(tuple(self.mints[i] for i in idx), self.ts, self.bar_seconds,
+                     {k: v[idx] for k, v in self.columns.items()})
+
+    def resample(self, bar_seconds: int) -> Panel:
+        """Causal resample to a coarser timeframe: only *completed* buckets are returned.
+
+        Buckets are aligned to multiples of ``bar_seconds`` since the epoch. The trailing bucket is
+        dropped unless its last source bar is present, so a resample of a truncated history is a
+        prefix of the resample of the full history (no lookahead).
+        """
+        if bar_seconds % self.bar_seconds:
+            raise ValueError(f"cannot resample {self.bar_seconds}s bars to {bar_seconds}s")
+        if bar_seconds == self.bar_seconds or self.n_bars == 0:
+            return self
+        k = bar_seconds // self.bar_seconds
+        bucket = self.ts // bar_seconds
+        # Bars are contiguous by construction (MarketState and the dataset loader fill gaps with
+        # NaN), so buckets are runs of k bars except possibly the first and last ones.
+        first_full = int(np.searchsorted(bucket, bucket[0] + (1 if self.ts[0] % bar_seconds else 0)))
+        usable = (self.n_bars - first_full) // k * k
+        if usable <= 0:
+            return Panel(self.mints, self.ts[:0], bar_seconds,
+                         {c: v[:, :0] for c, v in self.columns.items()})
+        sl = slice(first_full, first_full + usable)
+        n, b = self.n_tokens, usable // k
+        out: dict[str, np.ndarray] = {}
+        for name, arr in self.columns.items():
+            blk = arr[:, sl].reshape(n, b, k)
+            if name == "open":
+                out[name] = blk[:, :, 0]
+            elif name == "high":
+                out[name] = _nan_reduce(np.nanmax, blk)
+            elif name == "low":
+                out[name] = _nan_reduce(np.nanmin, blk)
+            elif name in _RESAMPLE_SUM:
+                s = np.nansum(blk, axis=2)
+                s[np.all(np.isnan(blk), axis=2)] = np.nan
+                out[name] = s
+            else:  # levels: last value of the bucket
+                out[name] = blk[:, :, -1]
+        ts = self.ts[sl].reshape(b, k)[:, 0] // bar_seconds * bar_seconds
+        return Panel(self.mints, ts, bar_seconds, out)
+
+    def to_frame(self) -> pl.DataFrame:
+        """The panel as a long polars frame: one row per token per bar (rows of all-NaN dropped)."""
+        n, b = self.n_tokens, self.n_bars
+        data: dict[str, object] = {
+            "ts": pl.Series("ts", np.tile(self.ts, n) * 1_000_000, dtype=pl.Int64).cast(
+                pl.Datetime("us", "UTC")),
+            "mint": np.repeat(np.array(self.mints, dtype=object), b),
+        }
+        for name, arr in self.columns.items():
+            data[name] = arr.reshape(-1)
+        frame = pl.DataFrame(data)
+        return frame.filter(pl.col("close").is_not_nan())
+
+
+def _nan_reduce(fn, blk: np.ndarray) -> np.ndarray:
+    allnan = np.all(np.isnan(blk), axis=2)
+    filled = np.where(allnan[:, :, None], 0.0, blk)
+    with np.errstate(invalid="ignore"):
+        out = fn(filled, axis=2)
+    out[allnan] = np.nan
+    return out
+
+
+#: Per-token latest-snapshot fields offered to strategies (arrays of shape ``(tokens,)``).
+SNAPSHOT_FIELDS: tuple[str, ...] = (
+    "price_usd",
+    "liquidity_usd",
+    "volume_h24_usd",
+    "buys_h1",
+    "sells_h1",
+    "age_minutes",  # minutes since the reference pool was created; NaN when unknown
+    "boosts_active",
+    "trending_rank",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class MarketView:
+    """Everything strategies may look at for one decision cycle. Immutable; built by the engine.
+
+    ``ts`` is the cycle time (unix seconds, UTC). ``candles`` holds one-minute bars ending at or
+    before ``ts``. ``snapshot`` maps each field of ``SNAPSHOT_FIELDS`` (those known) to a
+    ``(tokens,)`` array. ``stale`` is True for tokens whose data is too old to act on.
+    """
+
+    ts: int
+    candles: Panel
+    snapshot: Mapping[str, np.ndarray] = field(default_factory=dict)
+    stale: np.ndarray | None = None
+
+    @property
+    def mints(self) -> tuple[str, ...]:
+        return self.candles.mints
+
+    def timeframe(self, minutes: int) -> Panel:
+        """Causal resample of the one-minute candles (``5``, ``15``, ``60``...)."""
+        cache = self.__dict__.setdefault("_timeframes", {})
+        if minutes not in cache:
+            cache[minutes] = self.candles.resample(minutes * 60)
+        return cache[minutes]
+
+    @cached_property
+    def frame(self) -> pl.DataFrame:
+        """The one-minute candles as a long polars frame."""
+        return self.candles.to_frame()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StrategyVotes:
+    """One strategy's votes for every token of a view, aligned with ``view.mints``.
+
+    ``score`` in [-1, 1] (sell … buy), ``confidence`` in [0, 1], and a short reason per token.
+    """
+
+    strategy: str
+    score: np.ndarray
+    confidence: np.ndarray
+    reasons: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.reasons)
+        if self.score.shape != (n,) or self.confidence.shape != (n,):
+            raise ValueError(
+                f"{self.strategy}: score {self.score.shape} / confidence {self.confidence.shape} "
+                f"do not match {n} reasons")
+
+
+class Action(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+    HOLD = "hold"
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One strategy's vote on one token, as the ledger and Telegram show it."""
+
+    strategy: str
+    score: float
+    confidence: float
+    weight: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The ensemble's verdict on one token for one cycle."""
+
+    mint: str
+    action: Action
+    score: float  # combined, in [-1, 1]
+    confidence: float  # in [0, 1]
+    regime: str
+    votes: tuple[Vote, ...]
+
+    def explain(self, top: int = 3) -> str:
+        ranked = sorted(self.votes, key=lambda v: -abs(v.score * v.confidence * v.weight))
+        return "; ".join(f"{v.strategy}: {v.reason}" for v in ranked[:top] if v.score != 0)
