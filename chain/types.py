@@ -192,8 +192,29 @@ class Executor(Protocol):
 
     async def execute(self, order: OrderRequest) -> ExecutionResult: ...
 
+    async def quote_check(self, mint: str, lamports_in: int, pool: PoolSnapshot) -> QuoteCheck:
+        """Probe an executable buy quote and a reverse (sell) route for the risk checks."""
+        ...
+
     async def token_balance(self, mint: str) -> int | None:
         """The wallet's actual raw balance of ``mint`` (None when it cannot be read now)."""
         ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteCheck:
+    """An executable-quote probe for a prospective buy, for the risk manager's entry checks.
+
+    ``buy_price_usd`` is the executable price per whole token for ``lamports_in``;
+    ``sell_route_ok`` says whether a reverse quote (selling what the buy would get) succeeded —
+    the honeypot check.
+    """
+
+    mint: str
+    lamports_in: int
+    buy_price_usd: float
+    price_impact_pct: float
+    sell_route_ok: bool
+    detail: str = ""

@@ -1,0 +1,12 @@
+"""Helpers shared by CLI commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.config import LoadedConfig, load_config, resolve_config_path
+
+
+def load(args: argparse.Namespace) -> LoadedConfig:
+    """The validated config named by ``--config`` / ``$SOLBOT_CONFIG`` / the default path."""
+    return load_config(resolve_config_path(getattr(args, "config", None)))
