@@ -1,8 +1,16 @@
-"""``[health]``, ``[telegram]`` and ``[alerts]`` config."""
+"""``[health]``, ``[telegram]`` and ``[alerts]`` config.
+
+Every field is required: the shipped ``config/trading.toml`` documents each one.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Severity = Literal["info", "warning", "critical"]
 
 
 class OpsSection(BaseModel):
@@ -13,12 +21,43 @@ class HealthConfig(OpsSection):
     host: str
     port: int = Field(ge=0, le=65535)
     heartbeat_max_age_seconds: float = Field(gt=0)
+    request_timeout_seconds: float = Field(gt=0)
+    max_connections: int = Field(ge=1)
+    check_timeout_seconds: float = Field(gt=0)
+    cycle_latency_buckets_seconds: list[float] = Field(min_length=1)
+
+    @field_validator("cycle_latency_buckets_seconds")
+    @classmethod
+    def _increasing(cls, v: list[float]) -> list[float]:
+        if any(b <= a for a, b in zip(v, v[1:], strict=False)) or v[0] <= 0:
+            raise ValueError("must be positive and strictly increasing")
+        return v
 
 
 class TelegramConfig(OpsSection):
     enabled: bool
     base_url: str = Field(pattern=r"^https?://")
+    poll_timeout_seconds: int = Field(ge=0, le=50)
+    request_timeout_seconds: float = Field(gt=0)
+    min_send_interval_seconds: float = Field(ge=0)
+    send_attempts: int = Field(ge=1)
+    retry_backoff_seconds: float = Field(gt=0)
+    startup_retry_seconds: float = Field(gt=0)
+    confirm_timeout_seconds: float = Field(gt=0)
+    command_queue_size: int = Field(ge=1)
+    daily_report_utc: str
+    trades_shown: int = Field(ge=1, le=50)
+
+    @field_validator("daily_report_utc")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        m = re.fullmatch(r"(\d{2}):(\d{2})", v)
+        if not m or int(m[1]) > 23 or int(m[2]) > 59:
+            raise ValueError('must be a UTC time "HH:MM" (00:00..23:59)')
+        return v
 
 
 class AlertsConfig(OpsSection):
     dedupe_window_seconds: float = Field(ge=0)
+    queue_size: int = Field(ge=1)
+    min_severity: Severity
