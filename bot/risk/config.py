@@ -1,12 +1,122 @@
-"""``[risk]`` config: hard caps, sizing, portfolio limits, breakers and exits. All fields required."""
+"""``[risk]`` config: hard caps, sizing, portfolio limits, breakers and exits. All fields required.
+
+The values live in ``config/trading.toml`` (``[risk]``, ``[risk.safety]``, ``[risk.sizing]``,
+``[risk.portfolio]``, ``[risk.breakers]``, ``[risk.exits]``); nothing here has a default.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from itertools import pairwise
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class RiskSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class SafetyConfig(RiskSection):
+    """Token safety gate. Every rule rejects with its own name (``mint_authority``...)."""
+
+    reject_unknown: bool  # a fact that could not be read fails its rule (rule name + "_unknown")
+    reject_mint_authority: bool
+    reject_freeze_authority: bool
+    max_transfer_fee_bps: float = Field(ge=0)
+    reject_permanent_delegate: bool
+    reject_transfer_hook: bool
+    reject_non_transferable: bool
+    reject_default_frozen: bool
+    min_liquidity_usd: float = Field(ge=0)
+    min_age_minutes: float = Field(ge=0)
+    max_top10_holder_share: float = Field(gt=0, le=1)
+    require_sell_route: bool
+    max_quote_spread_bps: float = Field(gt=0)
+    max_price_impact_bps: float = Field(gt=0)
+
+
+class SizingConfig(RiskSection):
+    atr_bars: int = Field(ge=2)
+    min_stop_fraction: float = Field(gt=0, lt=1)
+    max_stop_fraction: float = Field(gt=0, lt=1)
+    min_order_sol: float = Field(gt=0)
+    kelly_fraction: float = Field(gt=0, le=1)
+    kelly_window: int = Field(ge=1)
+    kelly_prior_trades: int = Field(ge=1)
+    kelly_prior_win_rate: float = Field(gt=0, lt=1)
+    kelly_prior_payoff: float = Field(gt=0)
+    max_liquidity_fraction: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _stops(self) -> SizingConfig:
+        if self.min_stop_fraction >= self.max_stop_fraction:
+            raise ValueError(
+                f"risk.sizing.min_stop_fraction ({self.min_stop_fraction}) must be below "
+                f"risk.sizing.max_stop_fraction ({self.max_stop_fraction})")
+        return self
+
+
+class PortfolioConfig(RiskSection):
+    max_token_exposure_fraction: float = Field(gt=0, le=1)
+    max_heat: float = Field(gt=0, le=1)
+    correlation_bars: int = Field(ge=3)
+    min_correlation_bars: int = Field(ge=3)
+    max_correlation: float = Field(gt=0, le=1)
+    cooldown_minutes: float = Field(ge=0)
+    cash_reserve_sol: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _bars(self) -> PortfolioConfig:
+        if self.min_correlation_bars > self.correlation_bars:
+            raise ValueError(
+                f"risk.portfolio.min_correlation_bars ({self.min_correlation_bars}) cannot exceed "
+                f"risk.portfolio.correlation_bars ({self.correlation_bars})")
+        return self
+
+
+ResetRule = Literal["next_utc_day", "operator"]
+
+
+class BreakersConfig(RiskSection):
+    daily_loss_reset: ResetRule
+    max_drawdown_fraction: float = Field(gt=0, lt=1)
+    max_drawdown_reset: ResetRule
+    max_consecutive_losses: int = Field(ge=1)
+    consecutive_losses_reset: ResetRule
+    abnormal_trip_cycles: int = Field(ge=1)
+    abnormal_reset: Literal["auto", "operator"]
+    abnormal_clear_cycles: int = Field(ge=1)
+    crisis_regimes: list[str]
+
+
+class TakeProfitLevel(RiskSection):
+    r: float = Field(gt=0)
+    fraction: float = Field(gt=0, le=1)
+
+
+class ExitsConfig(RiskSection):
+    take_profit_ladder: list[TakeProfitLevel]
+    trailing_activation_r: float = Field(gt=0)
+    trailing_distance_r: float = Field(gt=0)
+    time_stop_minutes: float = Field(gt=0)
+    time_stop_min_gain_r: float
+    rug_liquidity_drop: float = Field(gt=0, lt=1)
+    rug_window_minutes: float = Field(gt=0)
+    exit_on_safety_change: bool
+    exit_on_sell_route_lost: bool
+    ensemble_exit: bool
+
+    @model_validator(mode="after")
+    def _ladder(self) -> ExitsConfig:
+        rs = [lv.r for lv in self.take_profit_ladder]
+        if any(b <= a for a, b in pairwise(rs)):
+            raise ValueError(f"risk.exits.take_profit_ladder: levels must have increasing r, got {rs}")
+        total = sum(lv.fraction for lv in self.take_profit_ladder)
+        if total > 1 + 1e-9:
+            raise ValueError(
+                f"risk.exits.take_profit_ladder: fractions add up to {total:.3f}; they are fractions of "
+                "the initial position and must add up to at most 1")
+        return self
 
 
 class RiskConfig(RiskSection):
@@ -21,4 +131,26 @@ class RiskConfig(RiskSection):
     risk_per_trade: float = Field(gt=0, le=0.2)
     # Exits
     stop_loss_atr: float = Field(gt=0)
-    take_profit_r: float = Field(gt=0)
+    take_profit_r: float = Field(gt=0)  # final take profit: everything left is sold at this gain (R)
+    safety: SafetyConfig
+    sizing: SizingConfig
+    portfolio: PortfolioConfig
+    breakers: BreakersConfig
+    exits: ExitsConfig
+
+    @model_validator(mode="after")
+    def _cross(self) -> RiskConfig:
+        if self.max_position_sol > self.max_total_exposure_sol:
+            raise ValueError(
+                f"risk.max_position_sol ({self.max_position_sol}) cannot exceed "
+                f"risk.max_total_exposure_sol ({self.max_total_exposure_sol})")
+        if self.sizing.min_order_sol > self.max_position_sol:
+            raise ValueError(
+                f"risk.sizing.min_order_sol ({self.sizing.min_order_sol}) cannot exceed "
+                f"risk.max_position_sol ({self.max_position_sol}): no order could ever be placed")
+        ladder = self.exits.take_profit_ladder
+        if ladder and self.take_profit_r <= ladder[-1].r:
+            raise ValueError(
+                f"risk.take_profit_r ({self.take_profit_r}) is the final take profit and must be above "
+                f"the last risk.exits.take_profit_ladder level (r = {ladder[-1].r})")
+        return self
