@@ -30,6 +30,12 @@ class RpcConfig(ChainSection):
     request_timeout_seconds: float = Field(gt=0)
     probe_interval_seconds: float = Field(gt=0)
     max_slot_lag: int = Field(ge=0)
+    hedge_delay_ms: float = Field(gt=0)
+    latency_ewma_alpha: float = Field(gt=0, le=1)
+    breaker_failure_threshold: int = Field(ge=1)
+    breaker_open_seconds: float = Field(gt=0)
+    max_backoff_seconds: float = Field(gt=0)
+    default_retry_after_seconds: float = Field(gt=0)
 
     @model_validator(mode="after")
     def _roles(self) -> RpcConfig:

@@ -1,0 +1,600 @@
+"""A pool of Solana JSON-RPC endpoints: health probes, latency-aware hedged reads, fan-out sends.
+
+Why raw ``httpx`` (one ``httpx.AsyncClient`` per endpoint) plus ``solders`` value types rather
+than one ``solana.rpc.async_api.AsyncClient`` per endpoint:
+
+- The pool's decisions need what ``AsyncClient`` hides. solana-py 0.36 raises a generic
+  ``SolanaRpcException`` for transport problems and drops the HTTP status and headers, so a 429's
+  ``Retry-After``, a 5xx, a body that is not JSON and a provider's ``-32005``/``-32429`` cannot be
+  told apart, and those are exactly the cases the breaker, token bucket and hedging act on.
+- Hedged reads cancel the slower request; per-request timeouts and cancellation are direct with
+  httpx and indirect through ``AsyncClient``.
+- Request bodies are built by pure functions (``build_request``) in the solana-py style, and every
+  result is parsed once at the edge by a caller-supplied parser (``chain.rpc_methods``), so a
+  node answering a well-formed but wrong-shaped result is treated as a faulty node and the read
+  moves to the next endpoint. Keys, signatures, blockhashes and transactions are ``solders``
+  types everywhere else in ``chain/``.
+
+The cost is owning the JSON-RPC envelope (a dozen lines). The benchmark compares this pool with a
+plain ``AsyncClient`` on one endpoint (``bench/bench_execution.py``).
+
+Logs and errors name endpoints by a redacted label (``host#index``): provider URLs often carry
+the API key in the query string (Helius ``?api-key=``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import email.utils
+import itertools
+import json
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from chain.config import RpcConfig, RpcEndpoint
+from chain.errors import ChainDataError, NoHealthyEndpoint, RpcCallError, RpcEndpointFault, RpcError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Upper bounds (ms) of the latency histogram buckets reported in ``stats()`` (the last is +Inf).
+LATENCY_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, float("inf"))
+
+
+class ErrorKind(StrEnum):
+    TIMEOUT = "timeout"
+    TRANSPORT = "transport"  # connection refused/reset, dropped mid-request
+    HTTP_STATUS = "http_status"  # 5xx or another non-JSON-RPC HTTP failure
+    RATE_LIMITED = "rate_limited"  # HTTP 429, code 429, -32429, provider -32005
+    QUOTA_EXHAUSTED = "quota_exhausted"  # Helius "max usage reached": not worth retrying soon
+    NODE_BEHIND = "node_behind"  # Agave -32005 "Node is behind by N slots" / unhealthy
+    NOT_READY = "not_ready"  # -32004 block not available, -32007 slot skipped, -32016 min slot
+    SERVER_ERROR = "server_error"  # -32603 internal error
+    MALFORMED = "malformed"  # body not JSON / not JSON-RPC / result of the wrong shape
+    PREFLIGHT = "preflight"  # -32002: deterministic for this transaction
+    RPC_ERROR = "rpc_error"  # any other JSON-RPC error: deterministic (invalid params, ...)
+
+
+#: Kinds that say "this endpoint misbehaved; another may answer": count against its breaker.
+ENDPOINT_FAULTS = frozenset({
+    ErrorKind.TIMEOUT, ErrorKind.TRANSPORT, ErrorKind.HTTP_STATUS, ErrorKind.RATE_LIMITED,
+    ErrorKind.QUOTA_EXHAUSTED, ErrorKind.NODE_BEHIND, ErrorKind.NOT_READY, ErrorKind.SERVER_ERROR,
+    ErrorKind.MALFORMED,
+})
+
+#: Providers that use -32005 for rate limiting rather than Agave's "node unhealthy".
+_RATE_LIMIT_32005_PROVIDERS = frozenset({"helius", "quicknode"})
+
+
+# --------------------------------------------------------------------------------------------
+# Pure pieces: request bodies, error classification, Retry-After
+
+
+def build_request(method: str, params: Sequence[Any] | None, req_id: int) -> dict[str, Any]:
+    body: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "method": method}
+    if params is not None:
+        body["params"] = list(params)
+    return body
+
+
+def send_transaction_params(raw: bytes) -> list[Any]:
+    """``sendTransaction`` params: base64, no preflight, no node-side retry queue (we rebroadcast)."""
+    return [base64.b64encode(raw).decode(), {"encoding": "base64", "skipPreflight": True, "maxRetries": 0}]
+
+
+def classify_rpc_error(provider: str, error: Any) -> ErrorKind:
+    """Provider-aware classification of a JSON-RPC ``error`` object.
+
+    ``-32005`` is "node behind/unhealthy" on Agave but a rate limit on Helius' REST gateway and
+    some providers; ``-32429`` is Helius' rate limit, and "max usage reached" its exhausted quota.
+    """
+    if not isinstance(error, dict) or not isinstance(error.get("code"), int):
+        return ErrorKind.MALFORMED
+    code: int = error["code"]
+    message = str(error.get("message", "")).lower()
+    if code == -32429:
+        return ErrorKind.QUOTA_EXHAUSTED if "max usage" in message else ErrorKind.RATE_LIMITED
+    if code == 429:
+        return ErrorKind.RATE_LIMITED
+    if code == -32005:
+        if provider in _RATE_LIMIT_32005_PROVIDERS or "rate limit" in message or "too many" in message:
+            return ErrorKind.RATE_LIMITED
+        return ErrorKind.NODE_BEHIND
+    if code == -32002:
+        return ErrorKind.PREFLIGHT
+    if code in (-32004, -32007, -32014, -32016):
+        return ErrorKind.NOT_READY
+    if code == -32603:
+        return ErrorKind.SERVER_ERROR
+    return ErrorKind.RPC_ERROR
+
+
+def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now_epoch)
+
+
+def endpoint_label(ep: RpcEndpoint, index: int) -> str:
+    """``host#index``: never the path or query, where providers put API keys."""
+    host = urlsplit(ep.url).hostname or "endpoint"
+    port = urlsplit(ep.url).port
+    return f"{host}:{port}#{index}" if port else f"{host}#{index}"
+
+
+# --------------------------------------------------------------------------------------------
+# Per-endpoint state
+
+
+class TokenBucket:
+    """Keeps requests to one endpoint under ``rate`` per second (capacity: one second's worth)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self._clock = clock
+        self._last = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self._last) * self.rate)
+        self._last = now
+
+    def wait_time(self) -> float:
+        self._refill()
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+    def try_take(self) -> bool:
+        self._refill()
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        for _ in itertools.count():
+            if self.try_take():
+                return
+            await asyncio.sleep(self.wait_time())
+
+
+class Health(StrEnum):
+    UNKNOWN = "unknown"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"  # probe failed, lagging, or breaker open
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointStats:
+    """One endpoint's metrics snapshot (the ops helper exports these as Prometheus metrics)."""
+
+    label: str
+    role: str
+    provider: str
+    health: str
+    breaker_open: bool
+    slot: int | None
+    slot_lag: int | None
+    latency_ewma_ms: float | None
+    requests: int
+    errors: dict[str, int]
+    latency_buckets: tuple[tuple[float, int], ...]  # cumulative (le_ms, count)
+    latency_sum_ms: float
+    rate_limited_for_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    best_slot: int | None
+    healthy_read: int
+    healthy_send: int
+    endpoints: tuple[EndpointStats, ...]
+
+
+class _Endpoint:
+    def __init__(self, cfg: RpcEndpoint, index: int, rpc: RpcConfig, clock: Callable[[], float]) -> None:
+        self.cfg = cfg
+        self.index = index
+        self.label = endpoint_label(cfg, index)
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(rpc.request_timeout_seconds),
+            http2=cfg.url.startswith("https"),
+            headers={"content-type": "application/json"},
+        )
+        self.bucket = TokenBucket(cfg.max_rps, clock) if cfg.max_rps else None
+        self.health = Health.UNKNOWN
+        self.slot: int | None = None
+        self.slot_lag: int | None = None
+        self.ewma_ms: float | None = None
+        self.consecutive_failures = 0
+        self.breaker_open = False
+        self.backoff = rpc.breaker_open_seconds
+        self.next_probe = 0.0
+        self.cooldown_until = 0.0
+        self.requests = 0
+        self.errors: Counter[str] = Counter()
+        self.hist = [0] * len(LATENCY_BUCKETS_MS)
+        self.lat_sum_ms = 0.0
+
+    @property
+    def reads(self) -> bool:
+        return self.cfg.role in ("read", "both")
+
+    @property
+    def sends(self) -> bool:
+        return self.cfg.role in ("send", "both")
+
+    def observe_latency(self, ms: float, alpha: float) -> None:
+        self.ewma_ms = ms if self.ewma_ms is None else alpha * ms + (1 - alpha) * self.ewma_ms
+        self.lat_sum_ms += ms
+        for i, le in enumerate(LATENCY_BUCKETS_MS):
+            if ms <= le:
+                self.hist[i] += 1
+                break
+
+
+# --------------------------------------------------------------------------------------------
+# The pool
+
+
+@dataclass(frozen=True, slots=True)
+class SendReport:
+    """Outcome of one fan-out of a signed transaction. Acceptance means only "received"."""
+
+    signature: str | None
+    accepted: tuple[str, ...]
+    errors: tuple[tuple[str, str, str], ...]  # (endpoint label, kind, detail)
+    already_processed: bool = False
+
+
+class RpcPool:
+    """``RpcPool(cfg)``; ``await pool.start()``; ``await pool.call(method, params, parse=...)``;
+    ``await pool.send_transaction(raw)``; ``pool.stats()``; ``await pool.aclose()``."""
+
+    def __init__(self, cfg: RpcConfig, *, clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None) -> None:
+        self.cfg = cfg
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._eps = [_Endpoint(e, i, cfg, clock) for i, e in enumerate(cfg.endpoints)]
+        self._ids = itertools.count(1)
+        self._probe_tasks: list[asyncio.Task[None]] = []
+        self.best_slot: int | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Probe every endpoint once, then keep probing in the background."""
+        await asyncio.gather(*(self._probe(ep) for ep in self._eps))
+        self._update_lags()
+        for ep in self._eps:
+            self._probe_tasks.append(asyncio.create_task(self._probe_loop(ep), name=f"probe {ep.label}"))
+
+    async def aclose(self) -> None:
+        for t in self._probe_tasks:
+            t.cancel()
+        for t in self._probe_tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._probe_tasks.clear()
+        await asyncio.gather(*(ep.client.aclose() for ep in self._eps), return_exceptions=True)
+
+    async def __aenter__(self) -> RpcPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- health --------------------------------------------------------------------------
+
+    async def _probe_loop(self, ep: _Endpoint) -> None:
+        while True:
+            await asyncio.sleep(max(0.0, ep.next_probe - self._clock()))
+            await self._probe(ep)
+            self._update_lags()
+
+    async def _probe(self, ep: _Endpoint) -> None:
+        try:
+            health, slot = await asyncio.gather(
+                self._request(ep, "getHealth", None, _parse_health),
+                self._request(ep, "getSlot", [{"commitment": self.cfg.commitment}], _parse_int),
+            )
+        except RpcError as exc:
+            ep.slot_lag = None if exc.kind != ErrorKind.NODE_BEHIND else ep.slot_lag
+            self._mark_unhealthy(ep, f"probe: {exc}")
+            return
+        ep.slot = slot
+        if health:
+            ep.consecutive_failures = 0
+            ep.breaker_open = False
+            ep.backoff = self.cfg.breaker_open_seconds
+            ep.health = Health.HEALTHY
+            ep.next_probe = self._clock() + self.cfg.probe_interval_seconds
+        else:
+            self._mark_unhealthy(ep, "probe: getHealth not ok")
+
+    def _update_lags(self) -> None:
+        slots = [ep.slot for ep in self._eps if ep.slot is not None]
+        if not slots:
+            return
+        self.best_slot = max(slots)
+        for ep in self._eps:
+            if ep.slot is None:
+                continue
+            ep.slot_lag = self.best_slot - ep.slot
+            if ep.slot_lag > self.cfg.max_slot_lag and ep.health is Health.HEALTHY:
+                self._mark_unhealthy(ep, f"behind the best slot by {ep.slot_lag}")
+
+    def _mark_unhealthy(self, ep: _Endpoint, why: str) -> None:
+        if ep.health is not Health.UNHEALTHY:
+            log.warning("rpc endpoint %s unhealthy: %s", ep.label, why)
+        ep.health = Health.UNHEALTHY
+        ep.next_probe = self._clock() + ep.backoff
+        ep.backoff = min(ep.backoff * 2, self.cfg.max_backoff_seconds)
+
+    def _record_failure(self, ep: _Endpoint, exc: RpcError) -> None:
+        ep.consecutive_failures += 1
+        if exc.kind == ErrorKind.RATE_LIMITED:
+            pause = exc.retry_after if exc.retry_after is not None else self.cfg.default_retry_after_seconds
+            ep.cooldown_until = max(ep.cooldown_until, self._clock() + pause)
+        elif exc.kind == ErrorKind.QUOTA_EXHAUSTED:
+            ep.cooldown_until = self._clock() + self.cfg.max_backoff_seconds
+            self._mark_unhealthy(ep, "provider quota exhausted")
+        if ep.consecutive_failures >= self.cfg.breaker_failure_threshold and not ep.breaker_open:
+            ep.breaker_open = True
+            self._mark_unhealthy(ep, f"circuit breaker open after {ep.consecutive_failures} failures")
+
+    def healthy(self, *, send: bool = False) -> list[str]:
+        return [ep.label for ep in self._eps
+                if (ep.sends if send else ep.reads) and ep.health is Health.HEALTHY]
+
+    # --- single request ------------------------------------------------------------------
+
+    async def _request(self, ep: _Endpoint, method: str, params: Sequence[Any] | None,
+                       parse: Callable[[Any], T]) -> T:
+        """One JSON-RPC call on one endpoint; raises RpcEndpointFault or RpcCallError."""
+        if ep.bucket is not None:
+            await ep.bucket.acquire()
+        body = build_request(method, params, next(self._ids))
+        ep.requests += 1
+        t0 = self._clock()
+        try:
+            try:
+                resp = await ep.client.post(ep.cfg.url, content=json.dumps(body).encode())
+            except httpx.TimeoutException:
+                raise self._fault(ep, ErrorKind.TIMEOUT, f"{method} timed out") from None
+            except httpx.HTTPError as exc:
+                raise self._fault(ep, ErrorKind.TRANSPORT, f"{method}: {type(exc).__name__}") from None
+            ep.observe_latency((self._clock() - t0) * 1000.0, self.cfg.latency_ewma_alpha)
+            if resp.status_code == 429:
+                retry = parse_retry_after(resp.headers.get("retry-after"), time.time())
+                raise self._fault(ep, ErrorKind.RATE_LIMITED, f"{method}: HTTP 429", retry_after=retry)
+            try:
+                payload = resp.json()
+            except (ValueError, UnicodeDecodeError):
+                kind = ErrorKind.HTTP_STATUS if resp.status_code >= 400 else ErrorKind.MALFORMED
+                raise self._fault(ep, kind, f"{method}: HTTP {resp.status_code}, body is not JSON") from None
+            if not isinstance(payload, dict):
+                raise self._fault(ep, ErrorKind.MALFORMED, f"{method}: body is not a JSON-RPC object")
+            if "error" in payload:
+                err = payload["error"]
+                kind = classify_rpc_error(ep.cfg.provider, err)
+                msg = str(err.get("message", ""))[:200] if isinstance(err, dict) else "malformed error"
+                code = err.get("code") if isinstance(err, dict) else None
+                data = err.get("data") if isinstance(err, dict) else None
+                if kind in ENDPOINT_FAULTS:
+                    retry = parse_retry_after(resp.headers.get("retry-after"), time.time())
+                    raise self._fault(ep, kind, f"{method}: {code} {msg}", code=code, data=data,
+                                      retry_after=retry)
+                ep.errors[kind] += 1
+                ep.consecutive_failures = 0
+                raise RpcCallError(f"{method}: {code} {msg}", kind=kind, endpoint=ep.label,
+                                   code=code, data=data)
+            if resp.status_code >= 400:
+                raise self._fault(ep, ErrorKind.HTTP_STATUS, f"{method}: HTTP {resp.status_code}")
+            if "result" not in payload:
+                raise self._fault(ep, ErrorKind.MALFORMED, f"{method}: no result and no error")
+            try:
+                value = parse(payload["result"])
+            except ChainDataError as exc:
+                raise self._fault(ep, ErrorKind.MALFORMED, f"{method}: {exc.detail}") from None
+        except RpcEndpointFault as exc:
+            self._record_failure(ep, exc)
+            raise
+        ep.consecutive_failures = 0
+        return value
+
+    def _fault(self, ep: _Endpoint, kind: ErrorKind, detail: str, *, code: int | None = None,
+               data: Any = None, retry_after: float | None = None) -> RpcEndpointFault:
+        ep.errors[kind] += 1
+        return RpcEndpointFault(detail, kind=kind, endpoint=ep.label, code=code, data=data,
+                                retry_after=retry_after)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def _read_order(self) -> list[_Endpoint]:
+        """Healthy read endpoints in a weighted, latency-aware random order; others as last resort."""
+        now = self._clock()
+        ready = [ep for ep in self._eps if ep.reads and ep.health is Health.HEALTHY
+                 and ep.cooldown_until <= now]
+        rest = [ep for ep in self._eps if ep.reads and ep not in ready]
+        known = [ep.ewma_ms for ep in ready if ep.ewma_ms is not None]
+        default_ms = min(known) if known else 1.0
+        order: list[_Endpoint] = []
+        pool = list(ready)
+        while pool:
+            scores = [ep.cfg.weight / max(ep.ewma_ms if ep.ewma_ms is not None else default_ms, 0.1)
+                      for ep in pool]
+            pick = self._rng.choices(range(len(pool)), weights=scores)[0]
+            order.append(pool.pop(pick))
+        rest.sort(key=lambda ep: (ep.breaker_open, ep.cooldown_until, ep.consecutive_failures))
+        return order + rest
+
+    async def call(self, method: str, params: Sequence[Any] | None = None, *,
+                   parse: Callable[[Any], T]) -> T:
+        """A hedged read: the best endpoint first; after ``hedge_delay_ms`` (or at once on an endpoint
+        fault) the next one too; the first good answer wins and the others are cancelled.
+        A deterministic JSON-RPC error (``RpcCallError``) is raised at once."""
+        return await self._hedged(self._read_order(), method, params, parse)
+
+    async def call_each(self, method: str, params: Sequence[Any] | None = None, *,
+                        parse: Callable[[Any], T]) -> list[tuple[str, T | RpcError]]:
+        """Ask every healthy read endpoint (quorum checks such as "provably expired")."""
+        eps = [ep for ep in self._eps if ep.reads and ep.health is Health.HEALTHY] or \
+            [ep for ep in self._eps if ep.reads]
+
+        async def one(ep: _Endpoint) -> tuple[str, T | RpcError]:
+            try:
+                return ep.label, await self._request(ep, method, params, parse)
+            except RpcError as exc:
+                return ep.label, exc
+
+        return list(await asyncio.gather(*(one(ep) for ep in eps)))
+
+    async def _hedged(self, order: list[_Endpoint], method: str, params: Sequence[Any] | None,
+                      parse: Callable[[Any], T]) -> T:
+        if not order:
+            raise NoHealthyEndpoint(f"{method}: no read endpoint configured")
+        hedge = self.cfg.hedge_delay_ms / 1000.0
+        pending: set[asyncio.Task[T]] = set()
+        faults: list[str] = []
+        queue = list(order)
+
+        def launch() -> None:
+            ep = queue.pop(0)
+            pending.add(asyncio.create_task(self._request(ep, method, params, parse)))
+
+        launch()
+        try:
+            while pending:
+                done, _ = await asyncio.wait(pending, timeout=hedge if queue else None,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    launch()  # hedge: the current attempts are slow
+                    continue
+                faulted = False
+                for task in done:
+                    pending.discard(task)
+                    exc = task.exception()
+                    if exc is None:
+                        return task.result()
+                    if isinstance(exc, RpcEndpointFault):
+                        faults.append(str(exc))
+                        faulted = True
+                        continue
+                    raise exc
+                if faulted and queue:
+                    launch()  # a fault moves on at once, without waiting for the hedge delay
+        finally:
+            for task in pending:
+                task.cancel()
+        raise NoHealthyEndpoint(f"{method}: every endpoint failed: " + "; ".join(faults[-4:]))
+
+    # --- sends ---------------------------------------------------------------------------
+
+    def _send_targets(self) -> list[_Endpoint]:
+        now = self._clock()
+        senders = [ep for ep in self._eps if ep.sends]
+        healthy = [ep for ep in senders if ep.health is Health.HEALTHY and ep.cooldown_until <= now]
+        return healthy or [ep for ep in senders if ep.cooldown_until <= now] or senders
+
+    async def send_transaction(self, raw: bytes) -> SendReport:
+        """Fan the same signed bytes out to every healthy send endpoint (skipPreflight, maxRetries=0).
+        Never raises for endpoint trouble: the report lists who accepted and who failed."""
+        params = send_transaction_params(raw)
+        targets = self._send_targets()
+
+        async def one(ep: _Endpoint) -> tuple[str, str | RpcError]:
+            try:
+                return ep.label, await self._request(ep, "sendTransaction", params, _parse_str)
+            except RpcError as exc:
+                return ep.label, exc
+
+        results = await asyncio.gather(*(one(ep) for ep in targets))
+        sig: str | None = None
+        accepted: list[str] = []
+        errors: list[tuple[str, str, str]] = []
+        already = False
+        for label, res in results:
+            if isinstance(res, str):
+                sig = sig or res
+                accepted.append(label)
+            elif _is_already_processed(res):
+                already = True
+                accepted.append(label)
+            else:
+                errors.append((label, res.kind, res.detail))
+        return SendReport(sig, tuple(accepted), tuple(errors), already)
+
+    async def send_one(self, label: str, raw: bytes) -> str:
+        """Send to one named endpoint (benchmarks and tests)."""
+        ep = next(e for e in self._eps if e.label == label)
+        return await self._request(ep, "sendTransaction", send_transaction_params(raw), _parse_str)
+
+    def ws_urls(self) -> list[str]:
+        """Websocket URLs of healthy read endpoints, best first (not redacted: do not log)."""
+        return [ep.cfg.ws_url for ep in self._read_order() if ep.cfg.ws_url]
+
+    # --- metrics -------------------------------------------------------------------------
+
+    def stats(self) -> PoolStats:
+        now = self._clock()
+        eps = []
+        for ep in self._eps:
+            cum, buckets = 0, []
+            for le, n in zip(LATENCY_BUCKETS_MS, ep.hist, strict=True):
+                cum += n
+                buckets.append((le, cum))
+            eps.append(EndpointStats(
+                label=ep.label, role=ep.cfg.role, provider=ep.cfg.provider, health=ep.health.value,
+                breaker_open=ep.breaker_open, slot=ep.slot, slot_lag=ep.slot_lag,
+                latency_ewma_ms=ep.ewma_ms, requests=ep.requests, errors=dict(ep.errors),
+                latency_buckets=tuple(buckets), latency_sum_ms=ep.lat_sum_ms,
+                rate_limited_for_s=max(0.0, ep.cooldown_until - now)))
+        return PoolStats(self.best_slot, len(self.healthy()), len(self.healthy(send=True)), tuple(eps))
+
+
+def _is_already_processed(exc: RpcError) -> bool:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    return data.get("err") == "AlreadyProcessed" or "already been processed" in exc.detail.lower()
+
+
+def _parse_health(v: Any) -> bool:
+    return v == "ok"
+
+
+def _parse_int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ChainDataError(f"expected a non-negative integer, got {type(v).__name__}")
+    return v
+
+
+def _parse_str(v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise ChainDataError(f"expected a string, got {type(v).__name__}")
+    return v
+

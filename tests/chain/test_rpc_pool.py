@@ -1,0 +1,229 @@
+"""RPC pool against respx-mocked endpoints: classification, hedging, failover, 429, breaker, sends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+
+import httpx
+import pytest
+import respx
+
+from chain.config import RpcConfig
+from chain.errors import NoHealthyEndpoint, RpcCallError
+from chain.rpc_methods import ChainRpc
+from chain.rpc_pool import ErrorKind, RpcPool, classify_rpc_error, parse_retry_after
+
+A, B, C = "http://a.test/", "http://b.test/", "http://c.test/?api-key=SECRETKEY"
+
+
+def cfg(*urls: str, **over: object) -> RpcConfig:
+    eps = [{"url": u} for u in urls]
+    base = dict(endpoints=eps, commitment="confirmed", request_timeout_seconds=1.0,
+                probe_interval_seconds=30.0, max_slot_lag=5, hedge_delay_ms=50.0,
+                latency_ewma_alpha=0.5, breaker_failure_threshold=2, breaker_open_seconds=1.0,
+                max_backoff_seconds=10.0, default_retry_after_seconds=1.0)
+    base.update(over)
+    return RpcConfig.model_validate(base)
+
+
+def ok(result: object) -> httpx.Response:
+    return httpx.Response(200, json={"jsonrpc": "2.0", "id": 1, "result": result})
+
+
+def node(slot: int = 100, *, height: int = 90, delay: float = 0.0, calls: list | None = None):
+    async def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if calls is not None:
+            calls.append(body["method"])
+        if delay and body["method"] not in ("getHealth", "getSlot"):
+            await asyncio.sleep(delay)
+        return ok({"getHealth": "ok", "getSlot": slot, "getBlockHeight": height}.get(body["method"], "SIG"))
+    return handler
+
+
+@pytest.mark.parametrize(("provider", "error", "kind"), [
+    ("agave", {"code": -32005, "message": "Node is behind by 42 slots", "data": {"numSlotsBehind": 42}},
+     ErrorKind.NODE_BEHIND),
+    ("generic", {"code": -32005, "message": "Node is unhealthy"}, ErrorKind.NODE_BEHIND),
+    ("helius", {"code": -32005, "message": "Rate limit exceeded"}, ErrorKind.RATE_LIMITED),
+    ("generic", {"code": -32005, "message": "Rate limit exceeded"}, ErrorKind.RATE_LIMITED),
+    ("helius", {"code": -32429, "message": "rate limited"}, ErrorKind.RATE_LIMITED),
+    ("helius", {"code": -32429, "message": "max usage reached"}, ErrorKind.QUOTA_EXHAUSTED),
+    ("generic", {"code": 429, "message": "Too many requests for a specific RPC call"}, ErrorKind.RATE_LIMITED),
+    ("generic", {"code": -32002, "message": "Transaction simulation failed"}, ErrorKind.PREFLIGHT),
+    ("generic", {"code": -32602, "message": "Invalid params"}, ErrorKind.RPC_ERROR),
+    ("generic", {"code": -32603, "message": "Internal error"}, ErrorKind.SERVER_ERROR),
+    ("generic", {"message": "no code"}, ErrorKind.MALFORMED),
+])
+def test_errors_are_classified_by_provider(provider, error, kind):
+    assert classify_rpc_error(provider, error) is kind
+
+
+def test_retry_after_accepts_seconds_and_http_dates():
+    assert parse_retry_after("3", 0.0) == 3.0
+    assert parse_retry_after(None, 0.0) is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", 1445412480.0) == pytest.approx(10.0)
+    assert parse_retry_after("garbage", 0.0) is None
+
+
+@respx.mock
+async def test_slow_read_is_hedged_to_the_next_endpoint():
+    respx.post(A).mock(side_effect=node(height=11, delay=0.8))
+    respx.post(B).mock(side_effect=node(height=77))
+    pool = RpcPool(cfg(A, B), rng=random.Random(1))
+    await pool.start()
+    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6  # A (the slow one) is tried first
+    t0 = time.perf_counter()
+    assert await ChainRpc(pool, "confirmed").block_height() == 77
+    assert time.perf_counter() - t0 < 0.5
+    await pool.aclose()
+
+
+@respx.mock
+async def test_failed_endpoint_fails_over_and_is_counted():
+    respx.post(A).mock(side_effect=node())
+    respx.post(B).mock(side_effect=node(height=91))
+    pool = RpcPool(cfg(A, B))
+    await pool.start()
+    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
+    respx.post(A).mock(return_value=httpx.Response(502, text="bad gateway"))
+    assert await ChainRpc(pool, "confirmed").block_height() == 91
+    a = pool.stats().endpoints[0]
+    assert a.errors == {"http_status": 1}
+    await pool.aclose()
+
+
+@respx.mock
+async def test_malformed_body_and_wrong_shape_are_endpoint_faults():
+    respx.post(A).mock(side_effect=node())
+    respx.post(B).mock(side_effect=node(height=91))
+    pool = RpcPool(cfg(A, B))
+    await pool.start()
+    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
+    respx.post(A).mock(return_value=httpx.Response(200, text="{not json"))
+    assert await ChainRpc(pool, "confirmed").block_height() == 91
+    respx.post(A).mock(return_value=ok("ninety"))
+    assert await ChainRpc(pool, "confirmed").block_height() == 91
+    assert pool.stats().endpoints[0].errors == {"malformed": 2}
+    await pool.aclose()
+
+
+@respx.mock
+async def test_429_retry_after_pauses_the_endpoint_and_breaker_opens():
+    respx.post(A).mock(side_effect=node())
+    respx.post(B).mock(side_effect=node(height=91))
+    pool = RpcPool(cfg(A, B))
+    await pool.start()
+    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
+    limited = respx.post(A).mock(return_value=httpx.Response(
+        429, headers={"Retry-After": "7"}, json={"jsonrpc": "2.0", "id": 1,
+                                                  "error": {"code": 429, "message": "Too many"}}))
+    rpc = ChainRpc(pool, "confirmed")
+    before = limited.call_count
+    assert await rpc.block_height() == 91
+    st = pool.stats().endpoints[0]
+    assert 6.0 < st.rate_limited_for_s <= 7.0 and st.errors == {"rate_limited": 1}
+    for _ in range(3):  # A is cooling down: reads go to B first
+        assert await rpc.block_height() == 91
+    assert limited.call_count == before + 1
+    await pool.aclose()
+
+
+@respx.mock
+async def test_breaker_opens_after_consecutive_failures():
+    respx.post(A).mock(side_effect=node())
+    respx.post(B).mock(side_effect=node(height=91))
+    pool = RpcPool(cfg(A, B))
+    await pool.start()
+    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
+    respx.post(A).mock(side_effect=httpx.ConnectError("refused"))
+    rpc = ChainRpc(pool, "confirmed")
+    await rpc.block_height()
+    await rpc.block_height()
+    st = pool.stats()
+    assert st.endpoints[0].breaker_open and st.endpoints[0].health == "unhealthy"
+    assert pool.healthy() == ["b.test#1"]
+    await pool.aclose()
+
+
+@respx.mock
+async def test_lagging_endpoint_is_unhealthy_and_labels_hide_api_keys():
+    respx.post(A).mock(side_effect=node(slot=1000))
+    respx.post(C).mock(side_effect=node(slot=900))
+    pool = RpcPool(cfg(A, C))
+    await pool.start()
+    st = pool.stats()
+    assert st.best_slot == 1000
+    lag = st.endpoints[1]
+    assert lag.slot_lag == 100 and lag.health == "unhealthy"
+    assert "SECRETKEY" not in repr(st)
+    await pool.aclose()
+
+
+@respx.mock
+async def test_deterministic_rpc_error_is_raised_without_failover():
+    respx.post(A).mock(side_effect=node())
+    b = respx.post(B).mock(side_effect=node())
+    pool = RpcPool(cfg(A, B))
+    await pool.start()
+    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
+    before = b.call_count
+    respx.post(A).mock(return_value=httpx.Response(200, json={
+        "jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "Invalid params"}}))
+    with pytest.raises(RpcCallError) as ei:
+        await ChainRpc(pool, "confirmed").block_height()
+    assert ei.value.kind == "rpc_error" and b.call_count == before
+    await pool.aclose()
+
+
+@respx.mock
+async def test_all_endpoints_down_raises_no_healthy_endpoint():
+    respx.post(A).mock(side_effect=httpx.ConnectError("x"))
+    respx.post(B).mock(return_value=httpx.Response(503))
+    pool = RpcPool(cfg(A, B))
+    await pool.start()
+    with pytest.raises(NoHealthyEndpoint):
+        await ChainRpc(pool, "confirmed").block_height()
+    await pool.aclose()
+
+
+@respx.mock
+async def test_send_fans_out_same_bytes_with_skip_preflight_and_no_node_retries():
+    bodies: dict[str, list] = {A: [], B: []}
+
+    def rec(url: str):
+        def h(request: httpx.Request) -> httpx.Response:
+            body = json.loads(request.content)
+            if body["method"] == "sendTransaction":
+                bodies[url].append(body["params"])
+                return ok("SIG1")
+            return ok({"getHealth": "ok", "getSlot": 5}[body["method"]])
+        return h
+
+    respx.post(A).mock(side_effect=rec(A))
+    respx.post(B).mock(side_effect=rec(B))
+    pool = RpcPool(cfg(A, B))
+    await pool.start()
+    rep = await pool.send_transaction(b"\x01\x02")
+    assert rep.signature == "SIG1" and set(rep.accepted) == {"a.test#0", "b.test#1"}
+    assert bodies[A] == bodies[B] == [["AQI=", {"encoding": "base64", "skipPreflight": True, "maxRetries": 0}]]
+    await pool.aclose()
+
+
+@respx.mock
+async def test_token_bucket_keeps_an_endpoint_under_its_rate():
+    calls: list = []
+    respx.post(A).mock(side_effect=node(calls=calls))
+    c = cfg(A)
+    c = RpcConfig.model_validate({**c.model_dump(), "endpoints": [{"url": A, "max_rps": 20.0}]})
+    pool = RpcPool(c)
+    await pool.start()  # 2 probe calls
+    rpc = ChainRpc(pool, "confirmed")
+    t0 = time.perf_counter()
+    for _ in range(28):  # bucket held 18 after the probes: 10 more need ~0.5 s at 20/s
+        await rpc.block_height()
+    assert time.perf_counter() - t0 >= 0.4
+    await pool.aclose()
