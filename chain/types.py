@@ -40,9 +40,9 @@ class IntentState(StrEnum):
 
 TERMINAL_STATES = frozenset({IntentState.CONFIRMED, IntentState.FAILED, IntentState.EXPIRED})
 
-#: Allowed forward transitions. ``SENT -> SIGNED`` is deliberately absent: a new transaction for
-#: an intent is only built after the old one is EXPIRED (a terminal state for that attempt; the
-#: retry is a new attempt of the same intent, see ``IntentJournal.begin_attempt``).
+#: Allowed forward transitions. ``SENT -> SIGNED`` is deliberately absent: a new transaction is
+#: only built after the old one is provably EXPIRED (terminal); a retry is a new intent, planned
+#: again through the risk manager with a fresh quote.
 TRANSITIONS: dict[IntentState, frozenset[IntentState]] = {
     IntentState.PLANNED: frozenset({IntentState.QUOTED, IntentState.FAILED}),
     IntentState.QUOTED: frozenset({IntentState.SIGNED, IntentState.FAILED}),

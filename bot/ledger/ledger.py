@@ -1,0 +1,437 @@
+"""The ledger: one SQLite database (WAL mode) that owns the bot's durable state.
+
+It records order intents and their forward-only state transitions, fills (with every fee),
+positions, equity snapshots, per-strategy outcomes, rejections, events, the config of every run
+and reload, and small JSON state blobs (ensemble weights, risk breakers, paper wallet, replay
+cursor) in a key-value table.
+
+Every public write is one transaction: a crash at any instant leaves the database as it was
+before or after that write, never in between. A fill, its intent's CONFIRMED transition, the
+position update and the cash balance change commit together.
+
+The ledger implements ``chain.types.IntentJournal`` so the executor journals through it.
+Methods are synchronous and thread-safe; the running bot calls them through
+``asyncio.to_thread`` so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.errors import LedgerError, LedgerLockedError
+from bot.ledger.schema import MIGRATIONS
+from bot.stages import OrderIntent, Position
+from chain.types import TRANSITIONS, Fill, IntentState, JournalEntry, Side
+
+CASH_KEY = "cash_lamports"
+
+
+@dataclass(frozen=True, slots=True)
+class FillOutcome:
+    """What applying a fill did to the book."""
+
+    position_id: int
+    closed: bool
+    pnl_lamports: int | None  # realised PnL of this leg (sells)
+    duplicate: bool  # the fill's signature was already applied
+
+
+class Ledger:
+    def __init__(self, conn: sqlite3.Connection, path: str, clock: Callable[[], int],
+                 lock_fd: int | None) -> None:
+        self._conn = conn
+        self.path = path
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._lock_fd = lock_fd
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, path: str | Path, clock: Callable[[], int], *, lock: bool = False,
+             durable: bool = True) -> Ledger:
+        """Open (creating and migrating if needed) the ledger at ``path`` (``:memory:`` allowed).
+
+        ``lock`` takes an exclusive lock file beside the database so that two processes never
+        trade from one ledger/wallet. ``durable`` uses ``synchronous=FULL`` (every commit is on
+        disk when it returns); backtests on a throwaway ledger may turn it off.
+        """
+        p = str(path)
+        lock_fd = None
+        if p != ":memory:":
+            parent = Path(p).resolve().parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LedgerError(f"ledger directory {parent} cannot be created ({exc.strerror}); "
+                                  "set [ledger] path to a writable location") from None
+            if not os.access(parent, os.W_OK):
+                raise LedgerError(f"ledger directory {parent} is not writable; "
+                                  "set [ledger] path to a writable location")
+            if lock:
+                lock_fd = _acquire_lock(p + ".lock")
+        try:
+            conn = sqlite3.connect(p, check_same_thread=False, isolation_level=None, timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            _migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise LedgerError(f"ledger {p} cannot be opened: {exc}") from None
+        return cls(conn, p, clock, lock_fd)
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._conn.close()
+            finally:
+                if self._lock_fd is not None:
+                    os.close(self._lock_fd)
+                    self._lock_fd = None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def _q(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def writable(self) -> bool:
+        """True when a write transaction can be started (for /readyz)."""
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("ROLLBACK")
+            return True
+        except sqlite3.Error:
+            return False
+
+    # ------------------------------------------------------------------ config, kv, events
+
+    def record_config(self, event: str, sha256: str, text: str, applied: tuple[str, ...] = (),
+                      pending: tuple[str, ...] = ()) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO config_history(ts, event, sha256, text, applied, pending) "
+                      "VALUES (?, ?, ?, ?, ?, ?)",
+                      (self._clock(), event, sha256, text, ",".join(applied), ",".join(pending)))
+
+    def config_history(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT * FROM config_history ORDER BY id")]
+
+    def get_kv(self, key: str, default: Any = None) -> Any:
+        rows = self._q("SELECT value FROM kv WHERE key = ?", (key,))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def set_kv(self, **items: Any) -> None:
+        with self._tx() as c:
+            _put_kv(c, items)
+
+    def record_event(self, kind: str, detail: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO events(ts, kind, detail) VALUES (?, ?, ?)", (self._clock(), kind, detail))
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        if kind:
+            return [dict(r) for r in self._q("SELECT * FROM events WHERE kind = ? ORDER BY id", (kind,))]
+        return [dict(r) for r in self._q("SELECT * FROM events ORDER BY id")]
+
+    # ------------------------------------------------------------------ cash
+
+    def cash_lamports(self) -> int | None:
+        return self.get_kv(CASH_KEY)
+
+    def init_cash(self, lamports: int) -> int:
+        """Set the starting cash if the ledger has none yet; return the cash in effect."""
+        with self._tx() as c:
+            row = c.execute("SELECT value FROM kv WHERE key = ?", (CASH_KEY,)).fetchone()
+            if row is not None:
+                return int(json.loads(row["value"]))
+            _put_kv(c, {CASH_KEY: int(lamports)})
+            return int(lamports)
+
+    # ------------------------------------------------------------------ intents (IntentJournal)
+
+    def create_intent(self, intent: OrderIntent, decision: str = "{}") -> None:
+        now = self._clock()
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO intents(intent_id, mint, side, amount_in, token_decimals, reason, state, "
+                "decision, created_ts, updated_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (intent.intent_id, intent.mint, str(intent.side), intent.amount_in, intent.token_decimals,
+                 intent.reason, IntentState.PLANNED.value, decision, now, now))
+            c.execute("INSERT INTO intent_transitions(intent_id, from_state, to_state, attempt, ts) "
+                      "VALUES (?, NULL, ?, 1, ?)", (intent.intent_id, IntentState.PLANNED.value, now))
+
+    def transition(self, intent_id: str, state: IntentState, *, signature: str | None = None,
+                   signed_tx: bytes | None = None, last_valid_block_height: int | None = None,
+                   detail: str = "") -> None:
+        with self._tx() as c:
+            _transition(c, intent_id, IntentState(state), self._clock(), signature=signature,
+                        signed_tx=signed_tx, lvbh=last_valid_block_height, detail=detail)
+
+    def unfinished(self) -> list[JournalEntry]:
+        rows = self._q("SELECT * FROM intents WHERE state NOT IN (?, ?, ?) ORDER BY created_ts, intent_id",
+                       tuple(s.value for s in (IntentState.CONFIRMED, IntentState.FAILED,
+                                               IntentState.EXPIRED)))
+        return [_entry(r) for r in rows]
+
+    def intent(self, intent_id: str) -> JournalEntry | None:
+        rows = self._q("SELECT * FROM intents WHERE intent_id = ?", (intent_id,))
+        return _entry(rows[0]) if rows else None
+
+    def intent_history(self, intent_id: str) -> list[str]:
+        return [r["to_state"] for r in self._q(
+            "SELECT to_state FROM intent_transitions WHERE intent_id = ? ORDER BY id", (intent_id,))]
+
+    # ------------------------------------------------------------------ fills and positions
+
+    def apply_fill(self, fill: Fill, *, symbol: str = "", stop_price_usd: float = 0.0,
+                   entry_votes: str = "[]", exit_reason: str = "",
+                   kv: dict[str, Any] | None = None) -> FillOutcome:
+        """Record a fill and everything it changes, in one transaction. Idempotent by signature."""
+        now = self._clock()
+        with self._tx() as c:
+            dup = c.execute("SELECT position_id FROM fills WHERE signature = ?", (fill.signature,)).fetchone()
+            if dup is not None:
+                return FillOutcome(int(dup["position_id"]), False, None, True)
+            row = c.execute("SELECT state FROM intents WHERE intent_id = ?", (fill.intent_id,)).fetchone()
+            if row is None:
+                raise LedgerError(f"fill {fill.signature} refers to unknown intent {fill.intent_id}")
+            if row["state"] != IntentState.CONFIRMED.value:
+                _transition(c, fill.intent_id, IntentState.CONFIRMED, now, signature=fill.signature,
+                            signed_tx=None, lvbh=None, detail="filled", allow_skip=True)
+            pos = c.execute("SELECT * FROM positions WHERE mint = ? AND closed_at IS NULL",
+                            (fill.mint,)).fetchone()
+            cash = int(json.loads(c.execute("SELECT value FROM kv WHERE key = ?", (CASH_KEY,)).fetchone()["value"]))
+            fees = fill.network_fee_lamports + fill.tip_lamports + fill.rent_lamports
+            pnl: int | None = None
+            closed = False
+            if fill.side is Side.BUY:
+                spent = fill.in_amount + fees
+                cash -= spent
+                if pos is None:
+                    cur = c.execute(
+                        "INSERT INTO positions(mint, symbol, opened_at, token_amount, initial_token_amount, "
+                        "token_decimals, cost_lamports, total_cost_lamports, entry_price_usd, entry_price_sol, "
+                        "stop_price_usd, high_water_usd, entry_votes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (fill.mint, symbol, fill.ts, fill.out_amount, fill.out_amount, fill.token_decimals,
+                         spent, spent, fill.price_usd, fill.price_sol, stop_price_usd, fill.price_usd,
+                         entry_votes))
+                    pid = int(cur.lastrowid)
+                else:
+                    pid = int(pos["id"])
+                    tokens = pos["token_amount"] + fill.out_amount
+                    # average entry price over the tokens held
+                    avg_usd = (pos["entry_price_usd"] * pos["token_amount"] + fill.price_usd * fill.out_amount) / tokens
+                    avg_sol = (pos["entry_price_sol"] * pos["token_amount"] + fill.price_sol * fill.out_amount) / tokens
+                    c.execute("UPDATE positions SET token_amount = ?, initial_token_amount = initial_token_amount + ?, "
+                              "cost_lamports = cost_lamports + ?, total_cost_lamports = total_cost_lamports + ?, "
+                              "entry_price_usd = ?, entry_price_sol = ? WHERE id = ?",
+                              (tokens, fill.out_amount, spent, spent, avg_usd, avg_sol, pid))
+            else:
+                if pos is None or pos["token_amount"] < fill.in_amount:
+                    held = 0 if pos is None else pos["token_amount"]
+                    raise LedgerError(f"sell fill {fill.signature} of {fill.in_amount} {fill.mint} exceeds the "
+                                      f"ledger position ({held}); run `solbot reconcile`")
+                pid = int(pos["id"])
+                proceeds = fill.out_amount - fees
+                cash += proceeds
+                remaining = pos["token_amount"] - fill.in_amount
+                released = pos["cost_lamports"] if remaining == 0 else (
+                    pos["cost_lamports"] * fill.in_amount // pos["token_amount"])
+                pnl = proceeds - released
+                closed = remaining == 0
+                c.execute("UPDATE positions SET token_amount = ?, cost_lamports = cost_lamports - ?, "
+                          "realized_lamports = realized_lamports + ?, pnl_lamports = pnl_lamports + ?, "
+                          "closed_at = ?, exit_reason = COALESCE(?, exit_reason), exit_price_usd = ? WHERE id = ?",
+                          (remaining, released, proceeds, pnl, fill.ts if closed else None,
+                           exit_reason or None, fill.price_usd, pid))
+            c.execute(
+                "INSERT INTO fills(intent_id, signature, mint, side, in_amount, out_amount, token_decimals, "
+                "network_fee_lamports, priority_fee_lamports, rent_lamports, tip_lamports, sol_usd, price_usd, "
+                "paper, position_id, pnl_lamports, ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (fill.intent_id, fill.signature, fill.mint, str(fill.side), fill.in_amount, fill.out_amount,
+                 fill.token_decimals, fill.network_fee_lamports, fill.priority_fee_lamports, fill.rent_lamports,
+                 fill.tip_lamports, fill.sol_usd, fill.price_usd, int(fill.paper), pid, pnl, fill.ts))
+            _put_kv(c, {CASH_KEY: cash, **(kv or {})})
+            if closed:
+                _record_outcomes(c, pid, now)
+            return FillOutcome(pid, closed, pnl, False)
+
+    def update_position(self, mint: str, *, high_water_usd: float | None = None,
+                        stop_price_usd: float | None = None, exit_state: str | None = None) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE positions SET high_water_usd = COALESCE(?, high_water_usd), "
+                      "stop_price_usd = COALESCE(?, stop_price_usd), exit_state = COALESCE(?, exit_state) "
+                      "WHERE mint = ? AND closed_at IS NULL", (high_water_usd, stop_price_usd, exit_state, mint))
+
+    def open_positions(self) -> list[Position]:
+        return [_position(r) for r in self._q("SELECT * FROM positions WHERE closed_at IS NULL ORDER BY id")]
+
+    def positions(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT * FROM positions ORDER BY id")]
+
+    def fills(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT * FROM fills ORDER BY id")]
+
+    def recent_fills(self, n: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT * FROM fills ORDER BY id DESC LIMIT ?", (n,))]
+
+    def intents(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT intent_id, mint, side, amount_in, reason, state, attempt, "
+                                         "signature, decision, detail, created_ts FROM intents ORDER BY rowid")]
+
+    def strategy_outcomes(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT * FROM strategy_outcomes ORDER BY id")]
+
+    # ------------------------------------------------------------------ rejections and equity
+
+    def record_rejection(self, mint: str, rule: str, detail: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO rejections(ts, mint, rule, detail) VALUES (?, ?, ?, ?)",
+                      (self._clock(), mint, rule, detail))
+
+    def rejection_counts(self) -> dict[str, int]:
+        return {r["rule"]: r["n"] for r in self._q(
+            "SELECT rule, COUNT(*) AS n FROM rejections GROUP BY rule ORDER BY rule")}
+
+    def rejections(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT * FROM rejections ORDER BY id")]
+
+    def record_equity(self, ts: int, equity_sol: float, cash_lamports: int, positions_sol: float,
+                      sol_usd: float, kv: dict[str, Any] | None = None) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO equity(ts, equity_sol, cash_lamports, positions_sol, sol_usd) "
+                      "VALUES (?, ?, ?, ?, ?)", (ts, equity_sol, cash_lamports, positions_sol, sol_usd))
+            if kv:
+                _put_kv(c, kv)
+
+    def equity_curve(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT * FROM equity ORDER BY ts")]
+
+
+# ---------------------------------------------------------------------- internals
+
+
+def _acquire_lock(path: str) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LedgerLockedError(f"another solbot process holds the ledger lock {path}; "
+                                "stop it first (two processes must never trade one wallet)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise sqlite3.DatabaseError(f"ledger schema version {version} is newer than this solbot "
+                                    f"({len(MIGRATIONS)}); upgrade solbot")
+    for v in range(version, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _split_sql(MIGRATIONS[v]):
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {v + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _split_sql(script: str) -> list[str]:
+    out, buf = [], []
+    for line in script.splitlines():
+        code = line.split("--", 1)[0]
+        buf.append(code)
+        if code.rstrip().endswith(";"):
+            stmt = "\n".join(buf).strip()
+            if stmt.strip(";").strip():
+                out.append(stmt)
+            buf = []
+    rest = "\n".join(buf).strip()
+    if rest:
+        out.append(rest)
+    return out
+
+
+def _put_kv(c: sqlite3.Connection, items: dict[str, Any]) -> None:
+    for k, v in items.items():
+        c.execute("INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                  (k, json.dumps(v, sort_keys=True)))
+
+
+def _transition(c: sqlite3.Connection, intent_id: str, state: IntentState, now: int, *,
+                signature: str | None, signed_tx: bytes | None, lvbh: int | None, detail: str,
+                allow_skip: bool = False) -> None:
+    row = c.execute("SELECT state, attempt FROM intents WHERE intent_id = ?", (intent_id,)).fetchone()
+    if row is None:
+        raise LedgerError(f"intent {intent_id} does not exist")
+    current = IntentState(row["state"])
+    if state not in TRANSITIONS[current] and not (allow_skip and not current.terminal):
+        raise LedgerError(f"intent {intent_id}: illegal transition {current} -> {state} (states only move forward)")
+    c.execute("UPDATE intents SET state = ?, signature = COALESCE(?, signature), "
+              "signed_tx = COALESCE(?, signed_tx), last_valid_block_height = COALESCE(?, last_valid_block_height), "
+              "detail = CASE WHEN ? = '' THEN detail ELSE ? END, updated_ts = ? WHERE intent_id = ?",
+              (state.value, signature, signed_tx, lvbh, detail, detail, now, intent_id))
+    c.execute("INSERT INTO intent_transitions(intent_id, from_state, to_state, attempt, signature, detail, ts) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?)", (intent_id, current.value, state.value, row["attempt"],
+                                               signature, detail, now))
+
+
+def _record_outcomes(c: sqlite3.Connection, pid: int, now: int) -> None:
+    """Attribute a closed position's PnL to the strategies that voted for the entry."""
+    pos = c.execute("SELECT mint, pnl_lamports, entry_votes FROM positions WHERE id = ?", (pid,)).fetchone()
+    votes = json.loads(pos["entry_votes"] or "[]")
+    contrib = {v["strategy"]: max(0.0, v["score"] * v["confidence"] * v["weight"]) for v in votes}
+    total = sum(contrib.values())
+    if total <= 0:
+        return
+    for name, part in sorted(contrib.items()):
+        if part <= 0:
+            continue
+        share = part / total
+        c.execute("INSERT INTO strategy_outcomes(position_id, strategy, mint, contribution, pnl_lamports, ts) "
+                  "VALUES (?, ?, ?, ?, ?, ?)", (pid, name, pos["mint"], share, int(pos["pnl_lamports"] * share), now))
+
+
+def _entry(r: sqlite3.Row) -> JournalEntry:
+    return JournalEntry(r["intent_id"], r["mint"], Side(r["side"]), IntentState(r["state"]), r["amount_in"],
+                        r["signature"], r["signed_tx"], r["last_valid_block_height"], r["attempt"])
+
+
+def _position(r: sqlite3.Row) -> Position:
+    votes = json.loads(r["entry_votes"] or "[]")
+    return Position(
+        mint=r["mint"], symbol=r["symbol"], opened_at=r["opened_at"], token_amount=r["token_amount"],
+        token_decimals=r["token_decimals"], cost_lamports=r["cost_lamports"],
+        entry_price_usd=r["entry_price_usd"], entry_price_sol=r["entry_price_sol"],
+        stop_price_usd=r["stop_price_usd"], initial_token_amount=r["initial_token_amount"],
+        realized_lamports=r["realized_lamports"], high_water_usd=r["high_water_usd"],
+        exit_state=r["exit_state"], strategies=tuple(v["strategy"] for v in votes if v.get("score", 0) > 0),
+    )

@@ -1,0 +1,126 @@
+"""Ledger schema, versioned in code. ``MIGRATIONS[i]`` moves a database from version i to i+1.
+
+Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: the initial schema
+    """
+    CREATE TABLE config_history (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        event TEXT NOT NULL,              -- start | reload | backtest
+        sha256 TEXT NOT NULL,
+        text TEXT NOT NULL,
+        applied TEXT NOT NULL DEFAULT '', -- comma-separated keys applied by a reload
+        pending TEXT NOT NULL DEFAULT ''  -- keys that wait for a restart
+    );
+    CREATE TABLE intents (
+        intent_id TEXT PRIMARY KEY,
+        mint TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        amount_in INTEGER NOT NULL CHECK (amount_in > 0),
+        token_decimals INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        signature TEXT,
+        signed_tx BLOB,
+        last_valid_block_height INTEGER,
+        decision TEXT NOT NULL DEFAULT '{}',
+        detail TEXT NOT NULL DEFAULT '',
+        created_ts INTEGER NOT NULL,
+        updated_ts INTEGER NOT NULL
+    );
+    CREATE INDEX intents_state ON intents(state);
+    CREATE TABLE intent_transitions (
+        id INTEGER PRIMARY KEY,
+        intent_id TEXT NOT NULL REFERENCES intents(intent_id),
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        signature TEXT,
+        detail TEXT NOT NULL DEFAULT '',
+        ts INTEGER NOT NULL
+    );
+    CREATE TABLE fills (
+        id INTEGER PRIMARY KEY,
+        intent_id TEXT NOT NULL REFERENCES intents(intent_id),
+        signature TEXT NOT NULL UNIQUE,   -- applying a fill twice is a no-op
+        mint TEXT NOT NULL,
+        side TEXT NOT NULL,
+        in_amount INTEGER NOT NULL,
+        out_amount INTEGER NOT NULL,
+        token_decimals INTEGER NOT NULL,
+        network_fee_lamports INTEGER NOT NULL,
+        priority_fee_lamports INTEGER NOT NULL,
+        rent_lamports INTEGER NOT NULL,
+        tip_lamports INTEGER NOT NULL,
+        sol_usd REAL NOT NULL,
+        price_usd REAL NOT NULL,
+        paper INTEGER NOT NULL,
+        position_id INTEGER NOT NULL,
+        pnl_lamports INTEGER,             -- realised PnL of this leg (sells), net of fees
+        ts INTEGER NOT NULL
+    );
+    CREATE TABLE positions (
+        id INTEGER PRIMARY KEY,
+        mint TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        opened_at INTEGER NOT NULL,
+        closed_at INTEGER,
+        token_amount INTEGER NOT NULL CHECK (token_amount >= 0),
+        initial_token_amount INTEGER NOT NULL,
+        token_decimals INTEGER NOT NULL,
+        cost_lamports INTEGER NOT NULL,       -- cost of the tokens still held (swap + fees + rent)
+        total_cost_lamports INTEGER NOT NULL, -- everything spent entering, incl. fees and rent
+        entry_price_usd REAL NOT NULL,
+        entry_price_sol REAL NOT NULL,
+        stop_price_usd REAL NOT NULL,
+        realized_lamports INTEGER NOT NULL DEFAULT 0,  -- proceeds of exits, net of their fees
+        pnl_lamports INTEGER NOT NULL DEFAULT 0,       -- realised PnL so far, net of all fees
+        high_water_usd REAL NOT NULL DEFAULT 0,
+        exit_state TEXT NOT NULL DEFAULT '{}',
+        entry_votes TEXT NOT NULL DEFAULT '[]',
+        exit_reason TEXT,
+        exit_price_usd REAL
+    );
+    CREATE UNIQUE INDEX one_open_position_per_mint ON positions(mint) WHERE closed_at IS NULL;
+    CREATE TABLE equity (
+        ts INTEGER PRIMARY KEY,
+        equity_sol REAL NOT NULL,
+        cash_lamports INTEGER NOT NULL,
+        positions_sol REAL NOT NULL,
+        sol_usd REAL NOT NULL
+    );
+    CREATE TABLE strategy_outcomes (
+        id INTEGER PRIMARY KEY,
+        position_id INTEGER NOT NULL REFERENCES positions(id),
+        strategy TEXT NOT NULL,
+        mint TEXT NOT NULL,
+        contribution REAL NOT NULL,       -- share of the entry vote, 0..1
+        pnl_lamports INTEGER NOT NULL,    -- the position's PnL times the share
+        ts INTEGER NOT NULL
+    );
+    CREATE TABLE rejections (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        mint TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX rejections_rule ON rejections(rule);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE TABLE kv (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+)
