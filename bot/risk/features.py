@@ -1,0 +1,83 @@
+"""Per-token facts read from a ``MarketView``: mark price, liquidity, ATR, returns. Pure."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from strategies.types import MarketView
+
+
+def token_index(view: MarketView, mint: str) -> int | None:
+    idx = view.__dict__.get("_risk_index")
+    if idx is None:
+        idx = {m: i for i, m in enumerate(view.mints)}
+        view.__dict__["_risk_index"] = idx
+    return idx.get(mint)
+
+
+def _last_finite(row: np.ndarray) -> float | None:
+    ok = np.flatnonzero(np.isfinite(row))
+    return float(row[ok[-1]]) if ok.size else None
+
+
+def _snapshot(view: MarketView, name: str, i: int) -> float | None:
+    arr = view.snapshot.get(name)
+    if arr is None or i >= len(arr):
+        return None
+    v = float(arr[i])
+    return v if math.isfinite(v) else None
+
+
+def mark_price(view: MarketView, i: int) -> float | None:
+    """Snapshot price when known and positive, else the last finite close."""
+    p = _snapshot(view, "price_usd", i)
+    if p is not None and p > 0:
+        return p
+    c = _last_finite(view.candles.close[i])
+    return c if c is not None and c > 0 else None
+
+
+def liquidity_now(view: MarketView, i: int) -> float | None:
+    v = _snapshot(view, "liquidity_usd", i)
+    if v is not None and v >= 0:
+        return v
+    return _last_finite(view.candles["liquidity_usd"][i])
+
+
+def liquidity_drop(view: MarketView, i: int, window_seconds: float) -> float:
+    """Fraction by which liquidity fell from its highest value within the window (0 when none)."""
+    now = liquidity_now(view, i)
+    if now is None:
+        return 0.0
+    bars = max(1, math.ceil(window_seconds / view.candles.bar_seconds))
+    row = view.candles["liquidity_usd"][i, -bars:]
+    row = row[np.isfinite(row)]
+    peak = max(float(row.max()) if row.size else 0.0, now)
+    return 0.0 if peak <= 0 else max(0.0, 1.0 - now / peak)
+
+
+def atr(view: MarketView, i: int, bars: int) -> float | None:
+    """Mean true range of the last ``bars`` one-minute bars; None without enough history."""
+    p = view.candles
+    h, lo, c = p.high[i, -(bars + 1):], p.low[i, -(bars + 1):], p.close[i, -(bars + 1):]
+    if h.size < bars + 1:
+        return None
+    prev = c[:-1]
+    h, lo = h[1:], lo[1:]
+    tr = np.fmax(h - lo, np.fmax(np.abs(h - prev), np.abs(lo - prev)))
+    tr = tr[np.isfinite(tr)]
+    if tr.size < bars:
+        return None
+    return float(tr.mean())
+
+
+def log_returns(view: MarketView, i: int, bars: int) -> np.ndarray:
+    """The last ``bars`` one-minute log returns of the close (NaN where a bar is missing)."""
+    c = view.candles.close[i, -(bars + 1):]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.diff(np.log(np.where(c > 0, c, np.nan)))
+    if r.size < bars:
+        r = np.concatenate([np.full(bars - r.size, np.nan), r])
+    return r

@@ -1,0 +1,316 @@
+"""The risk manager: the gate every decision passes and the owner of every exit plan.
+
+Answers with data (``Approved(intent)`` / ``Rejected(mint, rule, detail)``), never exceptions.
+Pure apart from its own small JSON-able state (breakers, Kelly record, cooldowns, trailing highs),
+which the engine persists through ``state()`` and hands back to the constructor after a restart.
+Time is always passed in (unix seconds); nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from bot.risk import breakers as br
+from bot.risk.config import RiskConfig
+from bot.risk.exits import effective_stop, evaluate_exit
+from bot.risk.features import atr, liquidity_drop, liquidity_now, mark_price, token_index
+from bot.risk.limits import correlation_to_book, exposure_sol, heat_sol
+from bot.risk.safety import entry_safety, quote_checks
+from bot.risk.sizing import kelly_risk_fraction, size_entry, stop_fraction
+from bot.risk.types import BreakerEvent, BreakerStatus, EntryPlan, MarketConditions
+from bot.stages import Approved, OrderIntent, PortfolioState, Rejected, RiskVerdict, TokenSafety, TradingState
+from chain.types import LAMPORTS_PER_SOL, QuoteCheck, Side
+from strategies.types import Action, Decision, MarketView
+
+STATE_VERSION = 1
+OPERATOR_PAUSE = "operator_pause"
+
+#: Which rejection rule names a size that came out below ``min_order_sol``, by the binding stage.
+_SMALL_SIZE_RULE = {
+    "vol_target": "size_below_minimum",
+    "kelly": "kelly_cap",
+    "correlation": "correlation",
+    "liquidity_fraction": "liquidity_fraction",
+    "max_position_sol": "max_position_sol",
+    "max_total_exposure": "max_total_exposure",
+    "max_token_exposure": "max_token_exposure",
+    "heat": "heat",
+    "cash": "insufficient_cash",
+}
+
+
+def _lamports(sol: float) -> int:
+    return max(0, math.floor(sol * LAMPORTS_PER_SOL)) if math.isfinite(sol) else 0
+
+
+class RiskManager:
+    def __init__(self, cfg: RiskConfig, state: dict | None = None) -> None:
+        self.cfg = cfg
+        s = copy.deepcopy(state) if state else {}
+        self._breakers = br.Breakers(cfg, s.get("breakers"))
+        self._pause: dict[str, Any] | None = s.get("pause")
+        self._trades: list[list[float]] = list(s.get("trades", []))  # [ts, return on cost]
+        self._last_exit: dict[str, int] = dict(s.get("last_exit", {}))
+        self._highs: dict[str, float] = dict(s.get("highs", {}))
+        self._costs: dict[str, int] = dict(s.get("costs", {}))
+        # Buys approved since the last on_cycle, counted against the limits until the portfolio
+        # shows them: [(mint, lamports, risk_to_stop_sol)].
+        self._approved: list[tuple[str, int, float]] = []
+
+    # -- state & operator ----------------------------------------------------------------------
+
+    @property
+    def trading_state(self) -> TradingState:
+        if self._pause and self._pause.get("halt"):
+            return TradingState.HALTED
+        if self._pause or self._breakers.tripped():
+            return TradingState.REDUCING
+        return TradingState.ACTIVE
+
+    def pause(self, reason: str, halt: bool = False) -> None:
+        """Operator pause: no new entries (exits still run); ``halt=True`` stops exits too."""
+        self._pause = {"reason": reason, "halt": bool(halt)}
+
+    def resume(self) -> None:
+        """Lift an operator pause. Tripped breakers stay tripped (``reset_breaker``)."""
+        self._pause = None
+
+    def reset_breaker(self, name: str, now: int | None = None) -> bool:
+        if name == OPERATOR_PAUSE:
+            was = self._pause is not None
+            self._pause = None
+            return was
+        at = now if now is not None else self._breakers.s["tripped"].get(name, {}).get("at", 0)
+        return self._breakers.reset(name, at)
+
+    def breakers(self) -> list[BreakerStatus]:
+        out = self._breakers.statuses()
+        out.append(BreakerStatus(name=OPERATOR_PAUSE, tripped=self._pause is not None,
+                                 reason=(self._pause or {}).get("reason", ""), tripped_at=None,
+                                 reset_rule="operator", value=1.0 if self._pause else 0.0, limit=1.0))
+        return out
+
+    def state(self) -> dict:
+        return copy.deepcopy({
+            "version": STATE_VERSION,
+            "breakers": self._breakers.s,
+            "pause": self._pause,
+            "trades": self._trades,
+            "last_exit": self._last_exit,
+            "highs": self._highs,
+            "costs": self._costs,
+        })
+
+    def reconfigure(self, cfg: RiskConfig) -> None:
+        """Hot reload: new limits apply from the next call; breakers, record and highs are kept."""
+        self.cfg = cfg
+        self._breakers.cfg = cfg
+
+    # -- cycle hooks ---------------------------------------------------------------------------
+
+    def on_cycle(self, portfolio: PortfolioState, conditions: MarketConditions, now: int) -> list[BreakerEvent]:
+        held = {p.mint for p in portfolio.positions}
+        for p in portfolio.positions:
+            self._costs[p.mint] = max(self._costs.get(p.mint, 0), p.cost_lamports)
+        for mint in [m for m in self._highs if m not in held]:
+            del self._highs[mint]
+        self._approved = []
+        return self._breakers.on_cycle(portfolio, conditions, now)
+
+    def on_position_closed(self, mint: str, pnl_lamports: int, now: int, cost_lamports: int | None = None) -> None:
+        """A position is fully closed: losses in a row, the Kelly record, the cooldown clock."""
+        cost = cost_lamports if cost_lamports is not None else self._costs.get(mint)
+        if cost and cost > 0:
+            self._trades.append([int(now), pnl_lamports / cost])
+            self._trades = self._trades[-self.cfg.sizing.kelly_window:]
+        self._last_exit[mint] = int(now)
+        self._costs.pop(mint, None)
+        self._highs.pop(mint, None)
+        self._breakers.record_close(pnl_lamports, now)
+
+    def pending_events(self) -> list[BreakerEvent]:
+        """Breaker events raised outside ``on_cycle`` (e.g. by a close), not yet returned."""
+        return self._breakers.drain()
+
+    # -- entries -------------------------------------------------------------------------------
+
+    def _entry_block(self, mint: str, portfolio: PortfolioState) -> Rejected | None:
+        if self._pause:
+            rule = "halted" if self._pause.get("halt") else "paused"
+            return Rejected(mint, rule, f"operator: {self._pause.get('reason', '')}")
+        tripped = self._breakers.tripped()
+        if tripped:
+            t = self._breakers.s["tripped"][tripped[0]]
+            return Rejected(mint, f"breaker_{tripped[0]}", t["reason"])
+        if portfolio.trading_state is not TradingState.ACTIVE:
+            return Rejected(mint, f"trading_{portfolio.trading_state.value}",
+                            f"trading state is {portfolio.trading_state.value}")
+        return None
+
+    def _inflight(self, portfolio: PortfolioState, now: int) -> list[tuple[str, int, float]]:
+        """Buys approved this cycle that the portfolio does not show yet."""
+        held = {p.mint for p in portfolio.positions}
+        return [it for it in self._approved if it[0] not in held]
+
+    def _book_checks(self, mint: str, portfolio: PortfolioState, now: int) -> Rejected | None:
+        inflight = self._inflight(portfolio, now)
+        if any(p.mint == mint for p in portfolio.positions) or any(m == mint for m, _, _ in inflight):
+            return Rejected(mint, "position_open", "a position in this token is already open")
+        n = len(portfolio.positions) + len(inflight)
+        if n >= self.cfg.max_open_positions:
+            return Rejected(mint, "max_open_positions", f"{n} positions open, limit {self.cfg.max_open_positions}")
+        last = max(portfolio.last_exit_ts.get(mint, -1), self._last_exit.get(mint, -1))
+        cooldown = self.cfg.portfolio.cooldown_minutes * 60
+        if last >= 0 and now - last < cooldown:
+            return Rejected(mint, "cooldown", f"exited {(now - last) / 60:.0f} min ago, cooldown "
+                            f"{self.cfg.portfolio.cooldown_minutes:g} min")
+        return None
+
+    def _rooms(self, portfolio: PortfolioState, now: int) -> dict[str, float]:
+        cfg = self.cfg
+        inflight = self._inflight(portfolio, now)
+        pending_sol = sum(lam for _, lam, _ in inflight) / LAMPORTS_PER_SOL
+        return {
+            "max_total_exposure": cfg.max_total_exposure_sol - exposure_sol(portfolio.positions) - pending_sol,
+            "max_token_exposure": cfg.portfolio.max_token_exposure_fraction * portfolio.equity_sol,
+            "cash": portfolio.cash_lamports / LAMPORTS_PER_SOL - cfg.portfolio.cash_reserve_sol - pending_sol,
+        }
+
+    def screen_entry(self, decision: Decision, view: MarketView, portfolio: PortfolioState,
+                     safety: TokenSafety | None, now: int, token_decimals: int | None = None) -> Rejected | EntryPlan:
+        """Cheap pure checks before a quote is asked for, and the proposed size."""
+        cfg, mint = self.cfg, decision.mint
+        if decision.action is not Action.BUY:
+            return Rejected(mint, "not_a_buy", f"decision is {decision.action.value}")
+        blocked = self._entry_block(mint, portfolio) or self._book_checks(mint, portfolio, now)
+        if blocked:
+            return blocked
+        i = token_index(view, mint)
+        if i is None:
+            return Rejected(mint, "no_market_data", "token not in the market view")
+        if view.stale is not None and i < len(view.stale) and bool(view.stale[i]):
+            return Rejected(mint, "stale_data", "market data for this token is stale")
+        price = mark_price(view, i)
+        if price is None:
+            return Rejected(mint, "no_market_data", "no price")
+        liq = liquidity_now(view, i)
+        age_arr = view.snapshot.get("age_minutes")
+        age = float(age_arr[i]) if age_arr is not None and math.isfinite(float(age_arr[i])) else None
+        unsafe = entry_safety(safety, cfg.safety, mint=mint, liquidity_usd=liq, age_minutes=age, now=now)
+        if unsafe:
+            return unsafe
+        drop = liquidity_drop(view, i, cfg.exits.rug_window_minutes * 60)
+        if drop >= cfg.exits.rug_liquidity_drop:
+            return Rejected(mint, "liquidity_dropping",
+                            f"liquidity fell {drop:.0%} within {cfg.exits.rug_window_minutes:g} min")
+        a = atr(view, i, cfg.sizing.atr_bars)
+        if a is None:
+            return Rejected(mint, "insufficient_history", f"fewer than {cfg.sizing.atr_bars + 1} bars for the ATR")
+        sf = stop_fraction(cfg, price, a)
+        if sf > cfg.sizing.max_stop_fraction:
+            return Rejected(mint, "too_volatile", f"stop distance {sf:.0%} of price exceeds "
+                            f"{cfg.sizing.max_stop_fraction:.0%}")
+        equity, sol_usd = portfolio.equity_sol, portfolio.sol_usd
+        if not (equity > 0) or not (sol_usd > 0):
+            return Rejected(mint, "no_equity", f"equity {equity} SOL, SOL/USD {sol_usd}")
+
+        marks: dict[str, float] = {}
+        stops: dict[str, float] = {}
+        for p in portfolio.positions:
+            j = token_index(view, p.mint)
+            m = mark_price(view, j) if j is not None else None
+            marks[p.mint] = m if m is not None else p.entry_price_usd
+            stops[p.mint] = effective_stop(p, self._highs.get(p.mint, p.entry_price_usd), cfg)
+        # Heat room excluding buys approved but not yet in the portfolio (subtracted separately, so
+        # finalize_entry can account for approvals made between screening and finalizing).
+        heat_room = (cfg.portfolio.max_heat * equity - heat_sol(portfolio.positions, marks, stops, sol_usd)) / sf
+        inflight_risk = sum(risk for _, _, risk in self._inflight(portfolio, now))
+        corr = correlation_to_book(view, mint, portfolio.positions, marks, sol_usd,
+                                   cfg.portfolio.correlation_bars, cfg.portfolio.min_correlation_bars)
+        if corr >= cfg.portfolio.max_correlation:
+            return Rejected(mint, "correlation", f"return correlation with the open book {corr:.2f} "
+                            f">= {cfg.portfolio.max_correlation:g}")
+        kelly = kelly_risk_fraction([r for _, r in self._trades], cfg.sizing)
+        rooms = {**self._rooms(portfolio, now), "heat": heat_room - inflight_risk / sf}
+        sz = size_entry(cfg, equity_sol=equity, stop_frac=sf, confidence=decision.confidence, kelly_risk=kelly,
+                        correlation=corr, liquidity_usd=liq or 0.0, sol_usd=sol_usd, rooms_sol=rooms)
+        if sz.final_sol < cfg.sizing.min_order_sol:
+            rule = _SMALL_SIZE_RULE.get(sz.binding, "size_below_minimum")
+            if rule == "kelly_cap" and kelly <= 0:
+                rule = "kelly_no_edge"
+            return Rejected(mint, rule, f"size {sz.final_sol:.4f} SOL (limited by {sz.binding}) below minimum "
+                            f"{cfg.sizing.min_order_sol:g} SOL")
+        return EntryPlan(mint=mint, lamports_in=_lamports(sz.final_sol), price_usd=price,
+                         stop_price_usd=price * (1 - sf), stop_distance_usd=price * sf, atr_usd=a,
+                         liquidity_usd=liq or 0.0, token_decimals=token_decimals or 0, decision=decision,
+                         sizing=sz, ts=now, heat_room_sol=heat_room)
+
+    def finalize_entry(self, plan: EntryPlan, quote: QuoteCheck | None, portfolio: PortfolioState,
+                       now: int) -> RiskVerdict:
+        """Quote checks (honeypot, spread, impact) and the final hard caps -> Approved or Rejected."""
+        cfg, mint = self.cfg, plan.mint
+        blocked = self._entry_block(mint, portfolio) or self._book_checks(mint, portfolio, now)
+        if blocked:
+            return blocked
+        bad = quote_checks(quote, cfg.safety, mint=mint, feed_price_usd=plan.price_usd)
+        if bad:
+            return bad
+        rooms = self._rooms(portfolio, now)
+        inflight_risk = sum(r for _, _, r in self._inflight(portfolio, now))
+        sf = plan.sizing.stop_fraction
+        rooms["heat"] = plan.heat_room_sol - inflight_risk / sf
+        rooms["max_position_sol"] = cfg.max_position_sol
+        rooms["liquidity_fraction"] = plan.sizing.liquidity_cap_sol
+        lamports, binding = plan.lamports_in, "plan"
+        for name, room in rooms.items():
+            cap = _lamports(room)
+            if cap < lamports:
+                lamports, binding = cap, name
+        if lamports < _lamports(cfg.sizing.min_order_sol) or lamports <= 0:
+            rule = _SMALL_SIZE_RULE.get(binding, "size_below_minimum")
+            return Rejected(mint, rule, f"room left {lamports / LAMPORTS_PER_SOL:.4f} SOL (limited by {binding}) "
+                            f"below minimum {cfg.sizing.min_order_sol:g} SOL")
+        exec_price = quote.buy_price_usd if quote is not None else plan.price_usd
+        stop = exec_price * (1 - sf)
+        intent = OrderIntent(
+            intent_id=f"{now}-{mint}-buy", mint=mint, side=Side.BUY, amount_in=lamports,
+            token_decimals=plan.token_decimals, reason="entry", max_slippage_bps=cfg.max_slippage_bps,
+            max_priority_fee_lamports=cfg.max_priority_fee_lamports, stop_price_usd=stop, decision=plan.decision)
+        self._approved.append((mint, lamports, lamports / LAMPORTS_PER_SOL * sf))
+        return Approved(intent)
+
+    # -- exits ---------------------------------------------------------------------------------
+
+    def plan_exits(self, view: MarketView, portfolio: PortfolioState, decisions: Mapping[str, Decision],
+                   safety: Mapping[str, TokenSafety], balances: Mapping[str, int], now: int) -> list[OrderIntent]:
+        """One exit order per position that needs one this cycle. Amounts from ``balances``."""
+        if self.trading_state is TradingState.HALTED or portfolio.trading_state is TradingState.HALTED:
+            return []
+        cfg = self.cfg
+        out: list[OrderIntent] = []
+        for p in portfolio.positions:
+            i = token_index(view, p.mint)
+            mark = mark_price(view, i) if i is not None else None
+            high = max(self._highs.get(p.mint, p.entry_price_usd), p.high_water_usd, mark or 0.0)
+            self._highs[p.mint] = high
+            balance = balances.get(p.mint)
+            if balance is None or balance <= 0:
+                continue
+            drop = liquidity_drop(view, i, cfg.exits.rug_window_minutes * 60) if i is not None else 0.0
+            order = evaluate_exit(p, balance=int(balance), mark_usd=mark, high_usd=high, liquidity_drop=drop,
+                                  safety=safety.get(p.mint), decision=decisions.get(p.mint), cfg=cfg, now=now)
+            if order is None:
+                continue
+            out.append(OrderIntent(
+                intent_id=f"{now}-{p.mint}-sell", mint=p.mint, side=Side.SELL, amount_in=order.amount,
+                token_decimals=p.token_decimals, reason=order.reason, max_slippage_bps=cfg.max_slippage_bps,
+                max_priority_fee_lamports=cfg.max_priority_fee_lamports,
+                stop_price_usd=effective_stop(p, high, cfg), decision=decisions.get(p.mint)))
+        return out
+
+    def exit_details(self, p_mint: str) -> dict[str, float]:
+        """The per-position exit state kept here (for /status): the highest price seen."""
+        return {"high_usd": self._highs[p_mint]} if p_mint in self._highs else {}

@@ -1,0 +1,105 @@
+"""Token safety rules: each failing rule becomes a ``Rejected`` naming it. Pure.
+
+``TokenSafety`` fields are ``None`` when unknown; with ``reject_unknown`` an unknown fact fails
+its rule as ``"<rule>_unknown"``.
+"""
+
+from __future__ import annotations
+
+from bot.risk.config import SafetyConfig
+from bot.stages import Rejected, TokenSafety
+from chain.types import QuoteCheck
+
+#: Rules about the token program / authorities: a change here while holding is a rug signal.
+CONTRACT_RULES = ("mint_authority", "freeze_authority", "transfer_fee", "permanent_delegate",
+                  "transfer_hook", "non_transferable", "default_frozen")
+
+
+def contract_violations(s: TokenSafety | None, cfg: SafetyConfig, *, unknown_fails: bool) -> list[tuple[str, str]]:
+    """(rule, detail) for every enabled authority / Token-2022 rule the token fails."""
+    out: list[tuple[str, str]] = []
+
+    def flag(rule: str, enabled: bool, value: bool | None, what: str) -> None:
+        if not enabled:
+            return
+        if value is None:
+            if unknown_fails:
+                out.append((f"{rule}_unknown", f"{what}: unknown"))
+        elif value:
+            out.append((rule, what))
+
+    flag("mint_authority", cfg.reject_mint_authority, None if s is None else s.mint_authority_set,
+         "mint authority is set (supply can be inflated)")
+    flag("freeze_authority", cfg.reject_freeze_authority, None if s is None else s.freeze_authority_set,
+         "freeze authority is set (token accounts can be frozen)")
+    # Token-2022 extension facts only matter for Token-2022 mints; a classic SPL token has none.
+    if s is not None and s.token_2022 is False:
+        return out
+    fee = None if s is None else s.transfer_fee_bps
+    flag("transfer_fee", True, None if fee is None else fee > cfg.max_transfer_fee_bps,
+         f"Token-2022 transfer fee {fee:g} bps above limit {cfg.max_transfer_fee_bps:g}"
+         if fee is not None else "Token-2022 transfer fee")
+    flag("permanent_delegate", cfg.reject_permanent_delegate, None if s is None else s.permanent_delegate,
+         "Token-2022 permanent delegate can move holders' tokens")
+    flag("transfer_hook", cfg.reject_transfer_hook, None if s is None else s.transfer_hook,
+         "Token-2022 transfer hook can block or tax transfers")
+    flag("non_transferable", cfg.reject_non_transferable, None if s is None else s.non_transferable,
+         "token is non-transferable")
+    flag("default_frozen", cfg.reject_default_frozen, None if s is None else s.default_frozen,
+         "new token accounts start frozen")
+    return out
+
+
+def entry_safety(s: TokenSafety | None, cfg: SafetyConfig, *, mint: str, liquidity_usd: float | None,
+                 age_minutes: float | None, now: int) -> Rejected | None:
+    """The first failing safety rule for a prospective entry, or None when all pass."""
+    viol = contract_violations(s, cfg, unknown_fails=cfg.reject_unknown)
+    if viol:
+        return Rejected(mint, viol[0][0], viol[0][1])
+    if liquidity_usd is None:
+        if cfg.reject_unknown:
+            return Rejected(mint, "min_liquidity_unknown", "pool liquidity unknown")
+    elif liquidity_usd < cfg.min_liquidity_usd:
+        return Rejected(mint, "min_liquidity",
+                        f"liquidity ${liquidity_usd:,.0f} below minimum ${cfg.min_liquidity_usd:,.0f}")
+    if s is not None and s.created_at is not None:
+        age_minutes = (now - s.created_at) / 60.0
+    if age_minutes is None:
+        if cfg.reject_unknown and cfg.min_age_minutes > 0:
+            return Rejected(mint, "min_age_unknown", "token age unknown")
+    elif age_minutes < cfg.min_age_minutes:
+        return Rejected(mint, "min_age", f"token is {age_minutes:.0f} min old, minimum {cfg.min_age_minutes:g}")
+    share = None if s is None else s.top10_holder_share
+    if share is None:
+        if cfg.reject_unknown:
+            return Rejected(mint, "top10_holder_share_unknown", "holder concentration unknown")
+    elif share > cfg.max_top10_holder_share:
+        return Rejected(mint, "top10_holder_share",
+                        f"top-10 holders own {share:.0%}, limit {cfg.max_top10_holder_share:.0%}")
+    if cfg.require_sell_route and s is not None and s.sell_route_ok is False:
+        return Rejected(mint, "no_sell_route", "no sell route (reverse quote failed): possible honeypot")
+    return None
+
+
+def quote_checks(quote: QuoteCheck | None, cfg: SafetyConfig, *, mint: str, feed_price_usd: float) -> Rejected | None:
+    """Checks on the executable-quote probe: honeypot, feed-vs-quote spread, price impact."""
+    if quote is None:
+        if cfg.reject_unknown or cfg.require_sell_route:
+            return Rejected(mint, "no_quote", "no executable quote: cannot check the sell route")
+        return None
+    if quote.mint != mint:
+        return Rejected(mint, "quote_mismatch", f"quote is for {quote.mint}")
+    if cfg.require_sell_route and not quote.sell_route_ok:
+        return Rejected(mint, "no_sell_route", f"reverse quote failed: possible honeypot {quote.detail}".strip())
+    if not (quote.buy_price_usd > 0) or not (feed_price_usd > 0):
+        return Rejected(mint, "quote_spread", f"unusable prices: quote {quote.buy_price_usd}, feed {feed_price_usd}")
+    spread_bps = abs(quote.buy_price_usd / feed_price_usd - 1.0) * 10_000
+    if spread_bps > cfg.max_quote_spread_bps:
+        return Rejected(mint, "quote_spread",
+                        f"quote ${quote.buy_price_usd:.6g} vs feed ${feed_price_usd:.6g}: {spread_bps:.0f} bps, "
+                        f"limit {cfg.max_quote_spread_bps:g}")
+    impact_bps = quote.price_impact_pct * 100
+    if not (impact_bps <= cfg.max_price_impact_bps):
+        return Rejected(mint, "price_impact",
+                        f"price impact {impact_bps:.0f} bps above limit {cfg.max_price_impact_bps:g}")
+    return None
