@@ -5,6 +5,7 @@ Every field is required: the shipped ``config/trading.toml`` documents each one.
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Literal
 
@@ -29,7 +30,7 @@ class HealthConfig(OpsSection):
     @field_validator("cycle_latency_buckets_seconds")
     @classmethod
     def _increasing(cls, v: list[float]) -> list[float]:
-        if any(b <= a for a, b in zip(v, v[1:], strict=False)) or v[0] <= 0:
+        if any(b <= a for a, b in itertools.pairwise(v)) or v[0] <= 0:
             raise ValueError("must be positive and strictly increasing")
         return v
 

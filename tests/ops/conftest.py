@@ -1,0 +1,117 @@
+"""Shared pieces for the operations tests: a stand-in engine status and the ops config."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bot.ops_config import AlertsConfig, HealthConfig, TelegramConfig
+from bot.stages import FeedHealth
+from bot.status import (
+    BreakerState,
+    Heartbeat,
+    PnlSummary,
+    PositionView,
+    ReadinessCheck,
+    StatusSummary,
+    TradeRecord,
+    feeds_check,
+    ledger_check,
+    rpc_check,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+MINT = "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"
+
+
+def shipped_section(name: str) -> dict:
+    with open(ROOT / "config" / "trading.toml", "rb") as fh:
+        return dict(tomllib.load(fh)[name])
+
+
+@pytest.fixture
+def health_cfg() -> HealthConfig:
+    return HealthConfig.model_validate({**shipped_section("health"), "port": 0})
+
+
+@pytest.fixture
+def alerts_cfg() -> AlertsConfig:
+    return AlertsConfig.model_validate(shipped_section("alerts"))
+
+
+@pytest.fixture
+def telegram_cfg() -> TelegramConfig:
+    return TelegramConfig.model_validate(shipped_section("telegram"))
+
+
+@dataclass
+class FakeFeed:
+    """A feed source's health as the engine sees it: fresh while its last success is recent."""
+
+    source: str
+    stale_after: int
+    last_ok_ts: int | None = None
+
+    def health(self, now: int) -> FeedHealth:
+        fresh = self.last_ok_ts is not None and now - self.last_ok_ts <= self.stale_after
+        return FeedHealth(self.source, fresh, self.last_ok_ts,
+                          "" if fresh else "no data for too long")
+
+
+@dataclass
+class EngineStatus:
+    """A stand-in for the engine's StatusSource implementation (the near side under test is the
+    ops code that reads it)."""
+
+    now: int = 1_700_000_000
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    feeds: list[FakeFeed] = field(default_factory=list)
+    rpc_healthy: int = 1
+    rpc_total: int = 2
+    ledger_ok: bool = True
+    paused: bool = False
+    trades: list[TradeRecord] = field(default_factory=list)
+    pos: list[PositionView] = field(default_factory=list)
+    breaker_list: list[BreakerState] = field(default_factory=lambda: [
+        BreakerState("daily_loss", False), BreakerState("rpc_errors", True, "5 failures", 1_700_000_000)])
+
+    def heartbeat_age(self, now: float) -> float:
+        return self.heartbeat.age(now)
+
+    def status(self) -> StatusSummary:
+        return StatusSummary(
+            mode="paper", trading_state="reducing" if self.paused else "active", paused=self.paused,
+            started_at=self.now - 3600, uptime_seconds=3600.0, open_positions=len(self.pos),
+            equity_sol=10.5, pnl_today_sol=0.5, breakers=tuple(self.breaker_list),
+            weights=self.weights(), positions=tuple(self.pos))
+
+    def readiness(self) -> list[ReadinessCheck]:
+        return [feeds_check([f.health(self.now) for f in self.feeds]),
+                rpc_check(self.rpc_healthy, self.rpc_total), ledger_check(self.ledger_ok)]
+
+    def positions(self) -> list[PositionView]:
+        return list(self.pos)
+
+    def recent_trades(self, n: int) -> list[TradeRecord]:
+        return self.trades[:n]
+
+    def pnl(self) -> PnlSummary:
+        best = TradeRecord(self.now - 100, MINT, "BONK", "sell", 1.4, 0.00002, "take_profit_1", 0.4,
+                           ("momentum", "breakout"))
+        worst = TradeRecord(self.now - 50, MINT, "WIF", "sell", 0.8, 1.9, "stop_loss", -0.2, ("mean_rev",))
+        return PnlSummary("2023-11-14", 0.2, 0.3, 10.5, 10.0, 3, 2, 1, 4.2, best, worst,
+                          {"momentum": 0.3, "mean_rev": -0.1})
+
+    def breakers(self) -> list[BreakerState]:
+        return list(self.breaker_list)
+
+    def weights(self) -> dict[str, float]:
+        return {"momentum": 0.6, "mean_rev": 0.4}
+
+
+@pytest.fixture
+def engine_status() -> EngineStatus:
+    return EngineStatus(feeds=[FakeFeed("dexscreener", 120, 1_700_000_000)])
