@@ -1,0 +1,235 @@
+"""The local test world: one LiteSVM chain, several JSON-RPC nodes, a local Jupiter.
+
+Usage (tests and bench scripts)::
+
+    from tests.world import LocalWorld, TokenSpec, Fault
+
+    async with LocalWorld.start(nodes=3, tokens=[TokenSpec("BONK", decimals=5)]) as world:
+        world.rpc_urls, world.ws_urls, world.jupiter_url
+        world.wallet_keypair_path  # Solana CLI JSON array, mode 0600
+        world.wallet_pubkey, world.wallet  # the bot's wallet (funded)
+        world.mints["BONK"]  # str mint address
+        world.node(1).set_fault(Fault.SLOW, delay_ms=400)
+        world.node(2).set_fault(Fault.BEHIND, slots=50)
+        await world.node(0).kill(); await world.node(0).revive()
+        world.sol_balance(), world.token_balance("BONK")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from .chain import Chain, write_keypair_file
+from .jupiter_server import WSOL_MINT, JupiterServer, Pool, QuoteError, sign_user_slot
+from .rpc_server import Fault, FaultSpec, RpcNode
+
+LAMPORTS_PER_SOL = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """A token to create, with its SOL pool.
+
+    ``supply`` is minted in full: ``pool_tokens`` go to the pool, the rest to ``holders`` extra
+    wallets (for ``getTokenLargestAccounts``). ``pool_sol`` is the pool's SOL reserve in SOL.
+    """
+
+    name: str
+    decimals: int = 6
+    token_2022: bool = False
+    transfer_fee_bps: int | None = None
+    pool_sol: float = 100.0
+    pool_tokens: int = 1_000_000_000 * 10**6
+    holders: Sequence[int] = ()
+    pool_fee_bps: int = 25
+    keep_mint_authority: bool = False
+    freeze_authority: bool = False
+    tradable: bool = True
+
+
+class LocalWorld:
+    def __init__(self, chain: Chain, nodes: list[RpcNode], jupiter: JupiterServer, workdir: Path) -> None:
+        self.chain = chain
+        self.nodes = nodes
+        self.jupiter = jupiter
+        self.workdir = workdir
+        self.wallet = Keypair()
+        self.wallet_keypair_path = workdir / "wallet.json"
+        self.mints: dict[str, str] = {}
+        self.pools: dict[str, Pool] = {}
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def start(
+        cls,
+        *,
+        nodes: int = 3,
+        tokens: Sequence[TokenSpec] = (TokenSpec("TEST"),),
+        wallet_sol: float = 10.0,
+        slot_ms: int = 80,
+        finalize_depth: int = 32,
+        drop_rate: float = 0.0,
+        workdir: str | Path | None = None,
+        seed: int = 0,
+    ) -> AsyncIterator[LocalWorld]:
+        """Start everything; stop it all on exit."""
+        world = await cls.create(
+            nodes=nodes,
+            tokens=tokens,
+            wallet_sol=wallet_sol,
+            slot_ms=slot_ms,
+            finalize_depth=finalize_depth,
+            drop_rate=drop_rate,
+            workdir=workdir,
+            seed=seed,
+        )
+        try:
+            yield world
+        finally:
+            await world.stop()
+
+    @classmethod
+    async def create(
+        cls,
+        *,
+        nodes: int = 3,
+        tokens: Sequence[TokenSpec] = (TokenSpec("TEST"),),
+        wallet_sol: float = 10.0,
+        slot_ms: int = 80,
+        finalize_depth: int = 32,
+        drop_rate: float = 0.0,
+        workdir: str | Path | None = None,
+        seed: int = 0,
+    ) -> LocalWorld:
+        """Like :meth:`start` but returns the running world; call ``await world.stop()``."""
+        tmp = None
+        if workdir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="solbot-world-")
+            workdir = tmp.name
+        chain = Chain(slot_ms=slot_ms, finalize_depth=finalize_depth, drop_rate=drop_rate, seed=seed)
+        rpc_nodes = [RpcNode(chain, f"node{i}", seed=seed + i) for i in range(nodes)]
+        jup = JupiterServer(chain)
+        world = cls(chain, rpc_nodes, jup, Path(workdir))
+        world._tmp = tmp
+        chain.airdrop(world.wallet.pubkey(), int(wallet_sol * LAMPORTS_PER_SOL))
+        write_keypair_file(world.wallet, world.wallet_keypair_path)
+        for spec in tokens:
+            world.add_token(spec)
+        for n in rpc_nodes:
+            await n.start()
+        await jup.start()
+        await chain.start()
+        return world
+
+    def add_token(self, spec: TokenSpec) -> str:
+        chain = self.chain
+        mint = chain.create_mint(
+            decimals=spec.decimals,
+            token_2022=spec.token_2022,
+            transfer_fee_bps=spec.transfer_fee_bps,
+            freeze_authority=chain.faucet.pubkey() if spec.freeze_authority else None,
+        )
+        chain.register_mint(mint)
+        pool = self.jupiter.create_pool(
+            mint,
+            sol_reserve=int(spec.pool_sol * LAMPORTS_PER_SOL),
+            token_reserve=spec.pool_tokens,
+            fee_bps=spec.pool_fee_bps,
+        )
+        for amount in spec.holders:
+            holder = Keypair()
+            chain.mint_to(mint, holder.pubkey(), amount)
+            chain.note_holder(mint, holder.pubkey())
+        chain.note_holder(mint, self.wallet.pubkey())
+        if not spec.keep_mint_authority:
+            chain.revoke_mint_authority(mint)
+        if not spec.tradable:
+            self.jupiter.controls.not_tradable.add(str(mint))
+        self.mints[spec.name] = str(mint)
+        self.pools[spec.name] = pool
+        return str(mint)
+
+    async def stop(self) -> None:
+        await self.chain.stop()
+        for n in self.nodes:
+            await n.stop()
+        await self.jupiter.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    async def __aenter__(self) -> LocalWorld:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def rpc_urls(self) -> list[str]:
+        return [n.url for n in self.nodes]
+
+    @property
+    def ws_urls(self) -> list[str]:
+        return [n.ws_url for n in self.nodes]
+
+    @property
+    def jupiter_url(self) -> str:
+        return self.jupiter.url
+
+    @property
+    def wallet_pubkey(self) -> str:
+        return str(self.wallet.pubkey())
+
+    def node(self, i: int) -> RpcNode:
+        return self.nodes[i]
+
+    def clear_all_faults(self) -> None:
+        for n in self.nodes:
+            n.clear_faults()
+
+    def mint(self, name_or_mint: str) -> Pubkey:
+        return Pubkey.from_string(self.mints.get(name_or_mint, name_or_mint))
+
+    def sol_balance(self, owner: str | Pubkey | None = None) -> int:
+        """Lamports of ``owner`` (default: the bot's wallet)."""
+        pk = self.wallet.pubkey() if owner is None else Pubkey.from_string(str(owner))
+        return self.chain.balance(pk)
+
+    def token_balance(self, name_or_mint: str, owner: str | Pubkey | None = None) -> int:
+        """Raw token units in ``owner``'s ATA (default: the bot's wallet)."""
+        pk = self.wallet.pubkey() if owner is None else Pubkey.from_string(str(owner))
+        return self.chain.token_balance(pk, self.mint(name_or_mint))
+
+    def pool_reserves(self, name_or_mint: str) -> tuple[int, int]:
+        return self.jupiter.reserves(self.jupiter.pools[str(self.mint(name_or_mint))])
+
+    def new_funded_keypair(self, sol: float = 10.0) -> Keypair:
+        kp = Keypair()
+        self.chain.airdrop(kp.pubkey(), int(sol * LAMPORTS_PER_SOL))
+        return kp
+
+
+__all__ = [
+    "LAMPORTS_PER_SOL",
+    "WSOL_MINT",
+    "Chain",
+    "Fault",
+    "FaultSpec",
+    "JupiterServer",
+    "LocalWorld",
+    "QuoteError",
+    "RpcNode",
+    "TokenSpec",
+    "sign_user_slot",
+    "write_keypair_file",
+]

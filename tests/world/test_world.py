@@ -1,0 +1,248 @@
+"""The test world itself: real swaps land, statuses and balances are right, faults behave."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import stat
+import time
+
+import httpx
+import pytest
+import websockets
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.message import MessageV0
+from solders.system_program import TransferParams, transfer
+from solders.transaction import VersionedTransaction
+
+from . import WSOL_MINT, LocalWorld, sign_user_slot
+
+pytestmark = pytest.mark.integration
+
+
+async def rpc(client: httpx.AsyncClient, url: str, method: str, *params) -> dict:
+    r = await client.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+    return r.json()
+
+
+def b64(tx: VersionedTransaction) -> str:
+    return base64.b64encode(bytes(tx)).decode()
+
+
+async def quote_and_swap(c: httpx.AsyncClient, w: LocalWorld, *, buy: bool, token: str, amount: int,
+                         slippage_bps: int = 50, keypair: Keypair | None = None, **swap_opts) -> tuple[dict, dict]:
+    kp = keypair or w.wallet
+    mint = w.mints[token]
+    params = {
+        "inputMint": WSOL_MINT if buy else mint,
+        "outputMint": mint if buy else WSOL_MINT,
+        "amount": str(amount),
+        "slippageBps": str(slippage_bps),
+        "restrictIntermediateTokens": "true",
+    }
+    q = (await c.get(f"{w.jupiter_url}/swap/v1/quote", params=params)).json()
+    body = {"quoteResponse": q, "userPublicKey": str(kp.pubkey()), "wrapAndUnwrapSol": True,
+            "dynamicComputeUnitLimit": True, "prioritizationFeeLamports": 5000, **swap_opts}
+    s = (await c.post(f"{w.jupiter_url}/swap/v1/swap", json=body)).json()
+    return q, s
+
+
+async def wait_status(c: httpx.AsyncClient, url: str, sig: str, level: str = "confirmed", within: float = 5.0) -> dict:
+    order = {"processed": 0, "confirmed": 1, "finalized": 2}
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        st = (await rpc(c, url, "getSignatureStatuses", [sig]))["result"]["value"][0]
+        if st is not None and order[st["confirmationStatus"]] >= order[level]:
+            return st
+        await asyncio.sleep(0.03)
+    raise AssertionError(f"{sig} not {level} within {within}s")
+
+
+def simple_transfer(w: LocalWorld, kp: Keypair, lamports: int = 1000, blockhash: str | None = None) -> VersionedTransaction:
+    ix = transfer(TransferParams(from_pubkey=kp.pubkey(), to_pubkey=w.chain.faucet.pubkey(), lamports=lamports))
+    msg = MessageV0.try_compile(kp.pubkey(), [ix], [], Hash.from_string(blockhash or w.chain.blockhash))
+    return VersionedTransaction(msg, [kp])
+
+
+# --------------------------------------------------------------------------- swaps
+
+
+async def test_buy_lands_and_moves_real_balances(world: LocalWorld) -> None:
+    w = world
+    async with httpx.AsyncClient() as c:
+        q, s = await quote_and_swap(c, w, buy=True, token="TEST", amount=200_000_000)
+        assert s["simulationError"] is None and s["dynamicSlippageReport"] is None
+        assert isinstance(s["lastValidBlockHeight"], int) and s["computeUnitLimit"] < 1_400_000
+        raw = VersionedTransaction.from_bytes(base64.b64decode(s["swapTransaction"]))
+        assert raw.message.account_keys[0] == w.wallet.pubkey()  # user is fee payer, first signer
+        tx = sign_user_slot(s["swapTransaction"], w.wallet)
+        sol0, pool0 = w.sol_balance(), w.pool_reserves("TEST")
+        sig = (await rpc(c, w.rpc_urls[0], "sendTransaction", b64(tx),
+                         {"encoding": "base64", "skipPreflight": True, "maxRetries": 0}))["result"]
+        assert sig == str(tx.signatures[0])
+        assert (await rpc(c, w.rpc_urls[1], "getSignatureStatuses", [sig]))["result"]["value"] == [None]
+        st = await wait_status(c, w.rpc_urls[2], sig)
+        assert st["err"] is None and st["status"] == {"Ok": None}
+        got = await rpc(c, w.rpc_urls[1], "getTransaction", sig,
+                        {"encoding": "jsonParsed", "commitment": "confirmed", "maxSupportedTransactionVersion": 0})
+        meta = got["result"]["meta"]
+        assert meta["err"] is None
+        assert meta["fee"] == 2 * 5000 + s["prioritizationFeeLamports"]
+        mine = [b for b in meta["postTokenBalances"] if b["owner"] == w.wallet_pubkey]
+        assert mine[0]["uiTokenAmount"]["amount"] == q["outAmount"] and mine[0]["mint"] == w.mints["TEST"]
+        assert not [b for b in meta["preTokenBalances"] if b["owner"] == w.wallet_pubkey]
+        assert w.token_balance("TEST") == int(q["outAmount"])
+        ata_rent = w.chain.rent_exempt(165)
+        assert sol0 - w.sol_balance() == 200_000_000 + meta["fee"] + ata_rent
+        assert meta["preBalances"][0] - meta["postBalances"][0] == 200_000_000 + meta["fee"] + ata_rent
+        pool1 = w.pool_reserves("TEST")
+        assert pool1 == (pool0[0] + 200_000_000, pool0[1] - int(q["outAmount"]))
+        # getTransaction without maxSupportedTransactionVersion is refused for v0, as on mainnet
+        err = (await rpc(c, w.rpc_urls[0], "getTransaction", sig, {"commitment": "confirmed"}))["error"]
+        assert err["code"] == -32015
+
+        # sell it all back
+        q2, s2 = await quote_and_swap(c, w, buy=False, token="TEST", amount=w.token_balance("TEST"))
+        tx2 = sign_user_slot(s2["swapTransaction"], w.wallet)
+        sol1 = w.sol_balance()
+        sig2 = (await rpc(c, w.rpc_urls[1], "sendTransaction", b64(tx2), {"encoding": "base64"}))["result"]
+        await wait_status(c, w.rpc_urls[0], sig2)
+        assert w.token_balance("TEST") == 0
+        fee2 = w.chain.records[sig2].fee
+        assert w.sol_balance() - sol1 == int(q2["outAmount"]) - fee2
+
+
+async def test_token_2022_transfer_fee_buy(world: LocalWorld) -> None:
+    w = world
+    async with httpx.AsyncClient() as c:
+        q, s = await quote_and_swap(c, w, buy=True, token="FEE", amount=50_000_000)
+        tx = sign_user_slot(s["swapTransaction"], w.wallet)
+        sig = (await rpc(c, w.rpc_urls[0], "sendTransaction", b64(tx), {"encoding": "base64"}))["result"]
+        await wait_status(c, w.rpc_urls[0], sig)
+        assert w.token_balance("FEE") == int(q["outAmount"])  # net of the 1 % transfer fee
+        info = (await rpc(c, w.rpc_urls[0], "getAccountInfo", w.mints["FEE"], {"encoding": "jsonParsed"}))["result"]
+        data = info["value"]["data"]
+        assert data["program"] == "spl-token-2022"
+        assert data["parsed"]["info"]["extensions"][0]["extension"] == "transferFeeConfig"
+        accs = (await rpc(c, w.rpc_urls[0], "getTokenAccountsByOwner", w.wallet_pubkey,
+                          {"programId": "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"}, {"encoding": "jsonParsed"}))
+        amounts = [a["account"]["data"]["parsed"]["info"]["tokenAmount"]["amount"] for a in accs["result"]["value"]]
+        assert amounts == [q["outAmount"]]
+
+
+async def test_slippage_beyond_threshold_fails_on_chain(world: LocalWorld) -> None:
+    w = world
+    other = w.new_funded_keypair(50)
+    async with httpx.AsyncClient() as c:
+        _, mine = await quote_and_swap(c, w, buy=True, token="TEST", amount=100_000_000, slippage_bps=50)
+        _, theirs = await quote_and_swap(c, w, buy=True, token="TEST", amount=5_000_000_000, keypair=other)
+        # the other buyer lands first and moves the price by far more than 0.5 %
+        t_sig = (await rpc(c, w.rpc_urls[0], "sendTransaction", b64(sign_user_slot(theirs["swapTransaction"], other)),
+                           {"encoding": "base64"}))["result"]
+        await wait_status(c, w.rpc_urls[0], t_sig, "processed")
+        tx = sign_user_slot(mine["swapTransaction"], w.wallet)
+        # preflight rejects it with the real -32002 shape
+        pre = await rpc(c, w.rpc_urls[0], "sendTransaction", b64(tx), {"encoding": "base64"})
+        assert pre["error"]["code"] == -32002
+        assert pre["error"]["data"]["err"] == {"InstructionError": [3, {"Custom": 1}]}
+        assert pre["error"]["message"].startswith("Transaction simulation failed: Error processing Instruction 3")
+        # without preflight it lands as a failed transaction: fee charged, no tokens
+        sol0 = w.sol_balance()
+        sig = (await rpc(c, w.rpc_urls[0], "sendTransaction", b64(tx), {"encoding": "base64", "skipPreflight": True}))["result"]
+        st = await wait_status(c, w.rpc_urls[0], sig)
+        assert st["err"] == {"InstructionError": [3, {"Custom": 1}]}
+        assert w.token_balance("TEST") == 0
+        assert sol0 - w.sol_balance() == w.chain.records[sig].fee
+
+
+async def test_duplicate_send_lands_once(world: LocalWorld) -> None:
+    w = world
+    async with httpx.AsyncClient() as c:
+        q, s = await quote_and_swap(c, w, buy=True, token="TEST", amount=100_000_000)
+        tx = sign_user_slot(s["swapTransaction"], w.wallet)
+        cfg = {"encoding": "base64", "skipPreflight": True, "maxRetries": 0}
+        sigs = await asyncio.gather(*[rpc(c, u, "sendTransaction", b64(tx), cfg) for u in w.rpc_urls * 2])
+        assert {r["result"] for r in sigs} == {str(tx.signatures[0])}
+        await wait_status(c, w.rpc_urls[0], str(tx.signatures[0]))
+        await w.chain.wait_slots(2)
+        again = await rpc(c, w.rpc_urls[0], "sendTransaction", b64(tx), cfg)
+        assert again["result"] == str(tx.signatures[0])
+        pf = await rpc(c, w.rpc_urls[0], "sendTransaction", b64(tx), {"encoding": "base64"})
+        assert pf["error"]["data"]["err"] == "AlreadyProcessed"
+        await w.chain.wait_slots(2)
+        assert w.token_balance("TEST") == int(q["outAmount"])
+        landed = [r for r in w.chain.records.values() if r.tx.message.account_keys[0] == w.wallet.pubkey()]
+        assert len(landed) == 1
+
+
+async def test_expired_blockhash_is_rejected(world: LocalWorld) -> None:
+    w = world
+    kp = w.new_funded_keypair(1)
+    old = w.chain.blocks[-1]
+    async with httpx.AsyncClient() as c:
+        bh = (await rpc(c, w.rpc_urls[0], "getLatestBlockhash", {"commitment": "confirmed"}))["result"]
+        assert bh["context"]["apiVersion"] and bh["value"]["lastValidBlockHeight"] > w.chain.height
+        # jump the chain forward past the blockhash's validity
+        w.chain.paused = True
+        for _ in range(151):
+            w.chain.produce_block()
+        w.chain.paused = False
+        assert w.chain.height > w.chain.blockhash_lvbh[old.blockhash]
+        tx = simple_transfer(w, kp, blockhash=old.blockhash)
+        r = await rpc(c, w.rpc_urls[0], "sendTransaction", b64(tx), {"encoding": "base64"})
+        assert r["error"]["code"] == -32002 and r["error"]["data"]["err"] == "BlockhashNotFound"
+        assert r["error"]["message"] == "Transaction simulation failed: Blockhash not found"
+        r = await rpc(c, w.rpc_urls[0], "sendTransaction", b64(tx), {"encoding": "base64", "skipPreflight": True})
+        sig = r["result"]
+        await w.chain.wait_slots(3)
+        assert (await rpc(c, w.rpc_urls[0], "getSignatureStatuses", [sig]))["result"]["value"] == [None]
+        assert w.chain.dropped[sig] == "BlockhashNotFound"
+        valid = await rpc(c, w.rpc_urls[0], "isBlockhashValid", old.blockhash, {"commitment": "processed"})
+        assert valid["result"]["value"] is False
+
+
+async def test_wallet_file_and_reads(world: LocalWorld) -> None:
+    w = world
+    mode = stat.S_IMODE(os.stat(w.wallet_keypair_path).st_mode)
+    assert mode == 0o600
+    secret = json.loads(w.wallet_keypair_path.read_text())
+    assert len(secret) == 64 and str(Keypair.from_bytes(bytes(secret)).pubkey()) == w.wallet_pubkey
+    async with httpx.AsyncClient() as c:
+        u = w.rpc_urls[0]
+        assert (await rpc(c, u, "getHealth"))["result"] == "ok"
+        slot = (await rpc(c, u, "getSlot", {"commitment": "processed"}))["result"]
+        assert slot == w.chain.slot
+        assert (await rpc(c, u, "getBalance", w.wallet_pubkey))["result"]["value"] == 10 * 10**9
+        largest = (await rpc(c, u, "getTokenLargestAccounts", w.mints["TEST"]))["result"]["value"]
+        assert [int(a["amount"]) for a in largest][:1] == [w.pool_reserves("TEST")[1]]
+        assert len(largest) == 3
+        multi = (await rpc(c, u, "getMultipleAccounts", [w.mints["TEST"], str(Keypair().pubkey())],
+                           {"encoding": "base64"}))["result"]["value"]
+        assert multi[0]["data"][1] == "base64" and multi[1] is None
+        assert (await rpc(c, u, "getMinimumBalanceForRentExemption", 165))["result"] == 2039280
+        fees = (await rpc(c, u, "getRecentPrioritizationFees", [w.mints["TEST"]]))["result"]
+        assert fees and set(fees[0]) == {"slot", "prioritizationFee"}
+        bad = await rpc(c, u, "getBalance", "not-a-key")
+        assert bad["error"]["code"] == -32602
+        assert (await rpc(c, u, "noSuchMethod"))["error"]["code"] == -32601
+
+
+async def test_signature_subscribe_notifies(world: LocalWorld) -> None:
+    w = world
+    kp = w.new_funded_keypair(1)
+    tx = simple_transfer(w, kp)
+    sig = str(tx.signatures[0])
+    async with websockets.connect(w.ws_urls[1]) as ws, httpx.AsyncClient() as c:
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "signatureSubscribe",
+                                  "params": [sig, {"commitment": "confirmed"}]}))
+        sub = json.loads(await ws.recv())
+        assert sub["id"] == 7 and isinstance(sub["result"], int)
+        await rpc(c, w.rpc_urls[0], "sendTransaction", b64(tx), {"encoding": "base64"})
+        note = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert note["method"] == "signatureNotification"
+        assert note["params"]["subscription"] == sub["result"]
+        assert note["params"]["result"]["value"] == {"err": None}
+        assert w.chain.signature_status(sig)["confirmationStatus"] in ("confirmed", "finalized")
