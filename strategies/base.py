@@ -1,0 +1,64 @@
+"""What every strategy shares: the ``Strategy`` protocol and safe construction of votes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from strategies.types import MarketView, StrategyVotes
+
+NO_SIGNAL = "no signal"
+
+
+class Strategy(Protocol):
+    name: str
+
+    def evaluate(self, view: MarketView) -> StrategyVotes:
+        """One call for all tokens; votes aligned with ``view.mints``."""
+        ...
+
+
+def make_votes(name: str, score: np.ndarray, confidence: np.ndarray,
+               reason: Callable[[int], str], abstain_reason: np.ndarray | None = None,
+               abstain_text: tuple[str, ...] = ()) -> StrategyVotes:
+    """Votes with every score in [-1, 1] and confidence in [0, 1]; NaN/inf become an abstention
+    (0, 0). ``reason(i)`` is called only for tokens that vote; abstaining tokens get
+    ``abstain_text[abstain_reason[i]]`` (or ``"no signal"``)."""
+    score = np.asarray(score, dtype=np.float64)
+    confidence = np.asarray(confidence, dtype=np.float64)
+    bad = ~np.isfinite(score) | ~np.isfinite(confidence)
+    s = np.clip(np.where(bad, 0.0, score), -1.0, 1.0)
+    c = np.clip(np.where(bad, 0.0, confidence), 0.0, 1.0)
+    voting = (s != 0) & (c > 0)
+    s = np.where(voting, s, 0.0)
+    c = np.where(voting, c, 0.0)
+    reasons = []
+    for i in range(s.shape[0]):
+        if voting[i]:
+            reasons.append(reason(i))
+        elif abstain_reason is not None and abstain_text:
+            reasons.append(abstain_text[int(abstain_reason[i])])
+        else:
+            reasons.append(NO_SIGNAL)
+    return StrategyVotes(name, s, c, tuple(reasons))
+
+
+def last(a: np.ndarray) -> np.ndarray:
+    """The last bar of each row (NaN for an empty panel)."""
+    return a[:, -1] if a.shape[1] else np.full(a.shape[0], np.nan)
+
+
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` with 0 where ``den`` is 0 or not finite."""
+    ok = np.isfinite(den) & (den != 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok, num / np.where(ok, den, 1.0), 0.0)
+
+
+def lag(a: np.ndarray, k: int) -> np.ndarray:
+    """Value ``k`` bars before the last (NaN when the row is shorter)."""
+    if a.shape[1] <= k:
+        return np.full(a.shape[0], np.nan)
+    return a[:, -1 - k]

@@ -1,0 +1,226 @@
+"""The ensemble: combines the strategies' votes into one decision per token, gated by regime, and
+learns each strategy's weight from the realised forward returns of its votes.
+
+Combination, per token: ``v = score x confidence`` for each strategy (|v| below ``min_vote`` is an
+abstention); strategies the token's regime does not allow get weight 0. The combined score is
+``sum(w v) / sum(w)`` over the allowed strategies that voted, so abstainers do not dilute it.
+BUY needs ``combined >= entry_threshold``, at least ``min_agreeing`` allowed strategies voting
+buy, a regime other than crisis and fresh data; SELL needs ``combined <= -exit_threshold``.
+
+Learning: each cycle's effective votes are remembered with the token's price. Once
+``horizon_minutes`` have passed (read from the candles of a later view, never from a clock), each
+strategy's edge is the vote-weighted mean forward return in the direction it voted; its weight is
+multiplied by ``exp(learning_rate x clip(edge / edge_scale, -1, 1))``, then all weights are kept in
+``[min_weight, max_weight]`` and normalised to sum 1. Everything is deterministic and the state is
+plain JSON, so the engine can persist it and a restart keeps what was learned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from strategies.config import EnsembleConfig, StrategiesConfig
+from strategies.features import candles
+from strategies.regime import detect
+from strategies.types import Action, Decision, MarketView, StrategyVotes, Vote
+
+STATE_VERSION = 1
+
+
+def project_weights(w: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Nearest-in-ratio weights that sum to 1 with every weight in ``[lo, hi]``."""
+    w = np.maximum(np.asarray(w, dtype=np.float64), 0.0)
+    s = w.shape[0]
+    if s == 0:
+        return w
+    w = w / w.sum() if w.sum() > 0 else np.full(s, 1.0 / s)
+    fixed = np.zeros(s, dtype=bool)
+    for _ in range(2 * s + 1):
+        free = ~fixed
+        budget = 1.0 - w[fixed].sum()
+        tot = w[free].sum()
+        w[free] = w[free] / tot * budget if tot > 0 else budget / free.sum()
+        over, under = free & (w > hi), free & (w < lo)
+        if not (over.any() or under.any()):
+            break
+        w[over], w[under] = hi, lo
+        fixed |= over | under
+        if fixed.all():
+            break
+    return w
+
+
+class Ensemble:
+    def __init__(self, cfg: EnsembleConfig, strategies_cfg: StrategiesConfig,
+                 state: dict | None = None) -> None:
+        self._pending: list[dict[str, Any]] = []
+        self._names: tuple[str, ...] = ()
+        self._w = np.zeros(0)
+        self.reconfigure(cfg, strategies_cfg, learned=None)
+        if state:
+            self._load(state)
+
+    # -- configuration and state -----------------------------------------------------------
+
+    def reconfigure(self, cfg: EnsembleConfig, strategies_cfg: StrategiesConfig,
+                    learned: dict[str, float] | bool | None = True) -> None:
+        """Apply new settings (hot reload). Learned weights of strategies still enabled are kept;
+        newly enabled ones start from their configured share."""
+        names = strategies_cfg.enabled_names()
+        s = len(names)
+        if s and not (cfg.min_weight * s <= 1.0 <= cfg.max_weight * s + 1e-12):
+            raise ValueError(
+                f"ensemble.min_weight ({cfg.min_weight}) and ensemble.max_weight ({cfg.max_weight}) cannot "
+                f"hold {s} enabled strategies: need min_weight x {s} <= 1 <= max_weight x {s}")
+        keep = self.weights if learned is True else (learned or {})
+        prior = np.array([strategies_cfg.params(n).weight for n in names], dtype=np.float64)
+        prior = prior / prior.sum() if prior.sum() > 0 else np.full(s, 1.0 / max(s, 1))
+        w = np.array([keep.get(n, prior[i]) for i, n in enumerate(names)], dtype=np.float64)
+        self._cfg, self._scfg, self._names = cfg, strategies_cfg, names
+        self._w = project_weights(w, cfg.min_weight, cfg.max_weight)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {n: float(x) for n, x in zip(self._names, self._w, strict=True)}
+
+    def state(self) -> dict:
+        """Learned weights and votes awaiting their horizon, as JSON-serialisable plain data."""
+        return {"version": STATE_VERSION, "weights": self.weights,
+                "pending": [dict(p) for p in self._pending]}
+
+    def _load(self, state: dict) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"ensemble state version {state.get('version')!r} is not {STATE_VERSION}")
+        weights = {str(k): float(v) for k, v in state.get("weights", {}).items()}
+        self.reconfigure(self._cfg, self._scfg, learned=weights)
+        self._pending = [dict(p) for p in state.get("pending", [])]
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    def decide(self, view: MarketView, votes: Sequence[StrategyVotes]) -> list[Decision]:
+        """One decision per token of ``view`` (same order), carrying every enabled strategy's vote."""
+        cfg = self._cfg
+        n = len(view.mints)
+        close = candles(view, 1).close
+        self._learn(view, close)
+        regimes = detect(view, cfg.regime)
+        by_name = {v.strategy: v for v in votes}
+        s = len(self._names)
+        score = np.zeros((s, n))
+        conf = np.zeros((s, n))
+        for i, name in enumerate(self._names):
+            v = by_name.get(name)
+            if v is not None and v.score.shape == (n,):
+                score[i] = np.nan_to_num(np.clip(v.score, -1, 1))
+                conf[i] = np.nan_to_num(np.clip(v.confidence, 0, 1))
+        val = score * conf
+        val[np.abs(val) < cfg.min_vote] = 0.0
+        labels = np.array(regimes.labels, dtype=object)
+        gate = np.zeros((s, n), dtype=bool)
+        for regime in set(regimes.labels):
+            allowed = set(cfg.gating.allowed(regime))
+            cols = labels == regime
+            for i, name in enumerate(self._names):
+                if name in allowed:
+                    gate[i, cols] = True
+        eff_w = np.where(gate, self._w[:, None], 0.0)
+        active = (val != 0) & gate
+        den = np.sum(eff_w * active, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            combined = np.where(den > 0, np.sum(eff_w * val, axis=0) / np.where(den > 0, den, 1.0), 0.0)
+            allowed_w = eff_w.sum(axis=0)
+            confidence = np.where(allowed_w > 0, np.sum(eff_w * conf * active, axis=0)
+                                  / np.where(allowed_w > 0, allowed_w, 1.0), 0.0)
+        combined = np.clip(combined, -1.0, 1.0)
+        agree_buy = np.sum(active & (val > 0), axis=0)
+        stale = np.zeros(n, dtype=bool) if view.stale is None else np.asarray(view.stale, dtype=bool)
+        buy = (combined >= cfg.entry_threshold) & (agree_buy >= cfg.min_agreeing) \
+            & (labels != "crisis") & ~stale
+        sell = combined <= -cfg.exit_threshold
+        self._register(view, close, val * gate)
+        return self._decisions(view, regimes.labels, combined, confidence, buy, sell, score, conf, eff_w, votes)
+
+    def _decisions(self, view: MarketView, labels: tuple[str, ...], combined: np.ndarray,
+                   confidence: np.ndarray, buy: np.ndarray, sell: np.ndarray, score: np.ndarray,
+                   conf: np.ndarray, eff_w: np.ndarray, votes: Sequence[StrategyVotes]) -> list[Decision]:
+        by_name = {v.strategy: v for v in votes}
+        reasons = [by_name[n].reasons if n in by_name and len(by_name[n].reasons) == len(view.mints)
+                   else None for n in self._names]
+        abstain_cache: dict[tuple[str, float, str], Vote] = {}
+        out: list[Decision] = []
+        names = self._names
+        sc, cf, ew = score.T.tolist(), conf.T.tolist(), eff_w.T.tolist()
+        comb, cnf = combined.tolist(), confidence.tolist()
+        for j, mint in enumerate(view.mints):
+            vs = []
+            for i, name in enumerate(names):
+                why = reasons[i][j] if reasons[i] is not None else "did not vote"
+                if sc[j][i] == 0.0:
+                    key = (name, ew[j][i], why)
+                    vote = abstain_cache.get(key)
+                    if vote is None:
+                        vote = abstain_cache[key] = Vote(name, 0.0, 0.0, ew[j][i], why)
+                else:
+                    vote = Vote(name, sc[j][i], cf[j][i], ew[j][i], why)
+                vs.append(vote)
+            action = Action.BUY if buy[j] else Action.SELL if sell[j] else Action.HOLD
+            out.append(Decision(mint, action, comb[j], cnf[j], labels[j], tuple(vs)))
+        return out
+
+    # -- learning ----------------------------------------------------------------------------
+
+    def _register(self, view: MarketView, close: np.ndarray, val: np.ndarray) -> None:
+        if close.shape[1] == 0 or self._cfg.learning_rate == 0 or not self._names:
+            return
+        px = close[:, -1]
+        keep = np.flatnonzero((val != 0).any(axis=0) & np.isfinite(px) & (px > 0))
+        bar_ts = int(view.candles.ts[-1])
+        entry = {"bar_ts": bar_ts, "mints": [view.mints[j] for j in keep], "px": px[keep].tolist(),
+                 "votes": {n: val[i, keep].tolist() for i, n in enumerate(self._names)}}
+        if self._pending and self._pending[-1]["bar_ts"] == bar_ts:
+            self._pending[-1] = entry  # the same bar seen again: the latest votes count once
+        elif not self._pending or self._pending[-1]["bar_ts"] < bar_ts:
+            self._pending.append(entry)
+
+    def _learn(self, view: MarketView, close: np.ndarray) -> None:
+        cfg = self._cfg
+        if not self._pending or close.shape[1] == 0:
+            return
+        ts = view.candles.ts
+        horizon = cfg.horizon_minutes * 60
+        row = {m: i for i, m in enumerate(view.mints)}
+        still: list[dict[str, Any]] = []
+        for entry in self._pending:
+            target = entry["bar_ts"] + horizon
+            if target > ts[-1]:
+                still.append(entry)
+                continue
+            j = int(np.searchsorted(ts, target))
+            if j >= len(ts) or ts[j] != target or not entry["mints"]:
+                continue  # scrolled out of the window (long downtime): nothing to learn from
+            self._update(entry, row, close[:, j])
+        self._pending = still
+
+    def _update(self, entry: dict[str, Any], row: dict[str, int], later: np.ndarray) -> None:
+        cfg = self._cfg
+        idx = np.array([row.get(m, -1) for m in entry["mints"]])
+        p0 = np.asarray(entry["px"], dtype=np.float64)
+        p1 = np.where(idx >= 0, later[np.maximum(idx, 0)], np.nan)
+        fwd = np.clip(p1 / p0 - 1.0, -1.0, 1.0)
+        ok = np.isfinite(fwd)
+        if not ok.any():
+            return
+        w = self._w.copy()
+        for i, name in enumerate(self._names):
+            v = np.asarray(entry["votes"].get(name, []), dtype=np.float64)
+            if v.shape != fwd.shape:
+                continue
+            mag = np.sum(np.abs(v[ok]))
+            if mag == 0:
+                continue
+            edge = float(np.sum(v[ok] * fwd[ok]) / mag)
+            w[i] *= np.exp(cfg.learning_rate * np.clip(edge / cfg.edge_scale, -1.0, 1.0))
+        self._w = project_weights(w, cfg.min_weight, cfg.max_weight)

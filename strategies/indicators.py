@@ -1,0 +1,514 @@
+"""Technical indicators over numpy float64 arrays, vectorised across tokens.
+
+Every function accepts a 1-D series or a 2-D ``(tokens, bars)`` array (time on the last axis) and
+returns arrays of the input's shape, NaN during warm-up. A row may begin with NaN (a young token):
+its warm-up starts at its first valid value. A NaN *inside* a row poisons what follows, as in
+TA-Lib; callers fill gaps first (see ``strategies.features.clean``).
+
+Where TA-Lib has the indicator, conventions follow it exactly (warm-up length, seeds, Wilder
+smoothing, MACD's aligned seeds), so values agree to ~1e-12 relative. Deliberate differences:
+TA-Lib's *absolute* zero tests (``1e-8``) misfire on micro-priced tokens, so here a variance is 0
+only when it is exactly 0 (TA-Lib: below ``1e-8``) and RSI is 0 only when the average gain and loss
+are both exactly 0 (TA-Lib: their sum below ``1e-8``); and variances are computed two-pass per
+window, more accurate than TA-Lib's running ``E[x^2] - E[x]^2`` (the parity test allows for
+TA-Lib's own cancellation error there).
+
+Recursive smoothers (EMA, Wilder) run one loop over time with numpy operations across all tokens
+at once; rolling windows use cumulative sums or a doubling scheme, never a loop per element.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "adx",
+    "atr",
+    "bollinger",
+    "choppiness",
+    "donchian",
+    "dx",
+    "ema",
+    "first_valid",
+    "keltner",
+    "macd",
+    "minus_di",
+    "obv",
+    "plus_di",
+    "roc",
+    "rolling_max",
+    "rolling_min",
+    "rsi",
+    "sma",
+    "stddev",
+    "true_range",
+    "vwap",
+    "wma",
+    "zscore",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# shape helpers and kernels
+
+
+def _2d(x: np.ndarray) -> tuple[np.ndarray, bool]:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 1:
+        return a[None, :], True
+    if a.ndim != 2:
+        raise ValueError(f"expected a 1-D or 2-D array, got shape {a.shape}")
+    return a, False
+
+
+def _out(a: np.ndarray, one_d: bool) -> np.ndarray:
+    return a[0] if one_d else a
+
+
+def first_valid(x: np.ndarray) -> np.ndarray:
+    """Index of each row's first non-NaN value (``bars`` when the row is all NaN)."""
+    a, _ = _2d(x)
+    ok = ~np.isnan(a)
+    idx = np.argmax(ok, axis=1)
+    idx[~ok.any(axis=1)] = a.shape[1]
+    return idx
+
+
+def _mask_before(y: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """NaN where the bar index is before each row's ``start``."""
+    y[np.arange(y.shape[1])[None, :] < start[:, None]] = np.nan
+    return y
+
+
+def _zero_leading(a: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """A copy with each row's leading NaNs replaced by 0 (interior NaNs are kept)."""
+    out = a.copy()
+    out[np.arange(a.shape[1])[None, :] < first[:, None]] = 0.0
+    return out
+
+
+def _recurse(xa: np.ndarray, b: float | np.ndarray, start: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """``y[start] = seed``, ``y[t] = b * y[t-1] + xa[t]`` for ``t > start``, NaN before ``start``.
+
+    ``b`` is a scalar, a ``(rows,)`` array or a ``(rows, bars)`` array (time-varying). One loop over
+    time; each step is two in-place numpy operations across all rows (contiguous time-major).
+    """
+    rows, bars = xa.shape
+    t_idx = np.arange(bars)[None, :]
+    inp = np.where(t_idx > start[:, None], xa, 0.0)
+    ok = start < bars
+    inp[ok, start[ok]] = seed[ok]
+    xt = np.ascontiguousarray(inp.T)
+    if np.ndim(b) == 2:
+        bt = np.ascontiguousarray(np.asarray(b, dtype=np.float64).T)
+    else:
+        bt = None
+    y = np.empty_like(xt)
+    t0 = int(start.min()) if rows else bars
+    y[: max(t0, 0)] = 0.0
+    if t0 < bars:
+        y[t0] = xt[t0]
+        for t in range(t0 + 1, bars):
+            np.multiply(y[t - 1], bt[t] if bt is not None else b, out=y[t])
+            y[t] += xt[t]
+    return _mask_before(np.ascontiguousarray(y.T), start)
+
+
+def _window_sum(a: np.ndarray, n: int, first: np.ndarray) -> np.ndarray:
+    """Sum over the last ``n`` bars, valid from ``first + n - 1``; centred for precision."""
+    rows, bars = a.shape
+    ref = a[np.arange(rows), np.minimum(first, bars - 1)] if bars else np.zeros(rows)
+    ref = np.where(np.isfinite(ref), ref, 0.0)
+    z = _zero_leading(a - ref[:, None], first)
+    c = np.cumsum(z, axis=1)
+    s = c.copy()
+    s[:, n:] -= c[:, :-n]
+    s += n * ref[:, None]
+    return _mask_before(s, first + n - 1)
+
+
+def _sliding_extreme(a: np.ndarray, n: int, fn) -> np.ndarray:
+    """Max/min over the last ``n`` bars including the current one, by doubling; NaN for t < n-1."""
+    _rows, bars = a.shape
+    out = np.full_like(a, np.nan)
+    if n > bars:
+        return out
+    acc = a.copy()  # acc[:, t] = extreme of a[t-w+1 .. t] with w the current width
+    w = 1
+    while w * 2 <= n:
+        nxt = np.full_like(a, np.nan)
+        nxt[:, w:] = fn(acc[:, w:], acc[:, :-w])
+        acc, w = nxt, w * 2
+    if w < n:
+        shift = n - w
+        res = np.full_like(a, np.nan)
+        res[:, shift:] = fn(acc[:, shift:], acc[:, :-shift])
+        acc = res
+    out[:, n - 1:] = acc[:, n - 1:]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# moving averages and dispersion
+
+
+def sma(x: np.ndarray, n: int) -> np.ndarray:
+    """Simple moving average (TA-Lib ``SMA``): warm-up ``n - 1`` bars."""
+    a, one = _2d(x)
+    return _out(_window_sum(a, n, first_valid(a)) / n, one)
+
+
+def ema(x: np.ndarray, n: int) -> np.ndarray:
+    """Exponential moving average (TA-Lib ``EMA``): ``k = 2/(n+1)``, seeded with the SMA of the
+    first ``n`` values, warm-up ``n - 1`` bars."""
+    a, one = _2d(x)
+    return _out(_ema_from(a, n, first_valid(a) + n - 1, 2.0 / (n + 1)), one)
+
+
+def _ema_from(a: np.ndarray, n: int, seed_at: np.ndarray, k: float) -> np.ndarray:
+    """EMA seeded at ``seed_at`` with the SMA of the ``n`` values ending there."""
+    rows, bars = a.shape
+    first = seed_at - (n - 1)
+    sums = _window_sum(a, n, first)
+    seed = np.full(rows, np.nan)
+    ok = seed_at < bars
+    seed[ok] = sums[ok, seed_at[ok]] / n
+    return _recurse(k * a, 1.0 - k, seed_at, seed)
+
+
+def wma(x: np.ndarray, n: int) -> np.ndarray:
+    """Linearly weighted moving average (TA-Lib ``WMA``), weights ``1..n``, warm-up ``n - 1``."""
+    a, one = _2d(x)
+    first = first_valid(a)
+    rows, bars = a.shape
+    ref = a[np.arange(rows), np.minimum(first, bars - 1)] if bars else np.zeros(rows)
+    ref = np.where(np.isfinite(ref), ref, 0.0)
+    z = _zero_leading(a - ref[:, None], first)
+    j = np.arange(1, bars + 1, dtype=np.float64)[None, :]
+    cz = np.cumsum(z, axis=1)
+    cjz = np.cumsum(z * j, axis=1)
+    sz, sjz = cz.copy(), cjz.copy()
+    sz[:, n:] -= cz[:, :-n]
+    sjz[:, n:] -= cjz[:, :-n]
+    # sum_{i=1..n} i * z[t-n+i] = sum j*z - (t+1-n) * sum z  (j = t+1 at the current bar)
+    num = sjz - (j - n) * sz
+    out = num / (n * (n + 1) / 2.0) + ref[:, None]
+    return _out(_mask_before(out, first + n - 1), one)
+
+
+def _variance(a: np.ndarray, n: int, first: np.ndarray) -> np.ndarray:
+    """Population variance over ``n`` bars (valid from ``first + n - 1``), two-pass per window.
+
+    Exact rather than ``E[x^2] - E[x]^2`` from running sums, which loses most digits when the
+    variance is small next to the price level (flat runs after a spike). Cost is ``O(n)`` per bar:
+    callers that need only the latest bars pass a tail.
+    """
+    _rows, bars = a.shape
+    out = np.full_like(a, np.nan)
+    if n <= bars:
+        w = np.lib.stride_tricks.sliding_window_view(a, n, axis=1)
+        m = w.mean(axis=2)
+        dev = w - m[:, :, None]
+        out[:, n - 1:] = np.einsum("ijk,ijk->ij", dev, dev) / n
+    return _mask_before(out, first + n - 1)
+
+
+def stddev(x: np.ndarray, n: int) -> np.ndarray:
+    """Rolling population standard deviation (TA-Lib ``STDDEV`` with ``nbdev=1``)."""
+    a, one = _2d(x)
+    return _out(np.sqrt(_variance(a, n, first_valid(a))), one)
+
+
+def zscore(x: np.ndarray, n: int) -> np.ndarray:
+    """``(x - SMA(n)) / STDDEV(n)``; 0 where the window is flat (no stretch), NaN in warm-up."""
+    a, one = _2d(x)
+    first = first_valid(a)
+    mean = _window_sum(a, n, first) / n
+    sd = np.sqrt(_variance(a, n, first))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(sd > 0, (a - mean) / np.where(sd > 0, sd, 1.0), 0.0)
+    return _out(_mask_before(z, first + n - 1), one)
+
+
+def bollinger(close: np.ndarray, n: int = 20, k: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bollinger bands (TA-Lib ``BBANDS`` with SMA, ``nbdevup = nbdevdn = k``): upper, middle, lower."""
+    a, one = _2d(close)
+    first = first_valid(a)
+    mid = _window_sum(a, n, first) / n
+    sd = np.sqrt(_variance(a, n, first))
+    return _out(mid + k * sd, one), _out(mid, one), _out(mid - k * sd, one)
+
+
+# ---------------------------------------------------------------------------------------------
+# momentum
+
+
+def roc(x: np.ndarray, n: int) -> np.ndarray:
+    """Rate of change in percent (TA-Lib ``ROC``): ``(x / x[t-n] - 1) * 100``, 0 when ``x[t-n] == 0``."""
+    a, one = _2d(x)
+    out = np.full_like(a, np.nan)
+    if n < a.shape[1]:
+        prev = a[:, :-n]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, n:] = np.where(prev != 0, (a[:, n:] / np.where(prev != 0, prev, 1.0) - 1.0) * 100.0, 0.0)
+        out[np.isnan(a)] = np.nan
+        out[:, n:][np.isnan(prev)] = np.nan
+    return _out(out, one)
+
+
+def rsi(close: np.ndarray, n: int = 14) -> np.ndarray:
+    """Relative strength index (TA-Lib ``RSI``): Wilder averages seeded with the mean of the first
+    ``n`` gains/losses, warm-up ``n`` bars."""
+    a, one = _2d(close)
+    rows, bars = a.shape
+    first = first_valid(a)
+    d = np.full_like(a, np.nan)
+    d[:, 1:] = a[:, 1:] - a[:, :-1]
+    gain = np.where(d > 0, d, 0.0)
+    loss = np.where(d < 0, -d, 0.0)
+    gain[np.isnan(d)] = np.nan
+    loss[np.isnan(d)] = np.nan
+    start = first + n
+    both = np.concatenate([gain, loss])
+    sums = _window_sum(both, n, np.concatenate([first + 1, first + 1]))
+    st2 = np.concatenate([start, start])
+    seed = np.full(2 * rows, np.nan)
+    ok = st2 < bars
+    seed[ok] = sums[ok, st2[ok]] / n
+    sm = _recurse(both / n, (n - 1) / n, st2, seed)
+    g, lo = sm[:rows], sm[rows:]
+    tot = g + lo
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(tot > 0, 100.0 * g / np.where(tot > 0, tot, 1.0), 0.0)
+    out[np.isnan(tot)] = np.nan
+    return _out(out, one)
+
+
+def macd(close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MACD (TA-Lib ``MACD``): both EMAs are seeded at the slow EMA's first bar (TA-Lib's
+    alignment), the signal is an EMA of the MACD line; all three have warm-up
+    ``slow + signal - 2``."""
+    if slow < fast:
+        fast, slow = slow, fast
+    a, one = _2d(close)
+    first = first_valid(a)
+    seed_at = first + slow - 1
+    fe = _ema_from(a, fast, seed_at, 2.0 / (fast + 1))
+    se = _ema_from(a, slow, seed_at, 2.0 / (slow + 1))
+    line = fe - se
+    sig = _ema_from(line, signal, seed_at + signal - 1, 2.0 / (signal + 1))
+    start = seed_at + signal - 1
+    line = _mask_before(line, start)
+    return _out(line, one), _out(sig, one), _out(line - sig, one)
+
+
+def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """On-balance volume (TA-Lib ``OBV``): starts at the first bar's volume."""
+    c, one = _2d(close)
+    v, _ = _2d(volume)
+    first = first_valid(c)
+    d = np.zeros_like(c)
+    d[:, 1:] = np.sign(c[:, 1:] - c[:, :-1])
+    step = d * v
+    _rows, bars = c.shape
+    t = np.arange(bars)[None, :]
+    step = np.where(t > first[:, None], step, 0.0)
+    ok = first < bars
+    step[ok, first[ok]] = v[ok, first[ok]]
+    step[np.isnan(c) & (t >= first[:, None])] = np.nan
+    out = np.cumsum(step, axis=1)
+    return _out(_mask_before(out, first), one)
+
+
+# ---------------------------------------------------------------------------------------------
+# ranges and directional movement
+
+
+def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """True range (TA-Lib ``TRANGE``): NaN on each row's first bar (no previous close)."""
+    h, one = _2d(high)
+    lo, _ = _2d(low)
+    c, _ = _2d(close)
+    tr = np.full_like(h, np.nan)
+    pc = c[:, :-1]
+    tr[:, 1:] = np.maximum(h[:, 1:] - lo[:, 1:], np.maximum(np.abs(h[:, 1:] - pc), np.abs(lo[:, 1:] - pc)))
+    return _out(tr, one)
+
+
+def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
+    """Average true range (TA-Lib ``ATR``): Wilder average seeded with the mean of the first ``n``
+    true ranges, warm-up ``n`` bars."""
+    c, one = _2d(close)
+    tr = _2d(true_range(high, low, close))[0]
+    first = first_valid(c)
+    if n == 1:
+        return _out(tr, one)
+    start = first + n
+    sums = _window_sum(tr, n, first + 1)
+    rows, bars = c.shape
+    seed = np.full(rows, np.nan)
+    ok = start < bars
+    seed[ok] = sums[ok, start[ok]] / n
+    return _out(_recurse(tr / n, (n - 1) / n, start, seed), one)
+
+
+def _dm_tr(h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    up = np.full_like(h, np.nan)
+    dn = np.full_like(h, np.nan)
+    up[:, 1:] = h[:, 1:] - h[:, :-1]
+    dn[:, 1:] = lo[:, :-1] - lo[:, 1:]
+    pdm = np.where((up > 0) & (up > dn), up, 0.0)
+    mdm = np.where((dn > 0) & (dn > up), dn, 0.0)
+    nan = np.isnan(up) | np.isnan(dn)
+    pdm[nan] = np.nan
+    mdm[nan] = np.nan
+    tr = _2d(true_range(h, lo, c))[0]
+    return pdm, mdm, tr
+
+
+def _wilder_sums(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Wilder running sums of +DM, -DM and TR as TA-Lib's ``PLUS_DI``/``ADX`` keep them: seeded at
+    bar ``n - 1`` with the plain sum of bars ``1..n-1``; one loop for the three series."""
+    pdm, mdm, tr = _dm_tr(h, lo, c)
+    rows, bars = h.shape
+    first = first_valid(c)
+    stacked = np.concatenate([pdm, mdm, tr])
+    f3 = np.concatenate([first, first, first])
+    start = f3 + n - 1
+    if n > 1:
+        sums = _window_sum(stacked, n - 1, f3 + 1)
+    else:
+        sums = np.zeros_like(stacked)
+    seed = np.full(3 * rows, np.nan)
+    ok = start < bars
+    seed[ok] = sums[ok, start[ok]] if n > 1 else 0.0
+    sm = _recurse(stacked, 1.0 - 1.0 / n, start, seed)
+    return sm[:rows], sm[rows:2 * rows], sm[2 * rows:], first
+
+
+def _di(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    sp, sm, st, first = _wilder_sums(h, lo, c, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pdi = np.where(st != 0, 100.0 * sp / np.where(st != 0, st, 1.0), 0.0)
+        mdi = np.where(st != 0, 100.0 * sm / np.where(st != 0, st, 1.0), 0.0)
+    pdi[np.isnan(st)] = np.nan
+    mdi[np.isnan(st)] = np.nan
+    start = first + n
+    return _mask_before(pdi, start), _mask_before(mdi, start), st
+
+
+def plus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
+    """+DI (TA-Lib ``PLUS_DI``), warm-up ``n`` bars."""
+    h, one = _2d(high)
+    return _out(_di(h, _2d(low)[0], _2d(close)[0], n)[0], one)
+
+
+def minus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
+    """-DI (TA-Lib ``MINUS_DI``), warm-up ``n`` bars."""
+    h, one = _2d(high)
+    return _out(_di(h, _2d(low)[0], _2d(close)[0], n)[1], one)
+
+
+def _dx_defined(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    pdi, mdi, st = _di(h, lo, c, n)
+    tot = pdi + mdi
+    defined = (st != 0) & (tot != 0) & ~np.isnan(tot)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dxv = np.where(defined, 100.0 * np.abs(pdi - mdi) / np.where(defined, tot, 1.0), 0.0)
+    dxv[np.isnan(tot)] = np.nan
+    return dxv, defined, pdi, mdi, first_valid(c)
+
+
+def dx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
+    """Directional movement index (TA-Lib ``DX``), warm-up ``n`` bars."""
+    h, one = _2d(high)
+    return _out(_dx_defined(h, _2d(low)[0], _2d(close)[0], n)[0], one)
+
+
+def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
+    """Average directional index (TA-Lib ``ADX``): seeded with the mean DX of bars ``n..2n-1``,
+    then Wilder-smoothed (bars where DX is undefined leave it unchanged), warm-up ``2n - 1``."""
+    return adx_di(high, low, close, n)[0]
+
+
+def adx_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(adx, plus_di, minus_di)`` in one pass (shares the Wilder sums)."""
+    h, one = _2d(high)
+    dxv, defined, pdi, mdi, first = _dx_defined(h, _2d(low)[0], _2d(close)[0], n)
+    rows, bars = h.shape
+    start = first + 2 * n - 1
+    sums = _window_sum(dxv, n, first + n)
+    seed = np.full(rows, np.nan)
+    ok = start < bars
+    seed[ok] = sums[ok, start[ok]] / n
+    b = np.where(defined, (n - 1) / n, 1.0)
+    out = _recurse(np.where(defined, dxv / n, 0.0), b, start, seed)
+    out[np.isnan(dxv) & ~np.isnan(out)] = np.nan
+    return _out(out, one), _out(pdi, one), _out(mdi, one)
+
+
+def rolling_max(x: np.ndarray, n: int) -> np.ndarray:
+    """Highest value over the last ``n`` bars including the current (TA-Lib ``MAX``)."""
+    a, one = _2d(x)
+    first = first_valid(a)
+    return _out(_mask_before(_sliding_extreme(a, n, np.fmax), first + n - 1), one)
+
+
+def rolling_min(x: np.ndarray, n: int) -> np.ndarray:
+    """Lowest value over the last ``n`` bars including the current (TA-Lib ``MIN``)."""
+    a, one = _2d(x)
+    first = first_valid(a)
+    return _out(_mask_before(_sliding_extreme(a, n, np.fmin), first + n - 1), one)
+
+
+def donchian(high: np.ndarray, low: np.ndarray, n: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Donchian channel over the last ``n`` bars including the current: upper, middle, lower."""
+    up = rolling_max(high, n)
+    lo = rolling_min(low, n)
+    return up, (up + lo) / 2.0, lo
+
+
+def choppiness(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
+    """Choppiness index: ``100 * log10(sum TR(n) / (max high(n) - min low(n))) / log10(n)``.
+
+    Near 100: sideways chop; near 0: a straight trend. Warm-up ``n`` bars (the first true range
+    needs a previous close). 100 when the window has no range at all.
+    """
+    h, one = _2d(high)
+    lo, _ = _2d(low)
+    c, _ = _2d(close)
+    first = first_valid(c)
+    tr = _2d(true_range(h, lo, c))[0]
+    s = _window_sum(tr, n, first + 1)
+    rng = _sliding_extreme(h, n, np.fmax) - _sliding_extreme(lo, n, np.fmin)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(rng > 0, s / np.where(rng > 0, rng, 1.0), np.nan)
+        out = np.where(rng > 0, 100.0 * np.log10(np.maximum(ratio, 1.0)) / np.log10(n), 100.0)
+    out[np.isnan(s) | np.isnan(rng)] = np.nan
+    return _out(_mask_before(out, first + n), one)
+
+
+def keltner(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 20, k: float = 2.0
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keltner channel: ``EMA(close, n) ± k * ATR(n)``: upper, middle, lower (warm-up ``n``)."""
+    mid = ema(close, n)
+    a = atr(high, low, close, n)
+    mid = np.where(np.isnan(a), np.nan, mid)
+    return mid + k * a, mid, mid - k * a
+
+
+def vwap(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """Session-less cumulative VWAP of the typical price; NaN until some volume has traded."""
+    h, one = _2d(high)
+    tp = (h + _2d(low)[0] + _2d(close)[0]) / 3.0
+    v = _2d(volume)[0]
+    first = first_valid(tp)
+    pv = np.cumsum(_zero_leading(tp * v, first), axis=1)
+    cv = np.cumsum(_zero_leading(v, first), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(cv > 0, pv / np.where(cv > 0, cv, 1.0), np.nan)
+    return _out(_mask_before(out, first), one)

@@ -1,0 +1,55 @@
+"""Mean reversion: a stretched z-score / Bollinger %B together with an RSI extreme is faded."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from strategies import indicators as ind
+from strategies.base import last, make_votes, ratio
+from strategies.config import MeanReversionParams
+from strategies.features import cached, candles, history
+from strategies.types import MarketView, StrategyVotes
+
+
+class MeanReversion:
+    name = "mean_reversion"
+
+    def __init__(self, params: MeanReversionParams) -> None:
+        self.p = params
+
+    def required_bars(self) -> int:
+        return max(self.p.period, self.p.rsi_period + 1)
+
+    def evaluate(self, view: MarketView) -> StrategyVotes:
+        p = self.p
+        c = candles(view, 1)
+        n = c.n_tokens
+        enough = history(view, 1) >= self.required_bars()
+        if c.n_bars < self.required_bars():
+            return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
+        tail = c.close[:, -p.period:]
+        upper, _mid, lower = (last(b) for b in ind.bollinger(tail, p.period, p.band_k))
+        z = last(ind.zscore(tail, p.period))
+        px = last(c.close)
+        pct_b = ratio(px - lower, upper - lower)
+        r = last(cached(view, ("rsi", 1, p.rsi_period), lambda: ind.rsi(c.close, p.rsi_period)))
+        flat = ~(upper > lower)
+        stretch = np.clip(np.abs(z) / p.z_full, 0.0, 1.0)
+        low_z = z <= -p.band_k
+        high_z = z >= p.band_k
+        oversold = r <= p.rsi_low
+        overbought = r >= p.rsi_high
+        score = np.where(low_z, np.where(oversold, 0.5 + 0.5 * stretch, 0.3 * stretch),
+                         np.where(high_z, -np.where(overbought, 0.5 + 0.5 * stretch, 0.3 * stretch), 0.0))
+        rsi_depth = np.where(low_z, (p.rsi_low - r) / p.rsi_low, (r - p.rsi_high) / (100 - p.rsi_high))
+        conf = np.where((low_z & oversold) | (high_z & overbought), 0.5 + 0.5 * np.clip(rsi_depth, 0, 1), 0.25)
+        ok = enough & ~flat & np.isfinite(r)
+        score = np.where(ok, score, 0.0)
+
+        def reason(i: int) -> str:
+            side = "oversold, fade down-stretch" if score[i] > 0 else "overbought, fade up-stretch"
+            return f"z {z[i]:+.1f}, %B {pct_b[i]:+.2f}, RSI {r[i]:.0f} ({side})"
+
+        why = np.where(~enough, 0, np.where(flat, 1, 2))
+        return make_votes(self.name, score, conf, reason, why,
+                          ("too little history", "flat price", "not stretched"))

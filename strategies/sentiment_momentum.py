@@ -1,0 +1,78 @@
+"""Sentiment momentum: attention (boosts, trending rank, attention score) and buy/sell count
+imbalance, and how fast they are rising. Absent signals are left out, not read as neutral."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from strategies.base import make_votes, ratio
+from strategies.config import SentimentMomentumParams
+from strategies.features import candles, history, snapshot_or_last
+from strategies.types import MarketView, StrategyVotes
+
+
+class SentimentMomentum:
+    name = "sentiment_momentum"
+
+    def __init__(self, params: SentimentMomentumParams) -> None:
+        self.p = params
+
+    def required_bars(self) -> int:
+        return self.p.window_bars
+
+    def evaluate(self, view: MarketView) -> StrategyVotes:
+        p = self.p
+        c = candles(view, 1)
+        n = c.n_tokens
+        if c.n_bars < p.window_bars:
+            return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
+        enough = history(view, 1) >= p.window_bars
+        w = p.window_bars
+        half = w // 2
+        buys, sells = c["buys"][:, -w:], c["sells"][:, -w:]
+        tb, ts_ = np.nansum(buys, axis=1), np.nansum(sells, axis=1)
+        trades = tb + ts_
+        imb = ratio(tb - ts_, trades)
+        rb, rs = np.nansum(buys[:, half:], axis=1), np.nansum(sells[:, half:], axis=1)
+        eb, es = np.nansum(buys[:, :half], axis=1), np.nansum(sells[:, :half], axis=1)
+        imb_acc = ratio(rb - rs, rb + rs) - ratio(eb - es, eb + es)
+        has_flow = trades >= p.min_trades
+        parts = [np.where(has_flow, np.clip(imb / p.imbalance_full, -1, 1), np.nan),
+                 np.where(has_flow, np.clip(imb_acc / p.imbalance_full, -1, 1) * 0.5, np.nan)]
+        att = c.get("attention")
+        d_att = np.full(n, np.nan)
+        if att is not None:
+            d_att = att[:, -1] - att[:, -w]
+            parts.append(np.clip(d_att / p.attention_change_full, -1, 1))
+        rank = snapshot_or_last(view, "trending_rank")
+        if rank is not None:
+            parts.append(np.where(np.isfinite(rank) & (rank <= p.trending_top),
+                                  1.0 - (rank - 1) / p.trending_top, np.nan))
+        boosts = c.get("boosts_active")
+        d_boost = np.full(n, np.nan)
+        if boosts is not None:
+            d_boost = boosts[:, -1] - boosts[:, -w]
+            parts.append(np.where(d_boost != 0, np.clip(d_boost, -1, 1) * 0.5, np.nan))
+        stack = np.vstack(parts)
+        avail = np.isfinite(stack)
+        count = avail.sum(axis=0)
+        score = ratio(np.nansum(stack, axis=0), count)
+        same = np.sum(avail & (np.sign(stack) == np.sign(score)[None, :]) & (stack != 0), axis=0)
+        conf = np.clip(0.25 * count, 0, 1) * ratio(same, count)
+        score = np.where(enough & (count > 0), score, 0.0)
+
+        def reason(i: int) -> str:
+            bits = []
+            if has_flow[i]:
+                bits.append(f"buys/sells {imb[i]:+.2f} ({imb_acc[i]:+.2f} vs earlier)")
+            if np.isfinite(d_att[i]):
+                bits.append(f"attention {d_att[i]:+.0f}")
+            if rank is not None and np.isfinite(rank[i]) and rank[i] <= p.trending_top:
+                bits.append(f"trending #{int(rank[i])}")
+            if np.isfinite(d_boost[i]) and d_boost[i] != 0:
+                bits.append(f"boosts {d_boost[i]:+.0f}")
+            return ", ".join(bits) or "mixed attention"
+
+        why = np.where(~enough, 0, np.where(count == 0, 1, 2))
+        return make_votes(self.name, score, conf, reason, why,
+                          ("too little history", "no sentiment data", "neutral sentiment"))
