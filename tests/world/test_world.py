@@ -18,7 +18,7 @@ from solders.message import MessageV0
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
-from . import WSOL_MINT, LocalWorld, sign_user_slot
+from . import WSOL_MINT, Fault, LocalWorld, sign_user_slot
 
 pytestmark = pytest.mark.integration
 
@@ -246,3 +246,144 @@ async def test_signature_subscribe_notifies(world: LocalWorld) -> None:
         assert note["params"]["subscription"] == sub["result"]
         assert note["params"]["result"]["value"] == {"err": None}
         assert w.chain.signature_status(sig)["confirmationStatus"] in ("confirmed", "finalized")
+
+
+# --------------------------------------------------------------------------- faults
+
+
+async def test_fault_dead_refuses_and_revives(world: LocalWorld) -> None:
+    w = world
+    n = w.node(0)
+    async with httpx.AsyncClient() as c:
+        await n.kill()
+        with pytest.raises(httpx.ConnectError):
+            await rpc(c, n.url, "getHealth")
+        assert (await rpc(c, w.rpc_urls[1], "getHealth"))["result"] == "ok"
+        await n.revive()
+        assert (await rpc(c, n.url, "getHealth"))["result"] == "ok"
+        # set_fault(DEAD) also cuts a request already in flight
+        n.set_fault(Fault.SLOW, delay_ms=300)
+        pending = asyncio.create_task(rpc(c, n.url, "getSlot"))
+        await asyncio.sleep(0.1)
+        n.set_fault(Fault.DEAD)
+        with pytest.raises(httpx.TransportError):
+            await pending
+        n.clear_faults()
+        await asyncio.sleep(0.05)
+        assert (await rpc(c, n.url, "getHealth"))["result"] == "ok"
+
+
+async def test_fault_slow(world: LocalWorld) -> None:
+    w = world
+    w.node(1).set_fault(Fault.SLOW, delay_ms=300, methods={"getSlot"})
+    async with httpx.AsyncClient() as c:
+        t0 = time.monotonic()
+        await rpc(c, w.rpc_urls[1], "getSlot")
+        assert time.monotonic() - t0 >= 0.3
+        t0 = time.monotonic()
+        await rpc(c, w.rpc_urls[1], "getHealth")
+        assert time.monotonic() - t0 < 0.2
+        with pytest.raises(httpx.ReadTimeout):
+            await c.post(w.rpc_urls[1], json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"}, timeout=0.1)
+
+
+async def test_fault_rate_limit_http_error_malformed(world: LocalWorld) -> None:
+    w = world
+    n = w.node(2)
+    async with httpx.AsyncClient() as c:
+        n.set_fault(Fault.RATE_LIMIT, retry_after=3)
+        r = await c.post(n.url, json={"jsonrpc": "2.0", "id": 5, "method": "getSlot"})
+        assert r.status_code == 429 and r.headers["Retry-After"] == "3"
+        assert r.json()["error"]["code"] == 429 and r.json()["id"] == 5
+        n.clear_faults()
+        n.set_fault(Fault.HTTP_ERROR, status=502)
+        r = await c.post(n.url, json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
+        assert r.status_code == 502
+        n.clear_faults()
+        n.set_fault(Fault.MALFORMED)
+        r = await c.post(n.url, json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
+        assert r.status_code == 200
+        with pytest.raises(json.JSONDecodeError):
+            r.json()
+        n.clear_faults()
+        assert (await rpc(c, n.url, "getSlot"))["result"] > 0
+
+
+async def test_fault_behind(world: LocalWorld) -> None:
+    w = world
+    n = w.node(1)
+    kp = w.new_funded_keypair(1)
+    async with httpx.AsyncClient() as c:
+        tx = simple_transfer(w, kp)
+        sig = (await rpc(c, w.rpc_urls[0], "sendTransaction", b64(tx), {"encoding": "base64"}))["result"]
+        await wait_status(c, w.rpc_urls[0], sig, "processed")
+        n.set_fault(Fault.BEHIND, slots=40)
+        best = (await rpc(c, w.rpc_urls[0], "getSlot", {"commitment": "processed"}))["result"]
+        lag = (await rpc(c, n.url, "getSlot", {"commitment": "processed"}))["result"]
+        assert best - lag >= 39
+        assert (await rpc(c, n.url, "getSignatureStatuses", [sig]))["result"]["value"] == [None]
+        h = await rpc(c, n.url, "getHealth")
+        assert h["error"] == {"code": -32005, "message": "Node is behind by 40 slots", "data": {"numSlotsBehind": 40}}
+        s = await rpc(c, n.url, "sendTransaction", b64(simple_transfer(w, kp, 7)), {"encoding": "base64"})
+        assert s["error"]["code"] == -32005
+        bh = (await rpc(c, n.url, "getLatestBlockhash", {"commitment": "processed"}))["result"]
+        assert bh["context"]["slot"] == lag or bh["context"]["slot"] <= best - 39
+        n.clear_faults()
+        assert (await rpc(c, n.url, "getHealth"))["result"] == "ok"
+
+
+async def test_fault_blackhole_never_lands(world: LocalWorld) -> None:
+    w = world
+    n = w.node(0)
+    n.set_fault(Fault.BLACKHOLE)
+    kp = w.new_funded_keypair(1)
+    async with httpx.AsyncClient() as c:
+        tx = simple_transfer(w, kp)
+        sig = (await rpc(c, n.url, "sendTransaction", b64(tx), {"encoding": "base64"}))["result"]
+        assert sig == str(tx.signatures[0])
+        await w.chain.wait_slots(4)
+        assert (await rpc(c, n.url, "getSignatureStatuses", [sig]))["result"]["value"] == [None]
+        # a rebroadcast through a healthy node lands it
+        await rpc(c, w.rpc_urls[1], "sendTransaction", b64(tx), {"encoding": "base64", "skipPreflight": True})
+        await wait_status(c, w.rpc_urls[2], sig)
+
+
+async def test_fault_drop_connection_mid_request(world: LocalWorld) -> None:
+    w = world
+    n = w.node(2)
+    kp = w.new_funded_keypair(1)
+    n.set_fault(Fault.DROP_CONNECTION, methods={"sendTransaction"})
+    async with httpx.AsyncClient() as c:
+        tx = simple_transfer(w, kp)
+        with pytest.raises(httpx.TransportError):
+            await rpc(c, n.url, "sendTransaction", b64(tx), {"encoding": "base64"})
+        # the node had forwarded it before the connection dropped: it lands anyway
+        await wait_status(c, w.rpc_urls[0], str(tx.signatures[0]))
+        assert (await rpc(c, n.url, "getSlot"))["result"] > 0
+        n.set_fault(Fault.DROP_CONNECTION, after_processing=False)
+        tx2 = simple_transfer(w, kp, 2)
+        with pytest.raises(httpx.TransportError):
+            await rpc(c, n.url, "sendTransaction", b64(tx2), {"encoding": "base64"})
+        await w.chain.wait_slots(3)
+        assert w.chain.signature_status(str(tx2.signatures[0])) is None
+
+
+async def test_jupiter_errors(world: LocalWorld) -> None:
+    w = world
+    j = w.jupiter_url + "/swap/v1/quote"
+    async with httpx.AsyncClient() as c:
+        r = await c.get(j, params={"inputMint": w.mints["TEST"], "outputMint": w.mints["FEE"], "amount": "1000",
+                                   "onlyDirectRoutes": "true"})
+        assert r.status_code == 400 and r.json() == {"error": "No routes found", "errorCode": "NO_ROUTES_FOUND"}
+        r = await c.get(j, params={"inputMint": w.mints["TEST"], "outputMint": w.mints["FEE"], "amount": "1000"})
+        assert r.json()["errorCode"] == "COULD_NOT_FIND_ANY_ROUTE"
+        unknown = str(Keypair().pubkey())
+        r = await c.get(j, params={"inputMint": WSOL_MINT, "outputMint": unknown, "amount": "1000"})
+        assert r.json() == {"error": f"The token {unknown} is not tradable", "errorCode": "TOKEN_NOT_TRADABLE"}
+        w.jupiter.controls.rate_limited = True
+        r = await c.get(j, params={"inputMint": WSOL_MINT, "outputMint": w.mints["TEST"], "amount": "1000"})
+        assert r.status_code == 429 and int(r.headers["x-ratelimit-reset"]) > time.time()
+        w.jupiter.controls.rate_limited = False
+        _, s = await quote_and_swap(c, w, buy=True, token="TEST", amount=1000,
+                                    computeUnitPriceMicroLamports=10)
+        assert s["errorCode"] == "INVALID_COMPUTE_UNIT_PRICE_AND_PRIORITIZATION_FEE"
