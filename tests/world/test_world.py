@@ -387,3 +387,54 @@ async def test_jupiter_errors(world: LocalWorld) -> None:
         _, s = await quote_and_swap(c, w, buy=True, token="TEST", amount=1000,
                                     computeUnitPriceMicroLamports=10)
         assert s["errorCode"] == "INVALID_COMPUTE_UNIT_PRICE_AND_PRIORITIZATION_FEE"
+
+
+async def test_solana_py_clients_parse_every_answer(world: LocalWorld) -> None:
+    """solana-py's AsyncClient and websocket client (solders typed parsers) accept our shapes."""
+    from solana.rpc.async_api import AsyncClient
+    from solana.rpc.commitment import Confirmed
+    from solana.rpc.types import TokenAccountOpts, TxOpts
+    from solana.rpc.websocket_api import connect
+
+    w = world
+    mint = w.mint("TEST")
+    client = AsyncClient(w.rpc_urls[0], commitment=Confirmed)
+    try:
+        assert await client.is_connected()
+        assert (await client.get_latest_blockhash()).value.last_valid_block_height > w.chain.height
+        assert (await client.get_account_info_json_parsed(w.mint("FEE"))).value.data.program == "spl-token-2022"
+        assert len((await client.get_multiple_accounts([mint, w.wallet.pubkey()])).value) == 2
+        assert (await client.get_token_largest_accounts(mint)).value
+        async with httpx.AsyncClient() as c:
+            _, s = await quote_and_swap(c, w, buy=True, token="TEST", amount=10**8)
+        tx = sign_user_slot(s["swapTransaction"], w.wallet)
+        assert (await client.simulate_transaction(tx)).value.err is None
+        async with connect(w.ws_urls[0]) as ws:
+            await ws.signature_subscribe(tx.signatures[0], commitment=Confirmed)
+            await ws.recv()
+            await client.send_raw_transaction(bytes(tx), opts=TxOpts(skip_preflight=True, max_retries=0))
+            note = (await asyncio.wait_for(ws.recv(), 5))[0]
+            assert note.result.value.err is None
+        got = await client.get_transaction(tx.signatures[0], encoding="jsonParsed", commitment=Confirmed,
+                                           max_supported_transaction_version=0)
+        meta = got.value.transaction.meta
+        assert meta.fee == w.chain.records[str(tx.signatures[0])].fee
+        assert any(b.ui_token_amount.amount == str(w.token_balance("TEST")) for b in meta.post_token_balances)
+        accs = await client.get_token_accounts_by_owner_json_parsed(w.wallet.pubkey(), TokenAccountOpts(mint=mint))
+        assert accs.value[0].account.data.parsed["info"]["tokenAmount"]["amount"] == str(w.token_balance("TEST"))
+    finally:
+        await client.close()
+
+
+async def test_leader_drops_and_node_retries() -> None:
+    """With drop_rate, a maxRetries=0 send may never land; a node's own retry queue re-forwards."""
+    async with LocalWorld.start(nodes=1, slot_ms=30, drop_rate=0.7, seed=3) as w:
+        w.node(0).retry_interval_slots = 2
+        kp = w.new_funded_keypair(1)
+        async with httpx.AsyncClient() as c:
+            txs = [simple_transfer(w, kp, 1000 + i) for i in range(6)]
+            for tx in txs:
+                await rpc(c, w.rpc_urls[0], "sendTransaction", b64(tx), {"encoding": "base64"})
+            for tx in txs:
+                await wait_status(c, w.rpc_urls[0], str(tx.signatures[0]), "processed", within=10)
+            assert w.node(0).stats.forwarded == 6
