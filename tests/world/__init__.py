@@ -13,6 +13,15 @@ Usage (tests and bench scripts)::
         world.node(2).set_fault(Fault.BEHIND, slots=50)
         await world.node(0).kill(); await world.node(0).revive()
         world.sol_balance(), world.token_balance("BONK")
+        world.advance(151)  # produce blocks at once (expire a blockhash)
+        world.jupiter.controls.rate_limited = True  # 429 + x-ratelimit-reset
+
+Faults per node (``rpc_server.Fault``): DEAD, SLOW(delay_ms), RATE_LIMIT(retry_after),
+HTTP_ERROR(status), MALFORMED, BEHIND(slots), BLACKHOLE, DROP_CONNECTION(after_processing);
+each takes ``methods={...}`` and ``probability=``. Chain-wide: ``LocalWorld.start(drop_rate=p)``
+makes the leader drop forwarded copies (rebroadcasts then matter). Limits: a BEHIND node reports
+an older slot/height/blockhash, hides recent signature statuses and refuses sends/health with
+-32005, but account reads (balances, accounts) come from the current state.
 """
 
 from __future__ import annotations
@@ -212,6 +221,11 @@ class LocalWorld:
 
     def pool_reserves(self, name_or_mint: str) -> tuple[int, int]:
         return self.jupiter.reserves(self.jupiter.pools[str(self.mint(name_or_mint))])
+
+    def advance(self, blocks: int) -> None:
+        """Produce ``blocks`` blocks at once (e.g. to push a blockhash past its lastValidBlockHeight)."""
+        for _ in range(blocks):
+            self.chain.produce_block()
 
     def new_funded_keypair(self, sol: float = 10.0) -> Keypair:
         kp = Keypair()

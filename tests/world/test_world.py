@@ -186,10 +186,7 @@ async def test_expired_blockhash_is_rejected(world: LocalWorld) -> None:
         bh = (await rpc(c, w.rpc_urls[0], "getLatestBlockhash", {"commitment": "confirmed"}))["result"]
         assert bh["context"]["apiVersion"] and bh["value"]["lastValidBlockHeight"] > w.chain.height
         # jump the chain forward past the blockhash's validity
-        w.chain.paused = True
-        for _ in range(151):
-            w.chain.produce_block()
-        w.chain.paused = False
+        w.advance(151)
         assert w.chain.height > w.chain.blockhash_lvbh[old.blockhash]
         tx = simple_transfer(w, kp, blockhash=old.blockhash)
         r = await rpc(c, w.rpc_urls[0], "sendTransaction", b64(tx), {"encoding": "base64"})
@@ -438,3 +435,23 @@ async def test_leader_drops_and_node_retries() -> None:
             for tx in txs:
                 await wait_status(c, w.rpc_urls[0], str(tx.signatures[0]), "processed", within=10)
             assert w.node(0).stats.forwarded == 6
+
+
+async def test_kill_closes_websockets_and_jupiter_5xx(world: LocalWorld) -> None:
+    w = world
+    async with websockets.connect(w.ws_urls[0]) as ws:
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "slotSubscribe"}))
+        assert isinstance(json.loads(await ws.recv())["result"], int)
+        note = json.loads(await asyncio.wait_for(ws.recv(), 2))
+        assert note["method"] == "slotNotification" and set(note["params"]["result"]) == {"parent", "root", "slot"}
+        await w.node(0).kill()
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 2)
+    with pytest.raises(OSError):
+        await websockets.connect(w.ws_urls[0])
+    w.jupiter.controls.http_error = 500
+    async with httpx.AsyncClient() as c:
+        r = await c.get(w.jupiter_url + "/swap/v1/quote",
+                        params={"inputMint": WSOL_MINT, "outputMint": w.mints["TEST"], "amount": "1000"})
+        assert r.status_code == 500 and r.json() == {"error": "Something unexpected occurred"}
