@@ -252,7 +252,8 @@ class RpcNode:
         raise asyncio.CancelledError  # aiohttp drops the handler quietly
 
     async def _handle_http(self, request: web.Request) -> web.StreamResponse:
-        if request.transport is not None:
+        if request.transport is not None and request.transport not in self._transports:
+            self._transports = {t for t in self._transports if not t.is_closing()}
             self._transports.add(request.transport)
         if Fault.DEAD in self.faults:
             return self._cut(request)
