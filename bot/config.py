@@ -49,7 +49,8 @@ class MarketConfig(Section):
 
 
 class EngineConfig(Section):
-    cycle_seconds: float = Field(gt=0)
+    cycle_seconds: float = Field(ge=1)
+    heartbeat_seconds: float = Field(ge=1)
     warmup_bars: int = Field(ge=1)
 
 

@@ -175,8 +175,8 @@ def simulate(tokens: int, hours: float, seed: int, start: datetime | None = None
         # market factor with volatility states
         if rng.random() < (0.01 if calm else 0.05):
             calm = not calm
-        f = rng.normal(0.0, 0.0008 if calm else 0.003)
-        sol += 0.6 * f + rng.normal(0.0, 0.0004)
+        f = rng.normal(0.0, 0.0025 if calm else 0.007)
+        sol += 0.3 * f + rng.normal(0.0, 0.0004)
         sol_usd[t] = np.exp(sol)
 
         switch = rng.random(n) < p.regime_switch_per_min
@@ -221,7 +221,7 @@ def simulate(tokens: int, hours: float, seed: int, start: datetime | None = None
         vol = liq * turnover * (1.0 + 40.0 * np.abs(r)) * vm * np.exp(rng.normal(0, 0.35, n))
         vol += whale_buy[:, t] + whale_sell[:, t]
         trades = rng.poisson(np.maximum(vol / rng.uniform(150, 400, n), 0.0))
-        buy_frac = 1.0 / (1.0 + np.exp(-(r / np.maximum(sigma, 1e-9)) * 0.8))
+        buy_frac = 1.0 / (1.0 + np.exp(np.clip(-(r / np.maximum(sigma, 1e-9)) * 0.8, -30.0, 30.0)))
         nb = rng.binomial(trades, np.clip(buy_frac, 0.02, 0.98))
 
         spread = spread * np.exp(-np.log(2) / alt_halflife) + rng.normal(0.0, 0.002, n)

@@ -1,0 +1,424 @@
+"""The engine: the only place that wires the stages together.
+
+    feeds → market state → strategies → ensemble → risk → executor → ledger
+
+One engine for every mode. It is handed a ``Clock`` and a ``FeedSource``; backtests use a
+simulated clock and a replay feed, paper and live use the wall clock and live feeds, and the
+executor (paper or live) is whatever it was given. Nothing here knows which mode it runs in.
+
+Each cycle:
+ 1. drain operator commands (pause/resume/close/reset breaker);
+ 2. poll the feed and update the market state; build the view;
+ 3. strategies vote, the ensemble decides (per-strategy votes kept on every decision);
+ 4. mark the book; the risk manager updates breakers;
+ 5. exits first (they run even when new entries are stopped), then entries, strongest first;
+    every order is journaled as an intent before the executor sees it;
+ 6. record equity and the learned/breaker state in one transaction; beat the heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.ledger import Ledger
+from bot.market.state import MarketState
+from bot.portfolio import mark_positions, portfolio_state, utc_day
+from bot.stages import (
+    Approved,
+    FeedSource,
+    MarketUpdate,
+    OrderIntent,
+    PortfolioState,
+    Rejected,
+    TokenSafety,
+    TradingState,
+)
+from chain.types import (
+    LAMPORTS_PER_SOL,
+    ExecutionResult,
+    ExecutionStatus,
+    Executor,
+    IntentState,
+    OrderRequest,
+    Side,
+)
+from strategies.types import Action, Decision, MarketView, StrategyVotes
+
+log = logging.getLogger("solbot.engine")
+
+
+# ------------------------------------------------------------------------------------------
+# What the engine needs from the strategy and risk stages (implemented in strategies/ and
+# bot/risk/; typed here so the engine can be read on its own).
+
+
+class StrategyLike(Protocol):
+    name: str
+
+    def evaluate(self, view: MarketView) -> StrategyVotes: ...
+
+
+class EnsembleLike(Protocol):
+    @property
+    def weights(self) -> dict[str, float]: ...
+
+    def decide(self, view: MarketView, votes: Sequence[StrategyVotes]) -> list[Decision]: ...
+
+    def state(self) -> dict: ...
+
+
+class RiskLike(Protocol):
+    @property
+    def trading_state(self) -> TradingState: ...
+
+    def screen_entry(self, decision: Decision, view: MarketView, portfolio: PortfolioState,
+                     safety: TokenSafety | None, now: int) -> Any: ...
+
+    def finalize_entry(self, plan: Any, quote: Any, portfolio: PortfolioState, now: int) -> Any: ...
+
+    def plan_exits(self, view: MarketView, portfolio: PortfolioState, decisions: Mapping[str, Decision],
+                   safety: Mapping[str, TokenSafety], balances: Mapping[str, int], now: int
+                   ) -> list[OrderIntent]: ...
+
+    def on_cycle(self, portfolio: PortfolioState, conditions: Any, now: int) -> list[Any]: ...
+
+    def on_position_closed(self, mint: str, pnl_lamports: int, now: int) -> None: ...
+
+    def state(self) -> dict: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EngineEvent:
+    """Something an operator should hear about (the alert layer decides how)."""
+
+    kind: str  # trade_opened | trade_closed | breaker_tripped | breaker_reset | feeds_stale | ...
+    severity: str  # info | warning | critical
+    text: str
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    ts: int
+    tokens: int
+    decisions: int
+    entries: int
+    exits: int
+    rejections: int
+    seconds: float
+
+
+class Engine:
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        clock: Clock,
+        feed: FeedSource,
+        market: MarketState,
+        strategies: Sequence[StrategyLike],
+        ensemble: EnsembleLike,
+        risk: RiskLike,
+        executor: Executor,
+        ledger: Ledger,
+        conditions: Callable[[int], Any],
+        on_event: Callable[[EngineEvent], None] = lambda e: None,
+        heartbeat: Callable[[], None] = lambda: None,
+        commands: asyncio.Queue | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.feed = feed
+        self.market = market
+        self.strategies = list(strategies)
+        self.ensemble = ensemble
+        self.risk = risk
+        self.executor = executor
+        self.ledger = ledger
+        self._conditions = conditions
+        self._on_event = on_event
+        self._heartbeat = heartbeat
+        self.commands = commands
+        self.last_cycle: CycleReport | None = None
+        self.last_decisions: list[Decision] = []
+        self.last_view: MarketView | None = None
+        self.cycles = 0
+        self.exhausted = False
+        self._book: dict[str, Any] = {}
+
+    # -------------------------------------------------------------------- ledger I/O
+
+    async def _io(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """Run a ledger call off the event loop (SQLite commits wait on the disk)."""
+        return await asyncio.to_thread(fn, *args, **kw)
+
+    # -------------------------------------------------------------------- reconfiguration
+
+    def reconfigure(self, cfg: Config, strategies: Sequence[StrategyLike]) -> None:
+        """Apply a hot-reloaded config (already filtered to the hot-reloadable sections)."""
+        self.cfg = cfg
+        self.strategies = list(strategies)
+        for target, section in ((self.ensemble, (cfg.ensemble, cfg.strategies)), (self.risk, (cfg.risk,))):
+            reconf = getattr(target, "reconfigure", None)
+            if reconf is not None:
+                reconf(*section)
+
+    # -------------------------------------------------------------------- the loop
+
+    async def run(self, stop: asyncio.Event, *, until_exhausted: bool = False) -> None:
+        """Cycle until ``stop`` is set (or, with ``until_exhausted``, the feed runs dry)."""
+        period = int(self.cfg.engine.cycle_seconds)
+        beat = self.cfg.engine.heartbeat_seconds
+        now = self.clock.now()
+        next_cycle = now if self.cycles == 0 else (now // period + 1) * period
+        while not stop.is_set():
+            now = self.clock.now()
+            if now >= next_cycle:
+                await self.cycle(now)
+                next_cycle = (now // period + 1) * period
+                if until_exhausted and self.exhausted:
+                    return
+            self._heartbeat()
+            target = min(next_cycle, self.clock.now() + max(1, int(beat)))
+            sleeper = asyncio.ensure_future(self.clock.sleep_until(target))
+            stopper = asyncio.ensure_future(stop.wait())
+            _, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for t in pending:
+                t.cancel()
+
+    async def cycle(self, now: int) -> CycleReport:
+        t0 = time.perf_counter()
+        await self._drain_commands(now)
+        update: MarketUpdate = await self.feed.poll(now)
+        self.exhausted = update.exhausted
+        self.market.apply(update)
+        view = self.market.view(now, min_bars=self.cfg.engine.warmup_bars)
+        self.last_view = view
+        decisions: list[Decision] = []
+        if view.candles.n_tokens:
+            votes = [s.evaluate(view) for s in self.strategies]
+            decisions = self.ensemble.decide(view, votes)
+        self.last_decisions = decisions
+        by_mint = {d.mint: d for d in decisions}
+
+        portfolio = await self._portfolio(now)
+        for ev in self.risk.on_cycle(portfolio, self._conditions(now), now):
+            await self._io(self.ledger.record_event, f"breaker_{ev.kind}", f"{ev.name}: {ev.reason}")
+            self._emit(f"breaker_{ev.kind}", "critical" if ev.kind == "tripped" else "info",
+                       f"breaker {ev.name} {ev.kind}: {ev.reason}", {"breaker": ev.name})
+
+        exits = await self._run_exits(view, portfolio, by_mint, now)
+        entries, rejections = await self._run_entries(view, decisions, now)
+        await self._record_equity(now)
+        self.cycles += 1
+        report = CycleReport(now, view.candles.n_tokens, len(decisions), entries, exits, rejections,
+                             time.perf_counter() - t0)
+        self.last_cycle = report
+        self._heartbeat()
+        return report
+
+    # -------------------------------------------------------------------- stages
+
+    async def _portfolio(self, now: int) -> PortfolioState:
+        positions = await self._io(self.ledger.open_positions)
+        cash = await self._io(self.ledger.cash_lamports)
+        sol_usd = self.market.sol_usd()
+        marks = mark_positions(positions, self.market.latest, sol_usd)
+        equity = (cash or 0) / LAMPORTS_PER_SOL + marks.positions_sol
+        book = await self._io(self.ledger.get_kv, "book", {})
+        day = utc_day(now)
+        if book.get("day") != day:
+            book = {"day": day, "day_start_equity": equity, "peak": max(book.get("peak", equity), equity)}
+        book["peak"] = max(book.get("peak", equity), equity)
+        self._book = book
+        last_exit = await self._io(self.ledger.get_kv, "last_exit_ts", {})
+        return portfolio_state(now, cash or 0, positions, marks, book["peak"], book["day_start_equity"],
+                               self.risk.trading_state, sol_usd, last_exit)
+
+    async def _balances(self, mints: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for m in mints:
+            bal = await self.executor.token_balance(m)
+            if bal is not None:
+                out[m] = bal
+        return out
+
+    async def _run_exits(self, view: MarketView, portfolio: PortfolioState,
+                         decisions: Mapping[str, Decision], now: int) -> int:
+        if not portfolio.positions:
+            return 0
+        balances = await self._balances([p.mint for p in portfolio.positions])
+        intents = self.risk.plan_exits(view, portfolio, decisions, self.market.safety_reports(), balances, now)
+        done = 0
+        for intent in intents:
+            if await self._execute(intent, now):
+                done += 1
+        return done
+
+    async def _run_entries(self, view: MarketView, decisions: Sequence[Decision], now: int) -> tuple[int, int]:
+        buys = [d for d in decisions if d.action is Action.BUY]
+        if not buys:
+            return 0, 0
+        buys.sort(key=lambda d: (-d.score * d.confidence, d.mint))
+        entries = rejections = 0
+        for decision in buys:
+            portfolio = await self._portfolio(now)  # re-marked: earlier entries count against limits
+            verdict = self.risk.screen_entry(decision, view, portfolio, self.market.safety(decision.mint), now)
+            if not isinstance(verdict, Rejected):
+                pool = self.market.pool(decision.mint, now)
+                quote = None
+                if pool is not None:
+                    quote = await self.executor.quote_check(decision.mint, verdict.lamports_in, pool)
+                verdict = self.risk.finalize_entry(verdict, quote, portfolio, now)
+            if isinstance(verdict, Rejected):
+                rejections += 1
+                await self._io(self.ledger.record_rejection, verdict.mint, verdict.rule, verdict.detail)
+                continue
+            assert isinstance(verdict, Approved)
+            if await self._execute(verdict.intent, now):
+                entries += 1
+        return entries, rejections
+
+    async def _execute(self, intent: OrderIntent, now: int) -> bool:
+        """Journal the intent, execute it, record the outcome. True when it filled."""
+        pool = self.market.pool(intent.mint, now)
+        if pool is None:
+            await self._io(self.ledger.record_rejection, intent.mint, "no_market_data",
+                           f"{intent.reason}: no price/liquidity for {intent.mint}")
+            return False
+        intent = await self._unique(intent)
+        decision_json = json.dumps(_decision_dict(intent.decision), sort_keys=True)
+        await self._io(self.ledger.create_intent, intent, decision_json)
+        order = OrderRequest(
+            intent_id=intent.intent_id, mint=intent.mint, side=intent.side, amount_in=intent.amount_in,
+            token_decimals=intent.token_decimals, max_slippage_bps=intent.max_slippage_bps,
+            max_priority_fee_lamports=intent.max_priority_fee_lamports,
+            max_sol_per_trade_lamports=int(self.cfg.risk.max_position_sol * LAMPORTS_PER_SOL),
+            pool=pool, reason=intent.reason)
+        result: ExecutionResult = await self.executor.execute(order)
+        if result.status is not ExecutionStatus.FILLED or result.fill is None:
+            entry = await self._io(self.ledger.intent, intent.intent_id)
+            if entry is not None and not entry.state.terminal:
+                final = IntentState.EXPIRED if result.status is ExecutionStatus.EXPIRED else IntentState.FAILED
+                # The executor may have journaled up to SENT; FAILED/EXPIRED are reachable from there,
+                # and from PLANNED/QUOTED/SIGNED FAILED is.
+                if final is IntentState.EXPIRED and entry.state is not IntentState.SENT:
+                    final = IntentState.FAILED
+                await self._io(self.ledger.transition, intent.intent_id, final,
+                               detail=f"{result.error}: {result.detail}"[:500])
+            await self._io(self.ledger.record_rejection, intent.mint, f"execution_{result.error or result.status}",
+                           result.detail[:500])
+            self._emit("execution_failed", "warning",
+                       f"{intent.side} {intent.mint[:8]} ({intent.reason}) did not fill: {result.error} {result.detail}")
+            return False
+        fill = result.fill
+        info = self.market.info(intent.mint)
+        votes = [] if intent.decision is None else [asdict(v) for v in intent.decision.votes]
+        outcome = await self._io(
+            self.ledger.apply_fill, fill, symbol=info.symbol if info else "", stop_price_usd=intent.stop_price_usd,
+            entry_votes=json.dumps(votes, sort_keys=True), exit_reason=intent.reason if intent.side is Side.SELL else "")
+        if fill.side is Side.BUY:
+            self._emit("trade_opened", "info",
+                       f"BUY {info.symbol if info else intent.mint[:8]}: {fill.sol_lamports / LAMPORTS_PER_SOL:.4f} SOL "
+                       f"at ${fill.price_usd:.6g}" + (f" — {intent.decision.explain()}" if intent.decision else ""),
+                       {"mint": fill.mint})
+        else:
+            if outcome.closed:
+                last_exit = await self._io(self.ledger.get_kv, "last_exit_ts", {})
+                last_exit[fill.mint] = now
+                await self._io(self.ledger.set_kv, last_exit_ts=last_exit)
+                self.risk.on_position_closed(fill.mint, await self._position_pnl(outcome.position_id), now)
+            self._emit("trade_closed" if outcome.closed else "trade_reduced", "info",
+                       f"SELL {info.symbol if info else intent.mint[:8]} ({intent.reason}): "
+                       f"{fill.sol_lamports / LAMPORTS_PER_SOL:.4f} SOL at ${fill.price_usd:.6g}, "
+                       f"leg PnL {(outcome.pnl_lamports or 0) / LAMPORTS_PER_SOL:+.4f} SOL", {"mint": fill.mint})
+        return True
+
+    async def _position_pnl(self, position_id: int) -> int:
+        rows = await self._io(self.ledger.positions)
+        for r in rows:
+            if r["id"] == position_id:
+                return int(r["pnl_lamports"])
+        return 0
+
+    async def _unique(self, intent: OrderIntent) -> OrderIntent:
+        """Intent ids are deterministic (backtests reproduce); add a suffix if one is taken."""
+        base, n, iid = intent.intent_id, 1, intent.intent_id
+        while await self._io(self.ledger.intent, iid) is not None:
+            n += 1
+            iid = f"{base}#{n}"
+        if iid == intent.intent_id:
+            return intent
+        return replace(intent, intent_id=iid)
+
+    async def _record_equity(self, now: int) -> None:
+        positions = await self._io(self.ledger.open_positions)
+        cash = await self._io(self.ledger.cash_lamports) or 0
+        sol_usd = self.market.sol_usd()
+        marks = mark_positions(positions, self.market.latest, sol_usd)
+        equity = cash / LAMPORTS_PER_SOL + marks.positions_sol
+        book = dict(self._book)
+        book["peak"] = max(book.get("peak", equity), equity)
+        await self._io(self.ledger.record_equity, now, equity, cash, marks.positions_sol, sol_usd,
+                       {"book": book, "ensemble_state": self.ensemble.state(), "risk_state": self.risk.state()})
+
+    # -------------------------------------------------------------------- operator commands
+
+    async def _drain_commands(self, now: int) -> None:
+        if self.commands is None:
+            return
+        while not self.commands.empty():
+            cmd = self.commands.get_nowait()
+            await self.handle_command(cmd, now)
+
+    async def handle_command(self, cmd: Any, now: int) -> None:
+        name = type(cmd).__name__
+        if name == "Pause":
+            self.risk.pause(getattr(cmd, "reason", "operator"))
+        elif name == "Resume":
+            self.risk.resume()
+        elif name == "ResetBreaker":
+            self.risk.reset_breaker(cmd.name)
+        elif name == "Close":
+            await self._operator_close(cmd.mint, now)
+        else:
+            log.warning("unknown operator command %s ignored", name)
+            return
+        await self._io(self.ledger.record_event, "operator_command", name)
+
+    async def _operator_close(self, target: str, now: int) -> None:
+        positions = await self._io(self.ledger.open_positions)
+        for p in positions:
+            if target not in ("all", p.mint):
+                continue
+            bal = await self.executor.token_balance(p.mint)
+            amount = bal if bal is not None else p.token_amount
+            if amount <= 0:
+                continue
+            intent = OrderIntent(
+                intent_id=f"{now}-{p.mint[:8]}-sell-operator", mint=p.mint, side=Side.SELL, amount_in=amount,
+                token_decimals=p.token_decimals, reason="operator_close",
+                max_slippage_bps=self.cfg.risk.max_slippage_bps,
+                max_priority_fee_lamports=self.cfg.risk.max_priority_fee_lamports)
+            await self._execute(intent, now)
+
+    def _emit(self, kind: str, severity: str, text: str, data: dict | None = None) -> None:
+        try:
+            self._on_event(EngineEvent(kind, severity, text, data or {}))
+        except Exception:  # an alert sink must never break trading
+            log.exception("event sink failed for %s", kind)
+
+
+def _decision_dict(d: Decision | None) -> dict:
+    if d is None:
+        return {}
+    return {"mint": d.mint, "action": str(d.action), "score": d.score, "confidence": d.confidence,
+            "regime": d.regime, "votes": [asdict(v) for v in d.votes]}

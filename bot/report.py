@@ -1,0 +1,161 @@
+"""Performance metrics and the backtest report, computed from what the ledger recorded.
+
+Pure functions: lists of ledger rows in, numbers and dicts out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bot.clock import utc
+from chain.types import LAMPORTS_PER_SOL
+
+MINUTES_PER_YEAR = 365 * 24 * 60
+
+
+def max_drawdown(equity: Sequence[float]) -> float:
+    """Largest peak-to-trough fall as a fraction of the peak (0.25 = -25%)."""
+    if len(equity) == 0:
+        return 0.0
+    e = np.asarray(equity, dtype=float)
+    peak = np.maximum.accumulate(e)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd = np.where(peak > 0, (peak - e) / peak, 0.0)
+    return float(np.max(dd))
+
+
+def period_returns(equity: Sequence[float]) -> np.ndarray:
+    e = np.asarray(equity, dtype=float)
+    if len(e) < 2:
+        return np.zeros(0)
+    return np.diff(e) / e[:-1]
+
+
+def sharpe(returns: np.ndarray, periods_per_year: float) -> float:
+    if len(returns) < 2:
+        return 0.0
+    sd = float(np.std(returns, ddof=1))
+    return 0.0 if sd == 0 else float(np.mean(returns)) / sd * math.sqrt(periods_per_year)
+
+
+def sortino(returns: np.ndarray, periods_per_year: float) -> float:
+    if len(returns) < 2:
+        return 0.0
+    downside = np.minimum(returns, 0.0)
+    dd = math.sqrt(float(np.mean(downside**2)))
+    return 0.0 if dd == 0 else float(np.mean(returns)) / dd * math.sqrt(periods_per_year)
+
+
+def win_rate(pnls: Sequence[int]) -> float:
+    return sum(1 for p in pnls if p > 0) / len(pnls) if pnls else 0.0
+
+
+def profit_factor(pnls: Sequence[int]) -> float | None:
+    """Gross profit / gross loss; None when there was no losing trade (undefined)."""
+    gains = sum(p for p in pnls if p > 0)
+    losses = -sum(p for p in pnls if p < 0)
+    if losses == 0:
+        return None
+    return gains / losses
+
+
+def _iso(ts: int | None) -> str | None:
+    return None if ts is None else utc(ts).isoformat().replace("+00:00", "Z")
+
+
+def _sol(lamports: int | None) -> float | None:
+    return None if lamports is None else lamports / LAMPORTS_PER_SOL
+
+
+def build_report(*, config_sha256: str, initial_equity_sol: float, fills: list[dict[str, Any]],
+                 positions: list[dict[str, Any]], intents: list[dict[str, Any]],
+                 equity: list[dict[str, Any]], rejections: dict[str, int],
+                 outcomes: list[dict[str, Any]], vote_counts: dict[str, int],
+                 marks_sol: dict[str, float], cycle_seconds: float) -> dict[str, Any]:
+    decisions = {i["intent_id"]: json.loads(i["decision"] or "{}") for i in intents}
+    reasons = {i["intent_id"]: i["reason"] for i in intents}
+    trades = []
+    for f in fills:
+        lamports = f["in_amount"] if f["side"] == "buy" else f["out_amount"]
+        tokens = f["out_amount"] if f["side"] == "buy" else f["in_amount"]
+        fees = f["network_fee_lamports"] + f["tip_lamports"] + f["rent_lamports"]
+        trades.append({
+            "ts": _iso(f["ts"]), "mint": f["mint"], "side": f["side"],
+            "size_sol": lamports / LAMPORTS_PER_SOL, "token_amount": tokens, "token_decimals": f["token_decimals"],
+            "price_usd": f["price_usd"], "sol_usd": f["sol_usd"],
+            "fees_sol": fees / LAMPORTS_PER_SOL, "network_fee_lamports": f["network_fee_lamports"],
+            "priority_fee_lamports": f["priority_fee_lamports"], "rent_lamports": f["rent_lamports"],
+            "tip_lamports": f["tip_lamports"], "pnl_sol": _sol(f["pnl_lamports"]),
+            "reason": reasons.get(f["intent_id"], ""), "strategy_votes": decisions.get(f["intent_id"], {}).get("votes", []),
+            "signature": f["signature"], "paper": bool(f["paper"]),
+        })
+    pos_out = []
+    closed_pnls: list[int] = []
+    unrealized = 0.0
+    for p in positions:
+        is_open = p["closed_at"] is None
+        mark = marks_sol.get(p["mint"]) if is_open else None
+        upnl = (mark - p["cost_lamports"] / LAMPORTS_PER_SOL) if (is_open and mark is not None) else 0.0
+        unrealized += upnl
+        if not is_open:
+            closed_pnls.append(p["pnl_lamports"])
+        pos_out.append({
+            "mint": p["mint"], "symbol": p["symbol"], "opened_at": _iso(p["opened_at"]),
+            "closed_at": _iso(p["closed_at"]), "size_sol": p["total_cost_lamports"] / LAMPORTS_PER_SOL,
+            "entry_price": p["entry_price_usd"], "exit_price": p["exit_price_usd"],
+            "pnl_sol": p["pnl_lamports"] / LAMPORTS_PER_SOL, "unrealized_pnl_sol": upnl if is_open else None,
+            "exit_reason": p["exit_reason"] if not is_open else None,
+            "last_exit_reason": p["exit_reason"],
+        })
+    curve = [{"ts": _iso(e["ts"]), "equity_sol": e["equity_sol"], "cash_sol": e["cash_lamports"] / LAMPORTS_PER_SOL,
+              "positions_sol": e["positions_sol"]} for e in equity]
+    values = [e["equity_sol"] for e in equity]
+    final = values[-1] if values else initial_equity_sol
+    rets = period_returns([initial_equity_sol, *values])
+    per_year = MINUTES_PER_YEAR * 60.0 / cycle_seconds
+    attribution: dict[str, dict[str, float]] = defaultdict(lambda: {"pnl_sol": 0.0, "positions": 0})
+    for o in outcomes:
+        a = attribution[o["strategy"]]
+        a["pnl_sol"] += o["pnl_lamports"] / LAMPORTS_PER_SOL
+        a["positions"] += 1
+    realized = sum(p["pnl_lamports"] for p in positions) / LAMPORTS_PER_SOL
+    fees_total = sum(f["network_fee_lamports"] + f["tip_lamports"] for f in fills) / LAMPORTS_PER_SOL
+    return {
+        "config_sha256": config_sha256,
+        "start": curve[0]["ts"] if curve else None,
+        "end": curve[-1]["ts"] if curve else None,
+        "initial_equity_sol": initial_equity_sol,
+        "final_equity_sol": final,
+        "total_return": final / initial_equity_sol - 1.0,
+        "realized_pnl_sol": realized,
+        "unrealized_pnl_sol": unrealized,
+        "fees_sol": fees_total,
+        "max_drawdown": max_drawdown([initial_equity_sol, *values]),
+        "sharpe": sharpe(rets, per_year),
+        "sortino": sortino(rets, per_year),
+        "win_rate": win_rate(closed_pnls),
+        "profit_factor": profit_factor(closed_pnls),
+        "closed_positions": len(closed_pnls),
+        "open_positions": sum(1 for p in positions if p["closed_at"] is None),
+        "trade_count": len(trades),
+        "trades": trades,
+        "positions": pos_out,
+        "rejections": dict(sorted(rejections.items())),
+        "strategy_attribution": {k: dict(v) for k, v in sorted(attribution.items())},
+        "strategy_votes": dict(sorted(vote_counts.items())),
+        "equity_curve": curve,
+    }
+
+
+def count_votes(counter: Counter, decisions: Sequence[Any]) -> None:
+    """Count non-zero votes per strategy (shows every strategy took part)."""
+    for d in decisions:
+        for v in d.votes:
+            if v.score != 0 and v.confidence > 0:
+                counter[v.strategy] += 1

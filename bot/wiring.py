@@ -1,0 +1,94 @@
+"""Builds the engine's components from the config. The one place that picks implementations
+(paper or live executor, live/replay/sim feed), so no other module branches on the mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.engine import Engine, EngineEvent
+from bot.feeds.replay import ReplayFeed
+from bot.ledger import Ledger
+from bot.market.dataset import read_dataset
+from bot.market.simulator import simulate
+from bot.market.state import MarketState
+from bot.risk.manager import RiskManager
+from bot.risk.types import MarketConditions
+from bot.stages import FeedSource
+from chain.paper import PaperExecutor, PaperWallet
+from chain.types import LAMPORTS_PER_SOL, Executor
+from strategies.ensemble import Ensemble
+from strategies.registry import build_strategies
+
+
+def build_market(cfg: Config) -> MarketState:
+    return MarketState(cfg.market.window_bars, cfg.feeds.stale_after_seconds, cfg.market.sol_usd_fallback,
+                       cfg.market.default_token_decimals)
+
+
+def restore_paper_wallet(cfg: Config, ledger: Ledger) -> PaperWallet:
+    """The paper wallet as the ledger left it: cash, open positions' tokens, open token accounts."""
+    cash = ledger.init_cash(int(cfg.backtest.initial_equity_sol * LAMPORTS_PER_SOL))
+    open_pos = ledger.open_positions()
+    tokens = {p.mint: p.token_amount for p in open_pos}
+    if cfg.execution.close_empty_token_accounts:
+        accounts = set(tokens)
+    else:  # accounts stay open after a full exit: every mint ever bought still has one
+        accounts = {r["mint"] for r in ledger.positions()}
+    return PaperWallet(lamports=cash, tokens=tokens, open_accounts=accounts)
+
+
+def build_paper_executor(cfg: Config, ledger: Ledger) -> PaperExecutor:
+    return PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger))
+
+
+def build_replay_feed(cfg: Config, ledger: Ledger | None = None, *, frame=None,
+                      resume_key: str | None = None) -> ReplayFeed:
+    """Replay of ``feeds.replay_path`` (or ``frame``); resumes after the ledger's cursor if any."""
+    data = frame if frame is not None else read_dataset(cfg.feeds.replay_path)
+    resume = ledger.get_kv(resume_key) if (ledger is not None and resume_key) else None
+    return ReplayFeed(data, name="replay", history_bars=cfg.market.window_bars, resume_from=resume)
+
+
+def build_sim_feed(cfg: Config, ledger: Ledger | None, resume_key: str | None) -> ReplayFeed:
+    hours = cfg.market.window_bars / 60.0 + cfg.feeds.sim_hours
+    res = simulate(cfg.feeds.sim_tokens, hours, cfg.feeds.sim_seed)
+    resume = ledger.get_kv(resume_key) if (ledger is not None and resume_key) else None
+    return ReplayFeed(res.frame, name="sim", history_bars=cfg.market.window_bars, resume_from=resume)
+
+
+def feeds_fresh(feed: FeedSource, now: int) -> bool:
+    health = feed.health(now)
+    return bool(health) and all(h.fresh for h in health)
+
+
+def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Executor, ledger: Ledger,
+                 market: MarketState | None = None, rpc_healthy: Callable[[], bool] = lambda: True,
+                 on_event: Callable[[EngineEvent], None] = lambda e: None,
+                 heartbeat: Callable[[], None] = lambda: None,
+                 commands: asyncio.Queue | None = None) -> Engine:
+    """The engine with strategies, ensemble and risk restored from the ledger's saved state."""
+    strategies = build_strategies(cfg.strategies)
+    ensemble = Ensemble(cfg.ensemble, cfg.strategies, ledger.get_kv("ensemble_state"))
+    risk = RiskManager(cfg.risk, ledger.get_kv("risk_state"))
+
+    def conditions(now: int) -> MarketConditions:
+        return MarketConditions(feeds_fresh=feeds_fresh(feed, now), rpc_healthy=rpc_healthy(),
+                                market_regime=_market_regime(ensemble))
+
+    return Engine(cfg, clock=clock, feed=feed, market=market or build_market(cfg), strategies=strategies,
+                  ensemble=ensemble, risk=risk, executor=executor, ledger=ledger, conditions=conditions,
+                  on_event=on_event, heartbeat=heartbeat, commands=commands)
+
+
+def _market_regime(ensemble: Any) -> str:
+    return str(getattr(ensemble, "market_regime", "") or "unknown")
+
+
+def ledger_path(cfg: Config) -> Path:
+    return Path(cfg.ledger.path)
