@@ -125,7 +125,9 @@ class StatisticalArbitrageParams(StrategyParams):
 
 
 class StrategiesConfig(StrategySection):
-    """One table per strategy under ``[strategies.<name>]``."""
+    """One table per strategy under ``[strategies.<name>]``, plus settings they share."""
+
+    settle_periods: int = Field(ge=3)
 
     momentum_breakout: MomentumBreakoutParams
     mean_reversion: MeanReversionParams

@@ -31,26 +31,29 @@ STATE_VERSION = 1
 
 
 def project_weights(w: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Nearest-in-ratio weights that sum to 1 with every weight in ``[lo, hi]``."""
+    """Weights ``clip(c * w, lo, hi)`` summing to 1, with the scale ``c`` found by bisection: ratios
+    are kept wherever no bound binds. Needs ``lo * len(w) <= 1 <= hi * len(w)``."""
     w = np.maximum(np.asarray(w, dtype=np.float64), 0.0)
-    s = w.shape[0]
-    if s == 0:
+    if w.shape[0] == 0:
         return w
-    w = w / w.sum() if w.sum() > 0 else np.full(s, 1.0 / s)
-    fixed = np.zeros(s, dtype=bool)
-    for _ in range(2 * s + 1):
-        free = ~fixed
-        budget = 1.0 - w[fixed].sum()
-        tot = w[free].sum()
-        w[free] = w[free] / tot * budget if tot > 0 else budget / free.sum()
-        over, under = free & (w > hi), free & (w < lo)
-        if not (over.any() or under.any()):
-            break
-        w[over], w[under] = hi, lo
-        fixed |= over | under
-        if fixed.all():
-            break
-    return w
+    if w.sum() <= 0:
+        w = np.ones_like(w)
+    w = w / w.sum()
+
+    def total(c: float) -> float:
+        return float(np.clip(c * w, lo, hi).sum())
+
+    c_lo, c_hi = 0.0, 1.0
+    while total(c_hi) < 1.0 and c_hi < 1e12:
+        c_hi *= 2.0
+    for _ in range(100):
+        mid = 0.5 * (c_lo + c_hi)
+        if total(mid) < 1.0:
+            c_lo = mid
+        else:
+            c_hi = mid
+    out = np.clip(c_hi * w, lo, hi)
+    return out / out.sum()
 
 
 class Ensemble:
@@ -106,7 +109,7 @@ class Ensemble:
         n = len(view.mints)
         close = candles(view, 1).close
         self._learn(view, close)
-        regimes = detect(view, cfg.regime)
+        regimes = detect(view, cfg.regime, self._scfg.settle_periods)
         by_name = {v.strategy: v for v in votes}
         s = len(self._names)
         score = np.zeros((s, n))

@@ -13,7 +13,7 @@ from typing import TypeVar
 import numpy as np
 
 from strategies.indicators import first_valid
-from strategies.types import MarketView, Panel
+from strategies.types import CANDLE_COLUMNS, MarketView, Panel
 
 T = TypeVar("T")
 
@@ -39,48 +39,105 @@ def ffill(a: np.ndarray) -> np.ndarray:
     return np.take_along_axis(a, idx, axis=1)
 
 
-def clean(panel: Panel) -> Panel:
-    """Interior gaps filled: price levels carried from the last close, flows 0. Leading NaN (bars
-    before a token existed) are kept so indicators warm up from each token's first bar."""
-    close = ffill(panel.close)
-    first = first_valid(panel.close)
-    alive = np.arange(panel.n_bars)[None, :] >= first[:, None]
-    out: dict[str, np.ndarray] = {"close": close}
-    for name, arr in panel.columns.items():
-        if name == "close":
-            continue
+class Clean:
+    """A panel with interior gaps filled, column by column on first use: price levels carried from
+    the last close, flows 0, other levels carried. Leading NaN (bars before a token existed) stay,
+    so indicators warm up from each token's first bar. Clean data is returned without a copy."""
+
+    def __init__(self, panel: Panel) -> None:
+        self.panel = panel
+        self.first = first_valid(panel.close)
+        self._cols: dict[str, np.ndarray] = {}
+
+    @property
+    def n_tokens(self) -> int:
+        return self.panel.n_tokens
+
+    @property
+    def n_bars(self) -> int:
+        return self.panel.n_bars
+
+    def get(self, name: str) -> np.ndarray | None:
+        if name not in self._cols:
+            raw = self.panel.get(name)
+            if raw is None:
+                return None
+            self._cols[name] = self._clean(name, raw)
+        return self._cols[name]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        col = self.get(name)
+        if col is None:
+            raise KeyError(name)
+        return col
+
+    @property
+    def open(self) -> np.ndarray:
+        return self["open"]
+
+    @property
+    def high(self) -> np.ndarray:
+        return self["high"]
+
+    @property
+    def low(self) -> np.ndarray:
+        return self["low"]
+
+    @property
+    def close(self) -> np.ndarray:
+        return self["close"]
+
+    @property
+    def volume(self) -> np.ndarray:
+        return self["volume_usd"]
+
+    def _clean(self, name: str, arr: np.ndarray) -> np.ndarray:
+        if name in _KEEP_NAN:
+            return arr
+        isn = np.isnan(arr)
         if name in ("open", "high", "low"):
-            out[name] = np.where(np.isnan(arr), close, arr)
-        elif name in _FLOWS:
-            out[name] = np.where(alive & np.isnan(arr), 0.0, arr)
-        elif name in _KEEP_NAN:
-            out[name] = arr
+            return np.where(isn, self.close, arr) if isn.any() else arr
+        gappy = isn.sum(axis=1) > self.first  # NaN after the token's first bar
+        if not gappy.any():
+            return arr
+        out = arr.copy()
+        if name in _FLOWS:
+            alive = np.arange(arr.shape[1])[None, :] >= self.first[:, None]
+            out[alive & isn] = 0.0
         else:
-            out[name] = ffill(arr)
-    return Panel(panel.mints, panel.ts, panel.bar_seconds, out)
+            out[gappy] = ffill(arr[gappy])
+        return out
 
 
-def candles(view: MarketView, minutes: int = 1) -> Panel:
-    """Cleaned candles of the view at ``minutes`` per bar (causal resample, completed bars only)."""
-    def build() -> Panel:
-        return clean(view.candles if minutes == 1 else view.timeframe(minutes))
-    return cached(view, ("candles", minutes), build)
+def _sub_panel(panel: Panel, bars: int) -> Panel:
+    """The last ``bars`` bars with only the required candle columns and the optional ones strategies
+    read on resampled bars (none today), so a resample does no work for unused columns."""
+    t = panel.tail(bars)
+    return Panel(t.mints, t.ts, t.bar_seconds, {k: t.columns[k] for k in CANDLE_COLUMNS})
 
 
-def history(view: MarketView, minutes: int = 1) -> np.ndarray:
-    """Bars of history per token at that timeframe (bars since its first valid close)."""
-    def build() -> np.ndarray:
-        p = candles(view, minutes)
-        return p.n_bars - first_valid(p.close)
-    return cached(view, ("history", minutes), build)
+def candles(view: MarketView, minutes: int = 1, bars: int | None = None) -> Clean:
+    """Cleaned candles of the view at ``minutes`` per bar. For coarser timeframes this is the causal
+    resample (completed buckets only) of the last ``bars`` of them (all when ``None``)."""
+    def build() -> Clean:
+        if minutes == 1:
+            return Clean(view.candles)
+        src = _sub_panel(view.candles, view.candles.n_bars if bars is None else (bars + 1) * minutes)
+        return Clean(src.resample(minutes * 60))
+    return cached(view, ("candles", minutes, bars), build)
 
 
-def snapshot_or_last(view: MarketView, field: str, minutes: int = 1) -> np.ndarray | None:
+def history(c: Clean) -> np.ndarray:
+    """Bars of history per token (bars since its first valid close)."""
+    return c.n_bars - c.first
+
+
+def snapshot_or_last(view: MarketView, field: str) -> np.ndarray | None:
     """A per-token value from the snapshot, else the last bar of the same-named candle column."""
     snap = view.snapshot.get(field)
     if snap is not None:
         return np.asarray(snap, dtype=np.float64)
-    col = candles(view, minutes).get(field)
+    col = candles(view, 1).get(field)
     if col is None or col.shape[1] == 0:
         return None
     return col[:, -1]

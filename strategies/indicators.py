@@ -68,6 +68,8 @@ def _out(a: np.ndarray, one_d: bool) -> np.ndarray:
 def first_valid(x: np.ndarray) -> np.ndarray:
     """Index of each row's first non-NaN value (``bars`` when the row is all NaN)."""
     a, _ = _2d(x)
+    if a.shape[1] == 0:
+        return np.zeros(a.shape[0], dtype=np.int64)
     ok = ~np.isnan(a)
     idx = np.argmax(ok, axis=1)
     idx[~ok.any(axis=1)] = a.shape[1]

@@ -14,8 +14,9 @@ from strategies.types import MarketView, StrategyVotes
 class MeanReversion:
     name = "mean_reversion"
 
-    def __init__(self, params: MeanReversionParams) -> None:
+    def __init__(self, params: MeanReversionParams, settle_periods: int) -> None:
         self.p = params
+        self.settle = settle_periods
 
     def required_bars(self) -> int:
         return max(self.p.period, self.p.rsi_period + 1)
@@ -24,7 +25,7 @@ class MeanReversion:
         p = self.p
         c = candles(view, 1)
         n = c.n_tokens
-        enough = history(view, 1) >= self.required_bars()
+        enough = history(c) >= self.required_bars()
         if c.n_bars < self.required_bars():
             return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
         tail = c.close[:, -p.period:]
@@ -32,7 +33,8 @@ class MeanReversion:
         z = last(ind.zscore(tail, p.period))
         px = last(c.close)
         pct_b = ratio(px - lower, upper - lower)
-        r = last(cached(view, ("rsi", 1, p.rsi_period), lambda: ind.rsi(c.close, p.rsi_period)))
+        k = p.rsi_period * self.settle + 1  # older bars move today's RSI by < e^-settle
+        r = last(cached(view, ("rsi", 1, p.rsi_period, k), lambda: ind.rsi(c.close[:, -k:], p.rsi_period)))
         flat = ~(upper > lower)
         stretch = np.clip(np.abs(z) / p.z_full, 0.0, 1.0)
         low_z = z <= -p.band_k

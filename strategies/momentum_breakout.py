@@ -14,8 +14,9 @@ from strategies.types import MarketView, StrategyVotes
 class MomentumBreakout:
     name = "momentum_breakout"
 
-    def __init__(self, params: MomentumBreakoutParams) -> None:
+    def __init__(self, params: MomentumBreakoutParams, settle_periods: int) -> None:
         self.p = params
+        self.settle = settle_periods
 
     def required_bars(self) -> int:
         p = self.p
@@ -26,7 +27,7 @@ class MomentumBreakout:
         c = candles(view, 1)
         need = self.required_bars()
         n = c.n_tokens
-        enough = history(view, 1) >= need
+        enough = history(c) >= need
         if c.n_bars < need:
             return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
         hi = c.high[:, -need:]

@@ -41,8 +41,9 @@ def _take(a: np.ndarray, i: np.ndarray) -> np.ndarray:
 class PatternRecognition:
     name = "pattern_recognition"
 
-    def __init__(self, params: PatternRecognitionParams) -> None:
+    def __init__(self, params: PatternRecognitionParams, settle_periods: int) -> None:
         self.p = params
+        self.settle = settle_periods
 
     def required_bars(self) -> int:
         return self.p.lookback_bars
@@ -55,7 +56,7 @@ class PatternRecognition:
         L = p.lookback_bars
         if c.n_bars < L:
             return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
-        enough = history(view, tf) >= L
+        enough = history(c) >= L
         o, h, lo, cl = (c[k][:, -L:] for k in ("open", "high", "low", "close"))
         k = p.pivot_bars
         w = 2 * k + 1

@@ -48,23 +48,27 @@ def _mean_pairwise_correlation(r: np.ndarray) -> float:
     return float((tot - m * t) / (m * (m - 1) * t))
 
 
-def detect(view: MarketView, cfg: RegimeConfig) -> Regimes:
-    return cached(view, ("regime", cfg), lambda: _detect(view, cfg))
+def detect(view: MarketView, cfg: RegimeConfig, settle_periods: int) -> Regimes:
+    """Regimes of every token of the view; recursive indicators use ``settle_periods`` x period bars."""
+    return cached(view, ("regime", cfg, settle_periods), lambda: _detect(view, cfg, settle_periods))
 
 
-def _detect(view: MarketView, cfg: RegimeConfig) -> Regimes:
+def _detect(view: MarketView, cfg: RegimeConfig, settle: int) -> Regimes:
     c = candles(view, 1)
     n = c.n_tokens
     if c.n_bars < required_bars(cfg) + 1:
         return Regimes(("unknown",) * n, np.zeros(n), "unknown", 0.0)
-    enough = history(view, 1) >= required_bars(cfg) + 1
-    adx, pdi, mdi = (last(x) for x in ind.adx_di(c.high, c.low, c.close, cfg.adx_period))
+    enough = history(c) >= required_bars(cfg) + 1
+    t = cfg.adx_period * (settle + 2)
+    adx, pdi, mdi = (last(x) for x in ind.adx_di(c.high[:, -t:], c.low[:, -t:], c.close[:, -t:], cfg.adx_period))
     w = cfg.chop_period + 1
     chop = last(ind.choppiness(c.high[:, -w:], c.low[:, -w:], c.close[:, -w:], cfg.chop_period))
-    # volatility: EMA of squared log returns, ranked against its own recent history
+    # volatility: mean squared log return over vol_period, ranked against its own recent history
+    tv = cfg.vol_history_bars + cfg.vol_period + 2
+    tail = c.close[:, -max(tv, cfg.correlation_bars + 1):]
     with np.errstate(invalid="ignore", divide="ignore"):
-        lr = np.diff(np.log(np.where(c.close > 0, c.close, np.nan)), axis=1)
-    var = ind.ema(lr * lr, cfg.vol_period)
+        lr = np.diff(np.log(np.where(tail > 0, tail, np.nan)), axis=1)
+    var = ind.sma(lr[:, -(tv - 1):] ** 2, cfg.vol_period)
     hist_n = min(cfg.vol_history_bars, var.shape[1] - 1)
     past = var[:, -hist_n - 1:-1]
     valid = np.isfinite(past)
@@ -72,7 +76,7 @@ def _detect(view: MarketView, cfg: RegimeConfig) -> Regimes:
     vol_pct = np.where(valid.sum(axis=1) > 0, below / np.maximum(valid.sum(axis=1), 1), np.nan)
     # crisis: fast drawdown from the window's high
     win = c.close[:, -(cfg.crisis_window_bars + 1):]
-    drop = 1.0 - win[:, -1] / np.nanmax(win, axis=1)
+    drop = 1.0 - win[:, -1] / np.fmax.reduce(win, axis=1)
     token_crisis = enough & (drop >= cfg.token_crisis_drop)
     ret = win[:, -1] / win[:, 0] - 1.0
     live = enough & np.isfinite(ret)

@@ -32,4 +32,4 @@ assert tuple(_FACTORIES) == STRATEGY_NAMES
 
 def build_strategies(cfg: StrategiesConfig) -> list[Strategy]:
     """The enabled strategies, each with its ``[strategies.<name>]`` parameters, in stable order."""
-    return [_FACTORIES[name](cfg.params(name)) for name in cfg.enabled_names()]
+    return [_FACTORIES[name](cfg.params(name), cfg.settle_periods) for name in cfg.enabled_names()]

@@ -14,8 +14,9 @@ from strategies.types import MarketView, StrategyVotes
 class SentimentMomentum:
     name = "sentiment_momentum"
 
-    def __init__(self, params: SentimentMomentumParams) -> None:
+    def __init__(self, params: SentimentMomentumParams, settle_periods: int) -> None:
         self.p = params
+        self.settle = settle_periods
 
     def required_bars(self) -> int:
         return self.p.window_bars
@@ -26,7 +27,7 @@ class SentimentMomentum:
         n = c.n_tokens
         if c.n_bars < p.window_bars:
             return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
-        enough = history(view, 1) >= p.window_bars
+        enough = history(c) >= p.window_bars
         w = p.window_bars
         half = w // 2
         buys, sells = c["buys"][:, -w:], c["sells"][:, -w:]

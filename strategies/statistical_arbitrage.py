@@ -24,8 +24,9 @@ def _basket_log_index(logp: np.ndarray, min_tokens: int) -> np.ndarray:
 class StatisticalArbitrage:
     name = "statistical_arbitrage"
 
-    def __init__(self, params: StatisticalArbitrageParams) -> None:
+    def __init__(self, params: StatisticalArbitrageParams, settle_periods: int) -> None:
         self.p = params
+        self.settle = settle_periods
 
     def required_bars(self) -> int:
         return self.p.period + 1
@@ -36,7 +37,7 @@ class StatisticalArbitrage:
         n = c.n_tokens
         if c.n_bars < p.period + 1:
             return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
-        enough = history(view, 1) >= p.period + 1
+        enough = history(c) >= p.period + 1
         with np.errstate(invalid="ignore", divide="ignore"):
             logp = np.log(np.where(c.close[:, -(p.period + 1):] > 0, c.close[:, -(p.period + 1):], np.nan))
             alt = c.get("alt_close")
@@ -48,8 +49,9 @@ class StatisticalArbitrage:
         # basket beta of each token (OLS on one-bar log returns)
         rm = np.diff(idx)
         ri = np.diff(logp, axis=1)
-        rmc = rm - np.nanmean(rm) if basket_ok else np.zeros_like(rm)
-        beta = ratio(np.nansum((ri - np.nanmean(ri, axis=1, keepdims=True)) * rmc[None, :], axis=1),
+        rmc = rm - rm.mean() if basket_ok else np.zeros_like(rm)
+        ri_mean = ratio(np.nansum(ri, axis=1), np.isfinite(ri).sum(axis=1).astype(np.float64))
+        beta = ratio(np.nansum((ri - ri_mean[:, None]) * rmc[None, :], axis=1),
                      np.full(n, np.sum(rmc * rmc)))
         basket_spread = logp - beta[:, None] * idx[None, :] if basket_ok else np.full_like(logp, np.nan)
         spread = np.where(use_pool[:, None], logp - alt_log, basket_spread)

@@ -15,8 +15,9 @@ from strategies.types import MarketView, StrategyVotes
 class TrendFollowing:
     name = "trend_following"
 
-    def __init__(self, params: TrendFollowingParams) -> None:
+    def __init__(self, params: TrendFollowingParams, settle_periods: int) -> None:
         self.p = params
+        self.settle = settle_periods
 
     def required_bars(self) -> int:
         return max(self.p.slow, 2 * self.p.adx_period) + 1
@@ -26,7 +27,7 @@ class TrendFollowing:
         tf = p.timeframe_minutes
         c = candles(view, tf)
         n = c.n_tokens
-        enough = history(view, tf) >= self.required_bars()
+        enough = history(c) >= self.required_bars()
         if c.n_bars < self.required_bars():
             return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
         close = c.close

@@ -15,8 +15,9 @@ from strategies.types import MarketView, StrategyVotes
 class VolatilityBreakout:
     name = "volatility_breakout"
 
-    def __init__(self, params: VolatilityBreakoutParams) -> None:
+    def __init__(self, params: VolatilityBreakoutParams, settle_periods: int) -> None:
         self.p = params
+        self.settle = settle_periods
 
     def required_bars(self) -> int:
         p = self.p
@@ -26,15 +27,17 @@ class VolatilityBreakout:
         p = self.p
         c = candles(view, 1)
         n = c.n_tokens
-        enough = history(view, 1) >= self.required_bars()
+        enough = history(c) >= self.required_bars()
         if c.n_bars < self.required_bars():
             return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
         k = p.squeeze_recent_bars + 1  # bars of band history: the break bar and the ones before it
         close = c.close
         bb_u, bb_m, bb_l = ind.bollinger(close[:, -(p.period + k - 1):], p.period, p.bollinger_k)
         bb_u, bb_m, bb_l = bb_u[:, -k:], bb_m[:, -k:], bb_l[:, -k:]
-        a = cached(view, ("atr", 1, p.period), lambda: ind.atr(c.high, c.low, close, p.period))
-        e = cached(view, ("ema", 1, p.period), lambda: ind.ema(close, p.period))
+        t = p.period * self.settle + p.atr_percentile_bars + k + 1  # settled ATR for every ranked bar
+        a = cached(view, ("atr", 1, p.period, t),
+                   lambda: ind.atr(c.high[:, -t:], c.low[:, -t:], close[:, -t:], p.period))
+        e = cached(view, ("ema", 1, p.period, t), lambda: ind.ema(close[:, -t:], p.period))
         kc_u = e[:, -k:] + p.keltner_k * a[:, -k:]
         kc_l = e[:, -k:] - p.keltner_k * a[:, -k:]
         squeeze = (bb_u[:, :-1] < kc_u[:, :-1]) & (bb_l[:, :-1] > kc_l[:, :-1])

@@ -15,8 +15,9 @@ from strategies.types import MarketView, StrategyVotes
 class WhaleTracking:
     name = "whale_tracking"
 
-    def __init__(self, params: WhaleTrackingParams) -> None:
+    def __init__(self, params: WhaleTrackingParams, settle_periods: int) -> None:
         self.p = params
+        self.settle = settle_periods
 
     def required_bars(self) -> int:
         return self.p.window_bars
@@ -30,7 +31,7 @@ class WhaleTracking:
             why = 0 if wb is None or ws is None else 1
             return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.full(n, why),
                               ("no whale data", "too little history"))
-        enough = history(view, 1) >= p.window_bars
+        enough = history(c) >= p.window_bars
         b = np.nansum(wb[:, -p.window_bars:], axis=1)
         s = np.nansum(ws[:, -p.window_bars:], axis=1)
         rb = np.nansum(wb[:, -p.recent_bars:], axis=1)
