@@ -98,8 +98,10 @@ class AlertBus:
         return len(self._queue)
 
     def publish(self, alert: Alert, now: float) -> bool:
-        """Queue ``alert``; False when it was filtered by severity or collapsed as a duplicate."""
-        if alert.severity.rank < Severity(self._cfg.min_severity).rank:
+        """Queue ``alert``; False when it was filtered by severity or collapsed as a duplicate.
+        ``alerts.min_severity`` never filters the daily report."""
+        if (alert.severity.rank < Severity(self._cfg.min_severity).rank
+                and alert.kind is not AlertKind.DAILY_REPORT):
             self.filtered += 1
             return False
         window = self._cfg.dedupe_window_seconds
