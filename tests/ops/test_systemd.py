@@ -1,0 +1,70 @@
+"""The unit files: `systemd-analyze verify` clean, and the security exposure target."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.ops.conftest import ROOT
+
+UNITS = ["solbot.service", "solbot-healthcheck.service", "solbot-healthcheck.timer"]
+EXEC = "/opt/solbot/.venv/bin/solbot"
+ANALYZE = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed here")
+
+
+@needs_analyze
+def test_units_verify_without_any_warning(tmp_path: Path):
+    # verify checks that ExecStart binaries exist; /opt/solbot is created by install.sh, so point
+    # the units at a stand-in executable and verify everything else as shipped.
+    fake = tmp_path / "solbot"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    for unit in UNITS:
+        text = (ROOT / "systemd" / unit).read_text()
+        (tmp_path / unit).write_text(text.replace(EXEC, str(fake)))
+    proc = subprocess.run([ANALYZE, "verify", "--man=no", *(str(tmp_path / u) for u in UNITS)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "", f"systemd-analyze verify warned:\n{proc.stderr}"
+
+
+@needs_analyze
+def test_verify_would_catch_a_typo(tmp_path: Path):
+    unit = tmp_path / "typo.service"
+    unit.write_text("[Service]\nExecStart=/bin/true\nWatchdogSecc=5\n")
+    proc = subprocess.run([ANALYZE, "verify", "--man=no", str(unit)], capture_output=True, text=True,
+                          timeout=60)
+    assert "Unknown key" in proc.stderr
+
+
+def exposure(unit: Path) -> float:
+    proc = subprocess.run([ANALYZE, "security", "--offline=true", str(unit)], capture_output=True,
+                          text=True, timeout=60)
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout)
+    assert m, proc.stdout + proc.stderr
+    return float(m.group(1))
+
+
+@needs_analyze
+@pytest.mark.parametrize("unit", ["solbot.service", "solbot-healthcheck.service"])
+def test_security_exposure_is_ok(unit):
+    assert exposure(ROOT / "systemd" / unit) <= 2.0
+
+
+def test_service_keeps_what_the_bot_needs():
+    text = (ROOT / "systemd" / "solbot.service").read_text()
+    settings = dict(line.split("=", 1) for line in text.splitlines()
+                    if "=" in line and not line.startswith("#") and not line.startswith("SystemCallFilter"))
+    assert settings["Type"] == "notify" and int(settings["WatchdogSec"]) > 0
+    assert settings["Restart"] == "on-failure" and "StartLimitBurst" in settings
+    assert settings["User"] == "solbot" and settings["StateDirectory"] == "solbot"
+    assert settings["EnvironmentFile"] == "/etc/solbot/solbot.env"
+    assert settings["ExecStart"] == f"{EXEC} --config /etc/solbot/trading.toml run"
+    assert set(settings["RestrictAddressFamilies"].split()) == {"AF_INET", "AF_INET6", "AF_UNIX"}
+    assert "PrivateNetwork" not in settings and "IPAddressDeny" not in settings  # it trades over the net
+    assert settings["NotifyAccess"] == "main"
