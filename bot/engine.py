@@ -228,20 +228,18 @@ class Engine:
     # -------------------------------------------------------------------- stages
 
     async def _portfolio(self, now: int) -> PortfolioState:
-        positions = await self._io(self.ledger.open_positions)
-        cash = await self._io(self.ledger.cash_lamports)
+        positions, cash, kv = await self._io(self.ledger.book, "book", "last_exit_ts")
         sol_usd = self.market.sol_usd()
         marks = mark_positions(positions, self.market.latest, sol_usd)
         equity = (cash or 0) / LAMPORTS_PER_SOL + marks.positions_sol
-        book = await self._io(self.ledger.get_kv, "book", {})
+        book = kv["book"] or {}
         day = utc_day(now)
-        if book.get("day") != day:
-            book = {"day": day, "day_start_equity": equity, "peak": max(book.get("peak", equity), equity)}
+        if book.get("day") != day:  # a new UTC day starts from the current equity
+            book = {"day": day, "day_start_equity": equity, "peak": book.get("peak", equity)}
         book["peak"] = max(book.get("peak", equity), equity)
         self._book = book
-        last_exit = await self._io(self.ledger.get_kv, "last_exit_ts", {})
         return portfolio_state(now, cash or 0, positions, marks, book["peak"], book["day_start_equity"],
-                               self.risk.trading_state, sol_usd, last_exit)
+                               self.risk.trading_state, sol_usd, kv["last_exit_ts"] or {})
 
     async def _balances(self, mints: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -268,10 +266,13 @@ class Engine:
         if not buys:
             return 0, 0
         buys.sort(key=lambda d: (-d.score * d.confidence, d.mint))
-        entries = rejections = 0
+        entries = 0
+        rejected: list[tuple[str, str, str]] = []
+        portfolio = await self._portfolio(now)
         for decision in buys:
-            portfolio = await self._portfolio(now)  # re-marked: earlier entries count against limits
-            verdict = self.risk.screen_entry(decision, view, portfolio, self.market.safety(decision.mint), now)
+            info = self.market.info(decision.mint)
+            verdict = self.risk.screen_entry(decision, view, portfolio, self.market.safety(decision.mint), now,
+                                             token_decimals=info.decimals if info else None)
             if not isinstance(verdict, Rejected):
                 pool = self.market.pool(decision.mint, now)
                 quote = None
@@ -279,13 +280,14 @@ class Engine:
                     quote = await self.executor.quote_check(decision.mint, verdict.lamports_in, pool)
                 verdict = self.risk.finalize_entry(verdict, quote, portfolio, now)
             if isinstance(verdict, Rejected):
-                rejections += 1
-                await self._io(self.ledger.record_rejection, verdict.mint, verdict.rule, verdict.detail)
+                rejected.append((verdict.mint, verdict.rule, verdict.detail))
                 continue
             assert isinstance(verdict, Approved)
             if await self._execute(verdict.intent, now):
                 entries += 1
-        return entries, rejections
+                portfolio = await self._portfolio(now)  # re-marked: this entry counts against limits
+        await self._io(self.ledger.record_rejections, rejected)
+        return entries, len(rejected)
 
     async def _execute(self, intent: OrderIntent, now: int) -> bool:
         """Journal the intent, execute it, record the outcome. True when it filled."""
@@ -294,6 +296,9 @@ class Engine:
             await self._io(self.ledger.record_rejection, intent.mint, "no_market_data",
                            f"{intent.reason}: no price/liquidity for {intent.mint}")
             return False
+        if intent.token_decimals != pool.token_decimals:
+            # The market knows the mint's decimals; an intent must never disagree with it.
+            intent = replace(intent, token_decimals=pool.token_decimals)
         intent = await self._unique(intent)
         decision_json = json.dumps(_decision_dict(intent.decision), sort_keys=True)
         await self._io(self.ledger.create_intent, intent, decision_json)
@@ -360,8 +365,8 @@ class Engine:
         return replace(intent, intent_id=iid)
 
     async def _record_equity(self, now: int) -> None:
-        positions = await self._io(self.ledger.open_positions)
-        cash = await self._io(self.ledger.cash_lamports) or 0
+        positions, cash, _ = await self._io(self.ledger.book)
+        cash = cash or 0
         sol_usd = self.market.sol_usd()
         marks = mark_positions(positions, self.market.latest, sol_usd)
         equity = cash / LAMPORTS_PER_SOL + marks.positions_sol

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from bot.stages import FeedHealth, MarketUpdate
+from bot.stages import FeedHealth, MarketUpdate, TokenSafety
 
 BAR = 60
+SAFETY_COLUMNS = ("mint_authority_set", "freeze_authority_set", "top10_holder_share")
 
 
 class ReplayFeed:
@@ -24,6 +25,9 @@ class ReplayFeed:
         self._symbols = dict(zip(*self._frame.unique("mint", keep="first").select("mint", "symbol")
                                  .get_columns(), strict=True))
         self._has_sol = "sol_usd" in self._frame.columns
+        self._has_safety = all(c in self._frame.columns for c in SAFETY_COLUMNS)
+        self._has_created = "pair_created_at" in self._frame.columns
+        self._safety_seen: dict[str, tuple] = {}
         first = int(self._ts[0]) if len(self._ts) else 0
         # bars with ts >= self._from are handed out by the first poll
         self._from = first if resume_from is None else max(first, resume_from - history_bars * BAR)
@@ -57,7 +61,33 @@ class ReplayFeed:
             if self._has_sol:
                 sol_usd = float(bars["sol_usd"][-1])
         return MarketUpdate(ts=now, bars=bars, symbols=self._symbols if bars.height else {},
-                            sol_usd=sol_usd, exhausted=self._pos >= len(self._ts))
+                            safety=self._safety(bars, now), sol_usd=sol_usd,
+                            exhausted=self._pos >= len(self._ts))
+
+    def _safety(self, bars: pl.DataFrame, now: int) -> dict[str, TokenSafety]:
+        """Safety reports from the dataset's safety columns, emitted when they change.
+
+        A dataset records SPL tokens' authorities and holder concentration; Token-2022
+        extensions are absent from such tokens, so they are reported as known-absent."""
+        if not self._has_safety or bars.height == 0:
+            return {}
+        cols = ["mint", *SAFETY_COLUMNS] + (["pair_created_at"] if self._has_created else [])
+        last = bars.select(cols).unique("mint", keep="last", maintain_order=True)
+        out: dict[str, TokenSafety] = {}
+        for row in last.iter_rows(named=True):
+            key = tuple(row[c] for c in SAFETY_COLUMNS)
+            if self._safety_seen.get(row["mint"]) == key:
+                continue
+            self._safety_seen[row["mint"]] = key
+            created = row.get("pair_created_at")
+            out[row["mint"]] = TokenSafety(
+                mint=row["mint"], mint_authority_set=row["mint_authority_set"],
+                freeze_authority_set=row["freeze_authority_set"], token_2022=False, transfer_fee_bps=0.0,
+                permanent_delegate=False, transfer_hook=False, non_transferable=False, default_frozen=False,
+                top10_holder_share=row["top10_holder_share"],
+                created_at=int(created.timestamp()) if created is not None else None,
+                source=self.name, ts=now)
+        return out
 
     def health(self, now: int) -> list[FeedHealth]:
         return [FeedHealth(self.name, self._last_ts is not None, self._last_ts,

@@ -279,6 +279,27 @@ class Ledger:
                 _record_outcomes(c, pid, now)
             return FillOutcome(pid, closed, pnl, False)
 
+    def book(self, *keys: str) -> tuple[list[Position], int | None, dict[str, Any]]:
+        """Open positions, cash and the named kv entries, read in one consistent snapshot."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                positions = self.open_positions()
+                kv = {k: self.get_kv(k) for k in (CASH_KEY, *keys)}
+            finally:
+                self._conn.execute("COMMIT")
+        cash = kv.pop(CASH_KEY)
+        return positions, cash, kv
+
+    def record_rejections(self, rejections: list[tuple[str, str, str]]) -> None:
+        """Several ``(mint, rule, detail)`` rejections in one transaction."""
+        if not rejections:
+            return
+        now = self._clock()
+        with self._tx() as c:
+            c.executemany("INSERT INTO rejections(ts, mint, rule, detail) VALUES (?, ?, ?, ?)",
+                          [(now, m, r, d) for m, r, d in rejections])
+
     def update_position(self, mint: str, *, high_water_usd: float | None = None,
                         stop_price_usd: float | None = None, exit_state: str | None = None) -> None:
         with self._tx() as c:

@@ -4,7 +4,7 @@ One row per token per one-minute bar. Required columns: ``ts`` (UTC datetime, ba
 minute-aligned), ``mint``, ``symbol``, ``open``, ``high``, ``low``, ``close`` (USD),
 ``volume_usd``, ``liquidity_usd``, ``buys``, ``sells``. Optional columns are listed in
 ``OPTIONAL_SCHEMA``: whale flow, attention signals, the second pool's price, SOL/USD, token
-decimals and pool creation time.
+decimals, pool creation time and token safety facts (authorities, holder concentration).
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ OPTIONAL_SCHEMA: dict[str, pl.DataType] = {
     "sol_usd": pl.Float64(),
     "decimals": pl.Int64(),
     "pair_created_at": TS_TYPE,
+    # token safety facts (as of that bar); replay turns them into TokenSafety reports
+    "mint_authority_set": pl.Boolean(),
+    "freeze_authority_set": pl.Boolean(),
+    "top10_holder_share": pl.Float64(),
 }
 
 PRICE_COLUMNS = ("open", "high", "low", "close")

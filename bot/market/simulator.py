@@ -53,6 +53,7 @@ class SimParams:
     false_signal_rate_per_hour: float = 1 / 24
     pump_preceded_by_whales: float = 0.7
     second_pool_prob: float = 0.4
+    authority_set_prob: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ def simulate(tokens: int, hours: float, seed: int, start: datetime | None = None
     age_min = np.exp(rng.uniform(np.log(15), np.log(60 * 24 * 60), n))  # pool age at start, minutes
     created = t0 - (age_min * 60).astype(np.int64) // 60 * 60
     has_alt = rng.random(n) < p.second_pool_prob
+    top10 = rng.beta(2.0, 5.0, n)  # share of supply held by the top-10 holders
     alt_halflife = rng.uniform(5, 40, n)
 
     # --- event schedules (start minute, duration, size) drawn up front
@@ -142,11 +144,17 @@ def simulate(tokens: int, hours: float, seed: int, start: datetime | None = None
             ev_rows.append((s, i, FALSE_SIGNAL))
         rugs = poisson_times(p.rug_rate_per_hour)
         if len(rugs):
+            top10[i] = max(top10[i], rng.uniform(0.35, 0.9))  # rug tokens are concentrated
             rug_step[i] = rugs[0]
             ev_rows.append((int(rugs[0]), i, RUG))
         elif rng.random() < p.slow_death_prob and steps > 120:
             death_start[i] = int(rng.integers(30, steps // 2))
             ev_rows.append((int(death_start[i]), i, SLOW_DEATH))
+
+    # authorities: most tokens renounce them; tokens that rug often kept them
+    risky = rug_step >= 0
+    mint_auth = rng.random(n) < np.where(risky, 0.5, p.authority_set_prob)
+    freeze_auth = rng.random(n) < np.where(risky, 0.4, p.authority_set_prob / 2)
 
     # --- the time loop: vectorised across tokens
     regime = rng.integers(0, 4, n)
@@ -252,6 +260,9 @@ def simulate(tokens: int, hours: float, seed: int, start: datetime | None = None
         "sol_usd": np.tile(sol_usd, n),
         "decimals": np.repeat(decimals, steps).astype(np.int64),
         "pair_created_at": pl.Series(np.repeat(created * 1_000_000, steps)).cast(TS_TYPE),
+        "mint_authority_set": np.repeat(mint_auth, steps),
+        "freeze_authority_set": np.repeat(freeze_auth, steps),
+        "top10_holder_share": np.repeat(top10, steps),
     })
     frame = conform(frame, "simulated dataset")
     ev_rows.sort(key=lambda e: (e[0], e[1], e[2]))
