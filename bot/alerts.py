@@ -14,11 +14,15 @@ Time is always passed in (``now``, seconds on any monotonic scale); nothing here
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.ops_config import AlertsConfig
+
+log = logging.getLogger(__name__)
 
 
 class Severity(StrEnum):
@@ -150,3 +154,24 @@ class AlertBus:
             del self._last_sent[k]
             # duplicates collapsed into a window that closed without a successor are still
             # reported with the next alert of that key, so keep their count
+
+
+def event_sink(bus: AlertBus, now: Callable[[], float]) -> Callable[[object], None]:
+    """An ``on_event`` callback for the engine: anything with ``kind``, ``severity``, ``text`` (and
+    optionally ``data["key"]``) becomes an :class:`Alert` on ``bus``. Unknown kinds or severities
+    are published as errors rather than lost; it never raises."""
+
+    def sink(event: object) -> None:
+        try:
+            kind_s, sev_s = str(getattr(event, "kind", "")), str(getattr(event, "severity", ""))
+            text = str(getattr(event, "text", ""))
+            data = getattr(event, "data", None) or {}
+            kind = AlertKind(kind_s) if kind_s in AlertKind._value2member_map_ else AlertKind.ERROR
+            if kind is AlertKind.ERROR and kind_s != AlertKind.ERROR:
+                text = f"[{kind_s}] {text}"
+            sev = Severity(sev_s) if sev_s in Severity._value2member_map_ else Severity.WARNING
+            bus.publish(Alert(sev, kind, text, str(data.get("key", ""))), now=now())
+        except Exception as exc:  # an alert must never break trading
+            log.error("alert sink failed: %s", type(exc).__name__)
+
+    return sink

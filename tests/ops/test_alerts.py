@@ -90,3 +90,25 @@ def test_every_kind_from_the_issue_exists(kind):
     assert kind.value in {"trade_opened", "trade_closed", "breaker_tripped", "breaker_reset",
                           "rpc_degraded", "rpc_recovered", "feeds_stale", "feeds_recovered", "error",
                           "started", "stopped", "daily_report"}
+
+
+def test_event_sink_turns_engine_events_into_alerts():
+    from dataclasses import dataclass, field
+
+    from bot.alerts import event_sink
+
+    @dataclass(frozen=True)
+    class EngineEvent:  # the shape of bot.engine.EngineEvent
+        kind: str
+        severity: str
+        text: str
+        data: dict = field(default_factory=dict)
+
+    bus = AlertBus(cfg(window=60, size=10))
+    sink = event_sink(bus, lambda: 0.0)
+    sink(EngineEvent("trade_opened", "info", "bought BONK", {"key": "t1"}))
+    sink(EngineEvent("something_new", "loud", "??"))
+    sink(object())  # garbage never raises
+    a, b = bus.get_nowait(), bus.get_nowait()
+    assert a.alert == Alert(Severity.INFO, AlertKind.TRADE_OPENED, "bought BONK", "t1")
+    assert b.alert.kind is AlertKind.ERROR and b.alert.text == "[something_new] ??"

@@ -36,3 +36,14 @@ def test_no_command_can_change_the_execution_mode():
     assert not any("live" in n or "mode" in n for n in names)
     with pytest.raises(TypeError):
         ControlQueue(1).submit("go live")  # type: ignore[arg-type]
+
+
+async def test_the_engine_can_drain_it_like_an_asyncio_queue():
+    """bot.engine.Engine reads ``commands.empty()``/``get_nowait()``, ``cmd.mint`` and ``cmd.reason``."""
+    q = ControlQueue(4)
+    q.submit(Pause("telegram:1"))
+    q.submit(Close(ALL))
+    got = []
+    while not q.empty():
+        got.append(q.get_nowait())
+    assert got[0].reason == "telegram:1" and got[1].mint == "all" and q.depth == 0
