@@ -52,6 +52,8 @@ class JupiterConfig(ChainSection):
     only_direct_routes: bool
     restrict_intermediate_tokens: bool
     timeout_seconds: float = Field(gt=0)
+    dynamic_compute_unit_limit: bool
+    max_rate_limit_wait_seconds: float = Field(ge=0)
 
 
 class PaperModelConfig(ChainSection):
@@ -65,6 +67,22 @@ class PaperModelConfig(ChainSection):
     use_live_quotes: bool
 
 
+class LiveExecutionConfig(ChainSection):
+    """The live executor: pre-sign checks, priority fee, sending and confirming."""
+
+    simulate_before_send: bool
+    max_price_impact: float = Field(gt=0, le=1)
+    allowed_program_ids: list[str] = Field(min_length=1)
+    priority_fee_source: Literal["rpc", "helius"]
+    priority_fee_percentile: float = Field(ge=0, le=100)
+    priority_fee_compute_units: int = Field(gt=0)
+    max_priority_fee_lamports: int = Field(ge=0)
+    rebroadcast_interval_seconds: float = Field(gt=0)
+    status_poll_interval_seconds: float = Field(gt=0)
+    use_websocket: bool
+
+
 class ExecutionConfig(ChainSection):
     paper: PaperModelConfig
+    live: LiveExecutionConfig
     close_empty_token_accounts: bool
