@@ -1,4 +1,9 @@
-"""``[feeds]`` config: which source drives the market, and each external data service."""
+"""``[feeds]`` config: which source drives the market, and each external data service.
+
+Every tunable of the live feeds lives here (rates, intervals, thresholds, filters); documented
+API facts (30 mints per ``/tokens/v1`` call, 1000 OHLCV records per call...) are named constants
+in the source modules instead.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +16,95 @@ class FeedSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+class RateLimitConfig(FeedSection):
+    """A token bucket: a steady rate plus a small burst allowance.
+
+    In any window of W seconds at most ``burst + requests_per_minute * W / 60`` requests leave, so
+    keep ``requests_per_minute + burst`` below the provider's documented per-minute limit.
+    """
+
+    requests_per_minute: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class HttpConfig(FeedSection):
+    """How every feed client talks HTTP: timeouts, retries with backoff, circuit breaker."""
+
+    timeout_seconds: float = Field(gt=0)
+    connect_timeout_seconds: float = Field(gt=0)
+    max_attempts: int = Field(ge=1, le=10)
+    backoff_base_seconds: float = Field(gt=0)
+    backoff_max_seconds: float = Field(gt=0)
+    max_retry_after_seconds: float = Field(gt=0)
+    breaker_failure_threshold: int = Field(ge=1)
+    breaker_reset_seconds: float = Field(gt=0)
+    max_in_flight: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> HttpConfig:
+        if self.backoff_max_seconds < self.backoff_base_seconds:
+            raise ValueError("feeds.http.backoff_max_seconds: must be >= backoff_base_seconds")
+        return self
+
+
 class DexScreenerConfig(FeedSection):
     base_url: str = Field(pattern=r"^https?://")
+    pairs_rate: RateLimitConfig  # /tokens/v1, /token-pairs/v1, /latest/dex/* (documented 300/min)
+    discovery_rate: RateLimitConfig  # /token-profiles/*, /token-boosts/* (documented 60/min)
 
 
 class BirdeyeConfig(FeedSection):
     base_url: str = Field(pattern=r"^https?://")
+    rate: RateLimitConfig  # per account, across all endpoints; depends on the plan
+    ohlcv_backfill_minutes: int = Field(ge=0)
+    security_refresh_seconds: float = Field(gt=0)
+    trending_interval_seconds: float = Field(gt=0)
+    trending_limit: int = Field(ge=1, le=20)
+    large_trades_interval_seconds: float = Field(gt=0)
+    multi_price_batch: int = Field(ge=1, le=100)
+    price_interval_seconds: float = Field(gt=0)
 
 
 class HeliusConfig(FeedSection):
     base_url: str = Field(pattern=r"^https?://")
+    rpc_url: str = Field(pattern=r"^https?://")
+    ws_url: str = Field(pattern=r"^wss?://")
+    enhanced_rate: RateLimitConfig  # Enhanced Transactions API (Free plan: 2 rps)
+    rpc_rate: RateLimitConfig  # JSON-RPC (getPriorityFeeEstimate)
+    whale_wallets: list[str]
+    whale_poll_interval_seconds: float = Field(gt=0)
+    ws_ping_interval_seconds: float = Field(gt=0)
+    priority_level: Literal["Min", "Low", "Medium", "High", "VeryHigh", "UnsafeMax"]
+    priority_lookback_slots: int = Field(ge=1, le=150)
+
+
+class DiscoveryConfig(FeedSection):
+    enabled: bool
+    watch_list: list[str]
+    deny_list: list[str]
+    interval_seconds: float = Field(gt=0)
+    drop_grace_seconds: float = Field(ge=0)
+
+
+class FiltersConfig(FeedSection):
+    min_liquidity_usd: float = Field(ge=0)
+    min_volume_h24_usd: float = Field(ge=0)
+    min_age_minutes: float = Field(ge=0)
+    max_age_minutes: float = Field(gt=0)
+    min_buys_h1: int = Field(ge=0)
+    min_sells_h1: int = Field(ge=0)
+    max_pool_spread_pct: float = Field(ge=0)
+    quote_allow_list: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _age_order(self) -> FiltersConfig:
+        if self.max_age_minutes <= self.min_age_minutes:
+            raise ValueError("feeds.filters.max_age_minutes: must be > min_age_minutes")
+        return self
+
+
+class WhalesConfig(FeedSection):
+    large_trade_min_usd: float = Field(gt=0)
 
 
 class FeedsConfig(FeedSection):
@@ -31,11 +115,16 @@ class FeedsConfig(FeedSection):
     replay_seconds_per_bar: float = Field(ge=0)
     sim_tokens: int = Field(ge=1)
     sim_seed: int
+    sim_hours: float = Field(gt=0)
     poll_interval_seconds: float = Field(gt=0)
     stale_after_seconds: float = Field(gt=0)
     dexscreener: DexScreenerConfig
     birdeye: BirdeyeConfig
     helius: HeliusConfig
+    http: HttpConfig
+    discovery: DiscoveryConfig
+    filters: FiltersConfig
+    whales: WhalesConfig
 
     @model_validator(mode="after")
     def _replay_needs_path(self) -> FeedsConfig:

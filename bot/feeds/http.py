@@ -1,0 +1,447 @@
+"""What every feed client shares: token-bucket limiter, jittered backoff, circuit breaker, stats.
+
+``FeedHttpClient`` wraps one ``httpx.AsyncClient`` per source (timeouts, HTTP/2 where offered,
+connection reuse). A request takes a token from its bucket before every attempt, so retries are
+rate limited too; 429 and 5xx are retried with jittered exponential backoff honouring
+``Retry-After`` (which also pauses the whole bucket); repeated failures open the breaker, which
+half-opens after a while to let one probe through.
+
+Secrets: query parameters passed as ``secret_params`` (Helius ``api-key``) and headers are never
+logged; only the request path is. A filter on the ``httpx`` logger redacts key parameters from
+its own request lines too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from bot.feeds.config import HttpConfig, RateLimitConfig
+from bot.feeds.types import (
+    AuthError,
+    BreakerOpen,
+    ClientError,
+    FeedError,
+    FeedTimeout,
+    MalformedResponse,
+    RateLimited,
+    ServerError,
+    TransportError,
+)
+
+Monotonic = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+#: Latency histogram bucket bounds (seconds), Prometheus-style; a reporting convention, not a tunable.
+LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+_EPS = 1e-9
+_MIN_WAIT = 1e-4  # seconds; a waiter never spins
+_KEY_PARAM = re.compile(r"(?i)((?:api[-_]?key|x-api-key)=)[^&\s\"']+")
+
+
+def redact(text: str) -> str:
+    """Mask ``api-key=...`` style values in a URL or message."""
+    return _KEY_PARAM.sub(r"\1***", text)
+
+
+class _RedactFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:  # a broken record is not ours to fix
+            return True
+        red = redact(msg)
+        if red != msg:
+            record.msg, record.args = red, None
+        return True
+
+
+def _install_httpx_redaction() -> None:
+    for name in ("httpx", "httpcore"):
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, _RedactFilter) for f in lg.filters):
+            lg.addFilter(_RedactFilter())
+
+
+_install_httpx_redaction()
+
+
+# ---------------------------------------------------------------------------------------------
+# Limiter
+
+
+class TokenBucket:
+    """Token bucket: ``rate_per_minute`` steady, up to ``burst`` at once. FIFO for waiters.
+
+    ``monotonic`` and ``sleep`` are injectable so tests can drive it with a fake clock.
+    """
+
+    def __init__(self, name: str, rate_per_minute: float, burst: int, *,
+                 monotonic: Monotonic = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        if rate_per_minute <= 0 or burst < 1:
+            raise ValueError("rate_per_minute must be > 0 and burst >= 1")
+        self.name = name
+        self.rate = rate_per_minute / 60.0  # tokens per second
+        self.burst = float(burst)
+        self._mono = monotonic
+        self._sleep = sleep
+        self._tokens = float(burst)
+        self._last = monotonic()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+        self.acquired = 0
+        self.waited_seconds = 0.0
+
+    @classmethod
+    def from_config(cls, name: str, cfg: RateLimitConfig, **kw: Any) -> TokenBucket:
+        return cls(name, cfg.requests_per_minute, cfg.burst, **kw)
+
+    def _refill(self, now: float) -> None:
+        if now > self._last:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+
+    def pause_until(self, until: float) -> None:
+        """Hold every request of this bucket until monotonic time ``until`` (after a 429)."""
+        if until > self._paused_until:
+            self._paused_until = until
+            self._tokens = 0.0
+            self._last = max(self._last, until)
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self._mono()
+                if now < self._paused_until:
+                    wait = self._paused_until - now
+                else:
+                    self._refill(now)
+                    if self._tokens >= 1.0 - _EPS:
+                        self._tokens = max(0.0, self._tokens - 1.0)
+                        self.acquired += 1
+                        return
+                    # float rounding can leave a deficit too small to move the clock: floor it
+                    wait = max((1.0 - self._tokens) / self.rate, _MIN_WAIT)
+                self.waited_seconds += wait
+                await self._sleep(wait)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backoff
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Equal-jitter exponential backoff: half the step fixed, half random (never ~0)."""
+    step = min(cap, base * (2 ** max(0, attempt)))
+    return step / 2 + rng.uniform(0, step / 2)
+
+
+def parse_retry_after(value: str | None, now_wall: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now_wall is None else now_wall
+    return max(0.0, when.timestamp() - now)
+
+
+# ---------------------------------------------------------------------------------------------
+# Circuit breaker
+
+
+class CircuitBreaker:
+    """closed → (threshold consecutive failures) → open → (reset_seconds) → half_open → probe.
+
+    A successful probe closes it; a failed probe opens it again for another ``reset_seconds``.
+    """
+
+    def __init__(self, threshold: int, reset_seconds: float, *,
+                 monotonic: Monotonic = time.monotonic,
+                 on_change: Callable[[str, str], None] | None = None) -> None:
+        self.threshold = threshold
+        self.reset_seconds = reset_seconds
+        self._mono = monotonic
+        self._on_change = on_change
+        self._state = "closed"
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probe_in_flight = False
+        self.opened_count = 0
+
+    @property
+    def state(self) -> str:
+        if self._state == "open" and self._mono() - self._opened_at >= self.reset_seconds:
+            return "half_open"
+        return self._state
+
+    def retry_in(self) -> float:
+        if self._state != "open":
+            return 0.0
+        return max(0.0, self.reset_seconds - (self._mono() - self._opened_at))
+
+    def _set(self, state: str) -> None:
+        old, self._state = self._state, state
+        if old != state and self._on_change:
+            self._on_change(old, state)
+
+    def allow(self) -> bool:
+        st = self.state
+        if st == "closed":
+            return True
+        if st == "half_open" and not self._probe_in_flight:
+            self._probe_in_flight = True
+            self._set("half_open")
+            return True
+        return False
+
+    def record_success(self) -> None:
+        self._failures = 0
+        self._probe_in_flight = False
+        self._set("closed")
+
+    def record_failure(self) -> None:
+        self._failures += 1
+        was_probe = self._probe_in_flight
+        self._probe_in_flight = False
+        if was_probe or self._failures >= self.threshold:
+            if self._state != "open":
+                self.opened_count += 1
+            self._opened_at = self._mono()
+            self._set("open")
+
+    def release_probe(self) -> None:
+        """The probe ended without a verdict on the service (e.g. a per-item data error)."""
+        self._probe_in_flight = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Stats
+
+
+@dataclass(slots=True)
+class _Latency:
+    count: int = 0
+    total: float = 0.0
+    maximum: float = 0.0
+
+    def observe(self, seconds: float, buckets: list[int]) -> None:
+        self.count += 1
+        self.total += seconds
+        self.maximum = max(self.maximum, seconds)
+        for i, bound in enumerate(LATENCY_BUCKETS):
+            if seconds <= bound:
+                buckets[i] += 1
+
+
+class SourceStats:
+    """Counters for one source. ``snapshot()`` is a plain dict the ops helper turns into metrics."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.requests = 0  # attempts sent on the wire
+        self.ok = 0
+        self.retries = 0
+        self.errors: dict[str, int] = {}
+        self.item_errors: dict[str, int] = {}
+        self.by_bucket: dict[str, int] = {}
+        self._latency = _Latency()
+        self._buckets = [0] * len(LATENCY_BUCKETS)
+
+    def error(self, kind: str, n: int = 1) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + n
+
+    def item_error(self, what: str, n: int = 1) -> None:
+        self.item_errors[what] = self.item_errors.get(what, 0) + n
+
+    def observe_latency(self, seconds: float) -> None:
+        self._latency.observe(seconds, self._buckets)
+
+    def snapshot(self) -> dict[str, Any]:
+        lat = self._latency
+        return {
+            "source": self.source,
+            "requests": self.requests,
+            "ok": self.ok,
+            "retries": self.retries,
+            "errors": dict(self.errors),
+            "item_errors": dict(self.item_errors),
+            "requests_by_bucket": dict(self.by_bucket),
+            "latency_seconds": {
+                "count": lat.count,
+                "sum": round(lat.total, 6),
+                "max": round(lat.maximum, 6),
+                "buckets": dict(zip(LATENCY_BUCKETS, self._buckets, strict=True)),
+            },
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Client
+
+ErrorInspector = Callable[[int, Any], FeedError | None]
+ResponseHook = Callable[[str, str, int, str], None]  # source, path, status, body text
+
+
+class FeedHttpClient:
+    """One source's HTTP client. ``get_json``/``post_json`` return the decoded JSON or raise a
+    ``FeedError`` subclass after retries are exhausted."""
+
+    def __init__(self, source: str, base_url: str, http: HttpConfig,
+                 buckets: Mapping[str, TokenBucket], *,
+                 headers: Mapping[str, str] | None = None,
+                 secret_params: Mapping[str, str] | None = None,
+                 inspect_error: ErrorInspector | None = None,
+                 on_response: ResponseHook | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 monotonic: Monotonic = time.monotonic, sleep: Sleep = asyncio.sleep,
+                 rng: random.Random | None = None) -> None:
+        self.source = source
+        self.log = logging.getLogger(f"solbot.feeds.{source}")
+        self.http = http
+        self.buckets = dict(buckets)
+        self.stats = SourceStats(source)
+        self._secret_params = dict(secret_params or {})
+        self._inspect = inspect_error
+        self.on_response = on_response
+        self._mono = monotonic
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._sem = asyncio.Semaphore(http.max_in_flight)
+        self.breaker = CircuitBreaker(http.breaker_failure_threshold, http.breaker_reset_seconds,
+                                      monotonic=monotonic, on_change=self._breaker_changed)
+        self.last_ok_mono: float | None = None
+        timeout = httpx.Timeout(http.timeout_seconds, connect=http.connect_timeout_seconds)
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout, http2=True, transport=transport,
+            headers={"accept": "application/json", "user-agent": "solbot", **(headers or {})},
+            limits=httpx.Limits(max_connections=http.max_in_flight,
+                                max_keepalive_connections=http.max_in_flight),
+        )
+
+    def _breaker_changed(self, old: str, new: str) -> None:
+        if new == "open":
+            self.log.warning("circuit breaker open: %s unreachable or failing; next probe in %.0f s",
+                             self.source, self.http.breaker_reset_seconds,
+                             extra={"source": self.source, "breaker": new})
+        elif new == "half_open":
+            self.log.info("circuit breaker half-open: probing %s", self.source,
+                          extra={"source": self.source, "breaker": new})
+        elif new == "closed" and old != "closed":
+            self.log.info("circuit breaker closed: %s is answering again", self.source,
+                          extra={"source": self.source, "breaker": new})
+
+    async def get_json(self, bucket: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return await self.request("GET", bucket, path, params=params)
+
+    async def post_json(self, bucket: str, path: str, body: Any,
+                        params: Mapping[str, Any] | None = None) -> Any:
+        return await self.request("POST", bucket, path, params=params, body=body)
+
+    async def request(self, method: str, bucket: str, path: str, *,
+                      params: Mapping[str, Any] | None = None, body: Any = None) -> Any:
+        if not self.breaker.allow():
+            self.stats.error(BreakerOpen.kind)
+            raise BreakerOpen(self.source, f"circuit breaker open; retry in {self.breaker.retry_in():.0f} s")
+        limiter = self.buckets[bucket]
+        all_params = {**(params or {}), **self._secret_params}
+        attempt = 0
+        while True:
+            await limiter.acquire()
+            try:
+                result = await self._attempt(method, bucket, path, all_params, body)
+            except FeedError as exc:
+                retryable = isinstance(exc, RateLimited | ServerError | TransportError | FeedTimeout)
+                self.stats.error(exc.kind)
+                attempt += 1
+                if not retryable or attempt >= self.http.max_attempts:
+                    if isinstance(exc, ClientError) and not isinstance(exc, AuthError):
+                        self.breaker.record_success()  # the service answered; the request was wrong
+                    else:
+                        self.breaker.record_failure()
+                    self.log.debug("%s %s failed: %s", method, path, exc.detail,
+                                   extra={"source": self.source, "kind": exc.kind, "path": path})
+                    raise
+                delay = backoff_delay(attempt - 1, self.http.backoff_base_seconds,
+                                      self.http.backoff_max_seconds, self._rng)
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None:
+                    delay = max(delay, min(retry_after, self.http.max_retry_after_seconds))
+                    limiter.pause_until(self._mono() + delay)
+                self.stats.retries += 1
+                self.log.debug("%s %s: %s; retry %d in %.2f s", method, path, exc.kind, attempt, delay,
+                               extra={"source": self.source, "kind": exc.kind, "path": path})
+                await self._sleep(delay)
+                continue
+            self.stats.ok += 1
+            self.breaker.record_success()
+            self.last_ok_mono = self._mono()
+            return result
+
+    async def _attempt(self, method: str, bucket: str, path: str, params: dict[str, Any],
+                       body: Any) -> Any:
+        self.stats.requests += 1
+        self.stats.by_bucket[bucket] = self.stats.by_bucket.get(bucket, 0) + 1
+        t0 = time.perf_counter()
+        async with self._sem:
+            try:
+                resp = await self._client.request(method, path, params=params or None,
+                                                  json=body if body is not None else None)
+            except httpx.TimeoutException:
+                raise FeedTimeout(self.source, f"timeout on {path}") from None
+            except httpx.HTTPError as exc:
+                raise TransportError(self.source, f"{exc.__class__.__name__} on {path}") from None
+        self.stats.observe_latency(time.perf_counter() - t0)
+        text = resp.text
+        if self.on_response is not None:
+            self.on_response(self.source, path, resp.status_code, text)
+        decoded: Any = None
+        decode_error: str | None = None
+        try:
+            decoded = json.loads(text) if text else None
+        except ValueError as exc:
+            decode_error = f"body is not JSON ({exc.__class__.__name__} at {getattr(exc, 'pos', '?')})"
+        if self._inspect is not None:
+            err = self._inspect(resp.status_code, decoded)
+            if err is not None:
+                if isinstance(err, RateLimited):
+                    err.retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                raise err
+        status = resp.status_code
+        if status == 429:
+            err = RateLimited(self.source, f"HTTP 429 on {path}")
+            err.retry_after = parse_retry_after(resp.headers.get("retry-after"))
+            raise err
+        if status >= 500:
+            raise ServerError(self.source, f"HTTP {status} on {path}")
+        if status in (401, 403):
+            raise AuthError(self.source, f"HTTP {status} on {path}: check the API key / plan")
+        if status >= 400:
+            raise ClientError(self.source, f"HTTP {status} on {path}")
+        if decode_error is not None or text == "":
+            raise MalformedResponse(self.source, f"{path}: {decode_error or 'empty body'}")
+        return decoded
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
