@@ -34,6 +34,7 @@ from bot.feeds.types import (
     FeedError,
     FeedTimeout,
     MalformedResponse,
+    NodeBehind,
     RateLimited,
     ServerError,
     TransportError,
@@ -371,7 +372,7 @@ class FeedHttpClient:
             try:
                 result = await self._attempt(method, bucket, path, all_params, body)
             except FeedError as exc:
-                retryable = isinstance(exc, RateLimited | ServerError | TransportError | FeedTimeout)
+                retryable = isinstance(exc, RateLimited | ServerError | TransportError | FeedTimeout | NodeBehind)
                 self.stats.error(exc.kind)
                 attempt += 1
                 if not retryable or attempt >= self.http.max_attempts:

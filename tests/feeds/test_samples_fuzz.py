@@ -31,7 +31,7 @@ def _parsers_for(name: str) -> list[Callable[[Any], Any]]:
     return parsers_for(name)
 
 
-SAMPLES = sample_paths(("dexscreener_",))
+SAMPLES = sample_paths()
 
 
 def test_every_source_sample_has_a_parser() -> None:
