@@ -13,7 +13,7 @@ from typing import TypeVar
 import numpy as np
 
 from strategies.indicators import first_valid
-from strategies.types import CANDLE_COLUMNS, MarketView, Panel
+from strategies.types import MarketView, Panel
 
 T = TypeVar("T")
 
@@ -40,14 +40,34 @@ def ffill(a: np.ndarray) -> np.ndarray:
 
 
 class Clean:
-    """A panel with interior gaps filled, column by column on first use: price levels carried from
+    """Candles with interior gaps filled, column by column on first use: price levels carried from
     the last close, flows 0, other levels carried. Leading NaN (bars before a token existed) stay,
-    so indicators warm up from each token's first bar. Clean data is returned without a copy."""
+    so indicators warm up from each token's first bar. Clean data is returned without a copy.
 
-    def __init__(self, panel: Panel) -> None:
+    With ``bar_seconds`` coarser than the panel's, each column is the causal resample of the
+    panel's column (of its last ``bars`` completed buckets when given), also done on first use, so
+    columns nobody reads are never resampled."""
+
+    def __init__(self, panel: Panel, bar_seconds: int | None = None, bars: int | None = None) -> None:
         self.panel = panel
-        self.first = first_valid(panel.close)
+        self._coarse = bar_seconds is not None and bar_seconds != panel.bar_seconds
+        self._bar_seconds = bar_seconds or panel.bar_seconds
+        self._bars = bars
+        self._raw: dict[str, np.ndarray | None] = {}
+        close = self._raw_column("close")
+        assert close is not None
+        self.first = first_valid(close)
+        self._n_bars = close.shape[1]
         self._cols: dict[str, np.ndarray] = {}
+
+    def _raw_column(self, name: str) -> np.ndarray | None:
+        if not self._coarse:
+            return self.panel.get(name)
+        if name not in self._raw:
+            have = name in self.panel.columns
+            self._raw[name] = (self.panel.resample_columns(self._bar_seconds, (name,), self._bars)[1][name]
+                               if have else None)
+        return self._raw[name]
 
     @property
     def n_tokens(self) -> int:
@@ -55,11 +75,11 @@ class Clean:
 
     @property
     def n_bars(self) -> int:
-        return self.panel.n_bars
+        return self._n_bars
 
     def get(self, name: str) -> np.ndarray | None:
         if name not in self._cols:
-            raw = self.panel.get(name)
+            raw = self._raw_column(name)
             if raw is None:
                 return None
             self._cols[name] = self._clean(name, raw)
@@ -109,21 +129,13 @@ class Clean:
         return out
 
 
-def _sub_panel(panel: Panel, bars: int) -> Panel:
-    """The last ``bars`` bars with only the required candle columns and the optional ones strategies
-    read on resampled bars (none today), so a resample does no work for unused columns."""
-    t = panel.tail(bars)
-    return Panel(t.mints, t.ts, t.bar_seconds, {k: t.columns[k] for k in CANDLE_COLUMNS})
-
-
 def candles(view: MarketView, minutes: int = 1, bars: int | None = None) -> Clean:
     """Cleaned candles of the view at ``minutes`` per bar. For coarser timeframes this is the causal
-    resample (completed buckets only) of the last ``bars`` of them (all when ``None``)."""
+    resample (completed buckets only), of the last ``bars`` of them (all when ``None``)."""
     def build() -> Clean:
         if minutes == 1:
             return Clean(view.candles)
-        src = _sub_panel(view.candles, view.candles.n_bars if bars is None else (bars + 1) * minutes)
-        return Clean(src.resample(minutes * 60))
+        return Clean(view.candles, minutes * 60, bars)
     return cached(view, ("candles", minutes, bars), build)
 
 

@@ -93,27 +93,53 @@ def _recurse(xa: np.ndarray, b: float | np.ndarray, start: np.ndarray, seed: np.
     """``y[start] = seed``, ``y[t] = b * y[t-1] + xa[t]`` for ``t > start``, NaN before ``start``.
 
     ``b`` is a scalar, a ``(rows,)`` array or a ``(rows, bars)`` array (time-varying). One loop over
-    time; each step is two in-place numpy operations across all rows (contiguous time-major).
+    time from the earliest start; each step is two in-place numpy operations across all rows
+    (contiguous time-major). Only rows that start later need masking, so the work outside the loop
+    is one copy in and one copy out.
     """
     rows, bars = xa.shape
-    t_idx = np.arange(bars)[None, :]
-    inp = np.where(t_idx > start[:, None], xa, 0.0)
+    out = np.full((rows, bars), np.nan)
     ok = start < bars
-    inp[ok, start[ok]] = seed[ok]
-    xt = np.ascontiguousarray(inp.T)
-    if np.ndim(b) == 2:
-        bt = np.ascontiguousarray(np.asarray(b, dtype=np.float64).T)
-    else:
-        bt = None
+    if not ok.any():
+        return out
+    t0 = int(start[ok].min())
+    span = bars - t0
+    xt = np.ascontiguousarray(xa[:, t0:].T)  # (span, rows)
+    late = np.flatnonzero(start > t0)
+    if late.size:
+        sub = xt[:, late]
+        sub[np.arange(span)[:, None] <= (start[late] - t0)[None, :]] = 0.0
+        xt[:, late] = sub
+    okr = np.flatnonzero(ok)
+    xt[start[okr] - t0, okr] = seed[okr]
+    bt = np.ascontiguousarray(b[:, t0:].T) if np.ndim(b) == 2 else None
     y = np.empty_like(xt)
-    t0 = int(start.min()) if rows else bars
-    y[: max(t0, 0)] = 0.0
-    if t0 < bars:
-        y[t0] = xt[t0]
-        for t in range(t0 + 1, bars):
-            np.multiply(y[t - 1], bt[t] if bt is not None else b, out=y[t])
-            y[t] += xt[t]
-    return _mask_before(np.ascontiguousarray(y.T), start)
+    y[0] = xt[0]
+    for t in range(1, span):
+        np.multiply(y[t - 1], bt[t] if bt is not None else b, out=y[t])
+        y[t] += xt[t]
+    out[:, t0:] = y.T
+    if late.size:
+        blk = out[late]
+        blk[np.arange(bars)[None, :] < start[late][:, None]] = np.nan
+        out[late] = blk
+    return out
+
+
+def _seed_sum(a: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:
+    """Per row, the plain sum of the ``n`` values ending at ``end`` (inclusive); NaN where that
+    window does not fit. Touches ``rows x n`` values, not the whole array."""
+    rows, bars = a.shape
+    fits = (end < bars) & (end - n + 1 >= 0)
+    out = np.full(rows, np.nan)
+    if n <= 0:
+        out[fits] = 0.0
+        return out
+    r = np.flatnonzero(fits)
+    if r.size:
+        idx = end[r, None] - n + 1 + np.arange(n)[None, :]
+        out[r] = a[r[:, None], idx].sum(axis=1)
+    return out
 
 
 def _window_sum(a: np.ndarray, n: int, first: np.ndarray) -> np.ndarray:
@@ -169,12 +195,7 @@ def ema(x: np.ndarray, n: int) -> np.ndarray:
 
 def _ema_from(a: np.ndarray, n: int, seed_at: np.ndarray, k: float) -> np.ndarray:
     """EMA seeded at ``seed_at`` with the SMA of the ``n`` values ending there."""
-    rows, bars = a.shape
-    first = seed_at - (n - 1)
-    sums = _window_sum(a, n, first)
-    seed = np.full(rows, np.nan)
-    ok = seed_at < bars
-    seed[ok] = sums[ok, seed_at[ok]] / n
+    seed = _seed_sum(a, seed_at, n) / n
     return _recurse(k * a, 1.0 - k, seed_at, seed)
 
 
@@ -262,7 +283,7 @@ def rsi(close: np.ndarray, n: int = 14) -> np.ndarray:
     """Relative strength index (TA-Lib ``RSI``): Wilder averages seeded with the mean of the first
     ``n`` gains/losses, warm-up ``n`` bars."""
     a, one = _2d(close)
-    rows, bars = a.shape
+    rows = a.shape[0]
     first = first_valid(a)
     d = np.full_like(a, np.nan)
     d[:, 1:] = a[:, 1:] - a[:, :-1]
@@ -272,11 +293,8 @@ def rsi(close: np.ndarray, n: int = 14) -> np.ndarray:
     loss[np.isnan(d)] = np.nan
     start = first + n
     both = np.concatenate([gain, loss])
-    sums = _window_sum(both, n, np.concatenate([first + 1, first + 1]))
     st2 = np.concatenate([start, start])
-    seed = np.full(2 * rows, np.nan)
-    ok = st2 < bars
-    seed[ok] = sums[ok, st2[ok]] / n
+    seed = _seed_sum(both, st2, n) / n
     sm = _recurse(both / n, (n - 1) / n, st2, seed)
     g, lo = sm[:rows], sm[rows:]
     tot = g + lo
@@ -347,11 +365,7 @@ def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np
     if n == 1:
         return _out(tr, one)
     start = first + n
-    sums = _window_sum(tr, n, first + 1)
-    rows, bars = c.shape
-    seed = np.full(rows, np.nan)
-    ok = start < bars
-    seed[ok] = sums[ok, start[ok]] / n
+    seed = _seed_sum(tr, start, n) / n
     return _out(_recurse(tr / n, (n - 1) / n, start, seed), one)
 
 
@@ -374,18 +388,12 @@ def _wilder_sums(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int
     """Wilder running sums of +DM, -DM and TR as TA-Lib's ``PLUS_DI``/``ADX`` keep them: seeded at
     bar ``n - 1`` with the plain sum of bars ``1..n-1``; one loop for the three series."""
     pdm, mdm, tr = _dm_tr(h, lo, c)
-    rows, bars = h.shape
+    rows = h.shape[0]
     first = first_valid(c)
     stacked = np.concatenate([pdm, mdm, tr])
     f3 = np.concatenate([first, first, first])
     start = f3 + n - 1
-    if n > 1:
-        sums = _window_sum(stacked, n - 1, f3 + 1)
-    else:
-        sums = np.zeros_like(stacked)
-    seed = np.full(3 * rows, np.nan)
-    ok = start < bars
-    seed[ok] = sums[ok, start[ok]] if n > 1 else 0.0
+    seed = _seed_sum(stacked, start, n - 1)
     sm = _recurse(stacked, 1.0 - 1.0 / n, start, seed)
     return sm[:rows], sm[rows:2 * rows], sm[2 * rows:], first
 
@@ -441,12 +449,8 @@ def adx_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14
     """``(adx, plus_di, minus_di)`` in one pass (shares the Wilder sums)."""
     h, one = _2d(high)
     dxv, defined, pdi, mdi, first = _dx_defined(h, _2d(low)[0], _2d(close)[0], n)
-    rows, bars = h.shape
     start = first + 2 * n - 1
-    sums = _window_sum(dxv, n, first + n)
-    seed = np.full(rows, np.nan)
-    ok = start < bars
-    seed[ok] = sums[ok, start[ok]] / n
+    seed = _seed_sum(dxv, start, n) / n
     b = np.where(defined, (n - 1) / n, 1.0)
     out = _recurse(np.where(defined, dxv / n, 0.0), b, start, seed)
     out[np.isnan(dxv) & ~np.isnan(out)] = np.nan

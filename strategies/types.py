@@ -119,38 +119,38 @@ class Panel:
         dropped unless its last source bar is present, so a resample of a truncated history is a
         prefix of the resample of the full history (no lookahead).
         """
+        if bar_seconds == self.bar_seconds or self.n_bars == 0:
+            self._buckets(bar_seconds)  # validates the ratio
+            return self
+        ts, cols = self.resample_columns(bar_seconds, tuple(self.columns))
+        return Panel(self.mints, ts, bar_seconds, cols)
+
+    def resample_columns(self, bar_seconds: int, columns: tuple[str, ...], bars: int | None = None
+                         ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The causal resample of only ``columns``, and of only the last ``bars`` completed buckets
+        (all when ``None``): ``(bucket start times, {column: (tokens, buckets)})``. Values equal the
+        same part of ``resample(bar_seconds)``; nothing else is computed."""
+        k, start, complete = self._buckets(bar_seconds)
+        b = complete if bars is None else min(complete, max(bars, 0))
+        stop = start + complete * k
+        sl = slice(stop - b * k, stop)
+        cols = {c: _resample_column(c, self.columns[c][:, sl], k) for c in columns}
+        ts = self.ts[sl][::k] // bar_seconds * bar_seconds if b else self.ts[:0]
+        return ts, cols
+
+    def _buckets(self, bar_seconds: int) -> tuple[int, int, int]:
+        """``(source bars per bucket, index of the first complete bucket's first bar, complete
+        buckets)``."""
         if bar_seconds % self.bar_seconds:
             raise ValueError(f"cannot resample {self.bar_seconds}s bars to {bar_seconds}s")
-        if bar_seconds == self.bar_seconds or self.n_bars == 0:
-            return self
         k = bar_seconds // self.bar_seconds
+        if self.n_bars == 0:
+            return k, 0, 0
         bucket = self.ts // bar_seconds
         # Bars are contiguous by construction (MarketState and the dataset loader fill gaps with
         # NaN), so buckets are runs of k bars except possibly the first and last ones.
         first_full = int(np.searchsorted(bucket, bucket[0] + (1 if self.ts[0] % bar_seconds else 0)))
-        usable = (self.n_bars - first_full) // k * k
-        if usable <= 0:
-            return Panel(self.mints, self.ts[:0], bar_seconds,
-                         {c: v[:, :0] for c, v in self.columns.items()})
-        sl = slice(first_full, first_full + usable)
-        n, b = self.n_tokens, usable // k
-        out: dict[str, np.ndarray] = {}
-        for name, arr in self.columns.items():
-            blk = arr[:, sl].reshape(n, b, k)
-            if name == "open":
-                out[name] = blk[:, :, 0]
-            elif name == "high":
-                out[name] = _nan_reduce(np.nanmax, blk)
-            elif name == "low":
-                out[name] = _nan_reduce(np.nanmin, blk)
-            elif name in _RESAMPLE_SUM:
-                s = np.nansum(blk, axis=2)
-                s[np.all(np.isnan(blk), axis=2)] = np.nan
-                out[name] = s
-            else:  # levels: last value of the bucket
-                out[name] = blk[:, :, -1]
-        ts = self.ts[sl].reshape(b, k)[:, 0] // bar_seconds * bar_seconds
-        return Panel(self.mints, ts, bar_seconds, out)
+        return k, first_full, max(self.n_bars - first_full, 0) // k
 
     def to_frame(self) -> pl.DataFrame:
         """The panel as a long polars frame: one row per token per bar (rows of all-NaN dropped)."""
@@ -166,13 +166,31 @@ class Panel:
         return frame.filter(pl.col("close").is_not_nan())
 
 
-def _nan_reduce(fn, blk: np.ndarray) -> np.ndarray:
-    allnan = np.all(np.isnan(blk), axis=2)
-    filled = np.where(allnan[:, :, None], 0.0, blk)
-    with np.errstate(invalid="ignore"):
-        out = fn(filled, axis=2)
-    out[allnan] = np.nan
-    return out
+def _resample_column(name: str, arr: np.ndarray, k: int) -> np.ndarray:
+    """One column of ``(tokens, b * k)`` source bars aggregated into ``b`` buckets of ``k`` bars:
+    open = first, high = max, low = min, flows = sum (NaN bars count as 0, a bucket with no data
+    is NaN), other levels = last. NaN-aware without warnings: ``fmax``/``fmin`` skip NaN."""
+    n = arr.shape[0]
+    blk = arr.reshape(n, -1, k)
+    if name == "open":
+        return blk[:, :, 0].copy()
+    if name in ("high", "low"):
+        fn = np.fmax if name == "high" else np.fmin
+        out = blk[:, :, 0].copy()
+        for j in range(1, k):
+            fn(out, blk[:, :, j], out=out)
+        return out
+    if name in _RESAMPLE_SUM:
+        out = np.zeros(blk.shape[:2])
+        seen = np.zeros(blk.shape[:2], dtype=bool)
+        for j in range(k):
+            col = blk[:, :, j]
+            ok = col == col  # not NaN
+            out += np.where(ok, col, 0.0)
+            seen |= ok
+        out[~seen] = np.nan
+        return out
+    return blk[:, :, -1].copy()  # levels: last value of the bucket
 
 
 #: Per-token latest-snapshot fields offered to strategies (arrays of shape ``(tokens,)``).
