@@ -53,6 +53,7 @@ class ConfirmedTx:
     pre_token_balances: tuple[TokenBalance, ...]
     post_token_balances: tuple[TokenBalance, ...]
     log_messages: tuple[str, ...]
+    num_signatures: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +184,8 @@ def parse_transaction(signature: str, result: Any) -> ConfirmedTx | None:
         post_balances=post,
         pre_token_balances=_token_balances(meta.get("preTokenBalances"), "preTokenBalances"),
         post_token_balances=_token_balances(meta.get("postTokenBalances"), "postTokenBalances"),
-        log_messages=tuple(str(x) for x in (meta.get("logMessages") or [])))
+        log_messages=tuple(str(x) for x in (meta.get("logMessages") or [])),
+        num_signatures=len(_list(tx.get("signatures"), "transaction.signatures")))
 
 
 def parse_token_accounts(result: Any) -> list[TokenAccount]:

@@ -155,6 +155,9 @@ class ExecutionResult:
     fill: Fill | None = None
     error: str = ""  # machine-readable kind, e.g. "no_route", "slippage_exceeded"
     detail: str = ""  # human-readable detail (no secrets)
+    #: Lamports a transaction that landed but FAILED on chain still cost (its ``meta.fee``); 0 otherwise.
+    fee_lamports: int = 0
+    signature: str = ""  # the transaction signature, when one was sent
 
 
 @runtime_checkable

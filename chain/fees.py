@@ -1,0 +1,61 @@
+"""Priority fee: measured, not guessed. Per-CU price from recent fees (or Helius), then capped.
+
+``PriorityFeeEstimator`` is any ``async (account_keys) -> micro-lamports per CU``. Two are here:
+``RpcPercentileFee`` (``getRecentPrioritizationFees`` percentile over the pool) and
+``HeliusPriorityFee`` (``getPriorityFeeEstimate`` on a Helius RPC URL). The engine may inject
+another callable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from chain.errors import ChainDataError
+from chain.rpc_methods import ChainRpc
+from chain.rpc_pool import RpcPool
+from chain.tx_check import MICRO_LAMPORTS_PER_LAMPORT
+
+PriorityFeeEstimator = Callable[[Sequence[str]], Awaitable[int]]
+
+
+def percentile(samples: Sequence[int], pct: float) -> int:
+    """Nearest-rank percentile (0 for no samples)."""
+    if not samples:
+        return 0
+    s = sorted(samples)
+    rank = max(1, math.ceil(pct / 100.0 * len(s)))
+    return s[min(rank, len(s)) - 1]
+
+
+def fee_lamports(micro_lamports_per_cu: int, compute_units: int, cap_lamports: int) -> int:
+    """The priority fee in lamports for ``compute_units`` at the given price, never above the cap."""
+    return min(cap_lamports, math.ceil(micro_lamports_per_cu * compute_units / MICRO_LAMPORTS_PER_LAMPORT))
+
+
+class RpcPercentileFee:
+    def __init__(self, rpc: ChainRpc, pct: float) -> None:
+        self._rpc = rpc
+        self._pct = pct
+
+    async def __call__(self, accounts: Sequence[str]) -> int:
+        return percentile(await self._rpc.recent_prioritization_fees(accounts), self._pct)
+
+
+def parse_helius_estimate(result: Any) -> int:
+    if isinstance(result, dict) and isinstance(result.get("priorityFeeEstimate"), int | float):
+        return math.ceil(result["priorityFeeEstimate"])
+    raise ChainDataError("getPriorityFeeEstimate: no priorityFeeEstimate")
+
+
+class HeliusPriorityFee:
+    """``getPriorityFeeEstimate`` over a pool whose endpoints are Helius RPC URLs."""
+
+    def __init__(self, pool: RpcPool, priority_level: str) -> None:
+        self._pool = pool
+        self._level = priority_level
+
+    async def __call__(self, accounts: Sequence[str]) -> int:
+        params = [{"accountKeys": list(accounts), "options": {"priorityLevel": self._level}}]
+        return await self._pool.call("getPriorityFeeEstimate", params, parse=parse_helius_estimate)

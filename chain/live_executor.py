@@ -1,0 +1,272 @@
+"""The live executor: quote → swap tx → check → sign our slot → (simulate) → journal → send → land → fill.
+
+Money-safety rules as code:
+
+1. The intent moves ``planned → quoted → signed → sent`` in the injected ``IntentJournal``;
+   ``SIGNED`` is committed with the signature, the raw signed bytes and ``lastValidBlockHeight``
+   BEFORE the first send. ``CONFIRMED`` is left to the ledger's ``apply_fill`` (the fill and the
+   transition commit together); ``FAILED``/``EXPIRED`` are journaled here.
+2. The same signed bytes are rebroadcast until confirmed or provably expired (``chain.confirm``);
+   no second transaction is ever built for an intent here. An expired intent is returned as
+   ``EXPIRED``; retrying it with a fresh quote is the engine's (and risk's) decision.
+3. The fill is read from the confirmed transaction (``chain.fills``).
+4. ``recover(journal)`` resolves unfinished intents from the chain before anything new trades.
+5. Hard caps are checked again right before signing (``chain.tx_check``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from solders.message import to_bytes_versioned
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+from chain.config import ExecutionConfig
+from chain.confirm import Landing, Outcome, land
+from chain.errors import ChainDataError, ChainError, OrderRejected, TxCheckFailed
+from chain.fees import PriorityFeeEstimator, RpcPercentileFee, fee_lamports
+from chain.fills import fill_from_tx
+from chain.jupiter import QuoteRequest, SwapRouter, check_quote, decode_instruction_error
+from chain.rpc_methods import ChainRpc, ConfirmedTx
+from chain.rpc_pool import RpcPool
+from chain.tx_check import TxFacts, check_swap_tx
+from chain.types import (
+    WSOL_MINT,
+    ExecutionResult,
+    ExecutionStatus,
+    IntentJournal,
+    IntentState,
+    JournalEntry,
+    OrderRequest,
+    PoolSnapshot,
+    QuoteCheck,
+    Side,
+)
+from chain.wallet import Wallet
+
+log = logging.getLogger(__name__)
+
+#: Slippage sent with risk probe quotes (the quoted price does not depend on it; nothing executes).
+PROBE_SLIPPAGE_BPS = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SignedSwap:
+    """What ``prepare`` produces: signed bytes ready to journal and send."""
+
+    raw: bytes
+    signature: str
+    last_valid_block_height: int
+    facts: TxFacts
+    quote_out_amount: int
+
+
+class LiveExecutor:
+    """``LiveExecutor(cfg=cfg.execution, commitment=cfg.rpc.commitment, pool=pool, router=jupiter,
+    wallet=wallet, journal=ledger, fee_estimator=None, now=clock_seconds)``.
+
+    Owns ``pool`` and ``router`` (``aclose`` closes both); ``await pool.start()`` first.
+    """
+
+    paper = False
+
+    def __init__(self, *, cfg: ExecutionConfig, commitment: str, pool: RpcPool, router: SwapRouter,
+                 wallet: Wallet, journal: IntentJournal, fee_estimator: PriorityFeeEstimator | None = None,
+                 now: Callable[[], int] = lambda: int(time.time()),
+                 tip_accounts: Collection[str] = ()) -> None:
+        self.cfg = cfg
+        self.live = cfg.live
+        self.commitment = commitment
+        self.pool = pool
+        self.rpc = ChainRpc(pool, commitment)
+        self.router = router
+        self.wallet = wallet
+        self.journal = journal
+        self.fee_estimator = fee_estimator or RpcPercentileFee(self.rpc, cfg.live.priority_fee_percentile)
+        self._now = now
+        self._tip_accounts = frozenset(tip_accounts)
+        self._lock = asyncio.Lock()  # one swap in flight per wallet
+
+    @property
+    def wallet_address(self) -> str:
+        return str(self.wallet.pubkey)
+
+    # ------------------------------------------------------------------ execute
+
+    async def execute(self, order: OrderRequest) -> ExecutionResult:
+        async with self._lock:
+            return await self._execute(order)
+
+    async def _execute(self, order: OrderRequest) -> ExecutionResult:
+        try:
+            signed = await self.prepare(order)
+        except ChainError as exc:
+            return self._fail(order.intent_id, exc.kind, exc.detail or str(exc))
+        self.journal.transition(order.intent_id, IntentState.SIGNED, signature=signed.signature,
+                                signed_tx=signed.raw, last_valid_block_height=signed.last_valid_block_height)
+        report = await self.pool.send_transaction(signed.raw)
+        self.journal.transition(order.intent_id, IntentState.SENT, signature=signed.signature,
+                                detail=f"accepted by {len(report.accepted)} endpoint(s)")
+        landing = await land(self.rpc, self.pool, self.live, signature=signed.signature, raw=signed.raw,
+                             last_valid_block_height=signed.last_valid_block_height,
+                             commitment=self.commitment, first_send_done=True)
+        return await self._resolve(order.intent_id, order.mint, order.side, order.token_decimals,
+                                   order.pool.sol_usd, landing, signed.facts.program_ids)
+
+    async def prepare(self, order: OrderRequest) -> SignedSwap:
+        """Quote, build, check and sign (journaling QUOTED); nothing is sent. Raises ChainError."""
+        if order.side is Side.BUY and order.amount_in > order.max_sol_per_trade_lamports:
+            raise OrderRejected(f"buy of {order.amount_in} lamports exceeds the per-trade cap "
+                                f"{order.max_sol_per_trade_lamports}", kind="cap_exceeded")
+        req = (QuoteRequest(WSOL_MINT, order.mint, order.amount_in, order.max_slippage_bps)
+               if order.side is Side.BUY else
+               QuoteRequest(order.mint, WSOL_MINT, order.amount_in, order.max_slippage_bps))
+        quote = await self.router.quote(req)
+        check_quote(quote, req, max_price_impact_pct=self.live.max_price_impact)
+        self.journal.transition(order.intent_id, IntentState.QUOTED,
+                                detail=f"out {quote.out_amount} min {quote.other_amount_threshold} "
+                                       f"impact {quote.price_impact_pct:.4%} via {'/'.join(quote.route_labels)}")
+        fee_cap = min(order.max_priority_fee_lamports, self.live.max_priority_fee_lamports)
+        try:
+            price = await self.fee_estimator([order.mint])
+        except ChainError as exc:
+            log.warning("priority fee estimate failed (%s); using none", exc.kind)
+            price = 0
+        fee = fee_lamports(price, self.live.priority_fee_compute_units, fee_cap)
+        swap = await self.router.build_swap(quote, self.wallet_address, priority_fee_lamports=fee)
+        return self.sign(order, swap.tx_bytes, swap.last_valid_block_height, fee_cap, quote.out_amount)
+
+    def sign(self, order: OrderRequest, tx_bytes: bytes, lvbh: int, fee_cap: int,
+             quote_out: int = 0) -> SignedSwap:
+        """Check the unsigned transaction and fill only our signature slot (pure, no I/O)."""
+        try:
+            tx = VersionedTransaction.from_bytes(tx_bytes)
+        except Exception:  # solders raises its own parse error types
+            raise TxCheckFailed("router returned bytes that are not a versioned transaction",
+                                kind="malformed_tx") from None
+        buy = order.side is Side.BUY
+        facts = check_swap_tx(
+            tx, wallet=self.wallet.pubkey, allowed_programs=self.live.allowed_program_ids,
+            max_lamports_out=min(order.amount_in, order.max_sol_per_trade_lamports) if buy else 0,
+            max_tokens_out=0 if buy else order.amount_in, max_priority_fee_lamports=fee_cap)
+        sigs = list(tx.signatures)
+        if len(sigs) != facts.num_signatures:
+            raise TxCheckFailed("signature count differs from the header", kind="malformed_tx")
+        default = Signature.default()
+        for i, s in enumerate(sigs):
+            if i != facts.signer_index and s == default:
+                raise TxCheckFailed(f"co-signer slot {i} is empty", kind="missing_cosignature")
+        sigs[facts.signer_index] = self.wallet.sign_message(to_bytes_versioned(tx.message))
+        signed = VersionedTransaction.populate(tx.message, sigs)
+        return SignedSwap(bytes(signed), str(sigs[facts.signer_index]), lvbh, facts, quote_out)
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _fail(self, intent_id: str, kind: str, detail: str) -> ExecutionResult:
+        self.journal.transition(intent_id, IntentState.FAILED, detail=f"{kind}: {detail}"[:500])
+        return ExecutionResult(intent_id, ExecutionStatus.FAILED, None, kind, detail)
+
+    async def _read_tx(self, signature: str) -> ConfirmedTx:
+        while True:  # a confirmed transaction becomes readable; never give up on a landed swap
+            try:
+                tx = await self.rpc.transaction(signature)
+                if tx is not None:
+                    return tx
+            except ChainError as exc:
+                log.info("getTransaction %s: %s; retrying", signature[:12], exc.kind)
+            await asyncio.sleep(self.live.status_poll_interval_seconds)
+
+    async def _resolve(self, intent_id: str, mint: str, side: Side, decimals: int | None, sol_usd: float,
+                       landing: Landing, program_ids: tuple[str, ...] = ()) -> ExecutionResult:
+        sig = landing.signature
+        if landing.outcome is Outcome.EXPIRED:
+            self.journal.transition(intent_id, IntentState.EXPIRED, detail=landing.detail)
+            return ExecutionResult(intent_id, ExecutionStatus.EXPIRED, None, "expired", landing.detail,
+                                   signature=sig)
+        tx = await self._read_tx(sig)
+        if landing.outcome is Outcome.FAILED or tx.err is not None:
+            kind = decode_instruction_error(tx.err, program_ids) or "tx_failed"
+            detail = f"landed but failed on chain: {tx.err}; fee {tx.fee} lamports paid"
+            self.journal.transition(intent_id, IntentState.FAILED, detail=f"{kind}: {detail}"[:500])
+            return ExecutionResult(intent_id, ExecutionStatus.FAILED, None, kind, detail,
+                                   fee_lamports=tx.fee, signature=sig)
+        try:
+            fill = fill_from_tx(tx, wallet=self.wallet_address, intent_id=intent_id, mint=mint, side=side,
+                                sol_usd=sol_usd, ts=self._now(), token_decimals=decimals,
+                                tip_accounts=self._tip_accounts)
+        except ChainDataError as exc:
+            # Landed but unreadable as our swap: leave the intent SENT for a human/reconcile.
+            return ExecutionResult(intent_id, ExecutionStatus.FAILED, None, "fill_unreadable", exc.detail,
+                                   fee_lamports=tx.fee, signature=sig)
+        return ExecutionResult(intent_id, ExecutionStatus.FILLED, fill, signature=sig)
+
+    # ------------------------------------------------------------------ recovery
+
+    async def recover(self, journal: IntentJournal | None = None, *, sol_usd: float) -> list[ExecutionResult]:
+        """Resolve every unfinished intent from the chain (run before anything new trades).
+
+        PLANNED/QUOTED: nothing was signed → FAILED. SIGNED/SENT: the journaled bytes are
+        rebroadcast until the signature confirms (a ``FILLED`` result the engine records with
+        ``apply_fill``), fails on chain, or provably expires. Never builds a new transaction.
+        """
+        journal = journal or self.journal
+        out: list[ExecutionResult] = []
+        async with self._lock:
+            for e in journal.unfinished():
+                out.append(await self._recover_one(journal, e, sol_usd))
+        return out
+
+    async def _recover_one(self, journal: IntentJournal, e: JournalEntry, sol_usd: float) -> ExecutionResult:
+        if e.state in (IntentState.PLANNED, IntentState.QUOTED) or e.signature is None:
+            journal.transition(e.intent_id, IntentState.FAILED, detail="recovered: never signed")
+            return ExecutionResult(e.intent_id, ExecutionStatus.FAILED, None, "interrupted",
+                                   "interrupted before signing; nothing was sent")
+        if e.state is IntentState.SIGNED:
+            journal.transition(e.intent_id, IntentState.SENT, signature=e.signature,
+                               detail="recovered: signed bytes may have been sent")
+        # Without lastValidBlockHeight expiry cannot be proven: watch until it lands.
+        lvbh: float = e.last_valid_block_height if e.last_valid_block_height is not None else math.inf
+        program_ids: tuple[str, ...] = ()
+        if e.signed_tx:
+            try:
+                tx = VersionedTransaction.from_bytes(e.signed_tx)
+                keys = tx.message.account_keys
+                program_ids = tuple(str(keys[ix.program_id_index]) for ix in tx.message.instructions)
+            except Exception:
+                log.warning("intent %s: journaled bytes unreadable; watching the signature only", e.intent_id)
+        landing = await land(self.rpc, self.pool, self.live, signature=e.signature, raw=e.signed_tx,
+                             last_valid_block_height=lvbh, commitment=self.commitment)
+        return await self._resolve(e.intent_id, e.mint, e.side, None, sol_usd, landing, program_ids)
+
+    # ------------------------------------------------------------------ probes for risk
+
+    async def quote_check(self, mint: str, lamports_in: int, pool: PoolSnapshot) -> QuoteCheck:
+        try:
+            buy = await self.router.quote(QuoteRequest(WSOL_MINT, mint, lamports_in, PROBE_SLIPPAGE_BPS))
+        except ChainError as exc:
+            return QuoteCheck(mint, lamports_in, float("nan"), float("nan"), False, exc.kind)
+        tokens = buy.out_amount / 10**pool.token_decimals
+        price_usd = (lamports_in / 1e9) / tokens * pool.sol_usd if tokens else float("inf")
+        try:
+            await self.router.quote(QuoteRequest(mint, WSOL_MINT, max(1, buy.out_amount), PROBE_SLIPPAGE_BPS))
+            sell_ok, detail = True, "jupiter"
+        except ChainError as exc:
+            sell_ok, detail = False, f"reverse quote: {exc.kind}"
+        return QuoteCheck(mint, lamports_in, price_usd, buy.price_impact_pct * 100.0, sell_ok, detail)
+
+    async def token_balance(self, mint: str) -> int | None:
+        try:
+            accounts = await self.rpc.token_accounts(self.wallet_address, mint=mint)
+        except ChainError:
+            return None
+        return sum(a.amount for a in accounts)
+
+    async def aclose(self) -> None:
+        await self.router.aclose()
+        await self.pool.aclose()

@@ -1,0 +1,219 @@
+"""Live execution against the local world (LiteSVM chain, 3 RPC nodes, local Jupiter)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from chain.config import ExecutionConfig, JupiterConfig, LiveExecutionConfig, PaperModelConfig, RpcConfig
+from chain.jupiter import JupiterClient
+from chain.live_executor import LiveExecutor
+from chain.rpc_pool import RpcPool
+from chain.types import ExecutionStatus, IntentState, OrderRequest, PoolSnapshot, Side
+from chain.wallet import load_wallet
+from tests.chain.journal import MemoryJournal
+from tests.world import Fault, LocalWorld, TokenSpec
+
+pytestmark = pytest.mark.integration
+
+TOKENS = (TokenSpec("TEST", decimals=6),)
+ALLOWED = ["ComputeBudget111111111111111111111111111111", "11111111111111111111111111111111",
+           "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb",
+           "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"]
+
+
+def exec_cfg(**live: object) -> ExecutionConfig:
+    lv = dict(simulate_before_send=False, max_price_impact=0.2, allowed_program_ids=ALLOWED,
+              priority_fee_source="rpc", priority_fee_percentile=75.0, priority_fee_compute_units=200_000,
+              max_priority_fee_lamports=1_000_000, rebroadcast_interval_seconds=0.3,
+              status_poll_interval_seconds=0.1, use_websocket=True)
+    lv.update(live)
+    return ExecutionConfig(
+        paper=PaperModelConfig(pool_fee_bps=25, base_fee_lamports_per_signature=5000, priority_fee_lamports=0,
+                               ata_rent_lamports=2_039_280, latency_ms=0, use_live_quotes=False),
+        live=LiveExecutionConfig(**lv), close_empty_token_accounts=False)
+
+
+def rpc_cfg(world: LocalWorld) -> RpcConfig:
+    return RpcConfig(endpoints=[{"url": u, "ws_url": w} for u, w in zip(world.rpc_urls, world.ws_urls, strict=True)],
+                     commitment="confirmed", request_timeout_seconds=1.0, probe_interval_seconds=0.5,
+                     max_slot_lag=10, hedge_delay_ms=150.0, latency_ewma_alpha=0.3,
+                     breaker_failure_threshold=3, breaker_open_seconds=0.5, max_backoff_seconds=4.0,
+                     default_retry_after_seconds=0.5)
+
+
+async def make_executor(world: LocalWorld, journal: MemoryJournal, **live: object) -> LiveExecutor:
+    pool = RpcPool(rpc_cfg(world))
+    await pool.start()
+    jup = JupiterClient(JupiterConfig(base_url=world.jupiter_url, requests_per_second=50.0,
+                                      only_direct_routes=False, restrict_intermediate_tokens=True,
+                                      timeout_seconds=5.0, dynamic_compute_unit_limit=True,
+                                      max_rate_limit_wait_seconds=5.0))
+    return LiveExecutor(cfg=exec_cfg(**live), commitment="confirmed", pool=pool, router=jup,
+                        wallet=load_wallet(world.wallet_keypair_path), journal=journal)
+
+
+def order(journal: MemoryJournal, world: LocalWorld, iid: str, side: Side, amount: int) -> OrderRequest:
+    mint = world.mints["TEST"]
+    journal.plan(iid, mint, side, amount)
+    snap = PoolSnapshot(mint, 0.0001, 30_000.0, 150.0, 6, 0)
+    return OrderRequest(iid, mint, side, amount, 6, 300, 1_000_000, 2_000_000_000, snap)
+
+
+def landed(world: LocalWorld) -> int:
+    return sum(1 for r in world.chain.records.values() if str(r.tx.message.account_keys[0]) == world.wallet_pubkey)
+
+
+@pytest.fixture
+async def world(tmp_path):
+    async with LocalWorld.start(nodes=3, tokens=TOKENS, workdir=tmp_path, slot_ms=60) as w:
+        yield w
+
+
+async def test_buy_then_sell_fills_equal_onchain_balances_exactly(world):
+    j = MemoryJournal()
+    ex = await make_executor(world, j, simulate_before_send=True)
+    sol0, tok0 = world.sol_balance(), world.token_balance("TEST")
+    r = await ex.execute(order(j, world, "b1", Side.BUY, 100_000_000))
+    assert r.status is ExecutionStatus.FILLED, r
+    j.confirm("b1")
+    f = r.fill
+    assert world.token_balance("TEST") - tok0 == f.out_amount > 0
+    assert sol0 - world.sol_balance() == f.in_amount + f.network_fee_lamports + f.rent_lamports + f.tip_lamports
+    assert f.in_amount == 100_000_000 and f.rent_lamports > 0 and not f.paper
+    assert j.history["b1"] == ["planned", "quoted", "signed", "sent", "confirmed"]
+    sol1 = world.sol_balance()
+    r2 = await ex.execute(order(j, world, "s1", Side.SELL, f.out_amount))
+    assert r2.status is ExecutionStatus.FILLED, r2
+    f2 = r2.fill
+    assert world.token_balance("TEST") == tok0
+    assert world.sol_balance() - sol1 == f2.out_amount - f2.network_fee_lamports - f2.rent_lamports
+    # the whole round trip, from the fills alone, equals the wallet's SOL change to the lamport
+    pnl = f2.out_amount - f.in_amount - f.fees_lamports - f2.fees_lamports
+    assert world.sol_balance() - sol0 == pnl
+    assert landed(world) == 2
+    assert await ex.token_balance(world.mints["TEST"]) == 0
+    await ex.aclose()
+
+
+@pytest.mark.parametrize(("fault", "params"), [
+    (Fault.DEAD, {}),
+    (Fault.SLOW, {"delay_ms": 1500}),
+    (Fault.RATE_LIMIT, {"retry_after": 2}),
+    (Fault.HTTP_ERROR, {"status": 503}),
+    (Fault.MALFORMED, {}),
+    (Fault.BEHIND, {"slots": 50}),
+    (Fault.BLACKHOLE, {}),
+    (Fault.DROP_CONNECTION, {}),
+])
+async def test_one_faulty_node_of_three_still_lands_exactly_once(world, fault, params):
+    j = MemoryJournal()
+    if fault is Fault.DEAD:
+        await world.node(0).kill()
+    else:
+        world.node(0).set_fault(fault, **params)
+    ex = await make_executor(world, j)
+    tok0 = world.token_balance("TEST")
+    r = await asyncio.wait_for(ex.execute(order(j, world, "b", Side.BUY, 50_000_000)), 20)
+    assert r.status is ExecutionStatus.FILLED, r
+    assert world.token_balance("TEST") - tok0 == r.fill.out_amount
+    assert landed(world) == 1
+    await ex.aclose()
+
+
+async def test_faulty_node_killed_mid_send_still_lands_once(world):
+    j = MemoryJournal()
+    ex = await make_executor(world, j)
+    world.chain.paused = True  # hold landing while we kill a node after the first send
+    task = asyncio.create_task(ex.execute(order(j, world, "b", Side.BUY, 50_000_000)))
+    await asyncio.wait_for(j.wait_state("b", IntentState.SENT), 10)
+    await world.node(0).kill()
+    world.chain.paused = False
+    r = await asyncio.wait_for(task, 20)
+    assert r.status is ExecutionStatus.FILLED and landed(world) == 1
+    await ex.aclose()
+
+
+async def test_crash_after_sent_is_recovered_without_a_second_transaction(world):
+    j = MemoryJournal()
+    ex = await make_executor(world, j)
+    world.chain.paused = True
+    task = asyncio.create_task(ex.execute(order(j, world, "b", Side.BUY, 50_000_000)))
+    await asyncio.wait_for(j.wait_state("b", IntentState.SENT), 10)
+    task.cancel()  # the process dies between sent and confirmed
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await ex.aclose()
+    sig = j.entries["b"].signature
+    world.chain.paused = False
+
+    ex2 = await make_executor(world, j)
+    built = []
+    orig = ex2.router.build_swap
+
+    async def counting(*a, **k):
+        built.append(1)
+        return await orig(*a, **k)
+
+    ex2.router.build_swap = counting
+    results = await asyncio.wait_for(ex2.recover(sol_usd=150.0), 20)
+    assert [r.status for r in results] == [ExecutionStatus.FILLED]
+    assert results[0].fill.signature == sig and built == []
+    assert landed(world) == 1
+    await ex2.aclose()
+
+
+async def test_unlandable_transaction_is_recorded_expired(world):
+    j = MemoryJournal()
+    for i in range(3):
+        world.node(i).set_fault(Fault.BLACKHOLE)
+    ex = await make_executor(world, j)
+    task = asyncio.create_task(ex.execute(order(j, world, "b", Side.BUY, 50_000_000)))
+    await asyncio.wait_for(j.wait_state("b", IntentState.SENT), 10)
+    world.advance(160)
+    r = await asyncio.wait_for(task, 20)
+    assert r.status is ExecutionStatus.EXPIRED
+    assert j.entries["b"].state is IntentState.EXPIRED and landed(world) == 0
+    await ex.aclose()
+
+
+async def test_onchain_failure_is_failed_not_confirmed_and_fee_reported(world):
+    """A front-runner moves the pool between our quote and our landing: the swap lands FAILED."""
+    import base64
+
+    import httpx
+
+    from tests.world import sign_user_slot
+
+    j = MemoryJournal()
+    ex = await make_executor(world, j)
+    other = world.new_funded_keypair(50)
+    orig = ex.router.build_swap
+
+    async def build_then_get_front_run(*a, **k):
+        swap = await orig(*a, **k)
+        async with httpx.AsyncClient() as c:
+            q = (await c.get(f"{world.jupiter_url}/swap/v1/quote", params={
+                "inputMint": "So11111111111111111111111111111111111111112", "outputMint": world.mints["TEST"],
+                "amount": "5000000000", "slippageBps": "50"})).json()
+            s = (await c.post(f"{world.jupiter_url}/swap/v1/swap", json={
+                "quoteResponse": q, "userPublicKey": str(other.pubkey()), "prioritizationFeeLamports": 0})).json()
+            raw = bytes(sign_user_slot(s["swapTransaction"], other))
+            await c.post(world.rpc_urls[0], json={"jsonrpc": "2.0", "id": 1, "method": "sendTransaction",
+                                                  "params": [base64.b64encode(raw).decode(), {"encoding": "base64"}]})
+        await world.chain.wait_slots(2)
+        return swap
+
+    ex.router.build_swap = build_then_get_front_run
+    tok0 = world.token_balance("TEST")
+    sol0 = world.sol_balance()
+    o = order(j, world, "b", Side.BUY, 100_000_000)
+    o = OrderRequest(o.intent_id, o.mint, o.side, o.amount_in, 6, 50, o.max_priority_fee_lamports,
+                     o.max_sol_per_trade_lamports, o.pool)
+    r = await asyncio.wait_for(ex.execute(o), 20)
+    assert r.status is ExecutionStatus.FAILED and r.error == "program_error_1", r
+    assert world.token_balance("TEST") == tok0
+    assert r.fee_lamports > 0 and sol0 - world.sol_balance() == r.fee_lamports
+    assert j.entries["b"].state is IntentState.FAILED and landed(world) == 1
+    await ex.aclose()
