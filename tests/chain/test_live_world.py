@@ -217,3 +217,22 @@ async def test_onchain_failure_is_failed_not_confirmed_and_fee_reported(world):
     assert r.fee_lamports > 0 and sol0 - world.sol_balance() == r.fee_lamports
     assert j.entries["b"].state is IntentState.FAILED and landed(world) == 1
     await ex.aclose()
+
+
+async def test_token_safety_reads_the_local_mints(tmp_path):
+    from chain.rpc_methods import ChainRpc
+    from chain.token_safety import TokenSafetyReader
+
+    tokens = (TokenSpec("A", decimals=6, holders=(10**14,), pool_tokens=10**14),
+              TokenSpec("F", decimals=9, token_2022=True, transfer_fee_bps=100, pool_tokens=10**18,
+                        keep_mint_authority=True, freeze_authority=True))
+    async with LocalWorld.start(nodes=1, tokens=tokens, workdir=tmp_path) as w:
+        pool = RpcPool(rpc_cfg(w))
+        await pool.start()
+        reader = TokenSafetyReader(ChainRpc(pool, "confirmed"))
+        a = await reader.read(w.mints["A"])
+        assert a.mint_authority is None and a.freeze_authority is None and not a.token_2022
+        assert a.top10_holder_share == pytest.approx(1.0)
+        f = await reader.read(w.mints["F"])
+        assert f.token_2022 and f.transfer_fee_bps == 100 and f.mint_authority and f.freeze_authority
+        await pool.aclose()
