@@ -62,6 +62,7 @@ class Ensemble:
         self._pending: list[dict[str, Any]] = []
         self._names: tuple[str, ...] = ()
         self._w = np.zeros(0)
+        self._market_regime, self._market_confidence = "unknown", 0.0
         self.reconfigure(cfg, strategies_cfg, learned=None)
         if state:
             self._load(state)
@@ -89,6 +90,17 @@ class Ensemble:
     def weights(self) -> dict[str, float]:
         return {n: float(x) for n, x in zip(self._names, self._w, strict=True)}
 
+    @property
+    def market_regime(self) -> str:
+        """The market-wide regime of the latest ``decide()`` ("unknown" before the first): one of
+        trending_up, trending_down, ranging, crisis, unknown (the risk manager's crisis breaker)."""
+        return self._market_regime
+
+    @property
+    def market_regime_confidence(self) -> float:
+        """Confidence in ``market_regime``, in [0, 1] (0 before the first ``decide()``)."""
+        return self._market_confidence
+
     def state(self) -> dict:
         """Learned weights and votes awaiting their horizon, as JSON-serialisable plain data."""
         return {"version": STATE_VERSION, "weights": self.weights,
@@ -110,6 +122,7 @@ class Ensemble:
         close = candles(view, 1).close
         self._learn(view, close)
         regimes = detect(view, cfg.regime, self._scfg.settle_periods)
+        self._market_regime, self._market_confidence = regimes.market, float(regimes.market_confidence)
         by_name = {v.strategy: v for v in votes}
         s = len(self._names)
         score = np.zeros((s, n))
@@ -150,28 +163,28 @@ class Ensemble:
                    confidence: np.ndarray, buy: np.ndarray, sell: np.ndarray, score: np.ndarray,
                    conf: np.ndarray, eff_w: np.ndarray, votes: Sequence[StrategyVotes]) -> list[Decision]:
         by_name = {v.strategy: v for v in votes}
-        reasons = [by_name[n].reasons if n in by_name and len(by_name[n].reasons) == len(view.mints)
-                   else None for n in self._names]
-        abstain_cache: dict[tuple[str, float, str], Vote] = {}
-        out: list[Decision] = []
-        names = self._names
-        sc, cf, ew = score.T.tolist(), conf.T.tolist(), eff_w.T.tolist()
-        comb, cnf = combined.tolist(), confidence.tolist()
-        for j, mint in enumerate(view.mints):
-            vs = []
-            for i, name in enumerate(names):
-                why = reasons[i][j] if reasons[i] is not None else "did not vote"
-                if sc[j][i] == 0.0:
-                    key = (name, ew[j][i], why)
-                    vote = abstain_cache.get(key)
+        n = len(view.mints)
+        columns = []  # per strategy, its Vote for every token; abstentions share one object
+        for i, name in enumerate(self._names):
+            v = by_name.get(name)
+            why_all = v.reasons if v is not None and len(v.reasons) == n else ("did not vote",) * n
+            abstain: dict[tuple[float, str], Vote] = {}
+            col = []
+            for s_, c_, w_, why in zip(score[i].tolist(), conf[i].tolist(), eff_w[i].tolist(), why_all,
+                                       strict=True):
+                if s_ == 0.0:
+                    vote = abstain.get((w_, why))
                     if vote is None:
-                        vote = abstain_cache[key] = Vote(name, 0.0, 0.0, ew[j][i], why)
+                        vote = abstain[(w_, why)] = Vote(name, 0.0, 0.0, w_, why)
                 else:
-                    vote = Vote(name, sc[j][i], cf[j][i], ew[j][i], why)
-                vs.append(vote)
-            action = Action.BUY if buy[j] else Action.SELL if sell[j] else Action.HOLD
-            out.append(Decision(mint, action, comb[j], cnf[j], labels[j], tuple(vs)))
-        return out
+                    vote = Vote(name, s_, c_, w_, why)
+                col.append(vote)
+            columns.append(col)
+        per_token = zip(*columns, strict=True) if columns else iter([()] * n)
+        actions = [Action.BUY if b else Action.SELL if s_ else Action.HOLD
+                   for b, s_ in zip(buy.tolist(), sell.tolist(), strict=True)]
+        return [Decision(m, a, c, f, r, vs) for m, a, c, f, r, vs in
+                zip(view.mints, actions, combined.tolist(), confidence.tolist(), labels, per_token, strict=True)]
 
     # -- learning ----------------------------------------------------------------------------
 

@@ -350,10 +350,21 @@ def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarr
     h, one = _2d(high)
     lo, _ = _2d(low)
     c, _ = _2d(close)
-    tr = np.full_like(h, np.nan)
+    return _out(_true_range(h, lo, c), one)
+
+
+def _true_range(h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> np.ndarray:
+    tr = np.empty_like(h)
+    tr[:, :1] = np.nan
     pc = c[:, :-1]
-    tr[:, 1:] = np.maximum(h[:, 1:] - lo[:, 1:], np.maximum(np.abs(h[:, 1:] - pc), np.abs(lo[:, 1:] - pc)))
-    return _out(tr, one)
+    out = tr[:, 1:]
+    np.subtract(h[:, 1:], lo[:, 1:], out=out)
+    hc = np.abs(h[:, 1:] - pc)
+    lc = lo[:, 1:] - pc
+    np.abs(lc, out=lc)
+    np.maximum(hc, lc, out=hc)
+    np.maximum(out, hc, out=out)
+    return tr
 
 
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
@@ -370,17 +381,22 @@ def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np
 
 
 def _dm_tr(h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    up = np.full_like(h, np.nan)
-    dn = np.full_like(h, np.nan)
-    up[:, 1:] = h[:, 1:] - h[:, :-1]
-    dn[:, 1:] = lo[:, :-1] - lo[:, 1:]
-    pdm = np.where((up > 0) & (up > dn), up, 0.0)
-    mdm = np.where((dn > 0) & (dn > up), dn, 0.0)
-    nan = np.isnan(up) | np.isnan(dn)
-    pdm[nan] = np.nan
-    mdm[nan] = np.nan
-    tr = _2d(true_range(h, lo, c))[0]
-    return pdm, mdm, tr
+    """+DM, -DM (NaN where either move is NaN) and the true range."""
+    up = h[:, 1:] - h[:, :-1]
+    dn = lo[:, :-1] - lo[:, 1:]
+    zero = up + dn
+    zero -= zero  # 0, or NaN where either move is NaN
+    pdm = np.empty_like(h)
+    mdm = np.empty_like(h)
+    pdm[:, :1] = np.nan
+    mdm[:, :1] = np.nan
+    # up > max(dn, 0) is (up > 0) & (up > dn), False when either is NaN. Arithmetic rather than
+    # np.where: a data-dependent select is several times slower on random masks.
+    np.multiply(up, up > np.maximum(dn, 0.0), out=pdm[:, 1:])
+    pdm[:, 1:] += zero
+    np.multiply(dn, dn > np.maximum(up, 0.0), out=mdm[:, 1:])
+    mdm[:, 1:] += zero
+    return pdm, mdm, _true_range(h, lo, c)
 
 
 def _wilder_sums(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int
@@ -400,13 +416,16 @@ def _wilder_sums(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int
 
 def _di(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sp, sm, st, first = _wilder_sums(h, lo, c, n)
+    nz = st != 0  # True where st is NaN too: the division then gives NaN
+    den = np.where(nz, st, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        pdi = np.where(st != 0, 100.0 * sp / np.where(st != 0, st, 1.0), 0.0)
-        mdi = np.where(st != 0, 100.0 * sm / np.where(st != 0, st, 1.0), 0.0)
-    pdi[np.isnan(st)] = np.nan
-    mdi[np.isnan(st)] = np.nan
-    start = first + n
-    return _mask_before(pdi, start), _mask_before(mdi, start), st
+        pdi = np.where(nz, 100.0 * sp / den, 0.0)
+        mdi = np.where(nz, 100.0 * sm / den, 0.0)
+    # the sums are valid from first + n - 1, the DIs from first + n
+    r = np.flatnonzero(first + n - 1 < h.shape[1])
+    pdi[r, first[r] + n - 1] = np.nan
+    mdi[r, first[r] + n - 1] = np.nan
+    return pdi, mdi, st
 
 
 def plus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
@@ -423,12 +442,14 @@ def minus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) 
 
 def _dx_defined(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    pdi, mdi, st = _di(h, lo, c, n)
+    pdi, mdi, _st = _di(h, lo, c, n)
     tot = pdi + mdi
-    defined = (st != 0) & (tot != 0) & ~np.isnan(tot)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dxv = np.where(defined, 100.0 * np.abs(pdi - mdi) / np.where(defined, tot, 1.0), 0.0)
-    dxv[np.isnan(tot)] = np.nan
+    # DM and TR are >= 0, so the DIs are too: DX is defined where their sum is > 0 (not NaN, and
+    # not 0, which also covers a zero true range); elsewhere it is 0 (|pdi - mdi| = 0) or NaN
+    defined = tot > 0
+    dxv = np.abs(pdi - mdi)
+    dxv *= 100.0
+    dxv /= np.where(defined, tot, 1.0)
     return dxv, defined, pdi, mdi, first_valid(c)
 
 
@@ -451,9 +472,13 @@ def adx_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14
     dxv, defined, pdi, mdi, first = _dx_defined(h, _2d(low)[0], _2d(close)[0], n)
     start = first + 2 * n - 1
     seed = _seed_sum(dxv, start, n) / n
-    b = np.where(defined, (n - 1) / n, 1.0)
+    nan = np.isnan(dxv)
+    # an undefined DX leaves the average unchanged (factor 1); rows where DX is always defined (or
+    # NaN, which poisons what follows anyway) recurse with the constant factor
+    regular = bool(np.all(defined | nan))
+    b = (n - 1) / n if regular else np.where(defined, (n - 1) / n, 1.0)
     out = _recurse(np.where(defined, dxv / n, 0.0), b, start, seed)
-    out[np.isnan(dxv) & ~np.isnan(out)] = np.nan
+    out[nan] = np.nan
     return _out(out, one), _out(pdi, one), _out(mdi, one)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from strategies.config import STRATEGY_NAMES, EnsembleConfig, StrategiesConfig
 from strategies.ensemble import Ensemble, project_weights
 from strategies.types import Action, MarketView, StrategyVotes
+from tests.strategies.conftest import TOML
 from tests.strategies.paths import panel, view
 
 N = 30
@@ -63,6 +65,30 @@ def test_no_new_entries_in_crisis_but_exits_still_go_through(ecfg, scfg) -> None
     d = e.decide(v, _votes(buy, 2))
     assert d[0].regime == "crisis" and d[0].action == Action.HOLD and d[0].score > 0.5
     assert d[1].action == Action.SELL
+
+
+def test_market_regime_is_unknown_before_the_first_decision_then_follows_the_latest_view(ecfg, scfg) -> None:
+    e = Ensemble(ecfg, scfg)
+    assert e.market_regime == "unknown" and e.market_regime_confidence == 0.0
+    e.decide(_ranging_view(6), _votes({}, 6))
+    assert e.market_regime == "ranging"
+    # every token falls 30% within the crisis window: a market-wide crash
+    bars, n = 200, 6
+    crash = np.vstack([np.r_[np.ones(bars - 10), np.linspace(0.97, 0.7, 10)] * (1 + 0.01 * i) for i in range(n)])
+    e.decide(view(panel({"close": crash})), _votes({}, n))
+    assert e.market_regime == "crisis"
+    assert 0.5 <= e.market_regime_confidence <= 1.0
+    e.decide(_ranging_view(6), _votes({}, 6))
+    assert e.market_regime == "ranging"  # set by the latest decision, not latched
+
+
+def test_market_regime_names_are_the_ones_the_crisis_breaker_lists(ecfg, scfg) -> None:
+    breakers = tomllib.loads(TOML.read_text(encoding="utf-8"))["risk"]["breakers"]
+    bars, n = 200, 6
+    crash = np.vstack([np.r_[np.ones(bars - 10), np.linspace(0.97, 0.7, 10)] for _ in range(n)])
+    e = Ensemble(ecfg, scfg)
+    e.decide(view(panel({"close": crash})), _votes({}, n))
+    assert e.market_regime in breakers["crisis_regimes"]
 
 
 def test_regime_gating_zeroes_the_weight_of_strategies_the_regime_does_not_allow(ecfg, scfg) -> None:
