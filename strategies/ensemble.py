@@ -17,6 +17,8 @@ plain JSON, so the engine can persist it and a restart keeps what was learned.
 
 from __future__ import annotations
 
+import base64
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +29,49 @@ from strategies.features import candles
 from strategies.regime import detect
 from strategies.types import Action, Decision, MarketView, StrategyVotes, Vote
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+
+
+def _pack(a: np.ndarray) -> str:
+    """An array as compact lossless text: little-endian bytes, zlib, base64."""
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(a).tobytes(), 6)).decode("ascii")
+
+
+def _unpack(text: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=dtype).reshape(shape)
+
+
+def _encode_pending(pending: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pending votes, columnar: one table of mints, then per entry the rows of its tokens, their
+    prices and the votes of the strategies that voted at all, each a packed array. Exact: every
+    float comes back bit for bit."""
+    table: dict[str, int] = {}
+    entries = []
+    for p in pending:
+        rows = np.array([table.setdefault(m, len(table)) for m in p["mints"]], dtype="<i4")
+        k = rows.shape[0]
+        voted = [n for n, v in p["votes"].items() if any(v)]
+        cols = [np.asarray(p["px"], dtype="<f8").reshape(k)]
+        cols += [np.asarray(p["votes"][n], dtype="<f8").reshape(k) for n in voted]
+        silent = [n for n in p["votes"] if n not in voted]
+        entries.append({"bar_ts": p["bar_ts"], "n": k, "rows": _pack(rows), "voted": voted,
+                        "silent": silent, "data": _pack(np.stack(cols))})
+    return {"mints": list(table), "entries": entries}
+
+
+def _decode_pending(packed: dict[str, Any]) -> list[dict[str, Any]]:
+    mints = packed["mints"]
+    out = []
+    for e in packed["entries"]:
+        k = int(e["n"])
+        rows = _unpack(e["rows"], "<i4", (k,))
+        data = _unpack(e["data"], "<f8", (1 + len(e["voted"]), k))
+        votes = {n: data[1 + i].tolist() for i, n in enumerate(e["voted"])}
+        votes.update({n: [0.0] * k for n in e["silent"]})
+        out.append({"bar_ts": int(e["bar_ts"]), "mints": [mints[r] for r in rows.tolist()],
+                    "px": data[0].tolist(), "votes": votes})
+    return out
+
 
 
 def project_weights(w: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -102,16 +146,20 @@ class Ensemble:
         return self._market_confidence
 
     def state(self) -> dict:
-        """Learned weights and votes awaiting their horizon, as JSON-serialisable plain data."""
+        """Learned weights and votes awaiting their horizon, as JSON-serialisable plain data. The
+        pending votes are stored columnar and packed (see ``_encode_pending``): a few KB per cycle
+        of 1,000 tokens instead of ~100 KB of JSON floats, and exact."""
         return {"version": STATE_VERSION, "weights": self.weights,
-                "pending": [dict(p) for p in self._pending]}
+                "pending": _encode_pending(self._pending)}
 
     def _load(self, state: dict) -> None:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"ensemble state version {state.get('version')!r} is not {STATE_VERSION}")
+        version = state.get("version")
+        if version not in (1, STATE_VERSION):
+            raise ValueError(f"ensemble state version {version!r} is not {STATE_VERSION} (or 1)")
         weights = {str(k): float(v) for k, v in state.get("weights", {}).items()}
         self.reconfigure(self._cfg, self._scfg, learned=weights)
-        self._pending = [dict(p) for p in state.get("pending", [])]
+        pending = state.get("pending") or ([] if version == 1 else {"mints": [], "entries": []})
+        self._pending = [dict(p) for p in pending] if version == 1 else _decode_pending(pending)
 
     # -- deciding ----------------------------------------------------------------------------
 

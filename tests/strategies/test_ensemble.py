@@ -148,6 +148,20 @@ def test_learned_weights_survive_a_restart_through_json_state(ecfg, scfg) -> Non
     assert b.weights == a.weights  # pending votes were restored too
 
 
+def test_state_is_compact_exact_and_still_reads_the_version_1_layout(ecfg, scfg) -> None:
+    cfg = _open_gates(ecfg)
+    a = Ensemble(cfg, scfg)
+    _run(a, _market(200, 8), 100, 199, cfg.horizon_minutes, seed=9)
+    state = json.loads(json.dumps(a.state()))
+    v1 = {"version": 1, "weights": a.weights, "pending": [dict(p) for p in a._pending]}
+    assert len(json.dumps(state)) < 0.6 * len(json.dumps(v1))  # dense random votes: the worst case
+    for saved in (state, json.loads(json.dumps(v1))):
+        b = Ensemble(cfg, scfg, state=saved)
+        assert b._pending == a._pending and b.weights == a.weights  # bit for bit
+    with pytest.raises(ValueError, match="version"):
+        Ensemble(cfg, scfg, state={**state, "version": 99})
+
+
 def test_reconfigure_keeps_learned_weights_and_adds_new_strategies_at_their_share(ecfg, scfg) -> None:
     cfg = _open_gates(ecfg)
     off = scfg.model_copy(update={"whale_tracking": scfg.whale_tracking.model_copy(update={"enabled": False})})
