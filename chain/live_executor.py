@@ -108,6 +108,15 @@ class LiveExecutor:
             signed = await self.prepare(order)
         except ChainError as exc:
             return self._fail(order.intent_id, exc.kind, exc.detail or str(exc))
+        if self.live.simulate_before_send:
+            try:
+                sim = await self.rpc.simulate(signed.raw)
+            except ChainError as exc:  # simulation is advisory: an unavailable node does not block
+                log.info("simulation unavailable (%s); sending without it", exc.kind)
+            else:
+                if sim.err is not None and sim.err != "BlockhashNotFound":
+                    kind = decode_instruction_error(sim.err, signed.facts.program_ids) or "simulation_failed"
+                    return self._fail(order.intent_id, kind, f"simulation failed, not sent: {sim.err}")
         self.journal.transition(order.intent_id, IntentState.SIGNED, signature=signed.signature,
                                 signed_tx=signed.raw, last_valid_block_height=signed.last_valid_block_height)
         report = await self.pool.send_transaction(signed.raw)

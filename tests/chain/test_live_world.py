@@ -236,3 +236,14 @@ async def test_token_safety_reads_the_local_mints(tmp_path):
         f = await reader.read(w.mints["F"])
         assert f.token_2022 and f.transfer_fee_bps == 100 and f.mint_authority and f.freeze_authority
         await pool.aclose()
+
+
+async def test_simulation_failure_is_not_sent(world):
+    """A sell of more tokens than the wallet holds fails simulation: FAILED, nothing lands."""
+    j = MemoryJournal()
+    ex = await make_executor(world, j, simulate_before_send=True)
+    r = await ex.execute(order(j, world, "s", Side.SELL, 10**6))
+    assert r.status is ExecutionStatus.FAILED and j.entries["s"].state is IntentState.FAILED, r
+    assert "simulation failed" in r.detail, r
+    assert "signed" not in j.history["s"] and landed(world) == 0
+    await ex.aclose()
