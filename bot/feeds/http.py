@@ -68,11 +68,18 @@ class _RedactFilter(logging.Filter):
         return True
 
 
+def redacting_logger(name: str) -> logging.Logger:
+    """A logger whose own records are redacted (filters do not apply to child loggers' records)."""
+    lg = logging.getLogger(name)
+    if not any(isinstance(f, _RedactFilter) for f in lg.filters):
+        lg.addFilter(_RedactFilter())
+    return lg
+
+
 def _install_httpx_redaction() -> None:
-    for name in ("httpx", "httpcore"):
-        lg = logging.getLogger(name)
-        if not any(isinstance(f, _RedactFilter) for f in lg.filters):
-            lg.addFilter(_RedactFilter())
+    for name in ("httpx", "httpcore", "httpcore.http11", "httpcore.http2", "httpcore.connection",
+                 "websockets.client"):
+        redacting_logger(name)
 
 
 _install_httpx_redaction()
