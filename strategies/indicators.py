@@ -53,7 +53,7 @@ __all__ = [
 
 
 def _2d(x: np.ndarray) -> tuple[np.ndarray, bool]:
-    a = np.asarray(x, dtype=np.float64)
+    a = np.ascontiguousarray(x, dtype=np.float64)  # a tail of a wider panel is copied once here
     if a.ndim == 1:
         return a[None, :], True
     if a.ndim != 2:
@@ -354,16 +354,16 @@ def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarr
 
 
 def _true_range(h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> np.ndarray:
-    tr = np.empty_like(h)
-    tr[:, :1] = np.nan
-    pc = c[:, :-1]
-    out = tr[:, 1:]
-    np.subtract(h[:, 1:], lo[:, 1:], out=out)
-    hc = np.abs(h[:, 1:] - pc)
-    lc = lo[:, 1:] - pc
+    pc = np.empty_like(c)  # previous close, on contiguous arrays (shifted views are slower)
+    pc[:, :1] = np.nan
+    pc[:, 1:] = c[:, :-1]
+    tr = h - lo
+    hc = h - pc
+    np.abs(hc, out=hc)
+    lc = lo - pc
     np.abs(lc, out=lc)
     np.maximum(hc, lc, out=hc)
-    np.maximum(out, hc, out=out)
+    np.maximum(tr, hc, out=tr)
     return tr
 
 
