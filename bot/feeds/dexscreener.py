@@ -73,33 +73,24 @@ def parse_pair(item: Any) -> PairSnapshot:
                 socials.append((kind, where))
     labels = item.get("labels")
     created = integer(item.get("pairCreatedAt"))
+    liq = item.get("liquidity")
+    boosts = item.get("boosts")
+    change = item.get("priceChange")
+    # positional: this constructor runs for every pair of every call (hot path, see the bench)
     return PairSnapshot(
-        pair_address=pair_address,
-        dex_id=text(item.get("dexId")) or "",
-        base_mint=base_mint,
-        base_symbol=text(base.get("symbol")) or "",
-        quote_mint=text(quote.get("address")) or "",
-        quote_symbol=text(quote.get("symbol")) or "",
-        price_usd=_positive(item.get("priceUsd")),
-        price_native=_positive(item.get("priceNative")),
-        liquidity_usd=num(obj(item.get("liquidity")).get("usd")),
-        volume_m5_usd=num(vol.get("m5")),
-        volume_h1_usd=num(vol.get("h1")),
-        volume_h24_usd=num(vol.get("h24")),
-        buys_m5=integer(m5.get("buys")),
-        sells_m5=integer(m5.get("sells")),
-        buys_h1=integer(h1.get("buys")),
-        sells_h1=integer(h1.get("sells")),
-        buys_h24=integer(h24.get("buys")),
-        sells_h24=integer(h24.get("sells")),
-        price_change_h1_pct=num(obj(item.get("priceChange")).get("h1")),
-        fdv=num(item.get("fdv")),
-        market_cap=num(item.get("marketCap")),
-        pair_created_at_ms=created if created and created > 0 else None,
-        boosts_active=integer(obj(item.get("boosts")).get("active")) or 0,
-        labels=tuple(x for x in labels if isinstance(x, str)) if isinstance(labels, list) else (),
-        websites=tuple(websites),
-        socials=tuple(socials),
+        pair_address, text(item.get("dexId")) or "", base_mint, text(base.get("symbol")) or "",
+        text(quote.get("address")) or "", text(quote.get("symbol")) or "",
+        _positive(item.get("priceUsd")), _positive(item.get("priceNative")),
+        num(liq.get("usd")) if type(liq) is dict else None,
+        num(vol.get("m5")), num(vol.get("h1")), num(vol.get("h24")),
+        integer(m5.get("buys")), integer(m5.get("sells")), integer(h1.get("buys")),
+        integer(h1.get("sells")), integer(h24.get("buys")), integer(h24.get("sells")),
+        num(change.get("h1")) if type(change) is dict else None,
+        num(item.get("fdv")), num(item.get("marketCap")),
+        created if created and created > 0 else None,
+        (integer(boosts.get("active")) or 0) if type(boosts) is dict else 0,
+        tuple(x for x in labels if type(x) is str) if type(labels) is list else (),
+        tuple(websites), tuple(socials),
     )
 
 

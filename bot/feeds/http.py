@@ -14,7 +14,6 @@ its own request lines too.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import re
@@ -25,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from bot.feeds.config import HttpConfig, RateLimitConfig
 from bot.feeds.types import (
@@ -420,15 +420,15 @@ class FeedHttpClient:
             except httpx.HTTPError as exc:
                 raise TransportError(self.source, f"{exc.__class__.__name__} on {path}") from None
         self.stats.observe_latency(time.perf_counter() - t0)
-        text = resp.text
+        content = resp.content
         if self.on_response is not None:
-            self.on_response(self.source, path, resp.status_code, text)
+            self.on_response(self.source, path, resp.status_code, resp.text)
         decoded: Any = None
         decode_error: str | None = None
         try:
-            decoded = json.loads(text) if text else None
-        except ValueError as exc:
-            decode_error = f"body is not JSON ({exc.__class__.__name__} at {getattr(exc, 'pos', '?')})"
+            decoded = orjson.loads(content) if content else None
+        except orjson.JSONDecodeError as exc:
+            decode_error = f"body is not JSON ({str(exc).split(':', 1)[0]})"
         if self._inspect is not None:
             err = self._inspect(resp.status_code, decoded)
             if err is not None:
@@ -446,7 +446,7 @@ class FeedHttpClient:
             raise AuthError(self.source, f"HTTP {status} on {path}: check the API key / plan")
         if status >= 400:
             raise ClientError(self.source, f"HTTP {status} on {path}")
-        if decode_error is not None or text == "":
+        if decode_error is not None or not content:
             raise MalformedResponse(self.source, f"{path}: {decode_error or 'empty body'}")
         return decoded
 

@@ -15,7 +15,12 @@ from bot.feeds.types import ItemError
 
 def num(value: Any) -> float | None:
     """A finite float from a number or numeric string; ``None`` otherwise (bools are not numbers)."""
-    if value is None or isinstance(value, bool):
+    t = type(value)
+    if t is float:
+        return value if value - value == 0.0 else None  # NaN and inf fail this
+    if t is int:
+        return float(value)
+    if value is None or t is bool:
         return None
     if isinstance(value, int | float):
         f = float(value)
@@ -36,6 +41,8 @@ def pos(value: Any) -> float | None:
 
 
 def integer(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     f = num(value)
     if f is None:
         return None
@@ -46,14 +53,20 @@ def integer(value: Any) -> int | None:
 
 
 def text(value: Any) -> str | None:
+    if type(value) is str:
+        return value.strip() or None
     if isinstance(value, str):
         v = value.strip()
         return v or None
     return None
 
 
+_EMPTY: dict[str, Any] = {}
+
+
 def obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    """The value when it is an object, else an empty (shared, never mutated) one."""
+    return value if type(value) is dict or isinstance(value, dict) else _EMPTY
 
 
 def boolean(value: Any) -> bool | None:
