@@ -22,15 +22,18 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.control import Close, ControlQueue, Pause, ResetBreaker, Resume
 from bot.ledger import Ledger
 from bot.market.state import MarketState
 from bot.portfolio import mark_positions, portfolio_state, utc_day
+from bot.risk.manager import RiskManager
+from bot.risk.types import MarketConditions
 from bot.stages import (
     Approved,
     FeedSource,
@@ -38,8 +41,6 @@ from bot.stages import (
     OrderIntent,
     PortfolioState,
     Rejected,
-    TokenSafety,
-    TradingState,
 )
 from chain.types import (
     LAMPORTS_PER_SOL,
@@ -50,49 +51,11 @@ from chain.types import (
     OrderRequest,
     Side,
 )
-from strategies.types import Action, Decision, MarketView, StrategyVotes
+from strategies.ensemble import Ensemble
+from strategies.registry import Strategy
+from strategies.types import Action, Decision, MarketView
 
 log = logging.getLogger("solbot.engine")
-
-
-# ------------------------------------------------------------------------------------------
-# What the engine needs from the strategy and risk stages (implemented in strategies/ and
-# bot/risk/; typed here so the engine can be read on its own).
-
-
-class StrategyLike(Protocol):
-    name: str
-
-    def evaluate(self, view: MarketView) -> StrategyVotes: ...
-
-
-class EnsembleLike(Protocol):
-    @property
-    def weights(self) -> dict[str, float]: ...
-
-    def decide(self, view: MarketView, votes: Sequence[StrategyVotes]) -> list[Decision]: ...
-
-    def state(self) -> dict: ...
-
-
-class RiskLike(Protocol):
-    @property
-    def trading_state(self) -> TradingState: ...
-
-    def screen_entry(self, decision: Decision, view: MarketView, portfolio: PortfolioState,
-                     safety: TokenSafety | None, now: int) -> Any: ...
-
-    def finalize_entry(self, plan: Any, quote: Any, portfolio: PortfolioState, now: int) -> Any: ...
-
-    def plan_exits(self, view: MarketView, portfolio: PortfolioState, decisions: Mapping[str, Decision],
-                   safety: Mapping[str, TokenSafety], balances: Mapping[str, int], now: int
-                   ) -> list[OrderIntent]: ...
-
-    def on_cycle(self, portfolio: PortfolioState, conditions: Any, now: int) -> list[Any]: ...
-
-    def on_position_closed(self, mint: str, pnl_lamports: int, now: int) -> None: ...
-
-    def state(self) -> dict: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,15 +87,16 @@ class Engine:
         clock: Clock,
         feed: FeedSource,
         market: MarketState,
-        strategies: Sequence[StrategyLike],
-        ensemble: EnsembleLike,
-        risk: RiskLike,
+        strategies: Sequence[Strategy],
+        ensemble: Ensemble,
+        risk: RiskManager,
         executor: Executor,
         ledger: Ledger,
-        conditions: Callable[[int], Any],
+        conditions: Callable[[int], MarketConditions],
         on_event: Callable[[EngineEvent], None] = lambda e: None,
         heartbeat: Callable[[], None] = lambda: None,
-        commands: asyncio.Queue | None = None,
+        commands: ControlQueue | None = None,
+        after_cycle: Callable[[CycleReport], Awaitable[None]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -147,6 +111,7 @@ class Engine:
         self._on_event = on_event
         self._heartbeat = heartbeat
         self.commands = commands
+        self._after_cycle = after_cycle
         self.last_cycle: CycleReport | None = None
         self.last_decisions: list[Decision] = []
         self.last_view: MarketView | None = None
@@ -162,14 +127,13 @@ class Engine:
 
     # -------------------------------------------------------------------- reconfiguration
 
-    def reconfigure(self, cfg: Config, strategies: Sequence[StrategyLike]) -> None:
+    def reconfigure(self, cfg: Config, strategies: Sequence[Strategy]) -> None:
         """Apply a hot-reloaded config (already filtered to the hot-reloadable sections)."""
         self.cfg = cfg
         self.strategies = list(strategies)
-        for target, section in ((self.ensemble, (cfg.ensemble, cfg.strategies)), (self.risk, (cfg.risk,))):
-            reconf = getattr(target, "reconfigure", None)
-            if reconf is not None:
-                reconf(*section)
+        self.ensemble.reconfigure(cfg.ensemble, cfg.strategies)
+        self.risk.reconfigure(cfg.risk)
+        self.market.reconfigure(cfg.feeds.stale_after_seconds)
 
     # -------------------------------------------------------------------- the loop
 
@@ -184,7 +148,10 @@ class Engine:
             if now >= next_cycle:
                 await self.cycle(now)
                 next_cycle = (now // period + 1) * period
-                if until_exhausted and self.exhausted:
+                if self.exhausted:
+                    if until_exhausted:
+                        return
+                    await self._idle(stop, beat)
                     return
             self._heartbeat()
             target = min(next_cycle, self.clock.now() + max(1, int(beat)))
@@ -193,6 +160,18 @@ class Engine:
             _, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
             for t in pending:
                 t.cancel()
+
+    async def _idle(self, stop: asyncio.Event, beat: float) -> None:
+        """A replay or simulation has no more data: keep beating (the process is healthy) and
+        wait to be stopped, instead of cycling through empty minutes."""
+        log.info("feed %s has no more data; idle until stopped", self.feed.name)
+        self._emit("feeds_stale", "warning", f"feed {self.feed.name} finished: no new data, no new trades")
+        while not stop.is_set():
+            self._heartbeat()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=beat)
+            except TimeoutError:
+                pass
 
     async def cycle(self, now: int) -> CycleReport:
         t0 = time.perf_counter()
@@ -223,6 +202,8 @@ class Engine:
                              time.perf_counter() - t0)
         self.last_cycle = report
         self._heartbeat()
+        if self._after_cycle is not None:
+            await self._after_cycle(report)
         return report
 
     # -------------------------------------------------------------------- stages
@@ -373,31 +354,32 @@ class Engine:
         book = dict(self._book)
         book["peak"] = max(book.get("peak", equity), equity)
         await self._io(self.ledger.record_equity, now, equity, cash, marks.positions_sol, sol_usd,
-                       {"book": book, "ensemble_state": self.ensemble.state(), "risk_state": self.risk.state()})
+                       {"book": book, "ensemble_state": self.ensemble.state(), "risk_state": self.risk.state(),
+                        "engine_cursor": {"feed": self.feed.name, "ts": now}})
 
     # -------------------------------------------------------------------- operator commands
 
     async def _drain_commands(self, now: int) -> None:
         if self.commands is None:
             return
-        while not self.commands.empty():
-            cmd = self.commands.get_nowait()
+        for cmd in self.commands.drain():
             await self.handle_command(cmd, now)
 
-    async def handle_command(self, cmd: Any, now: int) -> None:
-        name = type(cmd).__name__
-        if name == "Pause":
-            self.risk.pause(getattr(cmd, "reason", "operator"))
-        elif name == "Resume":
+    async def handle_command(self, cmd: Pause | Resume | Close | ResetBreaker, now: int) -> None:
+        """Operator commands arrive as values and are applied here, at the start of a cycle."""
+        if isinstance(cmd, Pause):
+            self.risk.pause(f"operator {cmd.origin}".strip())
+        elif isinstance(cmd, Resume):
             self.risk.resume()
-        elif name == "ResetBreaker":
-            self.risk.reset_breaker(cmd.name)
-        elif name == "Close":
-            await self._operator_close(cmd.mint, now)
+        elif isinstance(cmd, ResetBreaker):
+            if not self.risk.reset_breaker(cmd.name, now):
+                log.warning("reset of unknown or untripped breaker %r ignored", cmd.name)
+        elif isinstance(cmd, Close):
+            await self._operator_close(cmd.target, now)
         else:
-            log.warning("unknown operator command %s ignored", name)
+            log.warning("unknown operator command %s ignored", type(cmd).__name__)
             return
-        await self._io(self.ledger.record_event, "operator_command", name)
+        await self._io(self.ledger.record_event, "operator_command", f"{type(cmd).__name__} {cmd}")
 
     async def _operator_close(self, target: str, now: int) -> None:
         positions = await self._io(self.ledger.open_positions)

@@ -4,14 +4,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock
-from bot.config import Config
-from bot.engine import Engine, EngineEvent
+from bot.config import Config, Secrets
+from bot.control import ControlQueue
+from bot.engine import CycleReport, Engine, EngineEvent
 from bot.feeds.replay import ReplayFeed
 from bot.ledger import Ledger
 from bot.market.dataset import read_dataset
@@ -47,19 +47,41 @@ def build_paper_executor(cfg: Config, ledger: Ledger) -> PaperExecutor:
     return PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger))
 
 
-def build_replay_feed(cfg: Config, ledger: Ledger | None = None, *, frame=None,
-                      resume_key: str | None = None) -> ReplayFeed:
-    """Replay of ``feeds.replay_path`` (or ``frame``); resumes after the ledger's cursor if any."""
-    data = frame if frame is not None else read_dataset(cfg.feeds.replay_path)
-    resume = ledger.get_kv(resume_key) if (ledger is not None and resume_key) else None
-    return ReplayFeed(data, name="replay", history_bars=cfg.market.window_bars, resume_from=resume)
+def build_replay_feed(cfg: Config, *, frame=None) -> ReplayFeed:
+    """A replay of ``frame`` from its start (backtests)."""
+    return ReplayFeed(frame, name="replay", history_bars=cfg.market.window_bars)
 
 
-def build_sim_feed(cfg: Config, ledger: Ledger | None, resume_key: str | None) -> ReplayFeed:
-    hours = cfg.market.window_bars / 60.0 + cfg.feeds.sim_hours
-    res = simulate(cfg.feeds.sim_tokens, hours, cfg.feeds.sim_seed)
-    resume = ledger.get_kv(resume_key) if (ledger is not None and resume_key) else None
-    return ReplayFeed(res.frame, name="sim", history_bars=cfg.market.window_bars, resume_from=resume)
+def _resume_point(ledger: Ledger, feed_name: str) -> int | None:
+    """Where the previous run on the same feed stopped (None for another feed or a fresh ledger)."""
+    cursor = ledger.get_kv("engine_cursor")
+    return int(cursor["ts"]) if cursor and cursor.get("feed") == feed_name else None
+
+
+def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger) -> FeedSource:
+    """The feed ``[feeds] source`` names. Replay and sim resume where a previous run stopped."""
+    src = cfg.feeds.source
+    if src == "replay":
+        path = Path(cfg.feeds.replay_path)
+        name = f"replay:{path.resolve()}"
+        return ReplayFeed(read_dataset(path), name=name, history_bars=cfg.market.window_bars,
+                          resume_from=_resume_point(ledger, name))
+    if src == "sim":
+        f = cfg.feeds
+        name = f"sim:{f.sim_tokens}x{f.sim_hours:g}h:seed{f.sim_seed}"
+        res = simulate(f.sim_tokens, cfg.market.window_bars / 60.0 + f.sim_hours, f.sim_seed)
+        return ReplayFeed(res.frame, name=name, history_bars=cfg.market.window_bars,
+                          resume_from=_resume_point(ledger, name))
+    from bot.feeds.live import LiveFeedSource
+
+    return LiveFeedSource(cfg.feeds, secrets)
+
+
+async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger
+                         ) -> tuple[Executor, Callable[[], tuple[int, int]] | None]:
+    """The executor ``[environment] execution_mode`` names, and the RPC health reader (None when
+    the mode needs no RPC endpoint)."""
+    return build_paper_executor(cfg, ledger), None
 
 
 def feeds_fresh(feed: FeedSource, now: int) -> bool:
@@ -71,7 +93,8 @@ def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Execu
                  market: MarketState | None = None, rpc_healthy: Callable[[], bool] = lambda: True,
                  on_event: Callable[[EngineEvent], None] = lambda e: None,
                  heartbeat: Callable[[], None] = lambda: None,
-                 commands: asyncio.Queue | None = None) -> Engine:
+                 commands: ControlQueue | None = None,
+                 after_cycle: Callable[[CycleReport], Awaitable[None]] | None = None) -> Engine:
     """The engine with strategies, ensemble and risk restored from the ledger's saved state."""
     strategies = build_strategies(cfg.strategies)
     ensemble = Ensemble(cfg.ensemble, cfg.strategies, ledger.get_kv("ensemble_state"))
@@ -83,7 +106,7 @@ def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Execu
 
     return Engine(cfg, clock=clock, feed=feed, market=market or build_market(cfg), strategies=strategies,
                   ensemble=ensemble, risk=risk, executor=executor, ledger=ledger, conditions=conditions,
-                  on_event=on_event, heartbeat=heartbeat, commands=commands)
+                  on_event=on_event, heartbeat=heartbeat, commands=commands, after_cycle=after_cycle)
 
 
 def _market_regime(ensemble: Any) -> str:

@@ -92,6 +92,10 @@ class Ledger:
             raise LedgerError(f"ledger {p} cannot be opened: {exc}") from None
         return cls(conn, p, clock, lock_fd)
 
+    def use_clock(self, clock: Callable[[], int]) -> None:
+        """Timestamp later writes with ``clock`` (the engine's clock, once it is known)."""
+        self._clock = clock
+
     def close(self) -> None:
         with self._lock:
             try:
@@ -318,6 +322,22 @@ class Ledger:
 
     def recent_fills(self, n: int) -> list[dict[str, Any]]:
         return [dict(r) for r in self._q("SELECT * FROM fills ORDER BY id DESC LIMIT ?", (n,))]
+
+    def trade_log(self, limit: int, since_ts: int | None = None) -> list[dict[str, Any]]:
+        """Fills joined with their intent (reason, decision) and position (symbol), newest first."""
+        sql = ("SELECT f.*, i.reason, i.decision, p.symbol FROM fills f JOIN intents i USING (intent_id) "
+               "JOIN positions p ON p.id = f.position_id")
+        args: tuple = ()
+        if since_ts is not None:
+            sql += " WHERE f.ts >= ?"
+            args = (since_ts,)
+        return [dict(r) for r in self._q(sql + " ORDER BY f.id DESC LIMIT ?", (*args, limit))]
+
+    def equity_since(self, ts: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT * FROM equity WHERE ts >= ? ORDER BY ts", (ts,))]
+
+    def outcomes_since(self, ts: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT * FROM strategy_outcomes WHERE ts >= ? ORDER BY id", (ts,))]
 
     def intents(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._q("SELECT intent_id, mint, side, amount_in, reason, state, attempt, "
