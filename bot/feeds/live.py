@@ -35,7 +35,8 @@ from bot.stages import FeedHealth, MarketUpdate, TokenSafety
 
 log = logging.getLogger("solbot.feeds.live")
 
-SIGNATURE_BATCH = 100  # documented maxItems of Helius POST /v0/transactions
+SIGNATURE_BATCH = 100
+SEEN_TRADES_MAX = 50_000  # memory bound of the whale-trade duplicate filter  # documented maxItems of Helius POST /v0/transactions
 
 
 class _SourceState:
@@ -98,7 +99,7 @@ class LiveFeedSource:
         self._trending: dict[str, float] = {}
         self._backfill_queue: list[str] = []
         self._backfill_frames: list[pl.DataFrame] = []
-        self._seen_trades: set[tuple[str, str]] = set()
+        self._seen_trades: dict[tuple[str, str], None] = {}  # insertion-ordered, bounded
         self._signatures: asyncio.Queue[str] = asyncio.Queue()
         self._whale_after: dict[str, int] = {}
         self.sol_usd: float | None = None
@@ -305,7 +306,9 @@ class LiveFeedSource:
             key = (t.signature, t.mint)
             if key in self._seen_trades or t.mint not in self.universe.tracked:
                 continue
-            self._seen_trades.add(key)
+            self._seen_trades[key] = None
+            if len(self._seen_trades) > SEEN_TRADES_MAX:
+                self._seen_trades.pop(next(iter(self._seen_trades)))
             self.builder.add_trade(t)
 
     async def _birdeye_loop(self) -> None:
