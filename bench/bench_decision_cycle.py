@@ -12,6 +12,7 @@ regime) is computed once per cycle in the vectorised run and once per token in t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,7 +43,8 @@ def main() -> None:
     cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "trading.toml").config
     strategies = build_strategies(cfg.strategies)
     panel = random_market(args.tokens, args.bars, seed=7)
-    print(f"{args.tokens} tokens x {args.bars} one-minute bars, {len(strategies)} strategies")
+    print(f"{args.tokens} tokens x {args.bars} one-minute bars, {len(strategies)} strategies; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
 
     ensemble = Ensemble(cfg.ensemble, cfg.strategies)
     for _ in range(3):  # warm up
@@ -55,7 +57,7 @@ def main() -> None:
         times.append(time.perf_counter() - t)
     ms = np.array(times) * 1e3
     p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
-    print(f"vectorised cycle: p50 {p50:.1f} ms  p99 {p99:.1f} ms  ({args.repeats} runs)")
+    print(f"vectorised cycle: p50 {p50:.1f} ms  p99 {p99:.1f} ms  min {ms.min():.1f} ms  ({args.repeats} runs)")
 
     rows = [panel.select([i]) for i in range(args.tokens)]
     base_ens = Ensemble(cfg.ensemble, cfg.strategies)
@@ -69,6 +71,7 @@ def main() -> None:
     b50 = np.percentile(bms, 50)
     print(f"per-token baseline: p50 {b50:.1f} ms  ({args.baseline_repeats} runs)")
     print(f"speed-up: {b50 / p50:.1f}x")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     acts = {a: sum(d.action == a for d in decisions) for a in ("buy", "sell", "hold")}
     print(f"decisions: {acts}")
 
