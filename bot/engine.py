@@ -291,17 +291,21 @@ class Engine:
             pool=pool, reason=intent.reason)
         result: ExecutionResult = await self.executor.execute(order)
         if result.status is not ExecutionStatus.FILLED or result.fill is None:
+            if result.error == "fill_unreadable":
+                # It landed but could not be read as our swap: leave it SENT for `solbot reconcile`.
+                await self._io(self.ledger.record_event, "reconcile_needed", f"{intent.intent_id}: {result.detail}")
+                self._emit("execution_failed", "critical",
+                           f"{intent.side} {intent.mint[:8]} landed but its fill could not be read; "
+                           "run `solbot reconcile`")
+                return False
             entry = await self._io(self.ledger.intent, intent.intent_id)
-            if entry is not None and not entry.state.terminal:
-                final = IntentState.EXPIRED if result.status is ExecutionStatus.EXPIRED else IntentState.FAILED
-                # The executor may have journaled up to SENT; FAILED/EXPIRED are reachable from there,
-                # and from PLANNED/QUOTED/SIGNED FAILED is.
-                if final is IntentState.EXPIRED and entry.state is not IntentState.SENT:
-                    final = IntentState.FAILED
-                await self._io(self.ledger.transition, intent.intent_id, final,
-                               detail=f"{result.error}: {result.detail}"[:500])
-            await self._io(self.ledger.record_rejection, intent.mint, f"execution_{result.error or result.status}",
-                           result.detail[:500])
+            final = IntentState.FAILED
+            if result.status is ExecutionStatus.EXPIRED and entry is not None and entry.state is IntentState.SENT:
+                final = IntentState.EXPIRED
+            await self._io(self.ledger.finish_unfilled, intent.intent_id, final,
+                           f"{result.error}: {result.detail}"[:500], result.fee_lamports)
+            await self._io(self.ledger.record_rejections,
+                           [(intent.mint, f"execution_{result.error or result.status}", result.detail[:500])])
             self._emit("execution_failed", "warning",
                        f"{intent.side} {intent.mint[:8]} ({intent.reason}) did not fill: {result.error} {result.detail}")
             return False

@@ -114,7 +114,7 @@ class EngineStatus:
 
     def readiness(self) -> list[ReadinessCheck]:
         if self._rpc_health is None:
-            rpc = ReadinessCheck("rpc", True, "no RPC endpoint needed in this mode (paper on a replay/sim feed)")
+            rpc = ReadinessCheck("rpc", True, "no RPC endpoint used in paper mode")
         else:
             rpc = rpc_check(*self._rpc_health())
         return [feeds_check(self._feed.health(self._engine.clock.now())), rpc,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.alerts import Alert, AlertBus, AlertKind, Severity, event_sink
-from bot.clock import Clock, PacedClock, WallClock
+from bot.clock import WallClock
 from bot.config import ConfigError, LoadedConfig, Secrets, load_config, plan_reload
 from bot.control import ControlQueue
 from bot.engine import CycleReport, Engine, EngineEvent
@@ -31,10 +31,9 @@ from bot.health import HealthServer
 from bot.ledger import Ledger
 from bot.metrics import Metrics
 from bot.sdnotify import Notifier
-from bot.stages import FeedSource
 from bot.status import Heartbeat
 from bot.telegram import TelegramService
-from bot.wiring import build_engine, build_executor, build_feed
+from bot.wiring import build_engine, build_executor, build_feed, recover_intents
 from strategies.registry import build_strategies
 
 log = logging.getLogger("solbot.run")
@@ -55,11 +54,13 @@ class Runner:
         notifier = Notifier()
         try:
             ledger.record_config("start", self.loaded.sha256, self.loaded.text)
-            feed = build_feed(cfg, self.secrets, ledger)
-            clock = self._clock(feed)
+            held: set[str] = {p.mint for p in ledger.open_positions()}  # kept current after each cycle
+            feed, clock = build_feed(cfg, self.secrets, ledger, lambda: held)
             ledger.use_clock(clock.now)  # ledger timestamps follow the engine's clock
-            executor, rpc_health = await build_executor(cfg, self.secrets, ledger)
+            executor, rpc_health, rpc_stats = await build_executor(cfg, self.secrets, ledger, clock)
             closers.append(executor.aclose)
+            for line in await recover_intents(executor, ledger, cfg.market.sol_usd_fallback):
+                log.warning("start-up recovery: %s", line)
             await feed.start()
             closers.append(feed.aclose)
 
@@ -86,6 +87,8 @@ class Runner:
             async def after_cycle(report: CycleReport) -> None:
                 metrics.observe_cycle(report.seconds)
                 await status_box["status"].refresh()
+                held.clear()
+                held.update(p.mint for p in status_box["status"].positions())
                 fresh = all(h.fresh for h in feed.health(clock.now()))
                 if fresh != feed_state["fresh"]:
                     feed_state["fresh"] = fresh
@@ -110,8 +113,7 @@ class Runner:
             stats = getattr(feed, "stats", None)
             if callable(stats):
                 metrics.register_feed_stats(stats)
-            rpc_stats = getattr(executor, "rpc_stats", None)
-            if callable(rpc_stats):
+            if rpc_stats is not None:
                 metrics.register_rpc_stats(rpc_stats)
 
             metrics.register_gauge("solbot_telegram_queue_depth", "alerts waiting for Telegram",
@@ -148,13 +150,6 @@ class Runner:
                     await close()
             notifier.close()
             ledger.close()
-
-    def _clock(self, feed: FeedSource) -> Clock:
-        start = feed.first_ts()
-        if start is None:  # live feeds: real time
-            return WallClock()
-        begin = getattr(feed, "start_time", lambda: None)() or start
-        return PacedClock(begin, self.loaded.config.feeds.replay_seconds_per_bar)
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()

@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import Config, Secrets
+from bot.clock import Clock, PacedClock, WallClock
+from bot.config import Config, ConfigError, Secrets
 from bot.control import ControlQueue
 from bot.engine import CycleReport, Engine, EngineEvent
 from bot.feeds.replay import ReplayFeed
@@ -58,30 +58,84 @@ def _resume_point(ledger: Ledger, feed_name: str) -> int | None:
     return int(cursor["ts"]) if cursor and cursor.get("feed") == feed_name else None
 
 
-def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger) -> FeedSource:
-    """The feed ``[feeds] source`` names. Replay and sim resume where a previous run stopped."""
+def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger,
+               held_mints: Callable[[], Iterable[str]]) -> tuple[FeedSource, Clock]:
+    """The feed ``[feeds] source`` names and the clock that goes with it: wall time for live
+    feeds; for replay and sim, simulated time paced by ``replay_seconds_per_bar``, resuming where
+    a previous run on the same data stopped."""
     src = cfg.feeds.source
+    if src == "live":
+        from bot.feeds.live import LiveFeedSource
+
+        clock = WallClock()
+        return LiveFeedSource(cfg.feeds, secrets, max_tracked_tokens=cfg.market.max_tracked_tokens,
+                              clock=clock, held_mints=held_mints), clock
     if src == "replay":
         path = Path(cfg.feeds.replay_path)
         name = f"replay:{path.resolve()}"
-        return ReplayFeed(read_dataset(path), name=name, history_bars=cfg.market.window_bars,
-                          resume_from=_resume_point(ledger, name))
-    if src == "sim":
+        frame = read_dataset(path)
+    else:
         f = cfg.feeds
         name = f"sim:{f.sim_tokens}x{f.sim_hours:g}h:seed{f.sim_seed}"
-        res = simulate(f.sim_tokens, cfg.market.window_bars / 60.0 + f.sim_hours, f.sim_seed)
-        return ReplayFeed(res.frame, name=name, history_bars=cfg.market.window_bars,
-                          resume_from=_resume_point(ledger, name))
-    from bot.feeds.live import LiveFeedSource
+        frame = simulate(f.sim_tokens, cfg.market.window_bars / 60.0 + f.sim_hours, f.sim_seed).frame
+    feed = ReplayFeed(frame, name=name, history_bars=cfg.market.window_bars,
+                      resume_from=_resume_point(ledger, name))
+    start = feed.start_time()
+    assert start is not None  # read_dataset refuses empty datasets
+    return feed, PacedClock(start, cfg.feeds.replay_seconds_per_bar)
 
-    return LiveFeedSource(cfg.feeds, secrets)
+
+async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: Clock
+                         ) -> tuple[Executor, Callable[[], tuple[int, int]] | None,
+                                    Callable[[], dict[str, dict[str, float]]] | None]:
+    """The executor ``[environment] execution_mode`` names, the RPC health reader
+    ``() -> (healthy, total)`` and the per-endpoint stats for /metrics (both None when the mode
+    needs no RPC endpoint)."""
+    if cfg.environment.execution_mode == "paper":
+        return build_paper_executor(cfg, ledger), None, None
+    from chain.jupiter import JupiterClient
+    from chain.live_executor import LiveExecutor
+    from chain.rpc_pool import RpcPool
+    from chain.wallet import WalletError, load_wallet_from_env
+
+    try:
+        wallet = load_wallet_from_env({"SOLBOT_KEYPAIR": secrets.keypair_path or ""})
+    except WalletError as exc:
+        raise ConfigError([str(exc)]) from None
+    pool = RpcPool(cfg.rpc)
+    await pool.start()
+    key = secrets.jupiter_api_key.get_secret_value() if secrets.jupiter_api_key else None
+    executor = LiveExecutor(cfg=cfg.execution, commitment=cfg.rpc.commitment, pool=pool,
+                            router=JupiterClient(cfg.jupiter, api_key=key), wallet=wallet, journal=ledger,
+                            now=clock.now)
+
+    def health() -> tuple[int, int]:
+        st = pool.stats()
+        return st.healthy_read, len(st.endpoints)
+
+    def stats() -> dict[str, dict[str, float]]:
+        return {e.label: {"requests": float(e.requests), "errors": float(sum(e.errors.values())),
+                          "latency_seconds": (e.latency_ewma_ms or 0.0) / 1000.0,
+                          "healthy": 1.0 if e.health == "healthy" else 0.0, "slot_lag": float(e.slot_lag or 0)}
+                for e in pool.stats().endpoints}
+
+    return executor, health, stats
 
 
-async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger
-                         ) -> tuple[Executor, Callable[[], tuple[int, int]] | None]:
-    """The executor ``[environment] execution_mode`` names, and the RPC health reader (None when
-    the mode needs no RPC endpoint)."""
-    return build_paper_executor(cfg, ledger), None
+async def recover_intents(executor: Executor, ledger: Ledger, sol_usd: float) -> list[str]:
+    """Resolve intents a previous run left unfinished, before anything new trades. Fills that
+    landed are recorded; returns one line per intent for the log."""
+    lines = []
+    reasons = {i["intent_id"]: i["reason"] for i in ledger.intents()}
+    for res in await executor.recover(ledger, sol_usd=sol_usd):
+        if res.fill is not None:
+            out = ledger.apply_fill(res.fill, exit_reason=reasons.get(res.intent_id, "")
+                                    if res.fill.side.value == "sell" else "")
+            lines.append(f"{res.intent_id}: landed before the restart, fill recorded"
+                         + (" (already known)" if out.duplicate else ""))
+        else:
+            lines.append(f"{res.intent_id}: {res.status} ({res.error}: {res.detail})")
+    return lines
 
 
 def feeds_fresh(feed: FeedSource, now: int) -> bool:

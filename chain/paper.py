@@ -21,6 +21,8 @@ from chain.types import (
     ExecutionResult,
     ExecutionStatus,
     Fill,
+    IntentJournal,
+    IntentState,
     OrderRequest,
     PoolSnapshot,
     QuoteCheck,
@@ -109,6 +111,17 @@ class PaperExecutor:
             paper=True,
         )
         return ExecutionResult(order.intent_id, ExecutionStatus.FILLED, fill)
+
+    async def recover(self, journal: IntentJournal | None = None, *, sol_usd: float) -> list[ExecutionResult]:
+        """Paper never sends, so an intent a crash left unfinished never executed: mark it FAILED."""
+        if journal is None:
+            return []
+        out = []
+        for e in journal.unfinished():
+            journal.transition(e.intent_id, IntentState.FAILED, detail="recovered: paper intent interrupted")
+            out.append(ExecutionResult(e.intent_id, ExecutionStatus.FAILED, None, "interrupted",
+                                       "interrupted before it was filled; nothing happened"))
+        return out
 
     async def quote_check(self, mint: str, lamports_in: int, pool: PoolSnapshot) -> QuoteCheck:
         model = self._cfg.paper

@@ -195,6 +195,10 @@ class Executor(Protocol):
 
     async def execute(self, order: OrderRequest) -> ExecutionResult: ...
 
+    async def recover(self, journal: IntentJournal | None = None, *, sol_usd: float) -> list[ExecutionResult]:
+        """Resolve the journal's unfinished intents before anything new trades (start-up)."""
+        ...
+
     async def quote_check(self, mint: str, lamports_in: int, pool: PoolSnapshot) -> QuoteCheck:
         """Probe an executable buy quote and a reverse (sell) route for the risk checks."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import signal
 from pathlib import Path
@@ -19,19 +20,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def running_pid(ledger_path: str) -> int | None:
+    """The pid of the solbot holding the ledger lock, or None when no process holds it."""
     lock = Path(ledger_path + ".lock")
     try:
-        text = lock.read_text().strip()
+        fd = os.open(lock, os.O_RDONLY)
     except OSError:
         return None
-    return int(text) if text.isdigit() else None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: a bot is running
+            text = lock.read_text().strip()
+            return int(text) if text.isdigit() else None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None  # stale lock file: nobody holds it
+    finally:
+        os.close(fd)
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load(args).config  # validate first: never signal the bot with a broken file
     pid = running_pid(cfg.ledger.path)
     if pid is None:
-        raise OperatorError(f"no running solbot found (no pid in {cfg.ledger.path}.lock)")
+        raise OperatorError(f"no running solbot holds {cfg.ledger.path}.lock; start it with `solbot run`")
     try:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError:

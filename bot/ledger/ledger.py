@@ -194,6 +194,21 @@ class Ledger:
             _transition(c, intent_id, IntentState(state), self._clock(), signature=signature,
                         signed_tx=signed_tx, lvbh=last_valid_block_height, detail=detail)
 
+    def finish_unfilled(self, intent_id: str, state: IntentState, detail: str, fee_lamports: int = 0) -> None:
+        """Close an intent that did not fill (FAILED/EXPIRED). A transaction that landed but failed
+        on chain still cost its fee: ``fee_lamports`` leaves the cash in the same transaction, so
+        the ledger's cash keeps matching the wallet."""
+        with self._tx() as c:
+            row = c.execute("SELECT state FROM intents WHERE intent_id = ?", (intent_id,)).fetchone()
+            if row is not None and not IntentState(row["state"]).terminal:
+                _transition(c, intent_id, state, self._clock(), signature=None, signed_tx=None, lvbh=None,
+                            detail=detail)
+            if fee_lamports:
+                cash = int(json.loads(c.execute("SELECT value FROM kv WHERE key = ?", (CASH_KEY,)).fetchone()["value"]))
+                _put_kv(c, {CASH_KEY: cash - fee_lamports})
+                c.execute("INSERT INTO events(ts, kind, detail) VALUES (?, ?, ?)",
+                          (self._clock(), "failed_tx_fee", f"{intent_id}: {fee_lamports} lamports"))
+
     def unfinished(self) -> list[JournalEntry]:
         rows = self._q("SELECT * FROM intents WHERE state NOT IN (?, ?, ?) ORDER BY created_ts, intent_id",
                        tuple(s.value for s in (IntentState.CONFIRMED, IntentState.FAILED,
