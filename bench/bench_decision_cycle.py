@@ -67,6 +67,8 @@ def main() -> None:
         for p in rows:
             cycle(strategies, base_ens, view(p))
         btimes.append(time.perf_counter() - t)
+    if not btimes:
+        return
     bms = np.array(btimes) * 1e3
     b50 = np.percentile(bms, 50)
     print(f"per-token baseline: p50 {b50:.1f} ms  ({args.baseline_repeats} runs)")
