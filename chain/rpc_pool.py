@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import email.utils
 import itertools
 import json
 import logging
@@ -44,6 +43,7 @@ import httpx
 
 from chain.config import RpcConfig, RpcEndpoint
 from chain.errors import ChainDataError, NoHealthyEndpoint, RpcCallError, RpcEndpointFault, RpcError
+from chain.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -119,22 +119,6 @@ def classify_rpc_error(provider: str, error: Any) -> ErrorKind:
     if code == -32603:
         return ErrorKind.SERVER_ERROR
     return ErrorKind.RPC_ERROR
-
-
-def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now_epoch)
 
 
 def endpoint_label(ep: RpcEndpoint, index: int) -> str:

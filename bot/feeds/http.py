@@ -20,7 +20,6 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -39,6 +38,7 @@ from bot.feeds.types import (
     ServerError,
     TransportError,
 )
+from chain.retry_after import parse_retry_after
 
 Monotonic = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -153,25 +153,6 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     """Equal-jitter exponential backoff: half the step fixed, half random (never ~0)."""
     step = min(cap, base * (2 ** max(0, attempt)))
     return step / 2 + rng.uniform(0, step / 2)
-
-
-def parse_retry_after(value: str | None, now_wall: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    now = time.time() if now_wall is None else now_wall
-    return max(0.0, when.timestamp() - now)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def test_parse_retry_after_seconds_and_http_date() -> None:
     assert parse_retry_after(" 1.5 ") == 1.5
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now_wall=1445412470.0) == pytest.approx(10.0)
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now_epoch=1445412470.0) == pytest.approx(10.0)
 
 
 def test_breaker_opens_half_opens_and_closes(fake_time: FakeTime) -> None:
