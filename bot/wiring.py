@@ -12,6 +12,7 @@ from bot.clock import Clock, PacedClock, WallClock
 from bot.config import Config, ConfigError, Secrets
 from bot.control import ControlQueue
 from bot.engine import CycleReport, Engine, EngineEvent
+from bot.execution import adopt_wallet_cash, recover_and_record
 from bot.feeds.replay import ReplayFeed
 from bot.ledger import Ledger
 from bot.market.dataset import read_dataset
@@ -108,6 +109,11 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
     executor = LiveExecutor(cfg=cfg.execution, commitment=cfg.rpc.commitment, pool=pool,
                             router=JupiterClient(cfg.jupiter, api_key=key), wallet=wallet, journal=ledger,
                             now=clock.now)
+    try:  # a fresh live ledger starts from the wallet's SOL (never overwrites existing cash)
+        await adopt_wallet_cash(executor, ledger)
+    except BaseException:
+        await executor.aclose()
+        raise
 
     def health() -> tuple[int, int]:
         st = pool.stats()
@@ -124,18 +130,8 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
 
 async def recover_intents(executor: Executor, ledger: Ledger, sol_usd: float) -> list[str]:
     """Resolve intents a previous run left unfinished, before anything new trades. Fills that
-    landed are recorded; returns one line per intent for the log."""
-    lines = []
-    reasons = {i["intent_id"]: i["reason"] for i in ledger.intents()}
-    for res in await executor.recover(ledger, sol_usd=sol_usd):
-        if res.fill is not None:
-            out = ledger.apply_fill(res.fill, exit_reason=reasons.get(res.intent_id, "")
-                                    if res.fill.side.value == "sell" else "")
-            lines.append(f"{res.intent_id}: landed before the restart, fill recorded"
-                         + (" (already known)" if out.duplicate else ""))
-        else:
-            lines.append(f"{res.intent_id}: {res.status} ({res.error}: {res.detail})")
-    return lines
+    landed are recorded, failed landed transactions book their fee; one line per intent for the log."""
+    return [r.line() for r in await recover_and_record(executor, ledger, sol_usd)]
 
 
 def feeds_fresh(feed: FeedSource, now: int) -> bool:

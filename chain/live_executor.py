@@ -35,7 +35,7 @@ from chain.fills import fill_from_tx
 from chain.jupiter import QuoteRequest, SwapRouter, check_quote, decode_instruction_error
 from chain.rpc_methods import ChainRpc, ConfirmedTx
 from chain.rpc_pool import RpcPool
-from chain.tx_check import TxFacts, check_swap_tx
+from chain.tx_check import TOKEN_2022_PROGRAM, TOKEN_PROGRAM, TxFacts, check_swap_tx
 from chain.types import (
     WSOL_MINT,
     ExecutionResult,
@@ -275,6 +275,25 @@ class LiveExecutor:
         except ChainError:
             return None
         return sum(a.amount for a in accounts)
+
+    async def sol_balance(self) -> int | None:
+        """The wallet's lamports (None when it cannot be read now)."""
+        try:
+            return await self.rpc.balance(self.wallet_address)
+        except ChainError:
+            return None
+
+    async def token_balances(self) -> dict[str, int] | None:
+        """Raw balance per mint over every token account the wallet owns (SPL Token and
+        Token-2022), including empty accounts (balance 0); None when it cannot be read now."""
+        out: dict[str, int] = {}
+        try:
+            for program in (TOKEN_PROGRAM, TOKEN_2022_PROGRAM):
+                for a in await self.rpc.token_accounts(self.wallet_address, program_id=program):
+                    out[a.mint] = out.get(a.mint, 0) + a.amount
+        except ChainError:
+            return None
+        return out
 
     async def aclose(self) -> None:
         await self.router.aclose()

@@ -137,6 +137,12 @@ class PaperExecutor:
     async def token_balance(self, mint: str) -> int | None:
         return self.wallet.tokens.get(mint, 0)
 
+    async def token_balances(self) -> dict[str, int] | None:
+        return {m: self.wallet.tokens.get(m, 0) for m in sorted(set(self.wallet.tokens) | self.wallet.open_accounts)}
+
+    async def sol_balance(self) -> int | None:
+        return self.wallet.lamports
+
     async def aclose(self) -> None:
         return None
 

@@ -207,6 +207,14 @@ class Executor(Protocol):
         """The wallet's actual raw balance of ``mint`` (None when it cannot be read now)."""
         ...
 
+    async def token_balances(self) -> dict[str, int] | None:
+        """Raw balance per mint of every token account the wallet owns (None when unreadable)."""
+        ...
+
+    async def sol_balance(self) -> int | None:
+        """The wallet's lamports (None when it cannot be read now)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -1,0 +1,172 @@
+"""Journal → execute → record: the one path every order takes (engine cycles and operator orders).
+
+``execute_intent`` writes the intent to the ledger before the executor sees it, executes it, and
+records the outcome:
+
+- a fill: ``ledger.apply_fill`` (fill, CONFIRMED, position and cash in one transaction);
+- no fill: the intent is closed ``FAILED`` (or ``EXPIRED`` when a sent transaction provably
+  expired) with ``finish_unfilled``, which also charges the fee of a transaction that landed and
+  failed on chain, so the ledger's cash keeps matching the wallet;
+- landed but unreadable as our swap: left ``SENT`` for ``solbot reconcile``, never guessed.
+
+It returns what happened as a value; alerts and risk bookkeeping stay with the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from bot.errors import OperatorError
+from bot.ledger import Ledger
+from bot.ledger.ledger import FillOutcome
+from bot.stages import OrderIntent
+from chain.types import (
+    ExecutionResult,
+    ExecutionStatus,
+    Executor,
+    IntentState,
+    OrderRequest,
+    PoolSnapshot,
+    Side,
+)
+from strategies.types import Decision
+
+Io = Callable[..., Awaitable[Any]]
+
+#: ``ExecutionResult.error`` of a transaction that landed but could not be read as our swap.
+FILL_UNREADABLE = "fill_unreadable"
+
+
+async def _to_thread(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    return await asyncio.to_thread(fn, *args, **kw)
+
+
+@dataclass(frozen=True, slots=True)
+class IntentOutcome:
+    intent: OrderIntent  # as journaled (its id made unique)
+    result: ExecutionResult
+    book: FillOutcome | None  # what the fill did to the book (None when it did not fill)
+    state: IntentState  # the intent's state in the ledger afterwards
+
+    @property
+    def filled(self) -> bool:
+        return self.book is not None
+
+    @property
+    def needs_reconcile(self) -> bool:
+        return self.result.error == FILL_UNREADABLE
+
+
+def order_request(intent: OrderIntent, pool: PoolSnapshot, max_sol_per_trade_lamports: int) -> OrderRequest:
+    return OrderRequest(
+        intent_id=intent.intent_id, mint=intent.mint, side=intent.side, amount_in=intent.amount_in,
+        token_decimals=intent.token_decimals, max_slippage_bps=intent.max_slippage_bps,
+        max_priority_fee_lamports=intent.max_priority_fee_lamports,
+        max_sol_per_trade_lamports=max_sol_per_trade_lamports, pool=pool, reason=intent.reason)
+
+
+async def unique_intent(ledger: Ledger, intent: OrderIntent, io: Io = _to_thread) -> OrderIntent:
+    """Intent ids are deterministic (backtests reproduce); add a suffix if one is taken."""
+    base, n, iid = intent.intent_id, 1, intent.intent_id
+    while await io(ledger.intent, iid) is not None:
+        n += 1
+        iid = f"{base}#{n}"
+    return intent if iid == intent.intent_id else replace(intent, intent_id=iid)
+
+
+async def execute_intent(executor: Executor, ledger: Ledger, intent: OrderIntent, pool: PoolSnapshot, *,
+                         max_sol_per_trade_lamports: int, symbol: str = "", io: Io = _to_thread) -> IntentOutcome:
+    """Journal ``intent``, execute it against ``pool`` and record the outcome in ``ledger``."""
+    if intent.token_decimals != pool.token_decimals:
+        # The market (or the mint account) knows the decimals; an intent must never disagree.
+        intent = replace(intent, token_decimals=pool.token_decimals)
+    intent = await unique_intent(ledger, intent, io)
+    await io(ledger.create_intent, intent, json.dumps(decision_dict(intent.decision), sort_keys=True))
+    result: ExecutionResult = await executor.execute(order_request(intent, pool, max_sol_per_trade_lamports))
+    if result.status is not ExecutionStatus.FILLED or result.fill is None:
+        if result.error == FILL_UNREADABLE:
+            await io(ledger.record_event, "reconcile_needed", f"{intent.intent_id}: {result.detail}")
+            return IntentOutcome(intent, result, None, IntentState.SENT)
+        state = await record_unfilled(ledger, result, io)
+        await io(ledger.record_rejections,
+                 [(intent.mint, f"execution_{result.error or result.status}", result.detail[:500])])
+        return IntentOutcome(intent, result, None, state)
+    votes = [] if intent.decision is None else [asdict(v) for v in intent.decision.votes]
+    book = await io(ledger.apply_fill, result.fill, symbol=symbol, stop_price_usd=intent.stop_price_usd,
+                    entry_votes=json.dumps(votes, sort_keys=True),
+                    exit_reason=intent.reason if intent.side is Side.SELL else "")
+    return IntentOutcome(intent, result, book, IntentState.CONFIRMED)
+
+
+async def record_unfilled(ledger: Ledger, result: ExecutionResult, io: Io = _to_thread) -> IntentState:
+    """Close an intent that did not fill: EXPIRED only when a sent transaction provably expired,
+    FAILED otherwise; a landed-but-failed transaction's fee leaves the cash."""
+    entry = await io(ledger.intent, result.intent_id)
+    final = IntentState.FAILED
+    if entry is not None and entry.state is IntentState.EXPIRED:
+        final = IntentState.EXPIRED
+    elif result.status is ExecutionStatus.EXPIRED and entry is not None and entry.state is IntentState.SENT:
+        final = IntentState.EXPIRED
+    await io(ledger.finish_unfilled, result.intent_id, final, f"{result.error}: {result.detail}"[:500],
+             result.fee_lamports)
+    after = await io(ledger.intent, result.intent_id)
+    return after.state if after is not None else final
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    intent_id: str
+    result: ExecutionResult
+    state: IntentState  # in the ledger afterwards (SENT: landed but unreadable, needs a human)
+    duplicate: bool = False  # the fill had already been recorded
+
+    def line(self) -> str:
+        r = self.result
+        if r.fill is not None:
+            return (f"{self.intent_id}: landed, fill recorded ({r.fill.signature})"
+                    + (" (already known)" if self.duplicate else ""))
+        return f"{self.intent_id}: {self.state} ({r.error}: {r.detail})"
+
+
+async def recover_and_record(executor: Executor, ledger: Ledger, sol_usd: float,
+                             io: Io = _to_thread) -> list[Recovered]:
+    """Resolve every unfinished intent from the chain (before anything new trades) and record each
+    outcome exactly like a fresh one: fills with ``apply_fill``, failures with their fee."""
+    reasons = {i["intent_id"]: i["reason"] for i in await io(ledger.intents)}
+    out: list[Recovered] = []
+    for res in await executor.recover(ledger, sol_usd=sol_usd):
+        if res.fill is not None:
+            book = await io(ledger.apply_fill, res.fill,
+                            exit_reason=reasons.get(res.intent_id, "") if res.fill.side is Side.SELL else "")
+            out.append(Recovered(res.intent_id, res, IntentState.CONFIRMED, book.duplicate))
+        elif res.error == FILL_UNREADABLE:
+            await io(ledger.record_event, "reconcile_needed", f"{res.intent_id}: {res.detail}")
+            out.append(Recovered(res.intent_id, res, IntentState.SENT))
+        else:
+            out.append(Recovered(res.intent_id, res, await record_unfilled(ledger, res, io)))
+    return out
+
+
+def decision_dict(d: Decision | None) -> dict:
+    if d is None:
+        return {}
+    return {"mint": d.mint, "action": str(d.action), "score": d.score, "confidence": d.confidence,
+            "regime": d.regime, "votes": [asdict(v) for v in d.votes]}
+
+
+async def adopt_wallet_cash(executor: Executor, ledger: Ledger) -> int | None:
+    """A ledger without cash (a fresh live ledger) starts from the wallet's SOL balance. Never
+    overwrites cash the ledger already has: differences are reported by ``solbot reconcile``."""
+    if ledger.cash_lamports() is not None:
+        return None
+    lamports = await executor.sol_balance()
+    if lamports is None:
+        raise OperatorError("the wallet's SOL balance cannot be read to start the ledger's cash; "
+                            "check [rpc] endpoints and try again")
+    ledger.init_cash(lamports)
+    ledger.record_event("cash_initialized", f"ledger cash set from the wallet balance: {lamports} lamports")
+    return lamports

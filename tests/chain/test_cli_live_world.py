@@ -1,0 +1,214 @@
+"""`solbot trade` and `solbot reconcile` as real processes against the local world (live mode).
+
+The world (LiteSVM chain, three RPC nodes, local Jupiter) runs in this test's event loop; the bot
+runs as ``python -m bot`` subprocesses with a live-mode config pointing at it and the world's
+wallet in ``SOLBOT_KEYPAIR``. Afterwards the ledger must equal the chain to the base unit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.ledger import Ledger
+from tests.world import Fault, LocalWorld, TokenSpec
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+TOML = (ROOT / "config" / "trading.toml").read_text()
+TOKENS = (TokenSpec("TEST", decimals=6),)
+
+
+def edit(text: str, *pairs: tuple[str, str]) -> str:
+    for old, new in pairs:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return text
+
+
+def live_config(world: LocalWorld, tmp: Path, *, mode: str = "live", **extra: str) -> Path:
+    endpoints = ", ".join(f'{{ url = "{u}", ws_url = "{w}" }}' for u, w in zip(world.rpc_urls, world.ws_urls,
+                                                                             strict=True))
+    start = TOML.index("endpoints = [")
+    end = TOML.index("]\n", start) + 2
+    text = TOML[:start] + f"endpoints = [{endpoints}]\n" + TOML[end:]
+    text = edit(text,
+                ('execution_mode = "paper"', f'execution_mode = "{mode}"'),
+                ('base_url = "https://api.jup.ag"', f'base_url = "{world.jupiter_url}"'),
+                ("requests_per_second = 0.5 ", "requests_per_second = 50.0 "),
+                ("probe_interval_seconds = 5.0", "probe_interval_seconds = 0.5"),
+                ("request_timeout_seconds = 5.0\nprobe", "request_timeout_seconds = 1.0\nprobe"),
+                ("rebroadcast_interval_seconds = 2.0", "rebroadcast_interval_seconds = 0.3"),
+                ("status_poll_interval_seconds = 0.5", "status_poll_interval_seconds = 0.1"),
+                ('path = "data/solbot.sqlite3"', f'path = "{tmp / "ledger.sqlite3"}"'),
+                ("port = 8080", "port = 0"), ("enabled = true ", "enabled = false "),
+                ('log_level = "info"', 'log_level = "warning"'),
+                *extra.items())
+    cfg = tmp / "trading.toml"
+    cfg.write_text(text)
+    return cfg
+
+
+def env_for(world: LocalWorld) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOLBOT_", "JUPITER_", "HELIUS_"))}
+    env.update(SOLBOT_KEYPAIR=str(world.wallet_keypair_path), PYTHONPATH=str(ROOT))
+    return env
+
+
+async def solbot(cfg: Path, env: dict[str, str], *args: str, limit: float = 60) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(cfg), *args, cwd=cfg.parent, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), limit)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+
+
+def book(db: Path) -> tuple[int, dict[str, int], int]:
+    """(cash, open positions mint -> raw tokens, realised PnL) as the ledger records them."""
+    ledger = Ledger.open(db, lambda: 0)
+    try:
+        return (ledger.cash_lamports(), {p.mint: p.token_amount for p in ledger.open_positions()},
+                sum(p["pnl_lamports"] for p in ledger.positions()))
+    finally:
+        ledger.close()
+
+
+def landed(world: LocalWorld) -> int:
+    return sum(1 for r in world.chain.records.values() if str(r.tx.message.account_keys[0]) == world.wallet_pubkey)
+
+
+@pytest.fixture
+async def world(tmp_path):
+    (tmp_path / "world").mkdir()
+    async with LocalWorld.start(nodes=3, tokens=TOKENS, workdir=tmp_path / "world", slot_ms=60) as w:
+        yield w
+
+
+async def test_trade_buy_then_sell_ledger_equals_chain_exactly(world, tmp_path):
+    cfg, env = live_config(world, tmp_path), env_for(world)
+    db, mint = tmp_path / "ledger.sqlite3", world.mints["TEST"]
+    sol0 = world.sol_balance()
+    code, out, err = await solbot(cfg, env, "trade", "buy", mint, "--sol", "0.25")
+    assert code == 0, out + err
+    assert "bought" in out and "signature" in out
+    cash, positions, _ = book(db)
+    assert positions == {mint: world.token_balance("TEST")} and positions[mint] > 0
+    assert cash == world.sol_balance() < sol0 - 250_000_000  # swap leg + fee + token-account rent
+
+    code, out, err = await solbot(cfg, env, "trade", "sell", mint, "--pct", "100")
+    assert code == 0, out + err
+    assert "sold" in out and "position closed" in out
+    cash, positions, pnl = book(db)
+    assert positions == {} and world.token_balance("TEST") == 0
+    assert cash == world.sol_balance()
+    assert pnl == world.sol_balance() - sol0  # the round trip's PnL is the wallet's SOL change, fees and rent included
+    assert landed(world) == 2
+    states = rows(db, "SELECT side, state FROM intents ORDER BY rowid")
+    assert states == [("buy", "confirmed"), ("sell", "confirmed")]
+    fills = rows(db, "SELECT side, network_fee_lamports, rent_lamports, paper FROM fills ORDER BY id")
+    assert [f[0] for f in fills] == ["buy", "sell"] and all(f[1] >= 10_000 and f[3] == 0 for f in fills)
+    assert fills[0][2] > 0  # the buy opened the token account
+
+    code, out, err = await solbot(cfg, env, "reconcile")
+    assert code == 0, out + err
+    assert "reconciled" in out
+
+
+async def test_killed_after_sent_is_resolved_by_reconcile_without_a_second_transaction(world, tmp_path):
+    cfg, env = live_config(world, tmp_path), env_for(world)
+    db, mint = tmp_path / "ledger.sqlite3", world.mints["TEST"]
+    world.chain.paused = True  # hold the block producer: the transaction cannot land yet
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(cfg), "trade", "buy", mint, "--sol", "0.2",
+        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        for _ in range(300):
+            if rows(db, "SELECT state FROM intents") == [("sent",)]:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the intent never reached SENT")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    swaps_built = world.jupiter.requests["swap"]
+    assert swaps_built == 1 and landed(world) == 0
+    world.chain.paused = False
+
+    code, out, err = await solbot(cfg, env, "reconcile")
+    assert code == 0, out + err
+    assert "landed, fill recorded" in out
+    assert rows(db, "SELECT state FROM intents") == [("confirmed",)]
+    assert len(rows(db, "SELECT id FROM fills")) == 1
+    assert landed(world) == 1 and world.jupiter.requests["swap"] == swaps_built  # no second transaction built
+    cash, positions, _ = book(db)
+    assert positions == {mint: world.token_balance("TEST")} and cash == world.sol_balance()
+
+
+async def test_expired_transaction_is_recorded_expired_and_a_retry_is_a_new_approved_intent(world, tmp_path):
+    cfg, env = live_config(world, tmp_path), env_for(world)
+    db, mint = tmp_path / "ledger.sqlite3", world.mints["TEST"]
+    for i in range(3):
+        world.node(i).set_fault(Fault.BLACKHOLE, methods={"sendTransaction"})
+    proc = asyncio.create_task(solbot(cfg, env, "trade", "buy", mint, "--sol", "0.1"))
+    for _ in range(300):
+        if rows(db, "SELECT state FROM intents") == [("sent",)]:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the intent never reached SENT")
+    world.advance(200)  # the blockhash passes its lastValidBlockHeight: provably expired
+    code, out, err = await proc
+    assert code == 1 and "expired" in err
+    assert rows(db, "SELECT state FROM intents") == [("expired",)]
+    assert landed(world) == 0 and world.jupiter.requests["swap"] == 1  # never a second build for that intent
+    cash, positions, _ = book(db)
+    assert positions == {} and cash == world.sol_balance()
+
+    world.clear_all_faults()
+    quotes = world.jupiter.requests["quote"]
+    code, out, err = await solbot(cfg, env, "trade", "buy", mint, "--sol", "0.1")
+    assert code == 0, out + err
+    assert world.jupiter.requests["quote"] > quotes  # a fresh quote for the retry
+    intents = rows(db, "SELECT intent_id, state FROM intents ORDER BY rowid")
+    assert [s for _, s in intents] == ["expired", "confirmed"] and intents[0][0] != intents[1][0]
+    assert landed(world) == 1
+    cash, positions, _ = book(db)
+    assert positions == {mint: world.token_balance("TEST")} and cash == world.sol_balance()
+
+
+async def test_trade_refuses_while_another_process_holds_the_ledger_lock(world, tmp_path):
+    cfg, env = live_config(world, tmp_path), env_for(world)
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import sys, time; from bot.ledger import Ledger; "
+        f"Ledger.open({str(tmp_path / 'ledger.sqlite3')!r}, lambda: 0, lock=True); print('locked', flush=True); "
+        "time.sleep(60)", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert (await asyncio.wait_for(holder.stdout.readline(), 30)).strip() == b"locked"
+        for args in (("trade", "buy", world.mints["TEST"], "--sol", "0.1"), ("reconcile",)):
+            code, out, err = await solbot(cfg, env, *args)
+            assert code == 2, out + err
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and "another solbot process holds the ledger lock" in lines[0], err
+    finally:
+        holder.kill()
+        await holder.wait()
+    assert world.jupiter.requests == {"quote": 0, "swap": 0} and landed(world) == 0
