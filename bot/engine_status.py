@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from bot.clock import utc
 from bot.engine import Engine
 from bot.portfolio import utc_day
-from bot.report import max_drawdown
+from bot.risk.analytics import book_var, max_drawdown
 from bot.stages import FeedSource, TradingState
 from bot.status import (
     BreakerState,
@@ -43,6 +45,7 @@ class _Snapshot:
     equity_sol: float = 0.0
     ledger_writable: bool = True
     by_strategy: dict[str, float] = field(default_factory=dict)
+    var_sol: dict[float, float] = field(default_factory=dict)
 
 
 class EngineStatus:
@@ -96,7 +99,23 @@ class EngineStatus:
             best=max(closing, key=lambda t: t.pnl_sol or 0.0, default=None),
             worst=min(closing, key=lambda t: t.pnl_sol or 0.0, default=None),
             by_strategy=by_strategy)
-        return _Snapshot(tuple(positions), trades, pnl, equity, ledger.writable(), by_strategy)
+        var = self._book_var({p.mint: (p.cost_sol + (p.unrealized_pnl_sol or 0.0)) for p in positions})
+        return _Snapshot(tuple(positions), trades, pnl, equity, ledger.writable(), by_strategy, var)
+
+    def _book_var(self, values_sol: dict[str, float]) -> dict[float, float]:
+        """Historical 95%/99% VaR of the open book in SOL, from the last view's one-minute returns."""
+        view = self._engine.last_view
+        if not values_sol or view is None or view.candles.n_bars < 2:
+            return {0.95: 0.0, 0.99: 0.0}
+        idx = {m: i for i, m in enumerate(view.mints)}
+        close = view.candles.close
+        rets = {}
+        for m in values_sol:
+            if m in idx:
+                c = close[idx[m]]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rets[m] = c[1:] / c[:-1] - 1.0
+        return book_var(values_sol, rets)
 
     # ---------------------------------------------------------------- StatusSource
 
@@ -110,7 +129,8 @@ class EngineStatus:
             paused=self._paused(), started_at=self._started_at,
             uptime_seconds=time.monotonic() - self._started_mono, open_positions=len(self._snap.positions),
             equity_sol=self._snap.equity_sol, pnl_today_sol=pnl.total_sol, breakers=tuple(self.breakers()),
-            weights=self.weights(), positions=self._snap.positions)
+            weights=self.weights(), positions=self._snap.positions,
+            var_95_sol=self._snap.var_sol.get(0.95), var_99_sol=self._snap.var_sol.get(0.99))
 
     def readiness(self) -> list[ReadinessCheck]:
         if self._rpc_health is None:

@@ -14,27 +14,10 @@ from typing import Any
 import numpy as np
 
 from bot.clock import utc
+from bot.risk.analytics import historical_var, max_drawdown, returns
 from chain.types import LAMPORTS_PER_SOL
 
 MINUTES_PER_YEAR = 365 * 24 * 60
-
-
-def max_drawdown(equity: Sequence[float]) -> float:
-    """Largest peak-to-trough fall as a fraction of the peak (0.25 = -25%)."""
-    if len(equity) == 0:
-        return 0.0
-    e = np.asarray(equity, dtype=float)
-    peak = np.maximum.accumulate(e)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dd = np.where(peak > 0, (peak - e) / peak, 0.0)
-    return float(np.max(dd))
-
-
-def period_returns(equity: Sequence[float]) -> np.ndarray:
-    e = np.asarray(equity, dtype=float)
-    if len(e) < 2:
-        return np.zeros(0)
-    return np.diff(e) / e[:-1]
 
 
 def sharpe(returns: np.ndarray, periods_per_year: float) -> float:
@@ -117,7 +100,7 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, fills: list[d
               "positions_sol": e["positions_sol"]} for e in equity]
     values = [e["equity_sol"] for e in equity]
     final = values[-1] if values else initial_equity_sol
-    rets = period_returns([initial_equity_sol, *values])
+    rets = returns([initial_equity_sol, *values])
     per_year = MINUTES_PER_YEAR * 60.0 / cycle_seconds
     attribution: dict[str, dict[str, float]] = defaultdict(lambda: {"pnl_sol": 0.0, "positions": 0})
     for o in outcomes:
@@ -139,6 +122,8 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, fills: list[d
         "max_drawdown": max_drawdown([initial_equity_sol, *values]),
         "sharpe": sharpe(rets, per_year),
         "sortino": sortino(rets, per_year),
+        "var_95": historical_var(rets, 0.95),  # loss fraction of equity per cycle, historical
+        "var_99": historical_var(rets, 0.99),
         "win_rate": win_rate(closed_pnls),
         "profit_factor": profit_factor(closed_pnls),
         "closed_positions": len(closed_pnls),

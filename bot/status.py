@@ -107,6 +107,8 @@ class StatusSummary:
     breakers: tuple[BreakerState, ...]
     weights: dict[str, float]
     positions: tuple[PositionView, ...] = ()
+    var_95_sol: float | None = None  # historical value-at-risk of the open book (one minute)
+    var_99_sol: float | None = None
 
 
 class StatusSource(Protocol):

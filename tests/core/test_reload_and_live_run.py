@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import signal
 import sqlite3
 import subprocess
@@ -130,7 +131,11 @@ def test_default_paper_run_stays_up_when_feeds_are_unreachable(tmp_path):
             raise AssertionError("not ready without feed data")
         except urllib.error.HTTPError as e:
             assert e.code == 503 and "feeds" in json.loads(e.read())["failing"]
-        time.sleep(6)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any("unavailable" in ln for ln in lines):
+            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+            if ready:
+                lines.append(proc.stdout.readline())
         assert proc.poll() is None, "the bot must keep running while feeds are down"
     finally:
         code, out = stop(proc)
