@@ -82,7 +82,7 @@ class Runner:
                     metrics.record_trade("buy" if ev.kind == "trade_opened" else "sell")
 
             status_box: dict[str, EngineStatus] = {}
-            feed_state = {"fresh": True}
+            feed_state = {"fresh": True, "rpc_ok": True}
 
             async def after_cycle(report: CycleReport) -> None:
                 metrics.observe_cycle(report.seconds)
@@ -97,6 +97,15 @@ class Runner:
                                          "feeds recovered" if fresh else "feeds are stale: " + "; ".join(
                                              f"{h.source}: {h.detail}" for h in feed.health(clock.now())
                                              if not h.fresh)))
+                if rpc_health is not None:
+                    healthy, total = rpc_health()
+                    ok = healthy >= 1
+                    if ok != feed_state["rpc_ok"]:
+                        feed_state["rpc_ok"] = ok
+                        on_event(EngineEvent("rpc_recovered" if ok else "rpc_degraded",
+                                             "info" if ok else "critical",
+                                             f"RPC pool {'recovered' if ok else 'degraded'}: "
+                                             f"{healthy}/{total} endpoint(s) healthy"))
                 if self._reload_requested:
                     self._reload_requested = False
                     self._reload(engine)
