@@ -80,9 +80,10 @@ class Config(Section):
     alerts: AlertsConfig
 
 
-#: Top-level sections that can be changed on a running bot (SIGHUP). Everything else needs a
+#: Key paths (sections) that can be changed on a running bot (SIGHUP): strategy parameters and
+#: weights, ensemble, risk limits, discovery filters, alert settings. Everything else needs a
 #: restart: execution mode, wallet, RPC endpoints, ports, ledger path, feed sources.
-HOT_RELOADABLE: frozenset[str] = frozenset({"strategies", "ensemble", "risk", "alerts"})
+HOT_RELOADABLE: tuple[str, ...] = ("strategies", "ensemble", "risk", "alerts", "feeds.filters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,13 +167,24 @@ class ReloadPlan:
     pending_restart: tuple[str, ...]
 
 
+def _hot(key: str) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in HOT_RELOADABLE)
+
+
 def plan_reload(running: Config, new: Config) -> ReloadPlan:
-    """Take hot-reloadable sections from ``new``; keep the running values of the rest."""
+    """Take the hot-reloadable sections from ``new``; keep the running values of the rest."""
     changes = changed_keys(running, new)
-    applied = tuple(k for k in changes if k.split(".", 1)[0] in HOT_RELOADABLE)
-    pending = tuple(k for k in changes if k.split(".", 1)[0] not in HOT_RELOADABLE)
-    update = {name: getattr(new, name) for name in HOT_RELOADABLE}
-    return ReloadPlan(running.model_copy(update=update), applied, pending)
+    applied = tuple(k for k in changes if _hot(k))
+    pending = tuple(k for k in changes if not _hot(k))
+    merged = running.model_dump(mode="python")
+    fresh = new.model_dump(mode="python")
+    for path in HOT_RELOADABLE:
+        *parents, last = path.split(".")
+        src, dst = fresh, merged
+        for part in parents:
+            src, dst = src[part], dst[part]
+        dst[last] = src[last]
+    return ReloadPlan(validate_config(merged), applied, pending)
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,16 +19,16 @@ Each cycle:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.clock import Clock
 from bot.config import Config
 from bot.control import Close, ControlQueue, Pause, ResetBreaker, Resume
+from bot.execution import execute_intent
 from bot.ledger import Ledger
 from bot.market.state import MarketState
 from bot.portfolio import mark_positions, portfolio_state, utc_day
@@ -44,11 +44,7 @@ from bot.stages import (
 )
 from chain.types import (
     LAMPORTS_PER_SOL,
-    ExecutionResult,
-    ExecutionStatus,
     Executor,
-    IntentState,
-    OrderRequest,
     Side,
 )
 from strategies.ensemble import Ensemble
@@ -134,6 +130,7 @@ class Engine:
         self.ensemble.reconfigure(cfg.ensemble, cfg.strategies)
         self.risk.reconfigure(cfg.risk)
         self.market.reconfigure(cfg.feeds.stale_after_seconds)
+        self.feed.reconfigure(cfg.feeds)
 
     # -------------------------------------------------------------------- the loop
 
@@ -271,50 +268,30 @@ class Engine:
         return entries, len(rejected)
 
     async def _execute(self, intent: OrderIntent, now: int) -> bool:
-        """Journal the intent, execute it, record the outcome. True when it filled."""
+        """Journal the intent, execute it, record the outcome (``bot.execution``). True when it filled."""
         pool = self.market.pool(intent.mint, now)
         if pool is None:
             await self._io(self.ledger.record_rejection, intent.mint, "no_market_data",
                            f"{intent.reason}: no price/liquidity for {intent.mint}")
             return False
-        if intent.token_decimals != pool.token_decimals:
-            # The market knows the mint's decimals; an intent must never disagree with it.
-            intent = replace(intent, token_decimals=pool.token_decimals)
-        intent = await self._unique(intent)
-        decision_json = json.dumps(_decision_dict(intent.decision), sort_keys=True)
-        await self._io(self.ledger.create_intent, intent, decision_json)
-        order = OrderRequest(
-            intent_id=intent.intent_id, mint=intent.mint, side=intent.side, amount_in=intent.amount_in,
-            token_decimals=intent.token_decimals, max_slippage_bps=intent.max_slippage_bps,
-            max_priority_fee_lamports=intent.max_priority_fee_lamports,
-            max_sol_per_trade_lamports=int(self.cfg.risk.max_position_sol * LAMPORTS_PER_SOL),
-            pool=pool, reason=intent.reason)
-        result: ExecutionResult = await self.executor.execute(order)
-        if result.status is not ExecutionStatus.FILLED or result.fill is None:
-            if result.error == "fill_unreadable":
-                # It landed but could not be read as our swap: leave it SENT for `solbot reconcile`.
-                await self._io(self.ledger.record_event, "reconcile_needed", f"{intent.intent_id}: {result.detail}")
+        info = self.market.info(intent.mint)
+        out = await execute_intent(self.executor, self.ledger, intent, pool,
+                                   max_sol_per_trade_lamports=int(self.cfg.risk.max_position_sol * LAMPORTS_PER_SOL),
+                                   symbol=info.symbol if info else "", io=self._io)
+        intent, result = out.intent, out.result
+        if not out.filled:
+            if out.needs_reconcile:
+                # It landed but could not be read as our swap: left SENT for `solbot reconcile`.
                 self._emit("execution_failed", "critical",
                            f"{intent.side} {intent.mint[:8]} landed but its fill could not be read; "
                            "run `solbot reconcile`")
-                return False
-            entry = await self._io(self.ledger.intent, intent.intent_id)
-            final = IntentState.FAILED
-            if result.status is ExecutionStatus.EXPIRED and entry is not None and entry.state is IntentState.SENT:
-                final = IntentState.EXPIRED
-            await self._io(self.ledger.finish_unfilled, intent.intent_id, final,
-                           f"{result.error}: {result.detail}"[:500], result.fee_lamports)
-            await self._io(self.ledger.record_rejections,
-                           [(intent.mint, f"execution_{result.error or result.status}", result.detail[:500])])
-            self._emit("execution_failed", "warning",
-                       f"{intent.side} {intent.mint[:8]} ({intent.reason}) did not fill: {result.error} {result.detail}")
+            else:
+                self._emit("execution_failed", "warning",
+                           f"{intent.side} {intent.mint[:8]} ({intent.reason}) did not fill: {result.error} "
+                           f"{result.detail}")
             return False
-        fill = result.fill
-        info = self.market.info(intent.mint)
-        votes = [] if intent.decision is None else [asdict(v) for v in intent.decision.votes]
-        outcome = await self._io(
-            self.ledger.apply_fill, fill, symbol=info.symbol if info else "", stop_price_usd=intent.stop_price_usd,
-            entry_votes=json.dumps(votes, sort_keys=True), exit_reason=intent.reason if intent.side is Side.SELL else "")
+        fill, outcome = result.fill, out.book
+        assert fill is not None and outcome is not None
         if fill.side is Side.BUY:
             self._emit("trade_opened", "info",
                        f"BUY {info.symbol if info else intent.mint[:8]}: {fill.sol_lamports / LAMPORTS_PER_SOL:.4f} SOL "
@@ -338,16 +315,6 @@ class Engine:
             if r["id"] == position_id:
                 return int(r["pnl_lamports"])
         return 0
-
-    async def _unique(self, intent: OrderIntent) -> OrderIntent:
-        """Intent ids are deterministic (backtests reproduce); add a suffix if one is taken."""
-        base, n, iid = intent.intent_id, 1, intent.intent_id
-        while await self._io(self.ledger.intent, iid) is not None:
-            n += 1
-            iid = f"{base}#{n}"
-        if iid == intent.intent_id:
-            return intent
-        return replace(intent, intent_id=iid)
 
     async def _record_equity(self, now: int) -> None:
         positions, cash, _ = await self._io(self.ledger.book)
@@ -406,10 +373,3 @@ class Engine:
             self._on_event(EngineEvent(kind, severity, text, data or {}))
         except Exception:  # an alert sink must never break trading
             log.exception("event sink failed for %s", kind)
-
-
-def _decision_dict(d: Decision | None) -> dict:
-    if d is None:
-        return {}
-    return {"mint": d.mint, "action": str(d.action), "score": d.score, "confidence": d.confidence,
-            "regime": d.regime, "votes": [asdict(v) for v in d.votes]}

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import polars as pl
 
+from bot.feeds.config import FeedsConfig
 from chain.types import (
     ExecutionResult,
     ExecutionStatus,
@@ -123,6 +124,10 @@ class FeedSource(Protocol):
     name: str
 
     async def start(self) -> None: ...
+
+    def reconfigure(self, cfg: FeedsConfig) -> None:
+        """Hot reload: apply what can change on a running feed (discovery filters)."""
+        ...
 
     async def poll(self, now: int) -> MarketUpdate:
         """Everything new up to ``now``. Never raises for a transient outage: returns an empty

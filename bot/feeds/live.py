@@ -109,6 +109,11 @@ class LiveFeedSource:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def reconfigure(self, cfg: FeedsConfig) -> None:
+        """Hot reload: new ``[feeds.filters]`` apply from the next refresh on (tokens already
+        tracked start their grace period if they now fail). Other feed keys need a restart."""
+        self.universe.filters = cfg.filters
+
     async def start(self) -> None:
         if self._started:
             return

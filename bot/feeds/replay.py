@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from bot.feeds.config import FeedsConfig
 from bot.stages import FeedHealth, MarketUpdate, TokenSafety
 
 BAR = 60
@@ -36,6 +37,10 @@ class ReplayFeed:
         self._resume_from = resume_from
 
     async def start(self) -> None:
+        return None
+
+    def reconfigure(self, cfg: FeedsConfig) -> None:
+        """Hot reload: a replay has no discovery filters to change."""
         return None
 
     def first_ts(self) -> int | None:

@@ -140,6 +140,16 @@ def test_reload_applies_safe_sections_and_defers_the_rest(base_config):
     assert plan.effective.environment.execution_mode == "paper"
 
 
+def test_reload_applies_discovery_filters_but_not_other_feed_keys(base_config):
+    new = with_overrides(base_config, {"feeds": {"filters": {"min_liquidity_usd": 123_456.0},
+                                                 "poll_interval_seconds": 3.0}})
+    plan = plan_reload(base_config, new)
+    assert plan.applied == ("feeds.filters.min_liquidity_usd",)
+    assert plan.pending_restart == ("feeds.poll_interval_seconds",)
+    assert plan.effective.feeds.filters.min_liquidity_usd == 123_456.0
+    assert plan.effective.feeds.poll_interval_seconds == base_config.feeds.poll_interval_seconds
+
+
 def test_changed_keys_is_empty_for_equal_configs(base_config):
     assert changed_keys(base_config, with_overrides(base_config, {})) == []
 
