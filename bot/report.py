@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -102,9 +102,10 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, fills: list[d
     final = values[-1] if values else initial_equity_sol
     rets = returns([initial_equity_sol, *values])
     per_year = MINUTES_PER_YEAR * 60.0 / cycle_seconds
-    attribution: dict[str, dict[str, float]] = defaultdict(lambda: {"pnl_sol": 0.0, "positions": 0})
+    # every strategy that voted appears, with 0 when it backed no position
+    attribution: dict[str, dict[str, float]] = {name: {"pnl_sol": 0.0, "positions": 0} for name in vote_counts}
     for o in outcomes:
-        a = attribution[o["strategy"]]
+        a = attribution.setdefault(o["strategy"], {"pnl_sol": 0.0, "positions": 0})
         a["pnl_sol"] += o["pnl_lamports"] / LAMPORTS_PER_SOL
         a["positions"] += 1
     realized = sum(p["pnl_lamports"] for p in positions) / LAMPORTS_PER_SOL

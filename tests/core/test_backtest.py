@@ -65,6 +65,16 @@ def test_fills_pay_network_fees_and_first_buys_pay_rent(report, base_config):
     assert any(t["rent_lamports"] == base_config.execution.paper.ata_rent_lamports for t in buys)
 
 
+def test_all_eight_strategies_vote_and_are_attributed(report):
+    from strategies.config import STRATEGY_NAMES
+
+    assert set(report["strategy_votes"]) == set(STRATEGY_NAMES) and len(STRATEGY_NAMES) == 8
+    assert set(report["strategy_attribution"]) == set(STRATEGY_NAMES)
+    closed_pnl = sum(p["pnl_sol"] for p in report["positions"] if p["closed_at"] is not None)
+    attributed = sum(a["pnl_sol"] for a in report["strategy_attribution"].values())
+    assert attributed == pytest.approx(closed_pnl, abs=1e-6 * max(1, len(report["positions"])))
+
+
 def test_rejections_are_counted_by_rule(report):
     assert report["rejections"] and all(isinstance(v, int) and v > 0 for v in report["rejections"].values())
 
