@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.chain_safety import ChainSafety, to_token_safety
+from bot.chain_safety import merge as merge_safety
 from bot.clock import Clock
 from bot.config import Config
 from bot.control import Close, ControlQueue, Pause, ResetBreaker, Resume
@@ -93,6 +95,7 @@ class Engine:
         heartbeat: Callable[[], None] = lambda: None,
         commands: ControlQueue | None = None,
         after_cycle: Callable[[CycleReport], Awaitable[None]] | None = None,
+        chain_safety: ChainSafety | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -108,6 +111,7 @@ class Engine:
         self._heartbeat = heartbeat
         self.commands = commands
         self._after_cycle = after_cycle
+        self._chain_safety = chain_safety
         self.last_cycle: CycleReport | None = None
         self.last_decisions: list[Decision] = []
         self.last_view: MarketView | None = None
@@ -248,6 +252,7 @@ class Engine:
         rejected: list[tuple[str, str, str]] = []
         portfolio = await self._portfolio(now)
         for decision in buys:
+            await self._read_chain_safety(decision.mint, now)
             info = self.market.info(decision.mint)
             verdict = self.risk.screen_entry(decision, view, portfolio, self.market.safety(decision.mint), now,
                                              token_decimals=info.decimals if info else None)
@@ -266,6 +271,15 @@ class Engine:
                 portfolio = await self._portfolio(now)  # re-marked: this entry counts against limits
         await self._io(self.ledger.record_rejections, rejected)
         return entries, len(rejected)
+
+    async def _read_chain_safety(self, mint: str, now: int) -> None:
+        """Buy candidates get their safety facts and decimals from the mint account (cached)."""
+        if self._chain_safety is None:
+            return
+        facts = await self._chain_safety.read(mint, now)
+        if facts is not None:
+            self.market.set_decimals(mint, facts.decimals)
+            self.market.set_safety(merge_safety(to_token_safety(facts, now), self.market.safety(mint)))
 
     async def _execute(self, intent: OrderIntent, now: int) -> bool:
         """Journal the intent, execute it, record the outcome (``bot.execution``). True when it filled."""

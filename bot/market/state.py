@@ -169,6 +169,15 @@ class MarketState:
     def info(self, mint: str) -> TokenInfo | None:
         return self._info.get(mint)
 
+    def set_decimals(self, mint: str, decimals: int) -> None:
+        """The mint account's decimals (authoritative over feed data and the default)."""
+        info = self._info.get(mint)
+        if info is not None and info.decimals != decimals:
+            self._info[mint] = TokenInfo(info.mint, info.symbol, decimals, info.pair_created_at)
+
+    def set_safety(self, report: TokenSafety) -> None:
+        self._safety[report.mint] = report
+
     def safety(self, mint: str) -> TokenSafety | None:
         return self._safety.get(mint)
 
