@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from strategies.types import MarketView, StrategyVotes
+from strategies.types import MarketView, Reasons, StrategyVotes
 
 NO_SIGNAL = "no signal"
 
@@ -25,7 +25,9 @@ def make_votes(name: str, score: np.ndarray, confidence: np.ndarray,
                abstain_text: tuple[str, ...] = ()) -> StrategyVotes:
     """Votes with every score in [-1, 1] and confidence in [0, 1]; NaN/inf become an abstention
     (0, 0). ``reason(i)`` is called only for tokens that vote; abstaining tokens get
-    ``abstain_text[abstain_reason[i]]`` (or ``"no signal"``)."""
+    ``abstain_text[abstain_reason[i]]`` (or ``"no signal"``). Reasons are formatted lazily, on
+    first access (see ``Reasons``): ``reason`` must read only per-token arrays that are not
+    mutated afterwards (it is kept with the votes, so it should not hold whole candle panels)."""
     score = np.asarray(score, dtype=np.float64)
     confidence = np.asarray(confidence, dtype=np.float64)
     bad = ~np.isfinite(score) | ~np.isfinite(confidence)
@@ -34,15 +36,16 @@ def make_votes(name: str, score: np.ndarray, confidence: np.ndarray,
     voting = (s != 0) & (c > 0)
     s = np.where(voting, s, 0.0)
     c = np.where(voting, c, 0.0)
-    reasons = []
-    for i in range(s.shape[0]):
-        if voting[i]:
-            reasons.append(reason(i))
-        elif abstain_reason is not None and abstain_text:
-            reasons.append(abstain_text[int(abstain_reason[i])])
-        else:
-            reasons.append(NO_SIGNAL)
-    return StrategyVotes(name, s, c, tuple(reasons))
+    vote_list = voting.tolist()
+    if abstain_reason is not None and abstain_text:
+        why_list = np.asarray(abstain_reason).tolist()
+
+        def text(i: int) -> str:
+            return reason(i) if vote_list[i] else abstain_text[int(why_list[i])]
+    else:
+        def text(i: int) -> str:
+            return reason(i) if vote_list[i] else NO_SIGNAL
+    return StrategyVotes(name, s, c, Reasons(s.shape[0], text))
 
 
 def last(a: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 from strategies.config import EnsembleConfig, StrategiesConfig
 from strategies.features import candles
 from strategies.regime import detect
-from strategies.types import Action, Decision, MarketView, StrategyVotes, Vote
+from strategies.types import Action, Decision, MarketView, StrategyVotes, TokenVotes, VoteTable
 
 STATE_VERSION = 2
 
@@ -212,27 +212,16 @@ class Ensemble:
                    conf: np.ndarray, eff_w: np.ndarray, votes: Sequence[StrategyVotes]) -> list[Decision]:
         by_name = {v.strategy: v for v in votes}
         n = len(view.mints)
-        columns = []  # per strategy, its Vote for every token; abstentions share one object
-        for i, name in enumerate(self._names):
+        reasons = []
+        for name in self._names:
             v = by_name.get(name)
-            why_all = v.reasons if v is not None and len(v.reasons) == n else ("did not vote",) * n
-            abstain: dict[tuple[float, str], Vote] = {}
-            col = []
-            for s_, c_, w_, why in zip(score[i].tolist(), conf[i].tolist(), eff_w[i].tolist(), why_all,
-                                       strict=True):
-                if s_ == 0.0:
-                    vote = abstain.get((w_, why))
-                    if vote is None:
-                        vote = abstain[(w_, why)] = Vote(name, 0.0, 0.0, w_, why)
-                else:
-                    vote = Vote(name, s_, c_, w_, why)
-                col.append(vote)
-            columns.append(col)
-        per_token = zip(*columns, strict=True) if columns else iter([()] * n)
+            reasons.append(v.reasons if v is not None and len(v.reasons) == n else ("did not vote",) * n)
+        # Vote objects are built per token on first access to Decision.votes (see VoteTable)
+        table = VoteTable(self._names, score, conf, eff_w, reasons)
         actions = [Action.BUY if b else Action.SELL if s_ else Action.HOLD
                    for b, s_ in zip(buy.tolist(), sell.tolist(), strict=True)]
-        return [Decision(m, a, c, f, r, vs) for m, a, c, f, r, vs in
-                zip(view.mints, actions, combined.tolist(), confidence.tolist(), labels, per_token, strict=True)]
+        return [Decision(m, a, c, f, r, TokenVotes(table, j)) for j, (m, a, c, f, r) in
+                enumerate(zip(view.mints, actions, combined.tolist(), confidence.tolist(), labels, strict=True))]
 
     # -- learning ----------------------------------------------------------------------------
 

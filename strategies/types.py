@@ -9,7 +9,7 @@ let every strategy evaluate all tokens in one vectorised call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -237,17 +237,62 @@ class MarketView:
         return self.candles.to_frame()
 
 
+class Reasons(Sequence[str]):
+    """A strategy's reasons, one per token, formatted on first access (``fn(i)``) and kept.
+
+    Strategies vote on every token each cycle but only a few decisions are ever read (those acted
+    on and those of open positions), so formatting 1,000 strings per strategy up front is wasted.
+    Behaves as a read-only sequence of ``str``; equal to any sequence with the same strings.
+    ``fn`` must be deterministic and read only data that is not mutated afterwards."""
+
+    __slots__ = ("_cache", "_fn", "_n")
+
+    def __init__(self, n: int, fn: Callable[[int], str]) -> None:
+        self._n = n
+        self._fn = fn
+        self._cache: list[str | None] = [None] * n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(self._n)))
+        j = i + self._n if i < 0 else i
+        if not 0 <= j < self._n:
+            raise IndexError("reason index out of range")
+        r = self._cache[j]
+        if r is None:
+            r = self._cache[j] = self._fn(j)
+        return r
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[j] for j in range(self._n))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(other) == self._n and tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Reasons({tuple(self)!r})"
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class StrategyVotes:
     """One strategy's votes for every token of a view, aligned with ``view.mints``.
 
-    ``score`` in [-1, 1] (sell … buy), ``confidence`` in [0, 1], and a short reason per token.
+    ``score`` in [-1, 1] (sell … buy), ``confidence`` in [0, 1], and a short reason per token
+    (a tuple, or a lazily formatted ``Reasons``).
     """
 
     strategy: str
     score: np.ndarray
     confidence: np.ndarray
-    reasons: tuple[str, ...]
+    reasons: Sequence[str]
 
     def __post_init__(self) -> None:
         n = len(self.reasons)
@@ -274,16 +319,75 @@ class Vote:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+class VoteTable:
+    """Every strategy's vote on every token of one cycle, as the ensemble combined them:
+    ``(strategies, tokens)`` arrays of score, confidence and effective weight plus each strategy's
+    reasons. ``votes(j)`` builds token ``j``'s ``Vote`` objects; decisions call it on first access
+    to ``Decision.votes``. The arrays are never mutated after construction."""
+
+    __slots__ = ("confidence", "names", "reasons", "score", "weight")
+
+    def __init__(self, names: Sequence[str], score: np.ndarray, confidence: np.ndarray,
+                 weight: np.ndarray, reasons: Sequence[Sequence[str]]) -> None:
+        self.names, self.score, self.confidence = tuple(names), score, confidence
+        self.weight, self.reasons = weight, reasons
+
+    def votes(self, j: int) -> tuple[Vote, ...]:
+        out = []
+        for i, name in enumerate(self.names):
+            s = float(self.score[i, j])
+            w = float(self.weight[i, j])
+            why = self.reasons[i][j]
+            # an abstention is shown as (0, 0) whatever the confidence
+            out.append(Vote(name, 0.0, 0.0, w, why) if s == 0.0
+                       else Vote(name, s, float(self.confidence[i, j]), w, why))
+        return tuple(out)
+
+
+class TokenVotes:
+    """Token ``j``'s votes in a ``VoteTable``, not yet built (see ``Decision.votes``)."""
+
+    __slots__ = ("j", "table")
+
+    def __init__(self, table: VoteTable, j: int) -> None:
+        self.table, self.j = table, j
+
+
+class _LazyVotes:
+    """``Decision.votes``: a ``tuple[Vote, ...]``, built from a ``TokenVotes`` on first read and
+    kept. A data descriptor, so the frozen dataclass's ``__init__``, ``__eq__``, ``__hash__``,
+    ``__repr__``, ``asdict`` and ``replace`` all see the tuple."""
+
+    def __get__(self, obj: object, owner: type | None = None) -> tuple[Vote, ...]:
+        if obj is None:
+            raise AttributeError("votes")  # no class-level default: the field is required
+        v = obj.__dict__["_votes"]
+        if isinstance(v, TokenVotes):
+            v = obj.__dict__["_votes"] = v.table.votes(v.j)
+        return v
+
+    def __set__(self, obj: object, value: object) -> None:
+        obj.__dict__["_votes"] = value
+
+
+@dataclass(frozen=True)
 class Decision:
-    """The ensemble's verdict on one token for one cycle."""
+    """The ensemble's verdict on one token for one cycle.
+
+    ``votes`` may be given as a ``TokenVotes``: it is then built on first access (the engine reads
+    the votes of the few decisions it acts on, not of all 1,000)."""
 
     mint: str
     action: Action
     score: float  # combined, in [-1, 1]
     confidence: float  # in [0, 1]
     regime: str
-    votes: tuple[Vote, ...]
+    votes: tuple[Vote, ...] = _LazyVotes()  # type: ignore[assignment]
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_votes"] = self.votes  # pickle/deepcopy the built tuple, not the cycle's table
+        return state
 
     def explain(self, top: int = 3) -> str:
         ranked = sorted(self.votes, key=lambda v: -abs(v.score * v.confidence * v.weight))

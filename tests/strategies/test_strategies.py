@@ -144,6 +144,7 @@ def test_every_strategy_stays_finite_and_in_range_on_adversarial_inputs(scfg, ca
             assert np.isfinite(v.score).all() and np.isfinite(v.confidence).all(), s.name
             assert (np.abs(v.score) <= 1).all() and ((v.confidence >= 0) & (v.confidence <= 1)).all()
             assert len(v.reasons) == pp.n_tokens
+            assert all(isinstance(r, str) and r for r in v.reasons)  # lazy reasons all format
 
 
 def test_tokens_with_too_little_history_get_zero_votes(scfg) -> None:
