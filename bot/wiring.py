@@ -92,9 +92,17 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
     """The executor ``[environment] execution_mode`` names, the RPC health reader
     ``() -> (healthy, total)`` and the per-endpoint stats for /metrics (both None when the mode
     needs no RPC endpoint)."""
-    if cfg.environment.execution_mode == "paper":
-        return build_paper_executor(cfg, ledger), None, None
     from chain.jupiter import JupiterClient
+
+    key = secrets.jupiter_api_key.get_secret_value() if secrets.jupiter_api_key else None
+    if cfg.environment.execution_mode == "paper":
+        if cfg.execution.paper.use_live_quotes and cfg.feeds.source == "live":
+            # Live feeds: paper fills take a real executable quote when Jupiter answers (never in
+            # backtest/replay/sim, which must stay deterministic and never quote a past moment).
+            jupiter = JupiterClient(cfg.jupiter, api_key=key)
+            return PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger), quoter=jupiter.quote,
+                                 on_close=jupiter.aclose), None, None
+        return build_paper_executor(cfg, ledger), None, None
     from chain.live_executor import LiveExecutor
     from chain.rpc_pool import RpcPool
     from chain.wallet import WalletError, load_wallet_from_env
@@ -105,7 +113,6 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
         raise ConfigError([str(exc)]) from None
     pool = RpcPool(cfg.rpc)
     await pool.start()
-    key = secrets.jupiter_api_key.get_secret_value() if secrets.jupiter_api_key else None
     executor = LiveExecutor(cfg=cfg.execution, commitment=cfg.rpc.commitment, pool=pool,
                             router=JupiterClient(cfg.jupiter, api_key=key), wallet=wallet, journal=ledger,
                             now=clock.now)

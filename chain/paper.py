@@ -6,6 +6,12 @@ live swap costs: the pool fee (inside the model), the base fee per signature, th
 and the rent of a token account opened on the first buy of a token (refunded when a full exit
 closes the account, if configured). Fills are recorded exactly like live ones, flagged paper.
 
+With live feeds (never in backtest or replay) a ``quoter`` (``JupiterClient.quote``) can be
+injected: fills then use the real executable quote for exactly the order's amount (real route,
+real price impact) and fall back to the model only when the quote service is unreachable or
+answers garbage. A definite answer (no route, token not tradable) fails the order, as it would
+live.
+
 The paper wallet (lamports, token balances, open token accounts) is state the engine restores
 from the ledger on start, so a restart does not reset it.
 """
@@ -13,11 +19,16 @@ from the ledger on start, so a restart does not reset it.
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from chain.config import ExecutionConfig
+from chain.errors import ChainError, OrderRejected
+from chain.jupiter import Quote, QuoteRequest, check_quote
 from chain.paper_model import quote
 from chain.types import (
+    WSOL_MINT,
     ExecutionResult,
     ExecutionStatus,
     Fill,
@@ -28,6 +39,11 @@ from chain.types import (
     QuoteCheck,
     Side,
 )
+
+log = logging.getLogger(__name__)
+
+#: ``JupiterClient.quote``: an executable quote for a request (raises ``ChainError``).
+Quoter = Callable[[QuoteRequest], Awaitable[Quote]]
 
 #: A simple swap transaction carries one signature: the wallet's.
 SIGNATURES_PER_SWAP = 1
@@ -43,31 +59,68 @@ class PaperWallet:
 class PaperExecutor:
     paper = True
 
-    def __init__(self, cfg: ExecutionConfig, wallet: PaperWallet) -> None:
+    def __init__(self, cfg: ExecutionConfig, wallet: PaperWallet, *, quoter: Quoter | None = None,
+                 on_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self._cfg = cfg
         self.wallet = wallet
+        self._quoter = quoter
+        self._on_close = on_close
 
     def reconfigure(self, cfg: ExecutionConfig) -> None:
         self._cfg = cfg
 
+    @property
+    def live_quotes(self) -> bool:
+        return self._quoter is not None and self._cfg.paper.use_live_quotes
+
     async def execute(self, order: OrderRequest) -> ExecutionResult:
+        if order.side is Side.BUY and order.amount_in > order.max_sol_per_trade_lamports:
+            return self.execute_now(order)  # refused before anything is asked
+        if self.live_quotes:
+            req = _request(order.mint, order.side, order.amount_in, order.max_slippage_bps)
+            try:
+                q = await self._live_quote(req)
+            except OrderRejected as exc:  # a definite answer: live would not trade either
+                return _failer(order)(exc.kind, exc.detail or str(exc))
+            if q is not None:
+                return self.execute_now(order, quoted_out=q.out_amount)
         return self.execute_now(order)
 
-    def execute_now(self, order: OrderRequest) -> ExecutionResult:
+    async def _live_quote(self, req: QuoteRequest, *, check: bool = True) -> Quote | None:
+        """The live quote (checked like the live executor checks it unless it is only a risk
+        probe); None when the quote service is unavailable."""
+        assert self._quoter is not None
+        try:
+            q = await self._quoter(req)
+        except OrderRejected:
+            raise
+        except ChainError as exc:
+            log.info("live quote unavailable (%s); modelling the fill", exc.kind)
+            return None
+        if check:
+            check_quote(q, req, max_price_impact_pct=self._cfg.live.max_price_impact)
+        return q
+
+    def execute_now(self, order: OrderRequest, *, quoted_out: int | None = None) -> ExecutionResult:
+        """Fill ``order`` from the model, or from ``quoted_out`` (a live quote's output)."""
         model = self._cfg.paper
         fail = _failer(order)
         if order.side is Side.BUY and order.amount_in > order.max_sol_per_trade_lamports:
             return fail("cap_exceeded", f"buy of {order.amount_in} lamports exceeds the per-trade cap "
                                         f"{order.max_sol_per_trade_lamports}")
-        try:
-            q = quote(order.pool, order.side, order.amount_in, model.pool_fee_bps)
-        except ValueError as exc:
-            return fail("no_route", str(exc))
-        if q.out_amount <= 0:
-            return fail("no_route", "the modelled pool returns nothing for this amount")
-        if q.price_impact_bps > order.max_slippage_bps:
-            return fail("price_impact_exceeded",
-                        f"modelled price impact {q.price_impact_bps:.0f} bps > limit {order.max_slippage_bps} bps")
+        if quoted_out is not None:
+            out_amount, source = quoted_out, "jupiter quote"
+        else:
+            try:
+                q = quote(order.pool, order.side, order.amount_in, model.pool_fee_bps)
+            except ValueError as exc:
+                return fail("no_route", str(exc))
+            if q.price_impact_bps > order.max_slippage_bps:
+                return fail("price_impact_exceeded",
+                            f"modelled price impact {q.price_impact_bps:.0f} bps > limit {order.max_slippage_bps} bps")
+            out_amount, source = q.out_amount, "modelled"
+        if out_amount <= 0:
+            return fail("no_route", f"the {source} returns nothing for this amount")
         priority = min(model.priority_fee_lamports, order.max_priority_fee_lamports)
         network_fee = model.base_fee_lamports_per_signature * SIGNATURES_PER_SWAP + priority
         w = self.wallet
@@ -79,7 +132,7 @@ class PaperExecutor:
             if cost > w.lamports:
                 return fail("insufficient_funds", f"needs {cost} lamports, wallet has {w.lamports}")
             w.lamports -= cost
-            w.tokens[order.mint] = w.tokens.get(order.mint, 0) + q.out_amount
+            w.tokens[order.mint] = w.tokens.get(order.mint, 0) + out_amount
             w.open_accounts.add(order.mint)
         else:
             held = w.tokens.get(order.mint, 0)
@@ -89,7 +142,7 @@ class PaperExecutor:
             if remaining == 0 and self._cfg.close_empty_token_accounts and order.mint in w.open_accounts:
                 rent = -model.ata_rent_lamports
                 w.open_accounts.discard(order.mint)
-            w.lamports += q.out_amount - network_fee - rent
+            w.lamports += out_amount - network_fee - rent
             if remaining:
                 w.tokens[order.mint] = remaining
             else:
@@ -99,7 +152,7 @@ class PaperExecutor:
             mint=order.mint,
             side=order.side,
             in_amount=order.amount_in,
-            out_amount=q.out_amount,
+            out_amount=out_amount,
             token_decimals=order.token_decimals,
             network_fee_lamports=network_fee,
             priority_fee_lamports=priority,
@@ -110,7 +163,7 @@ class PaperExecutor:
             signature="paper-" + hashlib.sha256(order.intent_id.encode()).hexdigest()[:40],
             paper=True,
         )
-        return ExecutionResult(order.intent_id, ExecutionStatus.FILLED, fill)
+        return ExecutionResult(order.intent_id, ExecutionStatus.FILLED, fill, detail=source)
 
     async def recover(self, journal: IntentJournal | None = None, *, sol_usd: float) -> list[ExecutionResult]:
         """Paper never sends, so an intent a crash left unfinished never executed: mark it FAILED."""
@@ -124,6 +177,20 @@ class PaperExecutor:
         return out
 
     async def quote_check(self, mint: str, lamports_in: int, pool: PoolSnapshot) -> QuoteCheck:
+        if self.live_quotes:
+            try:
+                buy = await self._live_quote(QuoteRequest(WSOL_MINT, mint, lamports_in, 0), check=False)
+            except ChainError as exc:
+                return QuoteCheck(mint, lamports_in, float("nan"), float("nan"), False, exc.kind)
+            if buy is not None:
+                tokens = buy.out_amount / 10**pool.token_decimals
+                price_usd = (lamports_in / 1e9) / tokens * pool.sol_usd if tokens else float("inf")
+                try:
+                    rev = await self._live_quote(QuoteRequest(mint, WSOL_MINT, max(1, buy.out_amount), 0), check=False)
+                    sell_ok, detail = rev is not None, "jupiter" if rev is not None else "reverse quote unavailable"
+                except ChainError as exc:
+                    sell_ok, detail = False, f"reverse quote: {exc.kind}"
+                return QuoteCheck(mint, lamports_in, price_usd, buy.price_impact_pct * 100.0, sell_ok, detail)
         model = self._cfg.paper
         try:
             q = quote(pool, Side.BUY, lamports_in, model.pool_fee_bps)
@@ -144,7 +211,13 @@ class PaperExecutor:
         return self.wallet.lamports
 
     async def aclose(self) -> None:
-        return None
+        if self._on_close is not None:
+            await self._on_close()
+
+
+def _request(mint: str, side: Side, amount_in: int, slippage_bps: int) -> QuoteRequest:
+    return (QuoteRequest(WSOL_MINT, mint, amount_in, slippage_bps) if side is Side.BUY
+            else QuoteRequest(mint, WSOL_MINT, amount_in, slippage_bps))
 
 
 def _failer(order: OrderRequest):
