@@ -29,6 +29,8 @@ __all__ = [
     "donchian",
     "dx",
     "ema",
+    "ema_atr",
+    "emas",
     "first_valid",
     "keltner",
     "macd",
@@ -94,35 +96,44 @@ def _recurse(xa: np.ndarray, b: float | np.ndarray, start: np.ndarray, seed: np.
 
     ``b`` is a scalar, a ``(rows,)`` array or a ``(rows, bars)`` array (time-varying). One loop over
     time from the earliest start; each step is two in-place numpy operations across all rows
-    (contiguous time-major). Only rows that start later need masking, so the work outside the loop
-    is one copy in and one copy out.
+    (contiguous time-major). Rows that start later get input 0 before their start and their seed
+    at it, so ``y`` is 0 until then and ``0 * b + seed = seed`` there; one mask, applied with
+    ``copyto`` on the way in (0) and on the way out (NaN), handles every row at once.
+
+    (``scipy.signal.lfilter`` runs this recursion in C row by row, bit-identically, but measured
+    slower here: ~5 ns per element against ~3 ns for the numpy loop across 1,000 rows.)
     """
     rows, bars = xa.shape
-    out = np.full((rows, bars), np.nan)
+    out = np.empty((rows, bars))
     ok = start < bars
     if not ok.any():
+        out.fill(np.nan)
         return out
     t0 = int(start[ok].min())
+    out[:, :t0] = np.nan
     span = bars - t0
     xt = np.ascontiguousarray(xa[:, t0:].T)  # (span, rows)
-    late = np.flatnonzero(start > t0)
-    if late.size:
-        sub = xt[:, late]
-        sub[np.arange(span)[:, None] <= (start[late] - t0)[None, :]] = 0.0
-        xt[:, late] = sub
+    rel = start - t0
+    pre = np.arange(span)[:, None] < rel[None, :] if (rel > 0).any() else None
+    if pre is not None:
+        np.copyto(xt, 0.0, where=pre)
     okr = np.flatnonzero(ok)
-    xt[start[okr] - t0, okr] = seed[okr]
-    bt = np.ascontiguousarray(b[:, t0:].T) if np.ndim(b) == 2 else None
+    xt[rel[okr], okr] = seed[okr]
+    if np.ndim(b) == 2:
+        bt = np.ascontiguousarray(b[:, t0:].T)
+    elif np.ndim(b) == 1:
+        bt = None
+        b = np.ascontiguousarray(b, dtype=np.float64)
+    else:
+        bt = None
     y = np.empty_like(xt)
     y[0] = xt[0]
     for t in range(1, span):
         np.multiply(y[t - 1], bt[t] if bt is not None else b, out=y[t])
         y[t] += xt[t]
+    if pre is not None:
+        np.copyto(y, np.nan, where=pre)
     out[:, t0:] = y.T
-    if late.size:
-        blk = out[late]
-        blk[np.arange(bars)[None, :] < start[late][:, None]] = np.nan
-        out[late] = blk
     return out
 
 
@@ -191,6 +202,20 @@ def ema(x: np.ndarray, n: int) -> np.ndarray:
     first ``n`` values, warm-up ``n - 1`` bars."""
     a, one = _2d(x)
     return _out(_ema_from(a, n, first_valid(a) + n - 1, 2.0 / (n + 1)), one)
+
+
+def emas(x: np.ndarray, periods: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """``ema(x, n)`` for each ``n`` of ``periods``, all recursions in one pass over time (stacked
+    rows, each with its own factor): the same values as separate calls."""
+    a, one = _2d(x)
+    rows = a.shape[0]
+    first = first_valid(a)
+    ks = [2.0 / (n + 1) for n in periods]
+    starts = [first + n - 1 for n in periods]
+    seeds = [_seed_sum(a, st, n) / n for st, n in zip(starts, periods, strict=True)]
+    b = np.concatenate([np.full(rows, 1.0 - k) for k in ks])
+    sm = _recurse(np.concatenate([k * a for k in ks]), b, np.concatenate(starts), np.concatenate(seeds))
+    return tuple(_out(sm[i * rows:(i + 1) * rows], one) for i in range(len(periods)))
 
 
 def _ema_from(a: np.ndarray, n: int, seed_at: np.ndarray, k: float) -> np.ndarray:
@@ -526,10 +551,30 @@ def choppiness(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14
 def keltner(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 20, k: float = 2.0
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keltner channel: ``EMA(close, n) ± k * ATR(n)``: upper, middle, lower (warm-up ``n``)."""
-    mid = ema(close, n)
-    a = atr(high, low, close, n)
+    mid, a = ema_atr(high, low, close, n)
     mid = np.where(np.isnan(a), np.nan, mid)
     return mid + k * a, mid, mid - k * a
+
+
+def ema_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(ema(close, n), atr(high, low, close, n))`` with both recursions in one pass over time
+    (stacked rows, each with its own factor): the same values as the two functions."""
+    h, one = _2d(high)
+    lo, _ = _2d(low)
+    c, _ = _2d(close)
+    if n == 1:
+        return ema(close, n), atr(high, low, close, n)
+    rows = c.shape[0]
+    first = first_valid(c)
+    tr = _true_range(h, lo, c)
+    k = 2.0 / (n + 1)
+    e_at, a_at = first + n - 1, first + n
+    e_seed = _seed_sum(c, e_at, n) / n
+    a_seed = _seed_sum(tr, a_at, n) / n
+    b = np.concatenate([np.full(rows, 1.0 - k), np.full(rows, (n - 1) / n)])
+    sm = _recurse(np.concatenate([k * c, tr / n]), b, np.concatenate([e_at, a_at]),
+                  np.concatenate([e_seed, a_seed]))
+    return _out(sm[:rows], one), _out(sm[rows:], one)
 
 
 def vwap(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> np.ndarray:

@@ -31,8 +31,9 @@ class TrendFollowing:
         if c.n_bars < self.required_bars():
             return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
         close = c.close
-        f, m, s = (last(ind.ema(close, k)) for k in (p.fast, p.mid, p.slow))
-        m_prev = ind.ema(close, p.mid)[:, -2]
+        fast, mid, slow = ind.emas(close, (p.fast, p.mid, p.slow))
+        f, m, s = last(fast), last(mid), last(slow)
+        m_prev = mid[:, -2]
         a = last(cached(view, ("adx", tf, p.adx_period),
                         lambda: ind.adx_di(c.high, c.low, close, p.adx_period))[0])
         px = last(close)

@@ -31,7 +31,27 @@ ONE = {
     "keltner": lambda h, lo, c, v: np.stack(ind.keltner(h, lo, c, 20, 2.0)),
     "donchian": lambda h, lo, c, v: np.stack(ind.donchian(h, lo, 20)),
     "zscore": lambda h, lo, c, v: ind.zscore(c, 20),
+    "ema_atr": lambda h, lo, c, v: np.stack(ind.ema_atr(h, lo, c, 20)),
+    "emas": lambda h, lo, c, v: np.stack(ind.emas(c, (8, 21, 55))),
 }
+
+
+def _young_panel() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The test panel with rows starting late (leading NaN) at several different bars."""
+    h, lo, c = H.copy(), L.copy(), C.copy()
+    for i, k in enumerate([0, 3, 40, 41, 120, 290, 300, 0, 7, 0, 65, 1]):
+        h[i, :k] = lo[i, :k] = c[i, :k] = np.nan
+    return h, lo, c
+
+
+def test_fused_recursions_equal_the_separate_indicators_exactly() -> None:
+    """ema_atr and emas stack their recursions in one pass; values are bit-identical."""
+    for h, lo, c in ((H, L, C), _young_panel(), (H[3], L[3], C[3])):
+        e, a = ind.ema_atr(h, lo, c, 20)
+        np.testing.assert_array_equal(e, ind.ema(c, 20))
+        np.testing.assert_array_equal(a, ind.atr(h, lo, c, 20))
+        for n, x in zip((8, 21, 55), ind.emas(c, (8, 21, 55)), strict=True):
+            np.testing.assert_array_equal(x, ind.ema(c, n))
 
 
 @pytest.mark.parametrize("name", sorted(ONE))
