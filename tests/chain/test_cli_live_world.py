@@ -255,3 +255,24 @@ async def test_paper_fills_are_within_the_modelled_slippage_of_live_fills(world,
         # constant-product model should reproduce the live price far more closely than that.
         assert diff_bps <= 1.0, (m, lv, diff_bps)
     assert [f[4] for f in live] == [10_000, 10_000]  # 2 signatures x 5000, no priority fee on the world
+
+
+async def test_over_the_cap_is_rejected_and_outside_changes_are_reported_not_overwritten(world, tmp_path):
+    cfg, env = live_config(world, tmp_path), env_for(world)
+    db, mint = tmp_path / "ledger.sqlite3", world.mints["TEST"]
+    code, out, err = await solbot(cfg, env, "trade", "buy", mint, "--sol", "1.5")  # max_position_sol = 1.0
+    assert code == 1 and "rejected: max_position_sol" in err
+    assert world.jupiter.requests == {"quote": 0, "swap": 0} and not db.exists()
+    code, out, err = await solbot(cfg, env, "trade", "buy", mint, "--sol", "0.1")
+    assert code == 0, out + err
+    world.chain.airdrop(world.wallet.pubkey(), 12_345)  # SOL arrives from outside the bot
+    gift = world.add_token(TokenSpec("GIFT", decimals=0, keep_mint_authority=True))
+    world.chain.mint_to(world.mint("GIFT"), world.wallet.pubkey(), 7)  # tokens the bot never bought
+    before = book(db)
+    code, out, err = await solbot(cfg, env, "reconcile")
+    assert code == 1, out + err
+    assert "DIFFERENCE cash_mismatch: SOL" in out and "(+12345)" in out
+    assert f"DIFFERENCE untracked_tokens: {gift}: wallet holds 7 raw units" in out
+    assert book(db) == before  # reported, never overwritten
+    code, out, err = await solbot(cfg, env, "trade", "sell", gift)
+    assert code == 1 and "rejected: no_position" in err and "solbot reconcile" in err
