@@ -45,6 +45,10 @@ def main() -> None:
     panel = random_market(args.tokens, args.bars, seed=7)
     print(f"{args.tokens} tokens x {args.bars} one-minute bars, {len(strategies)} strategies; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    # glibc allocator settings change the result: with the defaults the heap is trimmed after each
+    # cycle and the next one page-faults its temporaries back in (~4k faults, several ms)
+    tuned = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"}
+    print(f"allocator: {' '.join(f'{k}={v}' for k, v in sorted(tuned.items())) or 'glibc defaults'}")
 
     ensemble = Ensemble(cfg.ensemble, cfg.strategies)
     for _ in range(3):  # warm up
