@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.allocator import tune_allocator
 from bot.config import load_config
 from strategies.ensemble import Ensemble
 from strategies.registry import build_strategies
@@ -39,7 +40,11 @@ def main() -> None:
     ap.add_argument("--bars", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--baseline-repeats", type=int, default=3)
+    ap.add_argument("--allocator", choices=("bot", "glibc"), default="bot",
+                    help="bot: the allocator thresholds `solbot` sets at start-up (bot/allocator.py); "
+                         "glibc: the C library defaults")
     args = ap.parse_args()
+    tuned_by_bot = args.allocator == "bot" and tune_allocator()
     cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "trading.toml").config
     strategies = build_strategies(cfg.strategies)
     panel = random_market(args.tokens, args.bars, seed=7)
@@ -48,7 +53,10 @@ def main() -> None:
     # glibc allocator settings change the result: with the defaults the heap is trimmed after each
     # cycle and the next one page-faults its temporaries back in (~4k faults, several ms)
     tuned = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"}
-    print(f"allocator: {' '.join(f'{k}={v}' for k, v in sorted(tuned.items())) or 'glibc defaults'}")
+    described = " ".join(f"{k}={v}" for k, v in sorted(tuned.items()))
+    if tuned_by_bot:
+        described = f"solbot's mallopt thresholds (bot/allocator.py) {described}".strip()
+    print(f"allocator: {described or 'glibc defaults'}")
 
     ensemble = Ensemble(cfg.ensemble, cfg.strategies)
     for _ in range(3):  # warm up

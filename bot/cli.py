@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 import bot.commands
+from bot.allocator import tune_allocator
 from bot.errors import OperatorError
 
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune_allocator()
     mod = args._module
     try:
         if hasattr(mod, "arun"):
