@@ -103,6 +103,7 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
             return PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger), quoter=jupiter.quote,
                                  on_close=jupiter.aclose), None, None
         return build_paper_executor(cfg, ledger), None, None
+    from chain.fees import estimator_for
     from chain.live_executor import LiveExecutor
     from chain.rpc_pool import RpcPool
     from chain.wallet import WalletError, load_wallet_from_env
@@ -115,6 +116,7 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
     await pool.start()
     executor = LiveExecutor(cfg=cfg.execution, commitment=cfg.rpc.commitment, pool=pool,
                             router=JupiterClient(cfg.jupiter, api_key=key), wallet=wallet, journal=ledger,
+                            fee_estimator=estimator_for(cfg.execution.live, pool, cfg.rpc.commitment),
                             now=clock.now)
     try:  # a fresh live ledger starts from the wallet's SOL (never overwrites existing cash)
         await adopt_wallet_cash(executor, ledger)

@@ -74,6 +74,7 @@ class LiveExecutionConfig(ChainSection):
     max_price_impact: float = Field(gt=0, le=1)
     allowed_program_ids: list[str] = Field(min_length=1)
     priority_fee_source: Literal["rpc", "helius"]
+    priority_fee_helius_level: Literal["Min", "Low", "Medium", "High", "VeryHigh", "UnsafeMax"]
     priority_fee_percentile: float = Field(ge=0, le=100)
     priority_fee_compute_units: int = Field(gt=0)
     max_priority_fee_lamports: int = Field(ge=0)

@@ -8,14 +8,18 @@ another callable.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from chain.errors import ChainDataError
+from chain.config import LiveExecutionConfig
+from chain.errors import ChainDataError, ChainError
 from chain.rpc_methods import ChainRpc
 from chain.rpc_pool import RpcPool
 from chain.tx_check import MICRO_LAMPORTS_PER_LAMPORT
+
+log = logging.getLogger(__name__)
 
 PriorityFeeEstimator = Callable[[Sequence[str]], Awaitable[int]]
 
@@ -59,3 +63,29 @@ class HeliusPriorityFee:
     async def __call__(self, accounts: Sequence[str]) -> int:
         params = [{"accountKeys": list(accounts), "options": {"priorityLevel": self._level}}]
         return await self._pool.call("getPriorityFeeEstimate", params, parse=parse_helius_estimate)
+
+
+class FallbackFee:
+    """The first estimator's answer, or the second's when the first fails (e.g. a Helius method on
+    a node that does not serve it). Both raise ``ChainError`` when neither can answer."""
+
+    def __init__(self, primary: PriorityFeeEstimator, fallback: PriorityFeeEstimator) -> None:
+        self._primary = primary
+        self._fallback = fallback
+
+    async def __call__(self, accounts: Sequence[str]) -> int:
+        try:
+            return await self._primary(accounts)
+        except ChainError as exc:
+            log.info("priority fee estimate unavailable (%s); using the fallback", exc.kind)
+            return await self._fallback(accounts)
+
+
+def estimator_for(live: LiveExecutionConfig, pool: RpcPool, commitment: str) -> PriorityFeeEstimator:
+    """``[execution.live] priority_fee_source``: "rpc" → the ``getRecentPrioritizationFees``
+    percentile; "helius" → ``getPriorityFeeEstimate`` at ``priority_fee_helius_level``, falling
+    back to the percentile when the pool's nodes do not answer it."""
+    percentile_fee = RpcPercentileFee(ChainRpc(pool, commitment), live.priority_fee_percentile)
+    if live.priority_fee_source == "helius":
+        return FallbackFee(HeliusPriorityFee(pool, live.priority_fee_helius_level), percentile_fee)
+    return percentile_fee

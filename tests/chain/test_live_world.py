@@ -25,7 +25,7 @@ ALLOWED = ["ComputeBudget111111111111111111111111111111", "111111111111111111111
 
 def exec_cfg(**live: object) -> ExecutionConfig:
     lv = dict(simulate_before_send=False, max_price_impact=0.2, allowed_program_ids=ALLOWED,
-              priority_fee_source="rpc", priority_fee_percentile=75.0, priority_fee_compute_units=200_000,
+              priority_fee_source="rpc", priority_fee_helius_level="High", priority_fee_percentile=75.0, priority_fee_compute_units=200_000,
               max_priority_fee_lamports=1_000_000, rebroadcast_interval_seconds=0.3,
               status_poll_interval_seconds=0.1, use_websocket=True)
     lv.update(live)
