@@ -69,7 +69,7 @@ async def _drive(engine: Engine, clock: SimClock, votes: Counter, total: int,
     while True:
         now = clock.now()
         await engine.cycle(now)
-        count_votes(votes, engine.last_decisions)
+        count_votes(votes, engine.last_votes)
         if progress is not None:
             progress(engine.cycles, total)
         if engine.exhausted:

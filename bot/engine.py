@@ -51,7 +51,7 @@ from chain.types import (
 )
 from strategies.ensemble import Ensemble
 from strategies.registry import Strategy
-from strategies.types import Action, Decision, MarketView
+from strategies.types import Action, Decision, MarketView, StrategyVotes
 
 log = logging.getLogger("solbot.engine")
 
@@ -114,6 +114,7 @@ class Engine:
         self._chain_safety = chain_safety
         self.last_cycle: CycleReport | None = None
         self.last_decisions: list[Decision] = []
+        self.last_votes: list[StrategyVotes] = []
         self.last_view: MarketView | None = None
         self.cycles = 0
         self.exhausted = False
@@ -183,10 +184,12 @@ class Engine:
         view = self.market.view(now, min_bars=self.cfg.engine.warmup_bars)
         self.last_view = view
         decisions: list[Decision] = []
+        votes: list[StrategyVotes] = []
         if view.candles.n_tokens:
             votes = [s.evaluate(view) for s in self.strategies]
             decisions = self.ensemble.decide(view, votes)
         self.last_decisions = decisions
+        self.last_votes = votes
         by_mint = {d.mint: d for d in decisions}
 
         portfolio = await self._portfolio(now)

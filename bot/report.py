@@ -16,6 +16,7 @@ import numpy as np
 from bot.clock import utc
 from bot.risk.analytics import historical_var, max_drawdown, returns
 from chain.types import LAMPORTS_PER_SOL
+from strategies.types import StrategyVotes
 
 MINUTES_PER_YEAR = 365 * 24 * 60
 
@@ -139,9 +140,9 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, fills: list[d
     }
 
 
-def count_votes(counter: Counter, decisions: Sequence[Any]) -> None:
-    """Count non-zero votes per strategy (shows every strategy took part)."""
-    for d in decisions:
-        for v in d.votes:
-            if v.score != 0 and v.confidence > 0:
-                counter[v.strategy] += 1
+def count_votes(counter: Counter, votes: Sequence[StrategyVotes]) -> None:
+    """Count each strategy's non-zero votes of a cycle (shows every strategy took part)."""
+    for v in votes:
+        n = int(np.count_nonzero((v.score != 0) & (v.confidence > 0)))
+        if n:
+            counter[v.strategy] += n
