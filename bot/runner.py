@@ -27,6 +27,7 @@ from bot.config import ConfigError, LoadedConfig, Secrets, load_config, plan_rel
 from bot.control import ControlQueue
 from bot.engine import CycleReport, Engine, EngineEvent
 from bot.engine_status import EngineStatus
+from bot.errors import OperatorError
 from bot.health import HealthServer
 from bot.ledger import Ledger
 from bot.metrics import Metrics
@@ -130,7 +131,11 @@ class Runner:
             metrics.register_gauge("solbot_alerts_dropped_total", "alerts dropped because the queue was full",
                                    lambda: float(alerts.dropped))
             health = HealthServer(cfg.health, status, metrics)
-            await health.start()
+            try:
+                await health.start()
+            except OSError as exc:
+                raise OperatorError(f"health server cannot listen on {cfg.health.host}:{cfg.health.port} "
+                                    f"({exc.strerror}); is another solbot running? Change [health] port") from None
             closers.append(health.stop)
             self.health = health
             telegram = TelegramService.from_config(cfg.telegram, self.secrets, status, control, alerts)

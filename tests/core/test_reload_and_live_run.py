@@ -143,3 +143,20 @@ def test_default_paper_run_stays_up_when_feeds_are_unreachable(tmp_path):
     assert code == 0, out
     assert "unavailable" in out and "retrying with backoff" in out
     assert "Traceback" not in out
+
+
+def test_health_port_in_use_is_one_clear_line(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = tmp_path / "t.toml"
+        cfg.write_text(edit(TOML, ('path = "data/solbot.sqlite3"', f'path = "{tmp_path / "l.sqlite3"}"'),
+                            ("port = 8080", f"port = {port}"),
+                            ('base_url = "https://api.dexscreener.com"', 'base_url = "http://127.0.0.1:9"')))
+        res = subprocess.run([sys.executable, "-m", "bot", "--config", str(cfg), "run"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in res.stderr and "Traceback" not in res.stderr + res.stdout
