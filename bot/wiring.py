@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from chain.paper import PaperExecutor, PaperWallet
 from chain.types import LAMPORTS_PER_SOL, Executor
 from strategies.ensemble import Ensemble
 from strategies.registry import build_strategies
+
+log = logging.getLogger("solbot.wiring")
 
 
 def build_market(cfg: Config) -> MarketState:
@@ -112,6 +115,9 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
         wallet = load_wallet_from_env({"SOLBOT_KEYPAIR": secrets.keypair_path or ""})
     except WalletError as exc:
         raise ConfigError([str(exc)]) from None
+    if cfg.execution.close_empty_token_accounts:
+        log.warning("execution.close_empty_token_accounts: not implemented for live execution yet; "
+                    "token-account rent stays locked after a full exit (the ledger books it that way)")
     pool = RpcPool(cfg.rpc)
     await pool.start()
     executor = LiveExecutor(cfg=cfg.execution, commitment=cfg.rpc.commitment, pool=pool,

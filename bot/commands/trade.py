@@ -30,7 +30,7 @@ from bot.risk.manager import RiskManager
 from bot.risk.operator import operator_buy, operator_sell
 from bot.stages import OrderIntent, Rejected
 from chain.errors import ChainError
-from chain.types import LAMPORTS_PER_SOL, Side
+from chain.types import LAMPORTS_PER_SOL, WSOL_MINT, Side
 
 NAME = "trade"
 HELP = "place one buy or sell by hand (risk caps, journal, executor, ledger; paper or live per config)"
@@ -54,9 +54,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def parse_mint(text: str) -> str:
     try:
-        return str(Pubkey.from_string(text.strip()))
+        mint = str(Pubkey.from_string(text.strip()))
     except ValueError:
         raise OperatorError(f"MINT {text!r} is not a valid base58 mint address") from None
+    if mint == WSOL_MINT:
+        raise OperatorError("MINT is wrapped SOL: trades are token <-> SOL; name the token's mint")
+    return mint
 
 
 def sol_to_lamports(sol: float) -> int:
@@ -117,7 +120,8 @@ async def place(session: OperatorSession, secrets: Secrets, side: Side, mint: st
                 pool_fee_bps=cfg.execution.paper.pool_fee_bps, ts=now)
         except ChainError as exc:
             return _rejected(Rejected(mint, f"price_{exc.kind}",
-                                      f"cannot price {mint} from the chain and Jupiter: {exc}"))
+                                      f"cannot price {mint} from the chain and Jupiter ({exc}); check "
+                                      "[rpc] endpoints and [jupiter] base_url, or the mint address"))
     finally:
         await close()
     print(f"{mint}: {probe.mint.decimals} decimals, quoted {probe.exec_price_sol:.9g} SOL/token "
