@@ -47,7 +47,7 @@ async def operator_session(cfg: Config, secrets: Secrets) -> AsyncIterator[Opera
     clock = WallClock()
     ledger = Ledger.open(cfg.ledger.path, clock.now, lock=True)  # LedgerLockedError: one clear line
     try:
-        executor, _, _ = await build_executor(cfg, secrets, ledger, clock)
+        executor = (await build_executor(cfg, secrets, ledger, clock)).executor
         try:
             await adopt_wallet_cash(executor, ledger)
             recovered = await recover_and_record(executor, ledger, cfg.market.sol_usd_fallback)

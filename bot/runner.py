@@ -58,7 +58,8 @@ class Runner:
             held: set[str] = {p.mint for p in ledger.open_positions()}  # kept current after each cycle
             feed, clock = build_feed(cfg, self.secrets, ledger, lambda: held)
             ledger.use_clock(clock.now)  # ledger timestamps follow the engine's clock
-            executor, rpc_health, rpc_stats = await build_executor(cfg, self.secrets, ledger, clock)
+            side = await build_executor(cfg, self.secrets, ledger, clock)
+            executor, rpc_health, rpc_stats = side.executor, side.rpc_health, side.rpc_stats
             closers.append(executor.aclose)
             for line in await recover_intents(executor, ledger, cfg.market.sol_usd_fallback):
                 log.warning("start-up recovery: %s", line)
@@ -114,7 +115,8 @@ class Runner:
             engine = build_engine(cfg, clock=clock, feed=feed, executor=executor, ledger=ledger,
                                   rpc_healthy=(lambda: True) if rpc_health is None else (lambda: rpc_health()[0] >= 1),
                                   on_event=on_event,
-                                  heartbeat=beat, commands=control, after_cycle=after_cycle)
+                                  heartbeat=beat, commands=control, after_cycle=after_cycle,
+                                  chain_safety=side.chain_safety)
             self.engine = engine
             status = EngineStatus(engine, feed, mode=cfg.environment.execution_mode, heartbeat=heartbeat,
                                   rpc_health=rpc_health, started_at=wall.now())

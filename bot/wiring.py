@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from bot.chain_safety import ChainSafety
 from bot.clock import Clock, PacedClock, WallClock
 from bot.config import Config, ConfigError, Secrets
 from bot.control import ControlQueue
@@ -23,6 +24,8 @@ from bot.risk.manager import RiskManager
 from bot.risk.types import MarketConditions
 from bot.stages import FeedSource
 from chain.paper import PaperExecutor, PaperWallet
+from chain.rpc_methods import ChainRpc
+from chain.token_safety import TokenSafetyReader
 from chain.types import LAMPORTS_PER_SOL, Executor
 from strategies.ensemble import Ensemble
 from strategies.registry import build_strategies
@@ -89,12 +92,21 @@ def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger,
     return feed, PacedClock(start, cfg.feeds.replay_seconds_per_bar)
 
 
-async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: Clock
-                         ) -> tuple[Executor, Callable[[], tuple[int, int]] | None,
-                                    Callable[[], dict[str, dict[str, float]]] | None]:
-    """The executor ``[environment] execution_mode`` names, the RPC health reader
-    ``() -> (healthy, total)`` and the per-endpoint stats for /metrics (both None when the mode
-    needs no RPC endpoint)."""
+@dataclass(frozen=True, slots=True)
+class ExecutionSide:
+    """The executor for ``[environment] execution_mode`` and what comes with its RPC pool: the
+    health reader ``() -> (healthy, total)``, per-endpoint stats for /metrics and the chain's token
+    safety reads (all None when the mode uses no RPC pool)."""
+
+    executor: Executor
+    rpc_health: Callable[[], tuple[int, int]] | None = None
+    rpc_stats: Callable[[], dict[str, dict[str, float]]] | None = None
+    chain_safety: ChainSafety | None = None
+
+
+
+async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: Clock) -> ExecutionSide:
+    """The executor ``[environment] execution_mode`` names, with its RPC pool's extras."""
     from chain.jupiter import JupiterClient
 
     key = secrets.jupiter_api_key.get_secret_value() if secrets.jupiter_api_key else None
@@ -103,9 +115,9 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
             # Live feeds: paper fills take a real executable quote when Jupiter answers (never in
             # backtest/replay/sim, which must stay deterministic and never quote a past moment).
             jupiter = JupiterClient(cfg.jupiter, api_key=key)
-            return PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger), quoter=jupiter.quote,
-                                 on_close=jupiter.aclose), None, None
-        return build_paper_executor(cfg, ledger), None, None
+            return ExecutionSide(PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger),
+                                               quoter=jupiter.quote, on_close=jupiter.aclose))
+        return ExecutionSide(build_paper_executor(cfg, ledger))
     from chain.fees import estimator_for
     from chain.live_executor import LiveExecutor
     from chain.rpc_pool import RpcPool
@@ -140,7 +152,8 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
                           "healthy": 1.0 if e.health == "healthy" else 0.0, "slot_lag": float(e.slot_lag or 0)}
                 for e in pool.stats().endpoints}
 
-    return executor, health, stats
+    reader = TokenSafetyReader(ChainRpc(pool, cfg.rpc.commitment))
+    return ExecutionSide(executor, health, stats, ChainSafety(reader, cfg.market.safety_refresh_seconds))
 
 
 async def recover_intents(executor: Executor, ledger: Ledger, sol_usd: float) -> list[str]:
@@ -159,7 +172,8 @@ def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Execu
                  on_event: Callable[[EngineEvent], None] = lambda e: None,
                  heartbeat: Callable[[], None] = lambda: None,
                  commands: ControlQueue | None = None,
-                 after_cycle: Callable[[CycleReport], Awaitable[None]] | None = None) -> Engine:
+                 after_cycle: Callable[[CycleReport], Awaitable[None]] | None = None,
+                 chain_safety: ChainSafety | None = None) -> Engine:
     """The engine with strategies, ensemble and risk restored from the ledger's saved state."""
     strategies = build_strategies(cfg.strategies)
     ensemble = Ensemble(cfg.ensemble, cfg.strategies, ledger.get_kv("ensemble_state"))
@@ -167,15 +181,12 @@ def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Execu
 
     def conditions(now: int) -> MarketConditions:
         return MarketConditions(feeds_fresh=feeds_fresh(feed, now), rpc_healthy=rpc_healthy(),
-                                market_regime=_market_regime(ensemble))
+                                market_regime=ensemble.market_regime)
 
     return Engine(cfg, clock=clock, feed=feed, market=market or build_market(cfg), strategies=strategies,
                   ensemble=ensemble, risk=risk, executor=executor, ledger=ledger, conditions=conditions,
-                  on_event=on_event, heartbeat=heartbeat, commands=commands, after_cycle=after_cycle)
-
-
-def _market_regime(ensemble: Any) -> str:
-    return str(getattr(ensemble, "market_regime", "") or "unknown")
+                  on_event=on_event, heartbeat=heartbeat, commands=commands, after_cycle=after_cycle,
+                  chain_safety=chain_safety)
 
 
 def ledger_path(cfg: Config) -> Path:

@@ -126,7 +126,8 @@ async def test_build_executor_quotes_live_only_with_live_feeds(cfg, tmp_path, so
                              "execution": {"paper": {"use_live_quotes": use}},
                              "ledger": {"path": str(tmp_path / "l.sqlite3")}})
     ledger = Ledger.open(c.ledger.path, lambda: 0)
-    ex, health, _ = await build_executor(c, Secrets(), ledger, WallClock())
+    side = await build_executor(c, Secrets(), ledger, WallClock())
+    ex, health = side.executor, side.rpc_health
     assert isinstance(ex, PaperExecutor) and ex.live_quotes is live and health is None
     await ex.aclose()
     ledger.close()
