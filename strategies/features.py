@@ -59,6 +59,7 @@ class Clean:
         self.first = first_valid(close)
         self._n_bars = close.shape[1]
         self._cols: dict[str, np.ndarray] = {}
+        self._tm: dict[str, np.ndarray] = {}
 
     def _raw_column(self, name: str) -> np.ndarray | None:
         if not self._coarse:
@@ -84,6 +85,14 @@ class Clean:
                 return None
             self._cols[name] = self._clean(name, raw)
         return self._cols[name]
+
+    def tm(self, name: str) -> np.ndarray:
+        """The cleaned column as a ``(tokens, bars)`` view of a C-contiguous time-major copy, made
+        once per view: recursive indicators (``strategies.indicators``) run over time on
+        contiguous rows of all tokens and take such a view (or its tail) without another copy."""
+        if name not in self._tm:
+            self._tm[name] = np.ascontiguousarray(self[name].T)
+        return self._tm[name].T
 
     def __getitem__(self, name: str) -> np.ndarray:
         col = self.get(name)

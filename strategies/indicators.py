@@ -91,49 +91,87 @@ def _zero_leading(a: np.ndarray, first: np.ndarray) -> np.ndarray:
     return out
 
 
-def _recurse(xa: np.ndarray, b: float | np.ndarray, start: np.ndarray, seed: np.ndarray) -> np.ndarray:
-    """``y[start] = seed``, ``y[t] = b * y[t-1] + xa[t]`` for ``t > start``, NaN before ``start``.
+def _tm(x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``x`` time-major: a C-contiguous ``(bars, rows)`` array (a 1-D series is one column).
 
-    ``b`` is a scalar, a ``(rows,)`` array or a ``(rows, bars)`` array (time-varying). One loop over
-    time from the earliest start; each step is two in-place numpy operations across all rows
-    (contiguous time-major). Rows that start later get input 0 before their start and their seed
-    at it, so ``y`` is 0 until then and ``0 * b + seed = seed`` there; one mask, applied with
-    ``copyto`` on the way in (0) and on the way out (NaN), handles every row at once.
+    A ``(rows, bars)`` input that is the transpose of a C-contiguous array (``features`` hands out
+    such views of its cached time-major columns) is used as it is, without a copy."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 1:
+        return np.ascontiguousarray(a[:, None]), True
+    if a.ndim != 2:
+        raise ValueError(f"expected a 1-D or 2-D array, got shape {a.shape}")
+    t = a.T
+    return (t if t.flags.c_contiguous else np.ascontiguousarray(t)), False
+
+
+def _out_tm(y: np.ndarray, one_d: bool) -> np.ndarray:
+    """A time-major result back in the ``(rows, bars)`` shape of the input (a view, no copy)."""
+    return y[:, 0] if one_d else y.T
+
+
+def _first_valid_tm(a: np.ndarray) -> np.ndarray:
+    """``first_valid`` of a time-major array."""
+    if a.shape[0] == 0:
+        return np.zeros(a.shape[1], dtype=np.int64)
+    ok = ~np.isnan(a)
+    idx = np.argmax(ok, axis=0)
+    idx[~ok.any(axis=0)] = a.shape[0]
+    return idx
+
+
+def _recurse(xa: np.ndarray, b: float | np.ndarray, start: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """``_recurse_tm`` on a ``(rows, bars)`` array; the result is a ``(rows, bars)`` view."""
+    bt = np.ascontiguousarray(b.T) if np.ndim(b) == 2 else b
+    return _recurse_tm(np.ascontiguousarray(xa.T), bt, start, seed).T
+
+
+def _recurse_tm(xt: np.ndarray, b: float | np.ndarray, start: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """``y[start] = seed``, ``y[t] = b * y[t-1] + xt[t]`` for ``t > start``, NaN before ``start``,
+    on a time-major ``(bars, rows)`` array, returned time-major.
+
+    ``b`` is a scalar, a ``(rows,)`` array or a time-major ``(bars, rows)`` array (time-varying).
+    One loop over time from the earliest start; each step is two in-place numpy operations on
+    contiguous rows of all series. Rows that start later get input 0 before their start and their
+    seed at it, so ``y`` is 0 until then and ``0 * b + seed = seed`` there; one mask, applied
+    with ``copyto`` on the way in (0) and on the way out (NaN), handles every row at once.
 
     (``scipy.signal.lfilter`` runs this recursion in C row by row, bit-identically, but measured
     slower here: ~5 ns per element against ~3 ns for the numpy loop across 1,000 rows.)
     """
-    rows, bars = xa.shape
-    out = np.empty((rows, bars))
+    bars, rows = xt.shape
+    out = np.empty((bars, rows))
     ok = start < bars
     if not ok.any():
         out.fill(np.nan)
         return out
     t0 = int(start[ok].min())
-    out[:, :t0] = np.nan
+    out[:t0] = np.nan
     span = bars - t0
-    xt = np.ascontiguousarray(xa[:, t0:].T)  # (span, rows)
+    x = xt[t0:].copy()
     rel = start - t0
     pre = np.arange(span)[:, None] < rel[None, :] if (rel > 0).any() else None
     if pre is not None:
-        np.copyto(xt, 0.0, where=pre)
+        np.copyto(x, 0.0, where=pre)
     okr = np.flatnonzero(ok)
-    xt[rel[okr], okr] = seed[okr]
+    x[rel[okr], okr] = seed[okr]
+    y = out[t0:]
+    y[0] = x[0]
+    ys, xs = list(y), list(x)
+    mul, add = np.multiply, np.add
     if np.ndim(b) == 2:
-        bt = np.ascontiguousarray(b[:, t0:].T)
-    elif np.ndim(b) == 1:
-        bt = None
-        b = np.ascontiguousarray(b, dtype=np.float64)
+        bs = list(b[t0:])
+        for t in range(1, span):
+            mul(ys[t - 1], bs[t], out=ys[t])
+            add(ys[t], xs[t], out=ys[t])
     else:
-        bt = None
-    y = np.empty_like(xt)
-    y[0] = xt[0]
-    for t in range(1, span):
-        np.multiply(y[t - 1], bt[t] if bt is not None else b, out=y[t])
-        y[t] += xt[t]
+        if np.ndim(b) == 1:
+            b = np.ascontiguousarray(b, dtype=np.float64)
+        for t in range(1, span):
+            mul(ys[t - 1], b, out=ys[t])
+            add(ys[t], xs[t], out=ys[t])
     if pre is not None:
         np.copyto(y, np.nan, where=pre)
-    out[:, t0:] = y.T
     return out
 
 
@@ -150,6 +188,21 @@ def _seed_sum(a: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:
     if r.size:
         idx = end[r, None] - n + 1 + np.arange(n)[None, :]
         out[r] = a[r[:, None], idx].sum(axis=1)
+    return out
+
+
+def _seed_sum_tm(a: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:
+    """``_seed_sum`` of a time-major array (the same values, summed in the same order)."""
+    bars, rows = a.shape
+    fits = (end < bars) & (end - n + 1 >= 0)
+    out = np.full(rows, np.nan)
+    if n <= 0:
+        out[fits] = 0.0
+        return out
+    r = np.flatnonzero(fits)
+    if r.size:
+        idx = end[r, None] - n + 1 + np.arange(n)[None, :]
+        out[r] = a[idx, r[:, None]].sum(axis=1)
     return out
 
 
@@ -200,28 +253,35 @@ def sma(x: np.ndarray, n: int) -> np.ndarray:
 def ema(x: np.ndarray, n: int) -> np.ndarray:
     """Exponential moving average (TA-Lib ``EMA``): ``k = 2/(n+1)``, seeded with the SMA of the
     first ``n`` values, warm-up ``n - 1`` bars."""
-    a, one = _2d(x)
-    return _out(_ema_from(a, n, first_valid(a) + n - 1, 2.0 / (n + 1)), one)
+    a, one = _tm(x)
+    return _out_tm(_ema_from_tm(a, n, _first_valid_tm(a) + n - 1, 2.0 / (n + 1)), one)
 
 
 def emas(x: np.ndarray, periods: tuple[int, ...]) -> tuple[np.ndarray, ...]:
     """``ema(x, n)`` for each ``n`` of ``periods``, all recursions in one pass over time (stacked
-    rows, each with its own factor): the same values as separate calls."""
-    a, one = _2d(x)
-    rows = a.shape[0]
-    first = first_valid(a)
+    series, each with its own factor): the same values as separate calls."""
+    a, one = _tm(x)
+    rows = a.shape[1]
+    first = _first_valid_tm(a)
     ks = [2.0 / (n + 1) for n in periods]
     starts = [first + n - 1 for n in periods]
-    seeds = [_seed_sum(a, st, n) / n for st, n in zip(starts, periods, strict=True)]
+    seeds = [_seed_sum_tm(a, st, n) / n for st, n in zip(starts, periods, strict=True)]
     b = np.concatenate([np.full(rows, 1.0 - k) for k in ks])
-    sm = _recurse(np.concatenate([k * a for k in ks]), b, np.concatenate(starts), np.concatenate(seeds))
-    return tuple(_out(sm[i * rows:(i + 1) * rows], one) for i in range(len(periods)))
+    sm = _recurse_tm(np.concatenate([k * a for k in ks], axis=1), b, np.concatenate(starts),
+                     np.concatenate(seeds))
+    return tuple(_out_tm(sm[:, i * rows:(i + 1) * rows], one) for i in range(len(periods)))
 
 
 def _ema_from(a: np.ndarray, n: int, seed_at: np.ndarray, k: float) -> np.ndarray:
     """EMA seeded at ``seed_at`` with the SMA of the ``n`` values ending there."""
     seed = _seed_sum(a, seed_at, n) / n
     return _recurse(k * a, 1.0 - k, seed_at, seed)
+
+
+def _ema_from_tm(a: np.ndarray, n: int, seed_at: np.ndarray, k: float) -> np.ndarray:
+    """``_ema_from`` on a time-major array, returned time-major."""
+    seed = _seed_sum_tm(a, seed_at, n) / n
+    return _recurse_tm(k * a, 1.0 - k, seed_at, seed)
 
 
 def wma(x: np.ndarray, n: int) -> np.ndarray:
@@ -307,26 +367,29 @@ def roc(x: np.ndarray, n: int) -> np.ndarray:
 def rsi(close: np.ndarray, n: int = 14) -> np.ndarray:
     """Relative strength index (TA-Lib ``RSI``): Wilder averages seeded with the mean of the first
     ``n`` gains/losses, warm-up ``n`` bars."""
-    a, one = _2d(close)
-    rows = a.shape[0]
-    first = first_valid(a)
-    d = np.full_like(a, np.nan)
-    d[:, 1:] = a[:, 1:] - a[:, :-1]
-    gain = np.where(d > 0, d, 0.0)
-    loss = np.where(d < 0, -d, 0.0)
-    gain[np.isnan(d)] = np.nan
-    loss[np.isnan(d)] = np.nan
+    a, one = _tm(close)
+    bars, rows = a.shape
+    first = _first_valid_tm(a)
+    # gains and losses side by side (time-major, gains in the first ``rows`` columns)
+    both = np.empty((bars, 2 * rows))
+    g, lo = both[:, :rows], both[:, rows:]
+    g[:1] = np.nan
+    lo[:1] = np.nan
+    d = a[1:] - a[:-1]
+    np.maximum(d, 0.0, out=g[1:])  # NaN stays NaN
+    np.negative(d, out=lo[1:])
+    np.maximum(lo[1:], 0.0, out=lo[1:])
     start = first + n
-    both = np.concatenate([gain, loss])
     st2 = np.concatenate([start, start])
-    seed = _seed_sum(both, st2, n) / n
-    sm = _recurse(both / n, (n - 1) / n, st2, seed)
-    g, lo = sm[:rows], sm[rows:]
+    seed = _seed_sum_tm(both, st2, n) / n
+    both /= n
+    sm = _recurse_tm(both, (n - 1) / n, st2, seed)
+    g, lo = sm[:, :rows], sm[:, rows:]
     tot = g + lo
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(tot > 0, 100.0 * g / np.where(tot > 0, tot, 1.0), 0.0)
     out[np.isnan(tot)] = np.nan
-    return _out(out, one)
+    return _out_tm(out, one)
 
 
 def macd(close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9
@@ -372,16 +435,14 @@ def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
 
 def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
     """True range (TA-Lib ``TRANGE``): NaN on each row's first bar (no previous close)."""
-    h, one = _2d(high)
-    lo, _ = _2d(low)
-    c, _ = _2d(close)
-    return _out(_true_range(h, lo, c), one)
+    h, one = _tm(high)
+    return _out_tm(_true_range_tm(h, _tm(low)[0], _tm(close)[0]), one)
 
 
-def _true_range(h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> np.ndarray:
-    pc = np.empty_like(c)  # previous close, on contiguous arrays (shifted views are slower)
-    pc[:, :1] = np.nan
-    pc[:, 1:] = c[:, :-1]
+def _true_range_tm(h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> np.ndarray:
+    pc = np.empty_like(c)  # previous close
+    pc[:1] = np.nan
+    pc[1:] = c[:-1]
     tr = h - lo
     hc = h - pc
     np.abs(hc, out=hc)
@@ -395,51 +456,55 @@ def _true_range(h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> np.ndarray:
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
     """Average true range (TA-Lib ``ATR``): Wilder average seeded with the mean of the first ``n``
     true ranges, warm-up ``n`` bars."""
-    c, one = _2d(close)
-    tr = _2d(true_range(high, low, close))[0]
-    first = first_valid(c)
+    c, one = _tm(close)
+    tr = _true_range_tm(_tm(high)[0], _tm(low)[0], c)
+    first = _first_valid_tm(c)
     if n == 1:
-        return _out(tr, one)
+        return _out_tm(tr, one)
     start = first + n
-    seed = _seed_sum(tr, start, n) / n
-    return _out(_recurse(tr / n, (n - 1) / n, start, seed), one)
+    seed = _seed_sum_tm(tr, start, n) / n
+    return _out_tm(_recurse_tm(tr / n, (n - 1) / n, start, seed), one)
 
 
-def _dm_tr(h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """+DM, -DM (NaN where either move is NaN) and the true range."""
-    up = h[:, 1:] - h[:, :-1]
-    dn = lo[:, :-1] - lo[:, 1:]
+def _dm_tr_tm(h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """+DM, -DM (NaN where either move is NaN) and the true range, time-major and side by side:
+    ``(bars, 3 * rows)``."""
+    bars, rows = h.shape
+    out = np.empty((bars, 3 * rows))
+    pdm, mdm = out[:, :rows], out[:, rows:2 * rows]
+    up = h[1:] - h[:-1]
+    dn = lo[:-1] - lo[1:]
     zero = up + dn
     zero -= zero  # 0, or NaN where either move is NaN
-    pdm = np.empty_like(h)
-    mdm = np.empty_like(h)
-    pdm[:, :1] = np.nan
-    mdm[:, :1] = np.nan
+    pdm[:1] = np.nan
+    mdm[:1] = np.nan
     # up > max(dn, 0) is (up > 0) & (up > dn), False when either is NaN. Arithmetic rather than
     # np.where: a data-dependent select is several times slower on random masks.
-    np.multiply(up, up > np.maximum(dn, 0.0), out=pdm[:, 1:])
-    pdm[:, 1:] += zero
-    np.multiply(dn, dn > np.maximum(up, 0.0), out=mdm[:, 1:])
-    mdm[:, 1:] += zero
-    return pdm, mdm, _true_range(h, lo, c)
+    np.multiply(up, up > np.maximum(dn, 0.0), out=pdm[1:])
+    pdm[1:] += zero
+    np.multiply(dn, dn > np.maximum(up, 0.0), out=mdm[1:])
+    mdm[1:] += zero
+    out[:, 2 * rows:] = _true_range_tm(h, lo, c)
+    return out
 
 
 def _wilder_sums(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Wilder running sums of +DM, -DM and TR as TA-Lib's ``PLUS_DI``/``ADX`` keep them: seeded at
-    bar ``n - 1`` with the plain sum of bars ``1..n-1``; one loop for the three series."""
-    pdm, mdm, tr = _dm_tr(h, lo, c)
-    rows = h.shape[0]
-    first = first_valid(c)
-    stacked = np.concatenate([pdm, mdm, tr])
+    """Wilder running sums of +DM, -DM and TR (time-major) as TA-Lib's ``PLUS_DI``/``ADX`` keep
+    them: seeded at bar ``n - 1`` with the plain sum of bars ``1..n-1``; one loop for the three
+    series."""
+    stacked = _dm_tr_tm(h, lo, c)
+    rows = h.shape[1]
+    first = _first_valid_tm(c)
     f3 = np.concatenate([first, first, first])
     start = f3 + n - 1
-    seed = _seed_sum(stacked, start, n - 1)
-    sm = _recurse(stacked, 1.0 - 1.0 / n, start, seed)
-    return sm[:rows], sm[rows:2 * rows], sm[2 * rows:], first
+    seed = _seed_sum_tm(stacked, start, n - 1)
+    sm = _recurse_tm(stacked, 1.0 - 1.0 / n, start, seed)
+    return sm[:, :rows], sm[:, rows:2 * rows], sm[:, 2 * rows:], first
 
 
 def _di(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """+DI, -DI and the TR sum of time-major inputs, time-major."""
     sp, sm, st, first = _wilder_sums(h, lo, c, n)
     nz = st != 0  # True where st is NaN too: the division then gives NaN
     den = np.where(nz, st, 1.0)
@@ -447,26 +512,27 @@ def _di(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int) -> tuple[np.ndarra
         pdi = np.where(nz, 100.0 * sp / den, 0.0)
         mdi = np.where(nz, 100.0 * sm / den, 0.0)
     # the sums are valid from first + n - 1, the DIs from first + n
-    r = np.flatnonzero(first + n - 1 < h.shape[1])
-    pdi[r, first[r] + n - 1] = np.nan
-    mdi[r, first[r] + n - 1] = np.nan
+    r = np.flatnonzero(first + n - 1 < h.shape[0])
+    pdi[first[r] + n - 1, r] = np.nan
+    mdi[first[r] + n - 1, r] = np.nan
     return pdi, mdi, st
 
 
 def plus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
     """+DI (TA-Lib ``PLUS_DI``), warm-up ``n`` bars."""
-    h, one = _2d(high)
-    return _out(_di(h, _2d(low)[0], _2d(close)[0], n)[0], one)
+    h, one = _tm(high)
+    return _out_tm(_di(h, _tm(low)[0], _tm(close)[0], n)[0], one)
 
 
 def minus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
     """-DI (TA-Lib ``MINUS_DI``), warm-up ``n`` bars."""
-    h, one = _2d(high)
-    return _out(_di(h, _2d(low)[0], _2d(close)[0], n)[1], one)
+    h, one = _tm(high)
+    return _out_tm(_di(h, _tm(low)[0], _tm(close)[0], n)[1], one)
 
 
 def _dx_defined(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """DX, where it is defined, the DIs and the first valid bars; all time-major."""
     pdi, mdi, _st = _di(h, lo, c, n)
     tot = pdi + mdi
     # DM and TR are >= 0, so the DIs are too: DX is defined where their sum is > 0 (not NaN, and
@@ -475,13 +541,13 @@ def _dx_defined(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int
     dxv = np.abs(pdi - mdi)
     dxv *= 100.0
     dxv /= np.where(defined, tot, 1.0)
-    return dxv, defined, pdi, mdi, first_valid(c)
+    return dxv, defined, pdi, mdi, _first_valid_tm(c)
 
 
 def dx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
     """Directional movement index (TA-Lib ``DX``), warm-up ``n`` bars."""
-    h, one = _2d(high)
-    return _out(_dx_defined(h, _2d(low)[0], _2d(close)[0], n)[0], one)
+    h, one = _tm(high)
+    return _out_tm(_dx_defined(h, _tm(low)[0], _tm(close)[0], n)[0], one)
 
 
 def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
@@ -493,18 +559,18 @@ def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np
 def adx_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(adx, plus_di, minus_di)`` in one pass (shares the Wilder sums)."""
-    h, one = _2d(high)
-    dxv, defined, pdi, mdi, first = _dx_defined(h, _2d(low)[0], _2d(close)[0], n)
+    h, one = _tm(high)
+    dxv, defined, pdi, mdi, first = _dx_defined(h, _tm(low)[0], _tm(close)[0], n)
     start = first + 2 * n - 1
-    seed = _seed_sum(dxv, start, n) / n
+    seed = _seed_sum_tm(dxv, start, n) / n
     nan = np.isnan(dxv)
     # an undefined DX leaves the average unchanged (factor 1); rows where DX is always defined (or
     # NaN, which poisons what follows anyway) recurse with the constant factor
     regular = bool(np.all(defined | nan))
     b = (n - 1) / n if regular else np.where(defined, (n - 1) / n, 1.0)
-    out = _recurse(np.where(defined, dxv / n, 0.0), b, start, seed)
+    out = _recurse_tm(np.where(defined, dxv / n, 0.0), b, start, seed)
     out[nan] = np.nan
-    return _out(out, one), _out(pdi, one), _out(mdi, one)
+    return _out_tm(out, one), _out_tm(pdi, one), _out_tm(mdi, one)
 
 
 def rolling_max(x: np.ndarray, n: int) -> np.ndarray:
@@ -558,23 +624,23 @@ def keltner(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 20, k
 
 def ema_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(ema(close, n), atr(high, low, close, n))`` with both recursions in one pass over time
-    (stacked rows, each with its own factor): the same values as the two functions."""
-    h, one = _2d(high)
-    lo, _ = _2d(low)
-    c, _ = _2d(close)
+    (stacked series, each with its own factor): the same values as the two functions."""
     if n == 1:
         return ema(close, n), atr(high, low, close, n)
-    rows = c.shape[0]
-    first = first_valid(c)
-    tr = _true_range(h, lo, c)
+    h, one = _tm(high)
+    lo, _ = _tm(low)
+    c, _ = _tm(close)
+    rows = c.shape[1]
+    first = _first_valid_tm(c)
+    tr = _true_range_tm(h, lo, c)
     k = 2.0 / (n + 1)
     e_at, a_at = first + n - 1, first + n
-    e_seed = _seed_sum(c, e_at, n) / n
-    a_seed = _seed_sum(tr, a_at, n) / n
+    e_seed = _seed_sum_tm(c, e_at, n) / n
+    a_seed = _seed_sum_tm(tr, a_at, n) / n
     b = np.concatenate([np.full(rows, 1.0 - k), np.full(rows, (n - 1) / n)])
-    sm = _recurse(np.concatenate([k * c, tr / n]), b, np.concatenate([e_at, a_at]),
-                  np.concatenate([e_seed, a_seed]))
-    return _out(sm[:rows], one), _out(sm[rows:], one)
+    sm = _recurse_tm(np.concatenate([k * c, tr / n], axis=1), b, np.concatenate([e_at, a_at]),
+                     np.concatenate([e_seed, a_seed]))
+    return _out_tm(sm[:, :rows], one), _out_tm(sm[:, rows:], one)
 
 
 def vwap(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ class MeanReversion:
         px = last(c.close)
         pct_b = ratio(px - lower, upper - lower)
         k = p.rsi_period * self.settle + 1  # older bars move today's RSI by < e^-settle
-        r = last(cached(view, ("rsi", 1, p.rsi_period, k), lambda: ind.rsi(c.close[:, -k:], p.rsi_period)))
+        r = last(cached(view, ("rsi", 1, p.rsi_period, k), lambda: ind.rsi(c.tm("close")[:, -k:], p.rsi_period)))
         flat = ~(upper > lower)
         stretch = np.clip(np.abs(z) / p.z_full, 0.0, 1.0)
         low_z = z <= -p.band_k

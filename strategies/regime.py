@@ -60,7 +60,8 @@ def _detect(view: MarketView, cfg: RegimeConfig, settle: int) -> Regimes:
         return Regimes(("unknown",) * n, np.zeros(n), "unknown", 0.0)
     enough = history(c) >= required_bars(cfg) + 1
     t = cfg.adx_period * (settle + 2)
-    adx, pdi, mdi = (last(x) for x in ind.adx_di(c.high[:, -t:], c.low[:, -t:], c.close[:, -t:], cfg.adx_period))
+    adx, pdi, mdi = (last(x) for x in ind.adx_di(c.tm("high")[:, -t:], c.tm("low")[:, -t:],
+                                                      c.tm("close")[:, -t:], cfg.adx_period))
     w = cfg.chop_period + 1
     chop = last(ind.choppiness(c.high[:, -w:], c.low[:, -w:], c.close[:, -w:], cfg.chop_period))
     # volatility: mean squared log return over vol_period, ranked against its own recent history

@@ -31,11 +31,11 @@ class TrendFollowing:
         if c.n_bars < self.required_bars():
             return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
         close = c.close
-        fast, mid, slow = ind.emas(close, (p.fast, p.mid, p.slow))
+        fast, mid, slow = ind.emas(c.tm("close"), (p.fast, p.mid, p.slow))
         f, m, s = last(fast), last(mid), last(slow)
         m_prev = mid[:, -2]
         a = last(cached(view, ("adx", tf, p.adx_period),
-                        lambda: ind.adx_di(c.high, c.low, close, p.adx_period))[0])
+                        lambda: ind.adx_di(c.tm("high"), c.tm("low"), c.tm("close"), p.adx_period))[0])
         px = last(close)
         strength = np.clip((a - p.adx_min) / (p.adx_full - p.adx_min), 0.0, 1.0)
         strong = a >= p.adx_min

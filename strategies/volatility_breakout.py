@@ -36,7 +36,8 @@ class VolatilityBreakout:
         bb_u, bb_m, bb_l = bb_u[:, -k:], bb_m[:, -k:], bb_l[:, -k:]
         t = p.period * self.settle + p.atr_percentile_bars + k + 1  # settled ATR for every ranked bar
         e, a = cached(view, ("ema_atr", 1, p.period, t),
-                      lambda: ind.ema_atr(c.high[:, -t:], c.low[:, -t:], close[:, -t:], p.period))
+                      lambda: ind.ema_atr(c.tm("high")[:, -t:], c.tm("low")[:, -t:], c.tm("close")[:, -t:],
+                                          p.period))
         kc_u = e[:, -k:] + p.keltner_k * a[:, -k:]
         kc_l = e[:, -k:] - p.keltner_k * a[:, -k:]
         squeeze = (bb_u[:, :-1] < kc_u[:, :-1]) & (bb_l[:, :-1] > kc_l[:, :-1])
