@@ -123,18 +123,34 @@ class Clean:
     def _clean(self, name: str, arr: np.ndarray) -> np.ndarray:
         if name in _KEEP_NAN:
             return arr
-        isn = np.isnan(arr)
+        # rows without any NaN (their sum is a number) need nothing: look at the others only
+        with np.errstate(invalid="ignore", over="ignore"):
+            rows = np.flatnonzero(np.isnan(arr.sum(axis=1)))
+        if rows.size == 0:
+            return arr
+        sub = arr[rows]
+        isn = np.isnan(sub)
         if name in ("open", "high", "low"):
-            return np.where(isn, self.close, arr) if isn.any() else arr
-        gappy = isn.sum(axis=1) > self.first  # NaN after the token's first bar
+            # NaN where the (cleaned) close has a value takes the close
+            fill = isn & ~np.isnan(self.close[rows])
+            if not fill.any():
+                return arr
+            out = arr.copy()
+            out[rows] = np.where(fill, self.close[rows], sub)
+            return out
+        first = self.first[rows]
+        gappy = isn.sum(axis=1) > first  # NaN after the token's first bar
         if not gappy.any():
             return arr
         out = arr.copy()
         if name in _FLOWS:
-            alive = np.arange(arr.shape[1])[None, :] >= self.first[:, None]
-            out[alive & isn] = 0.0
+            alive = np.arange(arr.shape[1])[None, :] >= first[:, None]
+            sub = sub.copy()
+            sub[alive & isn] = 0.0
+            out[rows] = sub
         else:
-            out[gappy] = ffill(arr[gappy])
+            g = rows[gappy]
+            out[g] = ffill(arr[g])
         return out
 
 
