@@ -7,7 +7,11 @@ records the outcome:
 - no fill: the intent is closed ``FAILED`` (or ``EXPIRED`` when a sent transaction provably
   expired) with ``finish_unfilled``, which also charges the fee of a transaction that landed and
   failed on chain, so the ledger's cash keeps matching the wallet;
-- landed but unreadable as our swap: left ``SENT`` for ``solbot reconcile``, never guessed.
+- landed but unreadable as our swap: left ``SENT`` for ``solbot reconcile``, never guessed;
+- a SELL fill that closed the position: the executor closes the now-empty token account
+  (``Executor.close_token_account``: live closes it when ``execution.close_empty_token_accounts``
+  is on, paper models the refund in the fill) and a sent close is booked with
+  ``ledger.apply_account_close`` (refund minus fee into the cash, idempotent by signature).
 
 It returns what happened as a value; alerts and risk bookkeeping stay with the caller.
 """
@@ -25,6 +29,9 @@ from bot.ledger import Ledger
 from bot.ledger.ledger import FillOutcome
 from bot.stages import OrderIntent
 from chain.types import (
+    CloseResult,
+    CloseState,
+    CloseStatus,
     ExecutionResult,
     ExecutionStatus,
     Executor,
@@ -51,6 +58,7 @@ class IntentOutcome:
     result: ExecutionResult
     book: FillOutcome | None  # what the fill did to the book (None when it did not fill)
     state: IntentState  # the intent's state in the ledger afterwards
+    close: CloseResult | None = None  # the token-account close after a full exit (SELL that closed)
 
     @property
     def filled(self) -> bool:
@@ -99,7 +107,45 @@ async def execute_intent(executor: Executor, ledger: Ledger, intent: OrderIntent
     book = await io(ledger.apply_fill, result.fill, symbol=symbol, stop_price_usd=intent.stop_price_usd,
                     entry_votes=json.dumps(votes, sort_keys=True),
                     exit_reason=intent.reason if intent.side is Side.SELL else "")
-    return IntentOutcome(intent, result, book, IntentState.CONFIRMED)
+    close = None
+    if intent.side is Side.SELL and book.closed:
+        close = await close_and_book(executor, ledger, intent.mint, io)
+    return IntentOutcome(intent, result, book, IntentState.CONFIRMED, close)
+
+
+_CLOSE_STATES = {CloseStatus.CLOSED: CloseState.CLOSED, CloseStatus.FAILED: CloseState.FAILED,
+                 CloseStatus.EXPIRED: CloseState.EXPIRED}
+
+
+async def book_close(ledger: Ledger, res: CloseResult, io: Io = _to_thread) -> bool:
+    """Book a sent close's outcome (cash and state in one transaction); False if already booked
+    or nothing was sent."""
+    if not res.sent:
+        return False
+    return await io(ledger.apply_account_close, res.signature, _CLOSE_STATES[res.status],
+                    refund_lamports=res.refund_lamports, fee_lamports=res.fee_lamports, detail=res.detail)
+
+
+async def close_and_book(executor: Executor, ledger: Ledger, mint: str, io: Io = _to_thread) -> CloseResult:
+    """Close the empty token account for ``mint`` after a full exit and book the outcome. A close
+    that was not sent (refused, skipped) changes nothing; a refusal is kept as an event."""
+    res = await executor.close_token_account(mint)
+    if res.sent:
+        await book_close(ledger, res, io)
+    elif res.status is CloseStatus.REFUSED:
+        await io(ledger.record_event, "account_close_refused", f"{mint}: {res.detail}"[:500])
+    return res
+
+
+async def recover_closes(executor: Executor, ledger: Ledger, io: Io = _to_thread) -> list[str]:
+    """Resolve token-account closes a previous run journaled but did not book (start-up, before
+    anything new trades): landed closes are booked, provably expired ones marked expired."""
+    out = []
+    for res in await executor.recover_closes():
+        booked = await book_close(ledger, res, io)
+        out.append(f"close {res.signature} ({res.mint}): {res.status}: {res.detail}"
+                   + ("" if booked else " (already booked)"))
+    return out
 
 
 async def record_unfilled(ledger: Ledger, result: ExecutionResult, io: Io = _to_thread) -> IntentState:

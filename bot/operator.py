@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.clock import WallClock
 from bot.config import Config, Secrets
-from bot.execution import Recovered, adopt_wallet_cash, recover_and_record
+from bot.execution import Recovered, adopt_wallet_cash, recover_and_record, recover_closes
 from bot.ledger import Ledger
 from bot.stages import TokenSafety
 from bot.wiring import build_executor
@@ -33,6 +33,7 @@ class OperatorSession:
     executor: Executor
     clock: WallClock
     recovered: list[Recovered]
+    recovered_closes: list[str]  # token-account closes resolved from the chain, one line each
 
     @property
     def unresolved(self) -> list[Recovered]:
@@ -51,7 +52,8 @@ async def operator_session(cfg: Config, secrets: Secrets) -> AsyncIterator[Opera
         try:
             await adopt_wallet_cash(executor, ledger)
             recovered = await recover_and_record(executor, ledger, cfg.market.sol_usd_fallback)
-            yield OperatorSession(cfg, ledger, executor, clock, recovered)
+            closes = await recover_closes(executor, ledger)
+            yield OperatorSession(cfg, ledger, executor, clock, recovered, closes)
         finally:
             await executor.aclose()
     finally:

@@ -14,7 +14,7 @@ from bot.clock import Clock, PacedClock, WallClock
 from bot.config import Config, ConfigError, Secrets
 from bot.control import ControlQueue
 from bot.engine import CycleReport, Engine, EngineEvent
-from bot.execution import adopt_wallet_cash, recover_and_record
+from bot.execution import adopt_wallet_cash, recover_and_record, recover_closes
 from bot.feeds.replay import ReplayFeed
 from bot.ledger import Ledger
 from bot.market.dataset import read_dataset
@@ -127,15 +127,12 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
         wallet = load_wallet_from_env({"SOLBOT_KEYPAIR": secrets.keypair_path or ""})
     except WalletError as exc:
         raise ConfigError([str(exc)]) from None
-    if cfg.execution.close_empty_token_accounts:
-        log.warning("execution.close_empty_token_accounts: not implemented for live execution yet; "
-                    "token-account rent stays locked after a full exit (the ledger books it that way)")
     pool = RpcPool(cfg.rpc)
     await pool.start()
     executor = LiveExecutor(cfg=cfg.execution, commitment=cfg.rpc.commitment, pool=pool,
                             router=JupiterClient(cfg.jupiter, api_key=key), wallet=wallet, journal=ledger,
                             fee_estimator=estimator_for(cfg.execution.live, pool, cfg.rpc.commitment),
-                            now=clock.now)
+                            now=clock.now, close_journal=ledger)
     try:  # a fresh live ledger starts from the wallet's SOL (never overwrites existing cash)
         await adopt_wallet_cash(executor, ledger)
     except BaseException:
@@ -158,8 +155,10 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
 
 async def recover_intents(executor: Executor, ledger: Ledger, sol_usd: float) -> list[str]:
     """Resolve intents a previous run left unfinished, before anything new trades. Fills that
-    landed are recorded, failed landed transactions book their fee; one line per intent for the log."""
-    return [r.line() for r in await recover_and_record(executor, ledger, sol_usd)]
+    landed are recorded, failed landed transactions book their fee; journaled token-account closes
+    are resolved and booked the same way. One line per intent or close for the log."""
+    lines = [r.line() for r in await recover_and_record(executor, ledger, sol_usd)]
+    return lines + await recover_closes(executor, ledger)
 
 
 def feeds_fresh(feed: FeedSource, now: int) -> bool:

@@ -27,6 +27,7 @@ from solders.message import to_bytes_versioned
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
+from chain.account_closer import AccountCloser
 from chain.config import ExecutionConfig
 from chain.confirm import Landing, Outcome, land
 from chain.errors import ChainDataError, ChainError, OrderRejected, TxCheckFailed
@@ -38,6 +39,9 @@ from chain.rpc_pool import RpcPool
 from chain.tx_check import TOKEN_2022_PROGRAM, TOKEN_PROGRAM, TxFacts, check_swap_tx
 from chain.types import (
     WSOL_MINT,
+    CloseJournal,
+    CloseResult,
+    CloseStatus,
     ExecutionResult,
     ExecutionStatus,
     IntentJournal,
@@ -79,7 +83,7 @@ class LiveExecutor:
     def __init__(self, *, cfg: ExecutionConfig, commitment: str, pool: RpcPool, router: SwapRouter,
                  wallet: Wallet, journal: IntentJournal, fee_estimator: PriorityFeeEstimator | None = None,
                  now: Callable[[], int] = lambda: int(time.time()),
-                 tip_accounts: Collection[str] = ()) -> None:
+                 tip_accounts: Collection[str] = (), close_journal: CloseJournal | None = None) -> None:
         self.cfg = cfg
         self.live = cfg.live
         self.commitment = commitment
@@ -91,7 +95,10 @@ class LiveExecutor:
         self.fee_estimator = fee_estimator or RpcPercentileFee(self.rpc, cfg.live.priority_fee_percentile)
         self._now = now
         self._tip_accounts = frozenset(tip_accounts)
-        self._lock = asyncio.Lock()  # one swap in flight per wallet
+        self._lock = asyncio.Lock()  # one swap (or account close) in flight per wallet
+        self._closer = None if close_journal is None else AccountCloser(
+            rpc=self.rpc, pool=pool, live=cfg.live, commitment=commitment, wallet=wallet.pubkey,
+            sign=wallet.sign_message, journal=close_journal)
 
     @property
     def wallet_address(self) -> str:
@@ -252,6 +259,26 @@ class LiveExecutor:
         landing = await land(self.rpc, self.pool, self.live, signature=e.signature, raw=e.signed_tx,
                              last_valid_block_height=lvbh, commitment=self.commitment)
         return await self._resolve(e.intent_id, e.mint, e.side, None, sol_usd, landing, program_ids)
+
+    # ------------------------------------------------------------------ token accounts
+
+    async def close_token_account(self, mint: str) -> CloseResult:
+        """Close the wallet's empty ATA for ``mint`` (``chain.account_closer``): only at an on-chain
+        balance of exactly 0, journaled before the send, landed like a swap, refund and fee read
+        from the confirmed transaction. SKIPPED when ``close_empty_token_accounts`` is off."""
+        if not self.cfg.close_empty_token_accounts:
+            return CloseResult(mint, CloseStatus.SKIPPED, detail="execution.close_empty_token_accounts is off")
+        if self._closer is None:
+            return CloseResult(mint, CloseStatus.REFUSED, detail="no close journal injected; not closed")
+        async with self._lock:
+            return await self._closer.close(mint)
+
+    async def recover_closes(self) -> list[CloseResult]:
+        """Resolve journaled, unbooked closes from the chain (before anything new trades)."""
+        if self._closer is None:
+            return []
+        async with self._lock:
+            return await self._closer.recover()
 
     # ------------------------------------------------------------------ probes for risk
 

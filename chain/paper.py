@@ -29,6 +29,8 @@ from chain.jupiter import Quote, QuoteRequest, check_quote
 from chain.paper_model import quote
 from chain.types import (
     WSOL_MINT,
+    CloseResult,
+    CloseStatus,
     ExecutionResult,
     ExecutionStatus,
     Fill,
@@ -209,6 +211,13 @@ class PaperExecutor:
 
     async def sol_balance(self) -> int | None:
         return self.wallet.lamports
+
+    async def close_token_account(self, mint: str) -> CloseResult:
+        """No-op: the rent refund of a full exit is modelled in the sell fill (``rent_lamports < 0``)."""
+        return CloseResult(mint, CloseStatus.SKIPPED, detail="modelled in the sell fill")
+
+    async def recover_closes(self) -> list[CloseResult]:
+        return []
 
     async def aclose(self) -> None:
         if self._on_close is not None:

@@ -215,6 +215,19 @@ class Executor(Protocol):
         """The wallet's lamports (None when it cannot be read now)."""
         ...
 
+    async def close_token_account(self, mint: str) -> CloseResult:
+        """Close the wallet's token account for ``mint`` after a full exit to reclaim its rent
+        (when ``close_empty_token_accounts`` is on). Only an account whose on-chain balance is
+        exactly 0 is closed; never raises for chain errors (a ``REFUSED`` result says why). The
+        caller books a sent close (``CloseResult.sent``). Paper: a no-op, the refund is modelled
+        in the sell fill."""
+        ...
+
+    async def recover_closes(self) -> list[CloseResult]:
+        """Resolve closes a previous run journaled but did not book, from the chain (start-up):
+        the journaled bytes are rebroadcast until they land or provably expire; never a new close."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -233,3 +246,74 @@ class QuoteCheck:
     price_impact_pct: float
     sell_route_ok: bool
     detail: str = ""
+
+
+class CloseState(StrEnum):
+    """Lifecycle of a token-account close: ``signed → sent → closed | failed | expired``."""
+
+    SIGNED = "signed"
+    SENT = "sent"
+    CLOSED = "closed"  # landed: the rent is back in the wallet
+    FAILED = "failed"  # landed with an error: only the fee was paid
+    EXPIRED = "expired"  # provably never landed
+
+    @property
+    def terminal(self) -> bool:
+        return self in (CloseState.CLOSED, CloseState.FAILED, CloseState.EXPIRED)
+
+
+class CloseStatus(StrEnum):
+    """What ``Executor.close_token_account`` did."""
+
+    CLOSED = "closed"  # the close landed; refund and fee read from the chain
+    FAILED = "failed"  # the close landed but failed on chain; its fee was paid
+    EXPIRED = "expired"  # the close provably never landed
+    REFUSED = "refused"  # not sent: the account still holds tokens, or it could not be checked/built
+    SKIPPED = "skipped"  # not sent and nothing to do: disabled by config, no account, or paper
+
+
+@dataclass(frozen=True, slots=True)
+class CloseResult:
+    """The outcome of closing the wallet's empty token account for ``mint``. Lamports are integers;
+    the wallet's SOL changes by ``refund_lamports - fee_lamports`` exactly (0 unless sent)."""
+
+    mint: str
+    status: CloseStatus
+    account: str = ""
+    signature: str = ""
+    refund_lamports: int = 0
+    fee_lamports: int = 0
+    detail: str = ""
+
+    @property
+    def sent(self) -> bool:
+        """A transaction was sent: the outcome must be booked (``CLOSED``/``FAILED``/``EXPIRED``)."""
+        return bool(self.signature) and self.status in (CloseStatus.CLOSED, CloseStatus.FAILED,
+                                                         CloseStatus.EXPIRED)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseEntry:
+    signature: str
+    mint: str
+    account: str
+    state: CloseState
+    signed_tx: bytes
+    last_valid_block_height: int
+
+
+@runtime_checkable
+class CloseJournal(Protocol):
+    """Crash-safe record of token-account closes, implemented by the ledger and injected.
+
+    ``journal_close`` is durable before the first send (signature, raw signed bytes,
+    ``lastValidBlockHeight``); the outcome is booked by the caller from the ``CloseResult``
+    (the ledger's ``apply_account_close``, which also moves the cash).
+    """
+
+    def journal_close(self, *, signature: str, mint: str, account: str, signed_tx: bytes,
+                      last_valid_block_height: int) -> None: ...
+
+    def close_sent(self, signature: str) -> None: ...
+
+    def unfinished_closes(self) -> list[CloseEntry]: ...

@@ -35,6 +35,8 @@ async def arun(args: argparse.Namespace) -> int:
         ledger, executor = session.ledger, session.executor
         for r in session.recovered:
             print(f"recovered {r.line()}")
+        for line in session.recovered_closes:
+            print(f"recovered {line}")
         diffs: list[Difference] = [
             Difference("unresolved_intent", r.intent_id, None, None,
                        f"landed but could not be read as our swap ({r.result.detail}); inspect signature "

@@ -30,7 +30,7 @@ from bot.risk.manager import RiskManager
 from bot.risk.operator import operator_buy, operator_sell
 from bot.stages import OrderIntent, Rejected
 from chain.errors import ChainError
-from chain.types import LAMPORTS_PER_SOL, WSOL_MINT, Side
+from chain.types import LAMPORTS_PER_SOL, WSOL_MINT, CloseStatus, Side
 
 NAME = "trade"
 HELP = "place one buy or sell by hand (risk caps, journal, executor, ledger; paper or live per config)"
@@ -89,6 +89,8 @@ async def arun(args: argparse.Namespace) -> int:
     async with operator_session(cfg, secrets) as session:
         for r in session.recovered:
             print(f"recovered {r.line()}")
+        for line in session.recovered_closes:
+            print(f"recovered {line}")
         if session.unresolved:
             raise OperatorError(f"{len(session.unresolved)} earlier intent(s) landed but could not be read; "
                                 "run `solbot reconcile` before trading")
@@ -162,6 +164,10 @@ def report(o: IntentOutcome) -> int:
             print(f"  leg PnL {o.book.pnl_lamports / LAMPORTS_PER_SOL:+.9f} SOL"
                   + ("; position closed" if o.book.closed else ""))
         print(f"  signature {f.signature}  intent {o.intent.intent_id}")
+        c = o.close
+        if c is not None and c.status is not CloseStatus.SKIPPED:
+            sig = f" ({c.signature})" if c.signature else ""
+            print(f"  token account {c.status}: {c.detail}{sig}")
         return 0
     if o.needs_reconcile:
         print(f"landed but the fill could not be read ({r.detail}); intent {o.intent.intent_id} is left "

@@ -30,7 +30,7 @@ from typing import Any
 from bot.errors import LedgerError, LedgerLockedError
 from bot.ledger.schema import MIGRATIONS
 from bot.stages import OrderIntent, Position
-from chain.types import TRANSITIONS, Fill, IntentState, JournalEntry, Side
+from chain.types import TRANSITIONS, CloseEntry, CloseState, Fill, IntentState, JournalEntry, Side
 
 CASH_KEY = "cash_lamports"
 
@@ -222,6 +222,73 @@ class Ledger:
     def intent_history(self, intent_id: str) -> list[str]:
         return [r["to_state"] for r in self._q(
             "SELECT to_state FROM intent_transitions WHERE intent_id = ? ORDER BY id", (intent_id,))]
+
+    # ------------------------------------------------------------------ token-account closes (CloseJournal)
+
+    def journal_close(self, *, signature: str, mint: str, account: str, signed_tx: bytes,
+                      last_valid_block_height: int) -> None:
+        """A signed close, durable before its first send."""
+        now = self._clock()
+        with self._tx() as c:
+            c.execute("INSERT INTO account_closes(signature, mint, account, state, signed_tx, "
+                      "last_valid_block_height, ts, updated_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      (signature, mint, account, CloseState.SIGNED.value, signed_tx, last_valid_block_height,
+                       now, now))
+
+    def close_sent(self, signature: str) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE account_closes SET state = ?, updated_ts = ? WHERE signature = ? AND state = ?",
+                      (CloseState.SENT.value, self._clock(), signature, CloseState.SIGNED.value))
+
+    def unfinished_closes(self) -> list[CloseEntry]:
+        rows = self._q("SELECT * FROM account_closes WHERE state IN (?, ?) ORDER BY id",
+                       (CloseState.SIGNED.value, CloseState.SENT.value))
+        return [CloseEntry(r["signature"], r["mint"], r["account"], CloseState(r["state"]), r["signed_tx"],
+                           r["last_valid_block_height"]) for r in rows]
+
+    def account_closes(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT id, signature, mint, account, state, last_valid_block_height, "
+                                         "refund_lamports, fee_lamports, position_id, detail, ts "
+                                         "FROM account_closes ORDER BY id")]
+
+    def apply_account_close(self, signature: str, state: CloseState, *, refund_lamports: int = 0,
+                            fee_lamports: int = 0, detail: str = "") -> bool:
+        """Book a journaled close's outcome in one transaction: its state, and ``refund - fee`` into
+        the cash (a FAILED close that landed books its fee; EXPIRED moves nothing). The refund is
+        credited to the mint's last closed position (its rent was part of that position's cost).
+        Idempotent by signature: False when the close was already booked."""
+        state = CloseState(state)
+        if not state.terminal:
+            raise LedgerError(f"close {signature}: {state} is not an outcome")
+        if state is not CloseState.CLOSED and refund_lamports:
+            raise LedgerError(f"close {signature}: only a landed close refunds rent")
+        delta = (refund_lamports - fee_lamports) if state is not CloseState.EXPIRED else 0
+        now = self._clock()
+        with self._tx() as c:
+            row = c.execute("SELECT mint, state FROM account_closes WHERE signature = ?", (signature,)).fetchone()
+            if row is None:
+                raise LedgerError(f"close {signature} was never journaled")
+            if CloseState(row["state"]).terminal:
+                return False
+            pid = None
+            if delta:
+                cash = int(json.loads(c.execute("SELECT value FROM kv WHERE key = ?", (CASH_KEY,)).fetchone()["value"]))
+                _put_kv(c, {CASH_KEY: cash + delta})
+                pos = c.execute("SELECT id FROM positions WHERE mint = ? AND closed_at IS NOT NULL "
+                                "AND NOT EXISTS (SELECT 1 FROM positions o WHERE o.mint = ? AND o.closed_at IS NULL) "
+                                "ORDER BY id DESC LIMIT 1", (row["mint"], row["mint"])).fetchone()
+                if pos is not None:
+                    pid = int(pos["id"])
+                    c.execute("UPDATE positions SET realized_lamports = realized_lamports + ?, "
+                              "pnl_lamports = pnl_lamports + ? WHERE id = ?", (delta, delta, pid))
+            c.execute("UPDATE account_closes SET state = ?, refund_lamports = ?, fee_lamports = ?, position_id = ?, "
+                      "detail = ?, updated_ts = ? WHERE signature = ?",
+                      (state.value, refund_lamports if state is CloseState.CLOSED else 0,
+                       fee_lamports if state is not CloseState.EXPIRED else 0, pid, detail[:500], now, signature))
+            c.execute("INSERT INTO events(ts, kind, detail) VALUES (?, ?, ?)",
+                      (now, f"account_close_{state.value}",
+                       f"{row['mint']}: {signature}: refund {refund_lamports}, fee {fee_lamports} lamports"))
+            return True
 
     # ------------------------------------------------------------------ fills and positions
 

@@ -123,4 +123,23 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # 1 -> 2: token-account closes (rent reclaimed after a full exit), journaled before the send
+    """
+    CREATE TABLE account_closes (
+        id INTEGER PRIMARY KEY,
+        signature TEXT NOT NULL UNIQUE,   -- booking a close twice is a no-op
+        mint TEXT NOT NULL,
+        account TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('signed', 'sent', 'closed', 'failed', 'expired')),
+        signed_tx BLOB NOT NULL,
+        last_valid_block_height INTEGER NOT NULL,
+        refund_lamports INTEGER,          -- rent back to the wallet (closed)
+        fee_lamports INTEGER,             -- meta.fee paid (closed or failed)
+        position_id INTEGER,              -- the closed position the refund was credited to
+        detail TEXT NOT NULL DEFAULT '',
+        ts INTEGER NOT NULL,
+        updated_ts INTEGER NOT NULL
+    );
+    CREATE INDEX account_closes_state ON account_closes(state);
+    """,
 )

@@ -120,7 +120,7 @@ async def test_trade_buy_then_sell_ledger_equals_chain_exactly(world, tmp_path):
     assert positions == {} and world.token_balance("TEST") == 0
     assert cash == world.sol_balance()
     assert pnl == world.sol_balance() - sol0  # the round trip's PnL is the wallet's SOL change, fees and rent included
-    assert landed(world) == 2
+    assert landed(world) == 3  # buy, sell, and the close of the emptied token account
     states = rows(db, "SELECT side, state FROM intents ORDER BY rowid")
     assert states == [("buy", "confirmed"), ("sell", "confirmed")]
     fills = rows(db, "SELECT side, network_fee_lamports, rent_lamports, paper FROM fills ORDER BY id")
