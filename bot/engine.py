@@ -46,6 +46,7 @@ from bot.stages import (
 )
 from chain.types import (
     LAMPORTS_PER_SOL,
+    CloseStatus,
     Executor,
     Side,
 )
@@ -324,6 +325,11 @@ class Engine:
                        f"SELL {info.symbol if info else intent.mint[:8]} ({intent.reason}): "
                        f"{fill.sol_lamports / LAMPORTS_PER_SOL:.4f} SOL at ${fill.price_usd:.6g}, "
                        f"leg PnL {(outcome.pnl_lamports or 0) / LAMPORTS_PER_SOL:+.4f} SOL", {"mint": fill.mint})
+            close = out.close
+            if close is not None and close.status not in (CloseStatus.CLOSED, CloseStatus.SKIPPED):
+                self._emit("account_close_failed", "warning",
+                           f"token account of {intent.mint[:8]} not closed ({close.status}): {close.detail}",
+                           {"mint": fill.mint})
         return True
 
     async def _position_pnl(self, position_id: int) -> int:

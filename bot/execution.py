@@ -28,6 +28,7 @@ from bot.errors import OperatorError
 from bot.ledger import Ledger
 from bot.ledger.ledger import FillOutcome
 from bot.stages import OrderIntent
+from chain.errors import ChainError
 from chain.types import (
     CloseResult,
     CloseState,
@@ -129,7 +130,11 @@ async def book_close(ledger: Ledger, res: CloseResult, io: Io = _to_thread) -> b
 async def close_and_book(executor: Executor, ledger: Ledger, mint: str, io: Io = _to_thread) -> CloseResult:
     """Close the empty token account for ``mint`` after a full exit and book the outcome. A close
     that was not sent (refused, skipped) changes nothing; a refusal is kept as an event."""
-    res = await executor.close_token_account(mint)
+    try:
+        res = await executor.close_token_account(mint)
+    except ChainError as exc:  # a journaled close is resolved from the chain at the next start-up
+        res = CloseResult(mint, CloseStatus.REFUSED, detail=f"close interrupted ({exc.kind}); any journaled "
+                                                            "close is resolved at start-up or by `solbot reconcile`")
     if res.sent:
         await book_close(ledger, res, io)
     elif res.status is CloseStatus.REFUSED:
