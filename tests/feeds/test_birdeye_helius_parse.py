@@ -119,7 +119,7 @@ def test_enhanced_fallback_via_transfers_and_ms_timestamps() -> None:
 
 def test_ws_parsing() -> None:
     seen = hl.parse_ws_message(load_fixture("solana_logsNotification.HOVER_COMMENTS_REMOVED.json"))
-    assert seen.subscription == 14 and seen.signature.startswith("67Vi") and not seen.failed
+    assert seen.subscription == 14 and seen.signature == "SampleTxSignature06" and not seen.failed
     assert hl.parse_ws_message({"jsonrpc": "2.0", "id": 3, "result": 77}) == hl.SubscribeAck(3, 77)
     tx = hl.parse_ws_message(load_fixture("helius_transactionSubscribe_notification.json"))
     assert tx.signature.startswith("5moM")
