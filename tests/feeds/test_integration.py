@@ -42,7 +42,11 @@ async def test_limiter_never_exceeds_configured_rate_at_the_server() -> None:
         await c.aclose()
     assert all(r.items for r in results)
     assert srv.rejected_429 == 0
-    assert srv.max_in_window(1.0, "/tokens") <= 23
+    # At most 20/s + 3 burst leave the client in any 1 s. Arrival jitter can squeeze requests sent
+    # 1.0 s + a few ms apart into one server-side second, so count 0.9 s windows at the server:
+    # they hold only requests the client sent within 1 s (for jitter under 100 ms), and a limiter
+    # that let the 33 calls go at once would put them all in one window.
+    assert srv.max_in_window(0.9, "/tokens") <= 23
 
 
 async def test_retry_after_is_honoured_at_the_server() -> None:
