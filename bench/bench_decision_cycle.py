@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.allocator import tune_allocator
 from bot.config import load_config
+from bot.ops.allocator import tune_allocator
 from strategies.ensemble import Ensemble
 from strategies.registry import build_strategies
 from strategies.types import MarketView
@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--baseline-repeats", type=int, default=3)
     ap.add_argument("--allocator", choices=("bot", "glibc"), default="bot",
-                    help="bot: the allocator thresholds `solbot` sets at start-up (bot/allocator.py); "
+                    help="bot: the allocator thresholds `solbot` sets at start-up (bot/ops/allocator.py); "
                          "glibc: the C library defaults")
     args = ap.parse_args()
     tuned_by_bot = args.allocator == "bot" and tune_allocator()
@@ -55,7 +55,7 @@ def main() -> None:
     tuned = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"}
     described = " ".join(f"{k}={v}" for k, v in sorted(tuned.items()))
     if tuned_by_bot:
-        described = f"solbot's mallopt thresholds (bot/allocator.py) {described}".strip()
+        described = f"solbot's mallopt thresholds (bot/ops/allocator.py) {described}".strip()
     print(f"allocator: {described or 'glibc defaults'}")
 
     ensemble = Ensemble(cfg.ensemble, cfg.strategies)

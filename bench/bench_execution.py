@@ -30,9 +30,9 @@ from solders.signature import Signature
 from chain.confirm import land
 from chain.jupiter import QuoteRequest, check_quote, parse_quote
 from chain.types import WSOL_MINT, Side
-from tests.chain.journal import MemoryJournal
-from tests.chain.test_live_world import make_executor, order
 from tests.world import Fault, LocalWorld, TokenSpec
+from tests.world.executors import make_executor, order
+from tests.world.journal import MemoryJournal
 
 DEADLINE_S = 6.0
 

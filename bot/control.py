@@ -11,17 +11,15 @@ live is a config change and a restart, made by a human on the server.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
+
+from chain.addresses import is_address
 
 ALL = "all"
 
-#: A Solana address: base58 (no 0, O, I, l), 32 to 44 characters.
-_MINT_RE = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
-
-
 def is_mint(text: str) -> bool:
-    return bool(_MINT_RE.fullmatch(text))
+    """A Solana address (base58 of 32 bytes), as ``chain.addresses`` checks it."""
+    return is_address(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,18 +25,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.chain_safety import ChainSafety, to_token_safety
-from bot.chain_safety import merge as merge_safety
 from bot.clock import Clock
 from bot.config import Config
-from bot.control import Close, ControlQueue, Pause, ResetBreaker, Resume
-from bot.execution import execute_intent
-from bot.ledger import Ledger
-from bot.market.state import MarketState
-from bot.portfolio import mark_positions, portfolio_state, utc_day
-from bot.risk.manager import RiskManager
-from bot.risk.types import MarketConditions
-from bot.stages import (
+from bot.contracts import (
     Approved,
     FeedSource,
     MarketUpdate,
@@ -44,6 +35,15 @@ from bot.stages import (
     PortfolioState,
     Rejected,
 )
+from bot.control import Close, ControlQueue, Pause, ResetBreaker, Resume
+from bot.ledger import Ledger
+from bot.market.state import MarketState
+from bot.orders.execution import execute_intent
+from bot.orders.mint_facts import ChainSafety, to_token_safety
+from bot.orders.mint_facts import merge as merge_safety
+from bot.orders.portfolio import mark_positions, portfolio_state, utc_day
+from bot.risk.manager import RiskManager
+from bot.risk.types import MarketConditions
 from chain.types import (
     LAMPORTS_PER_SOL,
     CloseStatus,
@@ -286,7 +286,7 @@ class Engine:
             self.market.set_safety(merge_safety(to_token_safety(facts, now), self.market.safety(mint)))
 
     async def _execute(self, intent: OrderIntent, now: int) -> bool:
-        """Journal the intent, execute it, record the outcome (``bot.execution``). True when it filled."""
+        """Journal the intent, execute it, record the outcome (``bot.orders.execution``). True when it filled."""
         pool = self.market.pool(intent.mint, now)
         if pool is None:
             await self._io(self.ledger.record_rejection, intent.mint, "no_market_data",

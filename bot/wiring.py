@@ -9,20 +9,20 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.chain_safety import ChainSafety
 from bot.clock import Clock, PacedClock, WallClock
 from bot.config import Config, ConfigError, Secrets
+from bot.contracts import FeedSource
 from bot.control import ControlQueue
+from bot.dataset import read_dataset
 from bot.engine import CycleReport, Engine, EngineEvent
-from bot.execution import adopt_wallet_cash, recover_and_record, recover_closes
 from bot.feeds.replay import ReplayFeed
+from bot.feeds.simulator import simulate
 from bot.ledger import Ledger
-from bot.market.dataset import read_dataset
-from bot.market.simulator import simulate
 from bot.market.state import MarketState
+from bot.orders.execution import adopt_wallet_cash, recover_and_record, recover_closes
+from bot.orders.mint_facts import ChainSafety
 from bot.risk.manager import RiskManager
 from bot.risk.types import MarketConditions
-from bot.stages import FeedSource
 from chain.paper import PaperExecutor, PaperWallet
 from chain.rpc_methods import ChainRpc
 from chain.token_safety import TokenSafetyReader
@@ -75,7 +75,7 @@ def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger,
         from bot.feeds.live import LiveFeedSource
 
         clock = WallClock()
-        return LiveFeedSource(cfg.feeds, secrets, max_tracked_tokens=cfg.market.max_tracked_tokens,
+        return LiveFeedSource(cfg.feeds, secrets.feed_keys(), max_tracked_tokens=cfg.market.max_tracked_tokens,
                               clock=clock, held_mints=held_mints), clock
     if src == "replay":
         path = Path(cfg.feeds.replay_path)

@@ -1,6 +1,6 @@
 """Token safety reads for the risk manager: the mint account (jsonParsed) and the largest holders.
 
-Returns ``MintSafety`` (chain-side values); the engine maps it to ``bot.stages.TokenSafety``:
+Returns ``MintSafety`` (chain-side values); the engine maps it to ``bot.contracts.TokenSafety``:
 ``mint_authority_set``, ``freeze_authority_set``, ``token_2022``, ``transfer_fee_bps``,
 ``permanent_delegate``, ``transfer_hook``, ``non_transferable``, ``default_frozen``,
 ``top10_holder_share``.

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bot.contracts import TokenSafety
 from bot.feeds.config import BirdeyeConfig, HttpConfig
 from bot.feeds.http import FeedHttpClient, Monotonic, ResponseHook, Sleep, SourceStats, TokenBucket
 from bot.feeds.parse import boolean, integer, need_text, num, obj, pos, text
@@ -30,7 +31,6 @@ from bot.feeds.types import (
     TokenOverview,
     TokenSafetyReport,
 )
-from bot.stages import TokenSafety
 
 SOURCE = "birdeye"
 BUCKET = "account"

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class FeedSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class FeedKeys(BaseModel):
+    """The API keys the live feeds use (from the environment, never the TOML). ``SecretStr`` keeps
+    them out of reprs and logs; an absent key turns its source off."""
+
+    model_config = ConfigDict(frozen=True)
+
+    birdeye_api_key: SecretStr | None = None
+    helius_api_key: SecretStr | None = None
 
 
 class RateLimitConfig(FeedSection):

@@ -21,17 +21,16 @@ import httpx
 import polars as pl
 
 from bot.clock import Clock, WallClock
-from bot.config import Secrets
+from bot.contracts import FeedHealth, MarketUpdate, TokenSafety
+from bot.feeds.bars import BarBuilder, candles_to_frame
 from bot.feeds.birdeye import BirdeyeClient, to_token_safety
-from bot.feeds.config import FeedsConfig
+from bot.feeds.config import FeedKeys, FeedsConfig
 from bot.feeds.dexscreener import DexScreenerClient, group_by_token, sol_usd_from_pairs
 from bot.feeds.discovery import TokenUniverse
 from bot.feeds.helius import HeliusClient, HeliusLogsStream, SignatureSeen
 from bot.feeds.http import ResponseHook
 from bot.feeds.scheduler import RefreshScheduler
 from bot.feeds.types import FeedError, LargeTrade, TokenSnapshot
-from bot.market.candles import BarBuilder, candles_to_frame
-from bot.stages import FeedHealth, MarketUpdate, TokenSafety
 
 log = logging.getLogger("solbot.feeds.live")
 
@@ -67,7 +66,7 @@ class _SourceState:
 class LiveFeedSource:
     name = "live"
 
-    def __init__(self, cfg: FeedsConfig, secrets: Secrets, *, max_tracked_tokens: int,
+    def __init__(self, cfg: FeedsConfig, keys: FeedKeys, *, max_tracked_tokens: int,
                  clock: Clock | None = None,
                  held_mints: Callable[[], Iterable[str]] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
@@ -77,8 +76,8 @@ class LiveFeedSource:
         self._held = held_mints or (lambda: ())
         self._transport = transport
         self._on_response = on_response
-        self._birdeye_key = secrets.birdeye_api_key.get_secret_value() if secrets.birdeye_api_key else ""
-        self._helius_key = secrets.helius_api_key.get_secret_value() if secrets.helius_api_key else ""
+        self._birdeye_key = keys.birdeye_api_key.get_secret_value() if keys.birdeye_api_key else ""
+        self._helius_key = keys.helius_api_key.get_secret_value() if keys.helius_api_key else ""
         self.universe = TokenUniverse(cfg.discovery, cfg.filters, max_tracked_tokens)
         self.scheduler = RefreshScheduler(cfg.poll_interval_seconds,
                                           cfg.dexscreener.pairs_rate.requests_per_minute)

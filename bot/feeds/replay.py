@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from bot.contracts import FeedHealth, MarketUpdate, TokenSafety
 from bot.feeds.config import FeedsConfig
-from bot.stages import FeedHealth, MarketUpdate, TokenSafety
 
 BAR = 60
 SAFETY_COLUMNS = ("mint_authority_set", "freeze_authority_set", "top10_holder_share")

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.contracts import OrderIntent, Position
 from bot.errors import LedgerError, LedgerLockedError
 from bot.ledger.schema import MIGRATIONS
-from bot.stages import OrderIntent, Position
 from chain.types import TRANSITIONS, CloseEntry, CloseState, Fill, IntentState, JournalEntry, Side
 
 CASH_KEY = "cash_lamports"

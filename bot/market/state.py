@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from bot.stages import MarketUpdate, TokenSafety
+from bot.contracts import MarketUpdate, TokenSafety
 from chain.types import PoolSnapshot
 from strategies.types import CANDLE_COLUMNS, OPTIONAL_COLUMNS, Panel
 from strategies.types import MarketView as View

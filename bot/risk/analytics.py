@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.stages import Position
+from bot.contracts import Position
 from chain.types import LAMPORTS_PER_SOL
 
 

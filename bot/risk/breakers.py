@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.contracts import PortfolioState
 from bot.risk.config import RiskConfig
 from bot.risk.types import BreakerEvent, BreakerStatus, MarketConditions
-from bot.stages import PortfolioState
 
 DAY = 86_400
 DAILY_LOSS = "daily_loss"

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.contracts import Position, TokenSafety
 from bot.risk.config import RiskConfig
 from bot.risk.safety import contract_violations
-from bot.stages import Position, TokenSafety
 from strategies.types import Action, Decision
 
 

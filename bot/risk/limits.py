@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from bot.contracts import Position
 from bot.risk.features import log_returns, token_index
-from bot.stages import Position
 from chain.types import LAMPORTS_PER_SOL
 from strategies.types import MarketView
 

@@ -13,6 +13,15 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from bot.contracts import (
+    Approved,
+    OrderIntent,
+    PortfolioState,
+    Rejected,
+    RiskVerdict,
+    TokenSafety,
+    TradingState,
+)
 from bot.risk import breakers as br
 from bot.risk.config import RiskConfig
 from bot.risk.exits import effective_stop, evaluate_exit
@@ -21,7 +30,6 @@ from bot.risk.limits import correlation_to_book, exposure_sol, heat_sol
 from bot.risk.safety import entry_safety, quote_checks
 from bot.risk.sizing import kelly_risk_fraction, size_entry, stop_fraction
 from bot.risk.types import BreakerEvent, BreakerStatus, EntryPlan, MarketConditions
-from bot.stages import Approved, OrderIntent, PortfolioState, Rejected, RiskVerdict, TokenSafety, TradingState
 from chain.types import LAMPORTS_PER_SOL, QuoteCheck, Side
 from strategies.types import Action, Decision, MarketView
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.contracts import OrderIntent, Position, Rejected, TokenSafety, TradingState
 from bot.risk.config import RiskConfig
 from bot.risk.safety import contract_violations
-from bot.stages import OrderIntent, Position, Rejected, TokenSafety, TradingState
 from chain.types import LAMPORTS_PER_SOL, Side
 
 

@@ -6,8 +6,8 @@ its rule as ``"<rule>_unknown"``.
 
 from __future__ import annotations
 
+from bot.contracts import Rejected, TokenSafety
 from bot.risk.config import SafetyConfig
-from bot.stages import Rejected, TokenSafety
 from chain.types import QuoteCheck
 
 #: Rules about the token program / authorities: a change here while holding is a rug signal.

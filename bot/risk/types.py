@@ -1,4 +1,4 @@
-"""Value types of the risk manager's interface (besides those in ``bot.stages``)."""
+"""Value types of the risk manager's interface (besides those in ``bot.contracts``)."""
 
 from __future__ import annotations
 

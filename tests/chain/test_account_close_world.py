@@ -16,10 +16,10 @@ import pytest
 
 from chain.account_closer import AccountCloser
 from chain.types import CloseEntry, CloseState, CloseStatus, ExecutionStatus, Side
-from tests.chain.journal import MemoryJournal
-from tests.chain.test_cli_live_world import book, env_for, landed, live_config, rows, solbot
-from tests.chain.test_live_world import make_executor, order
 from tests.world import LocalWorld, TokenSpec
+from tests.world.cli import book, env_for, landed, live_config, rows, solbot
+from tests.world.executors import make_executor, order
+from tests.world.journal import MemoryJournal
 
 pytestmark = pytest.mark.integration
 

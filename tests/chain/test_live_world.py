@@ -6,63 +6,15 @@ import asyncio
 
 import pytest
 
-from chain.config import ExecutionConfig, JupiterConfig, LiveExecutionConfig, PaperModelConfig, RpcConfig
-from chain.jupiter import JupiterClient
-from chain.live_executor import LiveExecutor
 from chain.rpc_pool import RpcPool
-from chain.types import ExecutionStatus, IntentState, OrderRequest, PoolSnapshot, Side
-from chain.wallet import load_wallet
-from tests.chain.journal import MemoryJournal
+from chain.types import ExecutionStatus, IntentState, OrderRequest, Side
 from tests.world import Fault, LocalWorld, TokenSpec
+from tests.world.executors import exec_cfg, landed, make_executor, order, rpc_cfg  # noqa: F401
+from tests.world.journal import MemoryJournal
 
 pytestmark = pytest.mark.integration
 
 TOKENS = (TokenSpec("TEST", decimals=6),)
-ALLOWED = ["ComputeBudget111111111111111111111111111111", "11111111111111111111111111111111",
-           "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb",
-           "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"]
-
-
-def exec_cfg(**live: object) -> ExecutionConfig:
-    lv = dict(simulate_before_send=False, max_price_impact=0.2, allowed_program_ids=ALLOWED,
-              priority_fee_source="rpc", priority_fee_helius_level="High", priority_fee_percentile=75.0, priority_fee_compute_units=200_000,
-              max_priority_fee_lamports=1_000_000, rebroadcast_interval_seconds=0.3,
-              status_poll_interval_seconds=0.1, use_websocket=True)
-    lv.update(live)
-    return ExecutionConfig(
-        paper=PaperModelConfig(pool_fee_bps=25, base_fee_lamports_per_signature=5000, priority_fee_lamports=0,
-                               ata_rent_lamports=2_039_280, latency_ms=0, use_live_quotes=False),
-        live=LiveExecutionConfig(**lv), close_empty_token_accounts=False)
-
-
-def rpc_cfg(world: LocalWorld) -> RpcConfig:
-    return RpcConfig(endpoints=[{"url": u, "ws_url": w} for u, w in zip(world.rpc_urls, world.ws_urls, strict=True)],
-                     commitment="confirmed", request_timeout_seconds=1.0, probe_interval_seconds=0.5,
-                     max_slot_lag=10, hedge_delay_ms=150.0, latency_ewma_alpha=0.3,
-                     breaker_failure_threshold=3, breaker_open_seconds=0.5, max_backoff_seconds=4.0,
-                     default_retry_after_seconds=0.5)
-
-
-async def make_executor(world: LocalWorld, journal: MemoryJournal, **live: object) -> LiveExecutor:
-    pool = RpcPool(rpc_cfg(world))
-    await pool.start()
-    jup = JupiterClient(JupiterConfig(base_url=world.jupiter_url, requests_per_second=50.0,
-                                      only_direct_routes=False, restrict_intermediate_tokens=True,
-                                      timeout_seconds=5.0, dynamic_compute_unit_limit=True,
-                                      max_rate_limit_wait_seconds=5.0))
-    return LiveExecutor(cfg=exec_cfg(**live), commitment="confirmed", pool=pool, router=jup,
-                        wallet=load_wallet(world.wallet_keypair_path), journal=journal)
-
-
-def order(journal: MemoryJournal, world: LocalWorld, iid: str, side: Side, amount: int) -> OrderRequest:
-    mint = world.mints["TEST"]
-    journal.plan(iid, mint, side, amount)
-    snap = PoolSnapshot(mint, 0.0001, 30_000.0, 150.0, 6, 0)
-    return OrderRequest(iid, mint, side, amount, 6, 300, 1_000_000, 2_000_000_000, snap)
-
-
-def landed(world: LocalWorld) -> int:
-    return sum(1 for r in world.chain.records.values() if str(r.tx.message.account_keys[0]) == world.wallet_pubkey)
 
 
 @pytest.fixture

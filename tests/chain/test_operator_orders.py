@@ -1,4 +1,4 @@
-"""Operator order risk caps (``bot.risk.operator``), ledger-vs-wallet predicates (``bot.reconcile``)
+"""Operator order risk caps (``bot.risk.operator``), ledger-vs-wallet predicates (``bot.orders.reconcile``)
 and the snapshot a quote implies (``chain.market_probe``). Pure functions with the shipped config."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_config, with_overrides
-from bot.reconcile import cash_difference, position_differences
+from bot.contracts import OrderIntent, Position, Rejected, TokenSafety, TradingState
+from bot.orders.reconcile import cash_difference, position_differences
 from bot.risk.operator import operator_buy, operator_sell
-from bot.stages import OrderIntent, Position, Rejected, TokenSafety, TradingState
 from chain.market_probe import snapshot_from_quote
 from chain.paper_model import quote
 from chain.types import LAMPORTS_PER_SOL, Side

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from bot.config import Secrets
+from bot.dataset import conform
+from bot.feeds.config import FeedKeys
 from bot.feeds.dexscreener import DexScreenerClient
 from bot.feeds.helius import HeliusClient
 from bot.feeds.live import LiveFeedSource
 from bot.feeds.types import BreakerOpen, FeedTimeout, MalformedResponse, ServerError
-from bot.market.dataset import conform
 from tests.feeds.conftest import feeds_cfg, http_cfg
 from tests.servers.feeds import (
     BirdeyeServer,
@@ -130,7 +130,7 @@ def live_cfg(ds_url: str, **over):
 async def test_freshness_flips_to_stale_and_back(caplog) -> None:
     clock = ManualClock(1_800_000_000)
     async with DexScreenerServer() as srv:
-        src = LiveFeedSource(live_cfg(srv.url), Secrets(), max_tracked_tokens=100, clock=clock)
+        src = LiveFeedSource(live_cfg(srv.url), FeedKeys(), max_tracked_tokens=100, clock=clock)
         with caplog.at_level(logging.INFO, logger="solbot.feeds"):
             await src.start()
             await _until(lambda: len(src.token_last_ok()) == 40)
@@ -163,7 +163,7 @@ async def test_scheduler_1000_tokens_time_compressed_against_enforcing_server() 
                        dexscreener={"pairs_rate": {"requests_per_minute": 1350.0, "burst": 5}},
                        http={"max_in_flight": 8},
                        discovery={"enabled": False, "watch_list": MINTS})
-        src = LiveFeedSource(cfg, Secrets(), max_tracked_tokens=1000, clock=clock)
+        src = LiveFeedSource(cfg, FeedKeys(), max_tracked_tokens=1000, clock=clock)
         await src.start()
         plan = src.scheduler.plan
         assert plan.calls_per_cycle == 34 and plan.meets_target
@@ -193,7 +193,7 @@ async def test_live_source_end_to_end_with_birdeye_and_helius(caplog) -> None:
                        helius={"base_url": hs.url, "rpc_url": hs.url, "ws_url": ws.url,
                                "whale_wallets": [wallet], "whale_poll_interval_seconds": 30.0},
                        discovery={"enabled": False, "watch_list": MINTS[:3]})
-        src = LiveFeedSource(cfg, Secrets(birdeye_api_key=bkey, helius_api_key=hkey),
+        src = LiveFeedSource(cfg, FeedKeys(birdeye_api_key=bkey, helius_api_key=hkey),
                              max_tracked_tokens=10, clock=clock)
         with caplog.at_level(logging.DEBUG):
             await src.start()

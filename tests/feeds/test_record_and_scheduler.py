@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
+from bot.dataset import conform, read_dataset
+from bot.feeds.bars import BarBuilder
 from bot.feeds.dexscreener import group_by_token, parse_pairs
 from bot.feeds.discovery import TokenUniverse, check_filters
 from bot.feeds.http import TokenBucket
 from bot.feeds.scheduler import RefreshScheduler, make_plan
-from bot.market.candles import BarBuilder
-from bot.market.dataset import conform, read_dataset
 from tests.feeds.conftest import REPO, FakeTime, feeds_cfg
 from tests.servers.feeds import DexScreenerServer, make_pair
 

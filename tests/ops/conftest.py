@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from bot.ops_config import AlertsConfig, HealthConfig, TelegramConfig
-from bot.stages import FeedHealth
-from bot.status import (
+from bot.contracts import FeedHealth
+from bot.ops.status import (
     BreakerState,
     Heartbeat,
     PnlSummary,
@@ -22,29 +19,9 @@ from bot.status import (
     ledger_check,
     rpc_check,
 )
+from tests.conftest import ROOT  # noqa: F401  (tests import it from here)
 
-ROOT = Path(__file__).resolve().parents[2]
 MINT = "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"
-
-
-def shipped_section(name: str) -> dict:
-    with open(ROOT / "config" / "trading.toml", "rb") as fh:
-        return dict(tomllib.load(fh)[name])
-
-
-@pytest.fixture
-def health_cfg() -> HealthConfig:
-    return HealthConfig.model_validate({**shipped_section("health"), "port": 0})
-
-
-@pytest.fixture
-def alerts_cfg() -> AlertsConfig:
-    return AlertsConfig.model_validate(shipped_section("alerts"))
-
-
-@pytest.fixture
-def telegram_cfg() -> TelegramConfig:
-    return TelegramConfig.model_validate(shipped_section("telegram"))
 
 
 @dataclass

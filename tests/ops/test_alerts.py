@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from bot.alerts import Alert, AlertBus, AlertKind, Severity
-from bot.ops_config import AlertsConfig
+from bot.config.ops import AlertsConfig
+from bot.ops.alerts import Alert, AlertBus, AlertKind, Severity
 
 
 def cfg(window: float = 300.0, size: int = 3, min_sev: str = "info") -> AlertsConfig:
@@ -95,7 +95,7 @@ def test_every_kind_from_the_issue_exists(kind):
 def test_event_sink_turns_engine_events_into_alerts():
     from dataclasses import dataclass, field
 
-    from bot.alerts import event_sink
+    from bot.ops.alerts import event_sink
 
     @dataclass(frozen=True)
     class EngineEvent:  # the shape of bot.engine.EngineEvent

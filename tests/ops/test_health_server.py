@@ -7,9 +7,9 @@ import time
 import httpx
 import pytest
 
-from bot.health import HealthServer
-from bot.metrics import Metrics
-from bot.ops_config import HealthConfig
+from bot.config.ops import HealthConfig
+from bot.ops.health import HealthServer
+from bot.ops.metrics import Metrics
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import time
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.metrics import Metrics, endpoint_label
+from bot.ops.metrics import Metrics, endpoint_label
 
 
 def samples(m: Metrics) -> dict[tuple[str, tuple], float]:

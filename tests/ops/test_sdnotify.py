@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bot.sdnotify import Notifier
+from bot.ops.sdnotify import Notifier
 
 
 @pytest.fixture

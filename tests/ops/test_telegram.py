@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.alerts import Alert, AlertBus, AlertKind, Severity
 from bot.clock import SimClock
 from bot.config import Secrets
+from bot.config.ops import AlertsConfig, TelegramConfig
 from bot.control import ALL, Close, ControlQueue, Pause, ResetBreaker
-from bot.ops_config import AlertsConfig, TelegramConfig
-from bot.telegram import TelegramService, next_report_time
+from bot.ops.alerts import Alert, AlertBus, AlertKind, Severity
+from bot.ops.telegram.service import TelegramService, next_report_time
 from tests.ops.conftest import MINT
 from tests.servers.telegram_api import TelegramApiServer
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from bot.config import load_config, with_overrides
+from bot.contracts import PortfolioState, Position, TokenSafety, TradingState
 from bot.risk.config import RiskConfig
-from bot.stages import PortfolioState, Position, TokenSafety, TradingState
 from chain.types import LAMPORTS_PER_SOL, QuoteCheck
 from strategies.types import CANDLE_COLUMNS, Action, Decision, MarketView, Panel
 

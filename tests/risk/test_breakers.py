@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from bot.contracts import Rejected, TradingState
 from bot.risk.manager import RiskManager
 from bot.risk.types import EntryPlan, MarketConditions
-from bot.stages import Rejected, TradingState
 
 from .helpers import T0, buy, flat, make_view, portfolio, risk_cfg, safe
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bot.contracts import Approved, Rejected, TradingState
 from bot.risk.manager import RiskManager
 from bot.risk.types import EntryPlan, MarketConditions
-from bot.stages import Approved, Rejected, TradingState
 from chain.types import LAMPORTS_PER_SOL, Side
 
 from .helpers import T0, buy, flat, make_view, portfolio, position, quote, risk_cfg, safe, sell

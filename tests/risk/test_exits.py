@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bot.contracts import Side
+from bot.contracts import TradingState as TS
 from bot.risk.manager import RiskManager
-from bot.stages import Side
-from bot.stages import TradingState as TS
 
 from .helpers import T0, flat, make_view, portfolio, position, risk_cfg, safe, sell
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.contracts import Approved
 from bot.risk.limits import exposure_sol, heat_sol
 from bot.risk.manager import RiskManager
 from bot.risk.sizing import size_entry, stop_fraction
 from bot.risk.types import EntryPlan
-from bot.stages import Approved
 from chain.types import LAMPORTS_PER_SOL
 
 from .helpers import SOL_USD, T0, buy, make_view, portfolio, position, quote, risk_cfg, safe

@@ -12,10 +12,10 @@ from functools import cache
 import numpy as np
 import polars as pl
 
-from bot.market.simulator import simulate
+from bot.contracts import Approved, Rejected
+from bot.feeds.simulator import simulate
 from bot.risk.manager import RiskManager
 from bot.risk.types import EntryPlan, MarketConditions
-from bot.stages import Approved, Rejected
 from chain.types import LAMPORTS_PER_SOL
 from strategies.types import CANDLE_COLUMNS, MarketView, Panel
 

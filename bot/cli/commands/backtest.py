@@ -1,0 +1,58 @@
+"""solbot backtest: the real engine over a dataset with a simulated clock and the paper executor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bot.backtest.driver import plot_report, run_backtest, tty_progress
+from bot.cli.common import load
+from bot.dataset import read_dataset
+from bot.errors import OperatorError
+
+NAME = "backtest"
+HELP = "run the engine over a market dataset (simulated clock, paper executor) and report"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, type=Path, help="market dataset (.parquet)")
+    p.add_argument("--report", type=Path, default=None, help="write the JSON report here")
+    p.add_argument("--plot", type=Path, default=None, help="write a PNG of equity and drawdown here")
+    p.add_argument("--ledger", type=Path, default=None,
+                   help="keep the backtest's ledger in this SQLite file (default: in memory)")
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load(args)
+    data = read_dataset(args.data)
+    for path in (args.report, args.plot):
+        if path is not None and path.parent and not path.parent.exists():
+            raise OperatorError(f"output directory {path.parent} does not exist")
+    result = run_backtest(loaded.config, data, args.ledger, config_sha256=loaded.sha256,
+                          config_text=loaded.text, progress=tty_progress())
+    r = result.report
+    pf = "n/a" if r["profit_factor"] is None else f"{r['profit_factor']:.2f}"
+    print(f"backtest {r['start']} → {r['end']} ({result.cycles} cycles)\n"
+          f"  return {r['total_return']:+.2%}  final equity {r['final_equity_sol']:.4f} SOL  "
+          f"max drawdown {r['max_drawdown']:.2%}\n"
+          f"  sharpe {r['sharpe']:.2f}  sortino {r['sortino']:.2f}  win rate {r['win_rate']:.1%}  "
+          f"profit factor {pf}\n"
+          f"  fills {r['trade_count']}  closed positions {r['closed_positions']}  open {r['open_positions']}  "
+          f"fees {r['fees_sol']:.4f} SOL")
+    if r["rejections"]:
+        print("  rejections: " + ", ".join(f"{k}={v}" for k, v in r["rejections"].items()))
+    if r["strategy_attribution"]:
+        print("  attribution: " + ", ".join(f"{k} {v['pnl_sol']:+.4f}" for k, v in r["strategy_attribution"].items()))
+    try:
+        if args.report:
+            args.report.write_text(json.dumps(r, indent=2, sort_keys=True) + "\n")
+            print(f"report written to {args.report}")
+        if args.plot:
+            plot_report(r, args.plot)
+            print(f"plot written to {args.plot}")
+    except OSError as exc:
+        raise OperatorError(f"cannot write output: {exc.strerror} ({exc.filename})") from None
+    sys.stdout.flush()
+    return 0

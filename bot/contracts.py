@@ -1,0 +1,226 @@
+"""The interfaces between the engine's stages, in one place.
+
+::
+
+    FeedSource ──MarketUpdate──► MarketState ──MarketView──► strategies ──StrategyVotes──►
+    Ensemble ──Decision──► RiskManager ──Approved(OrderIntent) | Rejected──► Executor
+    ──ExecutionResult(Fill)──► Ledger ──PortfolioState (read at the next cycle)──► RiskManager
+
+Values crossing an arrow are immutable. ``strategies.types`` defines the strategy-side values
+(``MarketView``, ``StrategyVotes``, ``Decision``); ``chain.types`` the execution-side values
+(``OrderRequest``, ``Fill``, ``ExecutionResult``, ``Executor``, ``IntentJournal``). This module
+defines the bot-side ones and re-exports the rest so a reader finds every contract here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+import polars as pl
+
+from chain.types import (
+    ExecutionResult,
+    ExecutionStatus,
+    Executor,
+    Fill,
+    IntentJournal,
+    IntentState,
+    OrderRequest,
+    PoolSnapshot,
+    Side,
+)
+from strategies.types import Action, Decision, MarketView, Panel, StrategyVotes, Vote
+
+__all__ = [
+    "Action",
+    "Approved",
+    "Decision",
+    "ExecutionResult",
+    "ExecutionStatus",
+    "Executor",
+    "FeedHealth",
+    "FeedSource",
+    "Fill",
+    "IntentJournal",
+    "IntentState",
+    "MarketUpdate",
+    "MarketView",
+    "OrderIntent",
+    "OrderRequest",
+    "Panel",
+    "PoolSnapshot",
+    "PortfolioState",
+    "Position",
+    "Rejected",
+    "RiskVerdict",
+    "Side",
+    "StrategyVotes",
+    "TokenSafety",
+    "TradingState",
+    "Vote",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Feeds → market state
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSafety:
+    """Safety facts about a token, gathered by feeds (Birdeye) and chain reads (mint account).
+
+    ``None`` means unknown. The risk manager decides what unknown means for each rule.
+    """
+
+    mint: str
+    mint_authority_set: bool | None = None
+    freeze_authority_set: bool | None = None
+    token_2022: bool | None = None
+    transfer_fee_bps: float | None = None
+    permanent_delegate: bool | None = None
+    transfer_hook: bool | None = None
+    non_transferable: bool | None = None
+    default_frozen: bool | None = None
+    top10_holder_share: float | None = None  # 0..1
+    sell_route_ok: bool | None = None  # a reverse quote succeeded
+    created_at: int | None = None  # unix seconds
+    source: str = ""
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MarketUpdate:
+    """What a feed source produced since the last poll.
+
+    ``bars`` follows the market dataset schema (see ``bot.dataset``): one row per token per
+    one-minute bar, possibly several bars per token (backfill) and possibly revisions of the
+    current bar. ``snapshots`` carries the latest per-token fields (``SNAPSHOT_FIELDS``) keyed by
+    mint. ``sol_usd`` is the SOL price when the source knows it.
+    """
+
+    ts: int
+    bars: pl.DataFrame
+    snapshots: dict[str, dict[str, float]] = field(default_factory=dict)
+    safety: dict[str, TokenSafety] = field(default_factory=dict)
+    symbols: dict[str, str] = field(default_factory=dict)
+    sol_usd: float | None = None
+    exhausted: bool = False  # replay/sim: no more data will come
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    source: str
+    fresh: bool
+    last_ok_ts: int | None
+    detail: str = ""
+
+
+class FeedSource(Protocol):
+    """Live feeds, replay and sim all implement this; the engine cannot tell them apart."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    def reconfigure(self, cfg: Any) -> None:
+        """Hot reload: apply what can change on a running feed (discovery filters). ``cfg`` is the
+        new ``[feeds]`` section (``bot.feeds.config.FeedsConfig``; the contracts sit below the
+        feeds, so they do not name its type)."""
+        ...
+
+    async def poll(self, now: int) -> MarketUpdate:
+        """Everything new up to ``now``. Never raises for a transient outage: returns an empty
+        update and reports it through ``health()``."""
+        ...
+
+    def health(self, now: int) -> list[FeedHealth]: ...
+
+    def first_ts(self) -> int | None:
+        """Replay/sim: the dataset's first bar time (the simulated clock starts there)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Ledger → risk (read side)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An open position as the ledger knows it. Token amounts are raw units."""
+
+    mint: str
+    symbol: str
+    opened_at: int
+    token_amount: int
+    token_decimals: int
+    cost_lamports: int  # SOL spent on the swap legs still held, plus entry fees and rent
+    entry_price_usd: float
+    entry_price_sol: float
+    stop_price_usd: float
+    initial_token_amount: int
+    realized_lamports: int = 0  # SOL received from partial exits, net of their fees
+    high_water_usd: float = 0.0
+    exit_state: str = "{}"  # risk manager's JSON state (ladder levels done, trailing...)
+    strategies: tuple[str, ...] = ()  # strategies that voted for the entry
+
+
+class TradingState(StrEnum):
+    ACTIVE = "active"
+    REDUCING = "reducing"  # exits only (a breaker tripped or an operator paused)
+    HALTED = "halted"  # nothing at all
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioState:
+    """The book at the start of a cycle. Equity is cash + positions marked at feed price."""
+
+    ts: int
+    cash_lamports: int
+    equity_sol: float
+    peak_equity_sol: float
+    day_start_equity_sol: float
+    positions: tuple[Position, ...]
+    trading_state: TradingState
+    sol_usd: float
+    last_exit_ts: dict[str, int] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Risk → executor
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """A sized, risk-approved order, before it becomes an ``OrderRequest`` for ``chain/``."""
+
+    intent_id: str
+    mint: str
+    side: Side
+    amount_in: int  # lamports for a buy, raw token units for a sell
+    token_decimals: int
+    reason: str  # e.g. "entry", "stop_loss", "take_profit_1", "trailing_stop", "rug_exit"
+    max_slippage_bps: int
+    max_priority_fee_lamports: int
+    stop_price_usd: float = 0.0
+    decision: Decision | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Approved:
+    intent: OrderIntent
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A machine-readable rejection: ``rule`` is stable (counted in reports), ``detail`` is prose."""
+
+    mint: str
+    rule: str
+    detail: str
+
+
+RiskVerdict = Approved | Rejected

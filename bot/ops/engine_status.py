@@ -1,0 +1,177 @@
+"""The engine's answers to operations (health server, metrics, Telegram): ``bot.ops.status.StatusSource``.
+
+Every query method is cheap and does no I/O: ``refresh()`` (awaited by the run loop after each
+cycle) reads what it needs from the ledger in a worker thread and keeps immutable snapshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.clock import utc
+from bot.contracts import FeedSource, TradingState
+from bot.engine import Engine
+from bot.ops.status import (
+    BreakerState,
+    Heartbeat,
+    PnlSummary,
+    PositionView,
+    ReadinessCheck,
+    StatusSummary,
+    TradeRecord,
+    feeds_check,
+    ledger_check,
+    rpc_check,
+)
+from bot.orders.portfolio import utc_day
+from bot.risk.analytics import book_var, max_drawdown
+from chain.types import LAMPORTS_PER_SOL
+
+RECENT_TRADES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    positions: tuple[PositionView, ...] = ()
+    trades: tuple[TradeRecord, ...] = ()
+    pnl: PnlSummary | None = None
+    equity_sol: float = 0.0
+    ledger_writable: bool = True
+    by_strategy: dict[str, float] = field(default_factory=dict)
+    var_sol: dict[float, float] = field(default_factory=dict)
+
+
+class EngineStatus:
+    def __init__(self, engine: Engine, feed: FeedSource, *, mode: str, heartbeat: Heartbeat,
+                 rpc_health: Callable[[], tuple[int, int]] | None, started_at: int) -> None:
+        self._engine = engine
+        self._feed = feed
+        self._mode = mode
+        self._heartbeat = heartbeat
+        self._rpc_health = rpc_health
+        self._started_at = started_at
+        self._started_mono = time.monotonic()
+        self._snap = _Snapshot()
+
+    # ---------------------------------------------------------------- refresh (after each cycle)
+
+    async def refresh(self) -> None:
+        self._snap = await asyncio.to_thread(self._read, self._engine.clock.now())
+
+    def _read(self, now: int) -> _Snapshot:
+        ledger, market = self._engine.ledger, self._engine.market
+        sol_usd = market.sol_usd()
+        positions = []
+        unrealized = 0.0
+        for p in ledger.open_positions():
+            px = market.latest(p.mint)
+            known = px > 0 and not math.isnan(px)
+            value = p.token_amount / 10**p.token_decimals * px / sol_usd if known else None
+            upnl = None if value is None else value - p.cost_lamports / LAMPORTS_PER_SOL
+            unrealized += upnl or 0.0
+            positions.append(PositionView(p.mint, p.symbol, p.opened_at, p.cost_lamports / LAMPORTS_PER_SOL,
+                                          p.entry_price_usd, px if known else None, upnl, p.stop_price_usd,
+                                          p.strategies))
+        trades = tuple(_trade(r) for r in ledger.trade_log(RECENT_TRADES))
+        day_start_ts = utc_day(now) * 86_400
+        today = [t for t in (_trade(r) for r in ledger.trade_log(10_000, day_start_ts)) if t.pnl_sol is not None]
+        closing = [t for t in today if t.reason and t.side == "sell"]
+        equity_rows = ledger.equity_since(day_start_ts)
+        equity = equity_rows[-1]["equity_sol"] if equity_rows else (ledger.cash_lamports() or 0) / LAMPORTS_PER_SOL
+        book = ledger.get_kv("book", {}) or {}
+        by_strategy: dict[str, float] = {}
+        for o in ledger.outcomes_since(day_start_ts):
+            by_strategy[o["strategy"]] = by_strategy.get(o["strategy"], 0.0) + o["pnl_lamports"] / LAMPORTS_PER_SOL
+        realized = sum(t.pnl_sol or 0.0 for t in today)
+        pnl = PnlSummary(
+            day=utc(now).date().isoformat(), realized_sol=realized, unrealized_sol=unrealized,
+            equity_sol=equity, day_start_equity_sol=float(book.get("day_start_equity", equity)),
+            trades=len(closing), wins=sum(1 for t in closing if (t.pnl_sol or 0) > 0),
+            losses=sum(1 for t in closing if (t.pnl_sol or 0) <= 0),
+            max_drawdown_pct=100.0 * max_drawdown([r["equity_sol"] for r in equity_rows]),
+            best=max(closing, key=lambda t: t.pnl_sol or 0.0, default=None),
+            worst=min(closing, key=lambda t: t.pnl_sol or 0.0, default=None),
+            by_strategy=by_strategy)
+        var = self._book_var({p.mint: (p.cost_sol + (p.unrealized_pnl_sol or 0.0)) for p in positions})
+        return _Snapshot(tuple(positions), trades, pnl, equity, ledger.writable(), by_strategy, var)
+
+    def _book_var(self, values_sol: dict[str, float]) -> dict[float, float]:
+        """Historical 95%/99% VaR of the open book in SOL, from the last view's one-minute returns."""
+        view = self._engine.last_view
+        if not values_sol or view is None or view.candles.n_bars < 2:
+            return {0.95: 0.0, 0.99: 0.0}
+        idx = {m: i for i, m in enumerate(view.mints)}
+        close = view.candles.close
+        rets = {}
+        for m in values_sol:
+            if m in idx:
+                c = close[idx[m]]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rets[m] = c[1:] / c[:-1] - 1.0
+        return book_var(values_sol, rets)
+
+    # ---------------------------------------------------------------- StatusSource
+
+    def heartbeat_age(self, now: float) -> float:
+        return self._heartbeat.age(now)
+
+    def status(self) -> StatusSummary:
+        pnl = self.pnl()
+        return StatusSummary(
+            mode=self._mode, trading_state=str(self._engine.risk.trading_state),
+            paused=self._paused(), started_at=self._started_at,
+            uptime_seconds=time.monotonic() - self._started_mono, open_positions=len(self._snap.positions),
+            equity_sol=self._snap.equity_sol, pnl_today_sol=pnl.total_sol, breakers=tuple(self.breakers()),
+            weights=self.weights(), positions=self._snap.positions,
+            var_95_sol=self._snap.var_sol.get(0.95), var_99_sol=self._snap.var_sol.get(0.99))
+
+    def readiness(self) -> list[ReadinessCheck]:
+        if self._rpc_health is None:
+            rpc = ReadinessCheck("rpc", True, "no RPC endpoint used in paper mode")
+        else:
+            rpc = rpc_check(*self._rpc_health())
+        return [feeds_check(self._feed.health(self._engine.clock.now())), rpc,
+                ledger_check(self._snap.ledger_writable)]
+
+    def positions(self) -> list[PositionView]:
+        return list(self._snap.positions)
+
+    def recent_trades(self, n: int) -> list[TradeRecord]:
+        return list(self._snap.trades[:n])
+
+    def pnl(self) -> PnlSummary:
+        if self._snap.pnl is None:
+            now = self._engine.clock.now()
+            return PnlSummary(utc(now).date().isoformat(), 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0.0)
+        return self._snap.pnl
+
+    def breakers(self) -> list[BreakerState]:
+        return [BreakerState(b.name, b.tripped, b.reason, b.tripped_at) for b in self._engine.risk.breakers()]
+
+    def weights(self) -> dict[str, float]:
+        return dict(self._engine.ensemble.weights)
+
+    def _paused(self) -> bool:
+        return self._engine.risk.trading_state is not TradingState.ACTIVE and any(
+            b.name == "operator_pause" and b.tripped for b in self._engine.risk.breakers())
+
+
+def _trade(r: dict) -> TradeRecord:
+    decision = json.loads(r.get("decision") or "{}")
+    votes = decision.get("votes", [])
+    voters = tuple(v["strategy"] for v in votes if v.get("score", 0) * v.get("weight", 0) > 0)
+    why = "; ".join(f"{v['strategy']}: {v['reason']}" for v in votes
+                    if v.get("score", 0) * v.get("weight", 0) > 0 and v.get("reason"))[:300]
+    fees = r["network_fee_lamports"] + r["tip_lamports"] + r["rent_lamports"]
+    sol = (r["in_amount"] + fees) if r["side"] == "buy" else (r["out_amount"] - fees)
+    return TradeRecord(ts=r["ts"], mint=r["mint"], symbol=r.get("symbol") or r["mint"][:6], side=r["side"],
+                       amount_sol=sol / LAMPORTS_PER_SOL, price_usd=r["price_usd"], reason=r.get("reason") or "",
+                       pnl_sol=None if r["pnl_lamports"] is None else r["pnl_lamports"] / LAMPORTS_PER_SOL,
+                       strategies=voters, why=why)

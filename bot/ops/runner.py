@@ -1,0 +1,204 @@
+"""``solbot run``: the long-running bot process.
+
+Start-up order matters for money safety: the config is validated and the ledger lock taken
+before anything connects anywhere; the executor resolves unfinished intents from a previous run
+before the engine may trade; only then does the engine start cycling.
+
+Signals: SIGTERM/SIGINT stop cleanly (the cycle in progress finishes, so an order in flight is
+either completed or left journaled; the ledger is closed; exit code 0). SIGHUP re-reads the
+config and applies the hot-reloadable sections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.clock import WallClock
+from bot.config import ConfigError, LoadedConfig, Secrets, load_config, plan_reload
+from bot.control import ControlQueue
+from bot.engine import CycleReport, Engine, EngineEvent
+from bot.errors import OperatorError
+from bot.ledger import Ledger
+from bot.ops.alerts import Alert, AlertBus, AlertKind, Severity, event_sink
+from bot.ops.engine_status import EngineStatus
+from bot.ops.health import HealthServer
+from bot.ops.metrics import Metrics
+from bot.ops.sdnotify import Notifier
+from bot.ops.status import Heartbeat
+from bot.ops.telegram.service import TelegramService
+from bot.wiring import build_engine, build_executor, build_feed, recover_intents
+from strategies.registry import build_strategies
+
+log = logging.getLogger("solbot.run")
+
+@dataclass
+class Runner:
+    loaded: LoadedConfig
+    secrets: Secrets
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _reload_requested: bool = False
+
+    async def run(self, *, on_ready: Callable[[Runner], None] | None = None) -> int:
+        cfg = self.loaded.config
+        wall = WallClock()
+        ledger = Ledger.open(cfg.ledger.path, wall.now, lock=True)
+        self.ledger = ledger
+        closers: list[Callable[[], Any]] = []
+        notifier = Notifier()
+        try:
+            ledger.record_config("start", self.loaded.sha256, self.loaded.text)
+            held: set[str] = {p.mint for p in ledger.open_positions()}  # kept current after each cycle
+            feed, clock = build_feed(cfg, self.secrets, ledger, lambda: held)
+            ledger.use_clock(clock.now)  # ledger timestamps follow the engine's clock
+            side = await build_executor(cfg, self.secrets, ledger, clock)
+            executor, rpc_health, rpc_stats = side.executor, side.rpc_health, side.rpc_stats
+            closers.append(executor.aclose)
+            for line in await recover_intents(executor, ledger, cfg.market.sol_usd_fallback):
+                log.warning("start-up recovery: %s", line)
+            await feed.start()
+            closers.append(feed.aclose)
+
+            alerts = AlertBus(cfg.alerts)
+            self.alerts = alerts
+            control = ControlQueue(cfg.telegram.command_queue_size)
+            heartbeat = Heartbeat()
+            metrics = Metrics(cfg.health)
+
+            def beat() -> None:
+                heartbeat.beat(time.monotonic())
+                notifier.watchdog()
+
+            sink = event_sink(alerts, time.monotonic)
+
+            def on_event(ev: EngineEvent) -> None:
+                sink(ev)
+                if ev.kind in ("trade_opened", "trade_closed", "trade_reduced"):
+                    metrics.record_trade("buy" if ev.kind == "trade_opened" else "sell")
+
+            status_box: dict[str, EngineStatus] = {}
+            feed_state = {"fresh": True, "rpc_ok": True}
+
+            async def after_cycle(report: CycleReport) -> None:
+                metrics.observe_cycle(report.seconds)
+                await status_box["status"].refresh()
+                held.clear()
+                held.update(p.mint for p in status_box["status"].positions())
+                fresh = all(h.fresh for h in feed.health(clock.now()))
+                if fresh != feed_state["fresh"]:
+                    feed_state["fresh"] = fresh
+                    on_event(EngineEvent("feeds_recovered" if fresh else "feeds_stale",
+                                         "info" if fresh else "warning",
+                                         "feeds recovered" if fresh else "feeds are stale: " + "; ".join(
+                                             f"{h.source}: {h.detail}" for h in feed.health(clock.now())
+                                             if not h.fresh)))
+                if rpc_health is not None:
+                    healthy, total = rpc_health()
+                    ok = healthy >= 1
+                    if ok != feed_state["rpc_ok"]:
+                        feed_state["rpc_ok"] = ok
+                        on_event(EngineEvent("rpc_recovered" if ok else "rpc_degraded",
+                                             "info" if ok else "critical",
+                                             f"RPC pool {'recovered' if ok else 'degraded'}: "
+                                             f"{healthy}/{total} endpoint(s) healthy"))
+                if self._reload_requested:
+                    self._reload_requested = False
+                    self._reload(engine)
+
+            engine = build_engine(cfg, clock=clock, feed=feed, executor=executor, ledger=ledger,
+                                  rpc_healthy=(lambda: True) if rpc_health is None else (lambda: rpc_health()[0] >= 1),
+                                  on_event=on_event,
+                                  heartbeat=beat, commands=control, after_cycle=after_cycle,
+                                  chain_safety=side.chain_safety)
+            self.engine = engine
+            status = EngineStatus(engine, feed, mode=cfg.environment.execution_mode, heartbeat=heartbeat,
+                                  rpc_health=rpc_health, started_at=wall.now())
+            status_box["status"] = status
+            metrics.register_status(status)
+            stats = getattr(feed, "stats", None)
+            if callable(stats):
+                metrics.register_feed_stats(stats)
+            if rpc_stats is not None:
+                metrics.register_rpc_stats(rpc_stats)
+
+            metrics.register_gauge("solbot_telegram_queue_depth", "alerts waiting for Telegram",
+                                   lambda: float(alerts.depth))
+            metrics.register_gauge("solbot_alerts_dropped_total", "alerts dropped because the queue was full",
+                                   lambda: float(alerts.dropped))
+            health = HealthServer(cfg.health, status, metrics)
+            try:
+                await health.start()
+            except OSError as exc:
+                raise OperatorError(f"health server cannot listen on {cfg.health.host}:{cfg.health.port} "
+                                    f"({exc.strerror}); is another solbot running? Change [health] port") from None
+            closers.append(health.stop)
+            self.health = health
+            telegram = TelegramService.from_config(cfg.telegram, self.secrets, status, control, alerts)
+            if telegram is not None:
+                await telegram.start()
+                closers.append(telegram.stop)
+
+            self._install_signals()
+            await status.refresh()
+            beat()
+            notifier.ready(f"solbot {cfg.environment.execution_mode} on {feed.name}")
+            alerts.publish(Alert(Severity.INFO, AlertKind.STARTED,
+                                 f"solbot started ({cfg.environment.execution_mode}, {feed.name})"), time.monotonic())
+            log.info("solbot running: mode=%s feed=%s ledger=%s health=%s:%s", cfg.environment.execution_mode,
+                     feed.name, cfg.ledger.path, cfg.health.host, health.port)
+            if on_ready is not None:
+                on_ready(self)
+            await engine.run(self.stop)
+            log.info("stopping: engine loop finished its last cycle")
+            notifier.stopping("solbot stopping")
+            alerts.publish(Alert(Severity.INFO, AlertKind.STOPPED, "solbot stopped"), time.monotonic())
+            return 0
+        finally:
+            for close in reversed(closers):
+                with contextlib.suppress(Exception):
+                    await close()
+            notifier.close()
+            ledger.close()
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+
+    def _on_stop(self, sig: signal.Signals) -> None:
+        log.info("received %s: finishing the current cycle, then stopping", sig.name)
+        self.stop.set()
+
+    def _on_hup(self) -> None:
+        log.info("received SIGHUP: the config will be re-read after the current cycle")
+        self._reload_requested = True
+
+    def _reload(self, engine: Engine) -> None:
+        path = self.loaded.path
+        try:
+            new = load_config(path)
+        except ConfigError as exc:
+            for line in exc.lines:
+                log.error("reload rejected, running config kept: %s", line)
+            return
+        plan = plan_reload(self.loaded.config, new.config)
+        engine.reconfigure(plan.effective, build_strategies(plan.effective.strategies))
+        self.alerts.reconfigure(plan.effective.alerts)
+        self.loaded = LoadedConfig(plan.effective, path, new.text, new.sha256)
+        self.ledger.record_config("reload", new.sha256, new.text, plan.applied, plan.pending_restart)
+        log.info("reload applied %d key(s): %s", len(plan.applied), ", ".join(plan.applied) or "none")
+        if plan.pending_restart:
+            log.warning("reload: %d key(s) need a restart and were NOT applied: %s",
+                        len(plan.pending_restart), ", ".join(plan.pending_restart))
+
+
+def ledger_dir(path: str) -> Path:
+    return Path(path).resolve().parent

@@ -1,0 +1,204 @@
+"""The read-only query facade that operations (health server, metrics, Telegram) read from.
+
+The engine implements :class:`StatusSource`; the health server, the metrics collector and the
+Telegram layer only *read* it and only format what it returns. Nothing here can change engine
+state: operator commands travel the other way as values on :mod:`bot.control`'s queue.
+
+Every value is a frozen dataclass (``to_json`` helpers turn them into plain dicts for ``/status``).
+Amounts here are for display: SOL as floats, prices in USD. Timestamps are unix seconds (UTC).
+
+Heartbeat: the engine calls :meth:`Heartbeat.beat` with ``time.monotonic()`` each time its loop
+ticks, and ``heartbeat_age`` answers from it. Monotonic time is used (not the engine ``Clock``)
+because a replay's simulated clock says nothing about whether the process is alive.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bot.contracts import FeedHealth
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessCheck:
+    """One readiness condition: ``name`` is stable (``feeds``, ``rpc``, ``ledger``...)."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    mint: str
+    symbol: str
+    opened_at: int
+    cost_sol: float  # SOL at cost still held (fees and rent included)
+    entry_price_usd: float
+    last_price_usd: float | None  # None when the feed has no fresh price
+    unrealized_pnl_sol: float | None
+    stop_price_usd: float
+    strategies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRecord:
+    """A completed fill (entry or exit) as the ledger recorded it."""
+
+    ts: int
+    mint: str
+    symbol: str
+    side: str  # "buy" | "sell"
+    amount_sol: float  # SOL spent (buy) or received (sell), net of fees
+    price_usd: float
+    reason: str  # "entry", "stop_loss", "take_profit_1", ...
+    pnl_sol: float | None = None  # realised PnL of a closing fill
+    strategies: tuple[str, ...] = ()  # strategies that voted for it
+    why: str = ""  # one line: the votes and their reasons
+
+
+@dataclass(frozen=True, slots=True)
+class PnlSummary:
+    """Profit and loss of one UTC day (``day`` is ``YYYY-MM-DD``)."""
+
+    day: str
+    realized_sol: float
+    unrealized_sol: float
+    equity_sol: float
+    day_start_equity_sol: float
+    trades: int  # closed round trips today
+    wins: int
+    losses: int
+    max_drawdown_pct: float  # peak-to-trough of equity today, percent (>= 0)
+    best: TradeRecord | None = None
+    worst: TradeRecord | None = None
+    by_strategy: dict[str, float] = field(default_factory=dict)  # realised SOL attributed
+
+    @property
+    def total_sol(self) -> float:
+        return self.realized_sol + self.unrealized_sol
+
+    @property
+    def win_rate(self) -> float | None:
+        return self.wins / self.trades if self.trades else None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerState:
+    name: str
+    tripped: bool
+    detail: str = ""
+    since: int | None = None  # when it tripped
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSummary:
+    mode: str  # "paper" | "live"
+    trading_state: str  # TradingState value: active | reducing | halted
+    paused: bool  # an operator /pause is in force
+    started_at: int
+    uptime_seconds: float
+    open_positions: int
+    equity_sol: float
+    pnl_today_sol: float
+    breakers: tuple[BreakerState, ...]
+    weights: dict[str, float]
+    positions: tuple[PositionView, ...] = ()
+    var_95_sol: float | None = None  # historical value-at-risk of the open book (one minute)
+    var_99_sol: float | None = None
+
+
+class StatusSource(Protocol):
+    """What the engine answers about itself. All methods are cheap and non-blocking (they read
+    in-memory snapshots taken at the last cycle; no I/O, no awaiting)."""
+
+    def heartbeat_age(self, now: float) -> float:
+        """Seconds since the engine loop last ticked, ``now`` being ``time.monotonic()``;
+        ``math.inf`` before the first tick."""
+        ...
+
+    def status(self) -> StatusSummary: ...
+
+    def readiness(self) -> list[ReadinessCheck]:
+        """At least ``feeds`` (fresh), ``rpc`` (>= 1 healthy endpoint), ``ledger`` (writable)."""
+        ...
+
+    def positions(self) -> list[PositionView]: ...
+
+    def recent_trades(self, n: int) -> list[TradeRecord]:
+        """The ``n`` most recent fills, newest first."""
+        ...
+
+    def pnl(self) -> PnlSummary:
+        """Today's (UTC) PnL."""
+        ...
+
+    def breakers(self) -> list[BreakerState]: ...
+
+    def weights(self) -> dict[str, float]:
+        """Current ensemble weights by strategy name."""
+        ...
+
+
+class Heartbeat:
+    """The engine's liveness stamp: ``beat(time.monotonic())`` on every loop tick."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+
+    def beat(self, now: float) -> None:
+        self._last = now
+
+    def age(self, now: float) -> float:
+        return math.inf if self._last is None else max(0.0, now - self._last)
+
+
+# Readiness checks, built by the engine from its stages' health snapshots.
+
+
+def feeds_check(health: list[FeedHealth]) -> ReadinessCheck:
+    """Ready when every feed source reports fresh data (a stale source names itself)."""
+    if not health:
+        return ReadinessCheck("feeds", False, "no feed source reported")
+    stale = [h for h in health if not h.fresh]
+    if stale:
+        return ReadinessCheck("feeds", False, "stale: " + ", ".join(
+            f"{h.source}" + (f" ({h.detail})" if h.detail else "") for h in stale))
+    return ReadinessCheck("feeds", True, f"{len(health)} source(s) fresh")
+
+
+def rpc_check(healthy: int, total: int) -> ReadinessCheck:
+    """Ready when at least one RPC endpoint is healthy."""
+    return ReadinessCheck("rpc", healthy >= 1, f"{healthy}/{total} endpoint(s) healthy")
+
+
+def ledger_check(writable: bool, detail: str = "") -> ReadinessCheck:
+    return ReadinessCheck("ledger", writable, detail or ("writable" if writable else "not writable"))
+
+
+def to_json(value: Any) -> Any:
+    """A dataclass (or list/tuple of them) as plain JSON-able data; ``inf`` becomes ``None``."""
+    if hasattr(value, "__dataclass_fields__"):
+        out = asdict(value)
+        if isinstance(value, PnlSummary):
+            out["total_sol"] = value.total_sol
+            out["win_rate"] = value.win_rate
+        return _clean(out)
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return _clean(value)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    return v

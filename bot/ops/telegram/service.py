@@ -1,0 +1,449 @@
+"""Telegram: alerts out, operator commands in. A thin layer over the query facade.
+
+Runs python-telegram-bot v22 in the bot's own event loop with PTB's manual lifecycle
+(``initialize → updater.start_polling → start … updater.stop → stop → shutdown``).
+
+Never on the critical path:
+
+- the engine only calls :meth:`bot.ops.alerts.AlertBus.publish` (sync, O(1)); this module's sender
+  task drains the bus at ``telegram.min_send_interval_seconds`` per message and honours a 429's
+  ``retry_after``; while Telegram is slow or down the bus drops the oldest alerts and the count
+  is reported with the next message;
+- connecting (``getMe``) happens in a background task that retries every
+  ``telegram.startup_retry_seconds``; :meth:`TelegramService.start` returns at once;
+- commands only read :class:`bot.ops.status.StatusSource` or put a value on
+  :class:`bot.control.ControlQueue`; the engine applies it at its next cycle.
+
+Only chats in ``TELEGRAM_ALLOWED_CHAT_IDS`` are served. Updates from any other chat get no answer
+and are logged with the chat id and update kind only, never the message text. The bot token is
+part of every Bot API URL: a logging filter on the ``httpx``, ``httpcore`` and ``telegram``
+loggers (and on this module's) replaces it before any record is formatted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets as _secrets
+import time
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    TypeHandler,
+)
+from telegram.request import HTTPXRequest
+
+from bot.clock import Clock, WallClock
+from bot.config import Secrets
+from bot.config.ops import TelegramConfig
+from bot.control import ALL, Close, ControlCommand, ControlQueue, Pause, ResetBreaker, Resume, is_mint
+from bot.ops.alerts import Alert, AlertBus, AlertKind, Severity
+from bot.ops.status import StatusSource
+from bot.ops.telegram import format as fmt
+
+log = logging.getLogger(__name__)
+
+_LOGGERS = ("httpx", "httpcore", "telegram", __name__)
+
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("status", "mode, state, uptime, equity, today's PnL"),
+    ("pnl", "today's PnL and attribution"),
+    ("positions", "open positions"),
+    ("trades", "recent fills"),
+    ("pause", "stop opening positions"),
+    ("resume", "lift the pause"),
+    ("close", "close <mint|all> (asks to confirm)"),
+    ("reset", "reset <breaker> (asks to confirm)"),
+    ("breakers", "circuit breakers"),
+    ("weights", "ensemble weights"),
+    ("help", "list commands"),
+)
+
+
+class RedactFilter(logging.Filter):
+    """Replaces each secret in a record's message and exception text with ``***``."""
+
+    def __init__(self, *secrets: str) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s]
+
+    def redact(self, text: str) -> str:
+        for s in self._secrets:
+            text = text.replace(s, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:  # a broken format string: keep the raw template
+            msg = str(record.msg)
+        record.msg, record.args = self.redact(msg), None
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = self.redact(text), None
+        elif record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+def install_redaction(token: str) -> RedactFilter:
+    """Attach a token filter to every logger that may see Bot API URLs or PTB exceptions."""
+    filt = RedactFilter(token)
+    names = set(_LOGGERS) | {n for n in logging.root.manager.loggerDict
+                             if n.startswith(("httpx.", "httpcore.", "telegram."))}
+    for name in names:
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, RedactFilter) and f.redact(token) != token for f in lg.filters):
+            lg.addFilter(filt)
+    return filt
+
+
+def next_report_time(now: datetime, hhmm: str) -> datetime:
+    """The first ``HH:MM`` UTC strictly after ``now``."""
+    h, m = (int(x) for x in hhmm.split(":"))
+    at = now.astimezone(UTC).replace(hour=h, minute=m, second=0, microsecond=0)
+    return at if at > now else at + timedelta(days=1)
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22.2+: int access is deprecated in favour of timedelta
+        warnings.simplefilter("ignore")
+        ra = exc.retry_after
+    return ra.total_seconds() if isinstance(ra, timedelta) else float(ra)
+
+
+class TelegramService:
+    def __init__(self, cfg: TelegramConfig, token: str, allowed_chat_ids: tuple[int, ...],
+                 status: StatusSource, control: ControlQueue, alerts: AlertBus, *,
+                 clock: Clock | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._cfg = cfg
+        self._allowed = frozenset(allowed_chat_ids)
+        self._status = status
+        self._control = control
+        self._alerts = alerts
+        self._clock = clock or WallClock()
+        self._monotonic = monotonic
+        self._redact = install_redaction(token)
+        self._pending: dict[str, tuple[ControlCommand, float, int]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._connected = asyncio.Event()
+        self._polling = False
+        self._last_send = -float("inf")
+        self.sent = 0
+        self.failed = 0  # alerts given up on (permanent error or attempts exhausted)
+        self.ignored_updates = 0  # from chats not in the allow list
+        self.app = self._build(token)
+        install_redaction(token)  # loggers PTB created while building
+
+    @classmethod
+    def from_config(cls, cfg: TelegramConfig, secrets: Secrets, status: StatusSource,
+                    control: ControlQueue, alerts: AlertBus, *, clock: Clock | None = None
+                    ) -> TelegramService | None:
+        """None (and a log line saying why) when Telegram is disabled or has no token."""
+        if not cfg.enabled:
+            log.info("telegram: disabled in config")
+            return None
+        if secrets.telegram_bot_token is None:
+            log.info("telegram: TELEGRAM_BOT_TOKEN is not set; Telegram is off")
+            return None
+        if not secrets.telegram_allowed_chat_ids:
+            log.warning("telegram: TELEGRAM_ALLOWED_CHAT_IDS is empty; no chat can send commands "
+                        "or receive alerts")
+        return cls(cfg, secrets.telegram_bot_token.get_secret_value(),
+                   secrets.telegram_allowed_chat_ids, status, control, alerts, clock=clock)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _build(self, token: str) -> Application:  # type: ignore[type-arg]
+        cfg = self._cfg
+
+        def request(read_timeout: float) -> HTTPXRequest:
+            return HTTPXRequest(connect_timeout=cfg.request_timeout_seconds, read_timeout=read_timeout,
+                                write_timeout=cfg.request_timeout_seconds,
+                                pool_timeout=cfg.request_timeout_seconds)
+
+        base = cfg.base_url.rstrip("/")
+        app = (ApplicationBuilder().token(token)
+               .base_url(base + "/bot")
+               .base_file_url(base + "/file/bot")
+               .request(request(cfg.request_timeout_seconds))
+               .get_updates_request(request(cfg.request_timeout_seconds + cfg.poll_timeout_seconds))
+               .build())
+        app.add_handler(TypeHandler(Update, self._gate), group=-1)
+        for name, fn in (("status", self._cmd_status), ("pnl", self._cmd_pnl),
+                         ("positions", self._cmd_positions), ("trades", self._cmd_trades),
+                         ("pause", self._cmd_pause), ("resume", self._cmd_resume),
+                         ("close", self._cmd_close), ("reset", self._cmd_reset),
+                         ("breakers", self._cmd_breakers), ("weights", self._cmd_weights),
+                         ("help", self._cmd_help), ("start", self._cmd_help)):
+            app.add_handler(CommandHandler(name, fn))
+        app.add_handler(CallbackQueryHandler(self._on_confirm, pattern=r"^(yes|no):"))
+        app.add_error_handler(self._on_error)
+        return app
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._alerts.depth
+
+    async def start(self) -> None:
+        """Returns at once; connecting, polling, sending and the daily report run as tasks."""
+        self._tasks = [asyncio.create_task(self._connect(), name="telegram-connect"),
+                       asyncio.create_task(self._send_loop(), name="telegram-send"),
+                       asyncio.create_task(self._report_loop(), name="telegram-daily-report")]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        app = self.app
+        with contextlib.suppress(Exception):
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+        with contextlib.suppress(Exception):
+            if app.running:
+                await app.stop()
+        with contextlib.suppress(Exception):
+            await app.shutdown()
+        self._connected.clear()
+
+    async def _connect(self) -> None:
+        app = self.app
+        while True:
+            try:
+                await app.initialize()  # getMe
+                break
+            except InvalidToken:
+                log.error("telegram: the bot token was rejected; Telegram stays off until restart")
+                return
+            except (TelegramError, OSError) as exc:
+                log.warning("telegram: cannot reach the Bot API (%s); retrying in %.0fs",
+                            self._describe(exc), self._cfg.startup_retry_seconds)
+                await asyncio.sleep(self._cfg.startup_retry_seconds)
+        try:
+            await app.bot.set_my_commands([BotCommand(n, d) for n, d in COMMANDS])
+        except TelegramError as exc:
+            log.warning("telegram: setMyCommands failed (%s)", self._describe(exc))
+        assert app.updater is not None
+        while True:
+            try:
+                await app.updater.start_polling(
+                    poll_interval=0.0, timeout=self._cfg.poll_timeout_seconds,
+                    allowed_updates=["message", "callback_query"], drop_pending_updates=True,
+                    error_callback=self._on_poll_error)
+                break
+            except (TelegramError, OSError) as exc:
+                log.warning("telegram: cannot start polling (%s); retrying in %.0fs",
+                            self._describe(exc), self._cfg.startup_retry_seconds)
+                await asyncio.sleep(self._cfg.startup_retry_seconds)
+        await app.start()
+        self._connected.set()
+        log.info("telegram: connected; serving %d chat(s)", len(self._allowed))
+
+    def _on_poll_error(self, exc: TelegramError) -> None:
+        log.warning("telegram: polling error (%s); PTB retries", self._describe(exc))
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram: handler error (%s)", self._describe(context.error))
+
+    def _describe(self, exc: BaseException | None) -> str:
+        if exc is None:
+            return "unknown"
+        return self._redact.redact(f"{type(exc).__name__}: {exc}")
+
+    # -- alerts ----------------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        await self._connected.wait()
+        while True:
+            delivery = await self._alerts.get()
+            text = fmt.alert(delivery)
+            for chat in sorted(self._allowed):
+                await self._send(chat, text)
+
+    async def _send(self, chat_id: int, text: str) -> bool:
+        attempts = 0
+        while attempts < self._cfg.send_attempts:
+            wait = self._last_send + self._cfg.min_send_interval_seconds - self._monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last_send = self._monotonic()
+            try:
+                await self.app.bot.send_message(chat_id, text)
+                self.sent += 1
+                return True
+            except RetryAfter as exc:  # flood control: wait as told, the message is not lost
+                delay = retry_seconds(exc)
+                log.warning("telegram: rate limited; retrying after %.0fs as told", delay)
+                self._last_send = self._monotonic() + delay - self._cfg.min_send_interval_seconds
+            except (BadRequest, Forbidden, InvalidToken) as exc:
+                log.error("telegram: alert to chat %d refused (%s)", chat_id, self._describe(exc))
+                break
+            except (NetworkError, OSError) as exc:
+                attempts += 1
+                log.warning("telegram: sending failed (%s), attempt %d/%d", self._describe(exc),
+                            attempts, self._cfg.send_attempts)
+                if attempts < self._cfg.send_attempts:
+                    await asyncio.sleep(self._cfg.retry_backoff_seconds)
+        self.failed += 1
+        return False
+
+    async def _report_loop(self) -> None:
+        while True:
+            now = datetime.fromtimestamp(self._clock.now(), UTC)
+            at = next_report_time(now, self._cfg.daily_report_utc)
+            await asyncio.sleep((at - now).total_seconds())
+            self.publish_daily_report()
+
+    def publish_daily_report(self) -> bool:
+        try:
+            text = fmt.daily_report(self._status.pnl())
+        except Exception as exc:
+            log.error("telegram: daily report failed (%s)", type(exc).__name__)
+            return False
+        now = self._clock.now()
+        return self._alerts.publish(Alert(Severity.INFO, AlertKind.DAILY_REPORT, text,
+                                          key=f"daily_report:{datetime.fromtimestamp(now, UTC):%Y-%m-%d}"),
+                                    now=now)
+
+    # -- commands --------------------------------------------------------------------------------
+
+    async def _gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None or chat.id not in self._allowed:
+            self.ignored_updates += 1
+            kind = "callback" if update.callback_query else "message" if update.effective_message else "other"
+            log.warning("telegram: ignored %s update %d from chat %s (not in TELEGRAM_ALLOWED_CHAT_IDS)",
+                        kind, update.update_id, chat.id if chat else "unknown")
+            raise ApplicationHandlerStop
+
+    async def _reply(self, update: Update, text: str,
+                     markup: InlineKeyboardMarkup | None = None) -> None:
+        msg = update.effective_message
+        if msg is not None:
+            await msg.reply_text(fmt.clip(text), reply_markup=markup)
+
+    def _origin(self, update: Update) -> str:
+        return f"telegram:{update.effective_chat.id if update.effective_chat else '?'}"
+
+    async def _query(self, update: Update, render: Callable[[], str]) -> None:
+        try:
+            text = render()
+        except Exception as exc:
+            log.error("telegram: status query failed (%s)", type(exc).__name__)
+            text = "status is unavailable right now"
+        await self._reply(update, text)
+
+    async def _cmd_status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._query(update, lambda: fmt.status(self._status.status()))
+
+    async def _cmd_pnl(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._query(update, lambda: fmt.pnl(self._status.pnl()))
+
+    async def _cmd_positions(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._query(update, lambda: fmt.positions(self._status.positions()))
+
+    async def _cmd_trades(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._query(update, lambda: fmt.trades(self._status.recent_trades(self._cfg.trades_shown)))
+
+    async def _cmd_breakers(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._query(update, lambda: fmt.breakers(self._status.breakers()))
+
+    async def _cmd_weights(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._query(update, lambda: fmt.weights(self._status.weights()))
+
+    async def _cmd_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._reply(update, fmt.HELP)
+
+    async def _submit(self, update: Update, command: ControlCommand, done: str) -> None:
+        if self._control.submit(command):
+            log.info("telegram: %s requested by %s", type(command).__name__, self._origin(update))
+            await self._reply(update, done)
+        else:
+            await self._reply(update, "the command queue is full; try again in a moment")
+
+    async def _cmd_pause(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._submit(update, Pause(self._origin(update)),
+                           "pause requested: no new entries from the next cycle; exits keep running")
+
+    async def _cmd_resume(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._submit(update, Resume(self._origin(update)),
+                           "resume requested: entries allowed again from the next cycle "
+                           "(tripped breakers stay tripped)")
+
+    async def _cmd_close(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        args = context.args or []
+        if len(args) != 1 or not (args[0] == ALL or is_mint(args[0])):
+            await self._reply(update, "usage: /close <mint|all>")
+            return
+        target = args[0]
+        what = "ALL open positions" if target == ALL else f"the position in {target}"
+        await self._confirm(update, Close(target, self._origin(update)), f"Close {what}?")
+
+    async def _cmd_reset(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        args = context.args or []
+        if len(args) != 1 or not args[0].replace("_", "").isalnum():
+            await self._reply(update, "usage: /reset <breaker name> (see /breakers)")
+            return
+        await self._confirm(update, ResetBreaker(args[0], self._origin(update)),
+                            f"Reset breaker {args[0]}? Trading may resume at the next cycle.")
+
+    async def _confirm(self, update: Update, command: ControlCommand, question: str) -> None:
+        now = self._monotonic()
+        self._pending = {k: v for k, v in self._pending.items()
+                         if now - v[1] < self._cfg.confirm_timeout_seconds}
+        nonce = _secrets.token_hex(8)
+        chat_id = update.effective_chat.id if update.effective_chat else 0
+        self._pending[nonce] = (command, now, chat_id)
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton("✅ Confirm", callback_data=f"yes:{nonce}"),
+                                        InlineKeyboardButton("Cancel", callback_data=f"no:{nonce}")]])
+        await self._reply(update, question, markup)
+
+    async def _on_confirm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        answer, _, nonce = query.data.partition(":")
+        pending = self._pending.pop(nonce, None)
+        chat_id = update.effective_chat.id if update.effective_chat else None
+        await query.answer()
+        if pending is None or pending[2] != chat_id:
+            await query.edit_message_text("this confirmation is no longer valid")
+            return
+        command, asked_at, _ = pending
+        if self._monotonic() - asked_at >= self._cfg.confirm_timeout_seconds:
+            await query.edit_message_text("this confirmation expired; send the command again")
+            return
+        if answer != "yes":
+            await query.edit_message_text("cancelled")
+            return
+        if self._control.submit(command):
+            log.info("telegram: %s confirmed by %s", command, self._origin(update))
+            await query.edit_message_text(f"{_describe_command(command)} requested; the engine acts at "
+                                          "its next cycle")
+        else:
+            await query.edit_message_text("the command queue is full; send the command again")
+
+
+def _describe_command(c: ControlCommand) -> str:
+    if isinstance(c, Close):
+        return "close of all positions" if c.target == ALL else f"close of {c.target}"
+    if isinstance(c, ResetBreaker):
+        return f"reset of breaker {c.name}"
+    return type(c).__name__.lower()

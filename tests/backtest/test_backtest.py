@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.backtest.driver import run_backtest
+from bot.dataset import write_dataset
+from bot.feeds.simulator import simulate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return simulate(tokens=16, hours=10, seed=11).frame
+
+
+@pytest.fixture(scope="module")
+def report(dataset, base_config):
+    return run_backtest(base_config, dataset).report
+
+
+def test_backtest_trades_and_reports_every_required_field(report):
+    for key in ("config_sha256", "start", "end", "trades", "equity_curve", "total_return", "max_drawdown",
+                "sharpe", "sortino", "win_rate", "profit_factor", "positions", "rejections",
+                "strategy_attribution"):
+        assert key in report
+    assert report["trade_count"] > 0
+    t = report["trades"][0]
+    for key in ("ts", "mint", "side", "size_sol", "price_usd", "fees_sol", "strategy_votes", "reason"):
+        assert key in t
+    p = report["positions"][0]
+    for key in ("mint", "opened_at", "closed_at", "size_sol", "entry_price", "exit_price", "pnl_sol", "exit_reason"):
+        assert key in p
+
+
+def test_equity_curve_reproduces_trade_pnl_and_fees(report):
+    """Final equity = initial cash - every SOL spent on buys (swap, fees, rent) + every SOL received
+    from sells (net of fees, rent refunds) + open positions marked at the last price."""
+    initial = report["initial_equity_sol"]
+    cash = initial
+    for t in report["trades"]:
+        if t["side"] == "buy":
+            cash -= t["size_sol"] + t["fees_sol"]
+        else:
+            cash += t["size_sol"] - t["fees_sol"]
+    last = report["equity_curve"][-1]
+    assert last["cash_sol"] == pytest.approx(cash, abs=1e-9)
+    assert report["final_equity_sol"] == pytest.approx(last["cash_sol"] + last["positions_sol"], abs=1e-9)
+    assert report["final_equity_sol"] - initial == pytest.approx(
+        report["realized_pnl_sol"] + report["unrealized_pnl_sol"], abs=1e-6)
+    closed = [p for p in report["positions"] if p["closed_at"] is not None]
+    assert sum(p["pnl_sol"] for p in closed) == pytest.approx(
+        sum(t["pnl_sol"] or 0 for t in report["trades"] if t["side"] == "sell"), abs=1e-9)
+    assert report["total_return"] == pytest.approx(report["final_equity_sol"] / initial - 1)
+
+
+def test_fills_pay_network_fees_and_first_buys_pay_rent(report, base_config):
+    buys = [t for t in report["trades"] if t["side"] == "buy"]
+    assert all(t["network_fee_lamports"] >= base_config.execution.paper.base_fee_lamports_per_signature for t in buys)
+    assert any(t["rent_lamports"] == base_config.execution.paper.ata_rent_lamports for t in buys)
+
+
+def test_all_eight_strategies_vote_and_are_attributed(report):
+    from strategies.config import STRATEGY_NAMES
+
+    assert set(report["strategy_votes"]) == set(STRATEGY_NAMES) and len(STRATEGY_NAMES) == 8
+    assert set(report["strategy_attribution"]) == set(STRATEGY_NAMES)
+    closed_pnl = sum(p["pnl_sol"] for p in report["positions"] if p["closed_at"] is not None)
+    attributed = sum(a["pnl_sol"] for a in report["strategy_attribution"].values())
+    assert attributed == pytest.approx(closed_pnl, abs=1e-6 * max(1, len(report["positions"])))
+
+
+def test_rejections_are_counted_by_rule(report):
+    assert report["rejections"] and all(isinstance(v, int) and v > 0 for v in report["rejections"].values())
+
+
+def test_same_data_and_config_give_byte_identical_trades(dataset, base_config, report):
+    again = run_backtest(base_config, dataset).report
+    assert json.dumps(again["trades"], sort_keys=True) == json.dumps(report["trades"], sort_keys=True)
+    assert again["equity_curve"] == report["equity_curve"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.integration
+def test_cli_simulate_then_backtest_writes_report_and_plot(tmp_path):
+    data, rep, png = tmp_path / "m.parquet", tmp_path / "r.json", tmp_path / "eq.png"
+    res = run_cli("simulate", "--out", str(data), "--tokens", "8", "--hours", "4", "--seed", "3")
+    assert res.returncode == 0, res.stderr
+    res = run_cli("backtest", "--data", str(data), "--report", str(rep), "--plot", str(png))
+    assert res.returncode == 0, res.stderr
+    assert "return" in res.stdout and "max drawdown" in res.stdout
+    body = json.loads(rep.read_text())
+    assert body["equity_curve"] and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("make, expect", [
+    (lambda p: None, "does not exist"),
+    (lambda p: p.write_bytes(b"garbage"), "not a readable Parquet file"),
+])
+def test_cli_backtest_bad_dataset_is_one_clear_line(tmp_path, make, expect):
+    p = tmp_path / "d.parquet"
+    make(p)
+    res = run_cli("backtest", "--data", str(p))
+    assert res.returncode == 2
+    assert expect in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_cli_unwritable_ledger_is_one_clear_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    data = write_dataset(simulate(2, 1, 1).frame, tmp_path / "m.parquet")
+    res = run_cli("backtest", "--data", str(data), "--ledger", str(blocker / "x" / "l.sqlite3"))
+    assert res.returncode == 2 and "cannot be created" in res.stderr and "Traceback" not in res.stderr

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.contracts import OrderIntent
+from bot.errors import LedgerError, LedgerLockedError
+from bot.ledger import Ledger
+from chain.types import Fill, IntentState, Side
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def intent(iid: str, side: Side = Side.BUY, mint: str = "MintA", amount: int = 10**9) -> OrderIntent:
+    return OrderIntent(iid, mint, side, amount, 6, "entry" if side is Side.BUY else "stop_loss", 300, 10**6)
+
+
+def fill(iid: str, side: Side, in_amount: int, out_amount: int, mint: str = "MintA", sig: str | None = None,
+         ts: int = 100, rent: int = 0) -> Fill:
+    return Fill(iid, mint, side, in_amount, out_amount, 6, 5_000 + 1_000, 1_000, rent, 0, 100.0, ts,
+                sig or f"sig-{iid}", True)
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    led = Ledger.open(tmp_path / "l.sqlite3", lambda: 100)
+    led.init_cash(10 * 10**9)
+    yield led
+    led.close()
+
+
+def test_database_is_in_wal_mode_and_migrated(ledger, tmp_path):
+    import sqlite3
+    conn = sqlite3.connect(tmp_path / "l.sqlite3")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+
+
+def test_intent_states_only_move_forward(ledger):
+    ledger.create_intent(intent("i1"))
+    ledger.transition("i1", IntentState.QUOTED)
+    ledger.transition("i1", IntentState.SIGNED, signature="s1", signed_tx=b"\x01\x02", last_valid_block_height=42)
+    ledger.transition("i1", IntentState.SENT)
+    with pytest.raises(LedgerError, match="illegal transition sent -> signed"):
+        ledger.transition("i1", IntentState.SIGNED)
+    entry = ledger.unfinished()[0]
+    assert (entry.state, entry.signature, entry.signed_tx, entry.last_valid_block_height) == (
+        IntentState.SENT, "s1", b"\x01\x02", 42)
+    ledger.transition("i1", IntentState.EXPIRED)
+    assert ledger.unfinished() == []
+    assert ledger.intent_history("i1") == ["planned", "quoted", "signed", "sent", "expired"]
+
+
+def test_buy_then_sell_updates_cash_position_and_pnl_with_fees(ledger):
+    ledger.create_intent(intent("b"))
+    out = ledger.apply_fill(fill("b", Side.BUY, 10**9, 5_000_000, rent=2_039_280))
+    assert not out.closed and not out.duplicate
+    [pos] = ledger.open_positions()
+    assert pos.token_amount == 5_000_000
+    assert pos.cost_lamports == 10**9 + 6_000 + 2_039_280
+    assert ledger.cash_lamports() == 10 * 10**9 - pos.cost_lamports
+    ledger.create_intent(intent("s1", Side.SELL, amount=2_000_000))
+    half = ledger.apply_fill(fill("s1", Side.SELL, 2_000_000, 500_000_000))
+    assert half.pnl_lamports == (500_000_000 - 6_000) - pos.cost_lamports * 2 // 5
+    ledger.create_intent(intent("s2", Side.SELL, amount=3_000_000))
+    last = ledger.apply_fill(fill("s2", Side.SELL, 3_000_000, 700_000_000, rent=-2_039_280), exit_reason="take_profit")
+    assert last.closed and ledger.open_positions() == []
+    [row] = ledger.positions()
+    assert row["exit_reason"] == "take_profit"
+    # Realised PnL equals the change in cash: nothing lost, nothing invented.
+    assert row["pnl_lamports"] == ledger.cash_lamports() - 10 * 10**9
+
+
+def test_applying_the_same_fill_twice_is_a_noop(ledger):
+    ledger.create_intent(intent("b"))
+    ledger.apply_fill(fill("b", Side.BUY, 10**9, 5_000_000))
+    cash = ledger.cash_lamports()
+    again = ledger.apply_fill(fill("b", Side.BUY, 10**9, 5_000_000))
+    assert again.duplicate and ledger.cash_lamports() == cash and len(ledger.fills()) == 1
+
+
+def test_selling_more_than_the_position_is_refused_and_nothing_changes(ledger):
+    ledger.create_intent(intent("b"))
+    ledger.apply_fill(fill("b", Side.BUY, 10**9, 5_000_000))
+    ledger.create_intent(intent("s", Side.SELL, amount=9_000_000))
+    cash = ledger.cash_lamports()
+    with pytest.raises(LedgerError, match="reconcile"):
+        ledger.apply_fill(fill("s", Side.SELL, 9_000_000, 10**9))
+    assert ledger.cash_lamports() == cash and ledger.intent("s").state is IntentState.PLANNED
+
+
+def test_closed_position_pnl_is_attributed_to_voting_strategies(ledger):
+    import json
+    ledger.create_intent(intent("b"))
+    votes = [{"strategy": "a", "score": 0.8, "confidence": 1.0, "weight": 1.0, "reason": ""},
+             {"strategy": "b", "score": 0.2, "confidence": 1.0, "weight": 1.0, "reason": ""},
+             {"strategy": "c", "score": -0.5, "confidence": 1.0, "weight": 1.0, "reason": ""}]
+    ledger.apply_fill(fill("b", Side.BUY, 10**9, 5_000_000), entry_votes=json.dumps(votes))
+    ledger.create_intent(intent("s", Side.SELL, amount=5_000_000))
+    ledger.apply_fill(fill("s", Side.SELL, 5_000_000, 2 * 10**9))
+    rows = {r["strategy"]: r for r in ledger.strategy_outcomes()}
+    assert set(rows) == {"a", "b"}
+    assert rows["a"]["contribution"] == pytest.approx(0.8)
+
+
+def test_second_process_cannot_take_the_ledger_lock(tmp_path):
+    a = Ledger.open(tmp_path / "x.sqlite3", lambda: 1, lock=True)
+    try:
+        with pytest.raises(LedgerLockedError, match="another solbot process"):
+            Ledger.open(tmp_path / "x.sqlite3", lambda: 1, lock=True)
+    finally:
+        a.close()
+    Ledger.open(tmp_path / "x.sqlite3", lambda: 1, lock=True).close()  # free again
+
+
+def test_unwritable_location_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")  # a file where the ledger's directory should be: fails even as root
+    with pytest.raises(LedgerError, match="cannot be created"):
+        Ledger.open(blocker / "data" / "l.sqlite3", lambda: 1)
+
+
+def test_config_history_keeps_hash_and_text(ledger):
+    ledger.record_config("start", "abc", "[risk]\n", applied=(), pending=())
+    ledger.record_config("reload", "def", "[risk]\nx=1\n", applied=("risk.x",), pending=("health.port",))
+    hist = ledger.config_history()
+    assert [h["event"] for h in hist] == ["start", "reload"]
+    assert hist[1]["applied"] == "risk.x" and hist[1]["pending"] == "health.port" and hist[1]["text"] == "[risk]\nx=1\n"
+
+
+WRITER = textwrap.dedent("""
+    import sys, itertools
+    from bot.ledger import Ledger
+    from bot.contracts import OrderIntent
+    from chain.types import Fill, IntentState, Side
+    led = Ledger.open(sys.argv[1], lambda: 1)
+    led.init_cash(10**15)
+    for e in led.unfinished():  # recovery: an intent cut short before its fill never executed
+        led.transition(e.intent_id, IntentState.FAILED, detail="recovered after crash")
+    print("ready", flush=True)
+    for n in itertools.count(len(led.intents())):
+        side = Side.SELL if led.open_positions() else Side.BUY
+        iid = f"i{n}"
+        led.create_intent(OrderIntent(iid, "M", side, 1000 if side is Side.BUY else 10, 6, "x", 1, 1))
+        if side is Side.BUY:
+            led.apply_fill(Fill(iid, "M", side, 1000, 10, 6, 7, 2, 3, 0, 1.0, n, "s" + iid, True))
+        else:
+            led.apply_fill(Fill(iid, "M", side, 10, 900, 6, 7, 2, 0, 0, 1.0, n, "s" + iid, True))
+""")
+
+
+def test_ledger_stays_consistent_when_the_process_is_killed_between_writes(tmp_path):
+    """SIGKILL a writer at arbitrary moments; every reopen must satisfy the book's invariants."""
+    db = tmp_path / "crash.sqlite3"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    for delay in (0.15, 0.3, 0.05, 0.4, 0.2):
+        proc = subprocess.Popen([sys.executable, str(script), str(db)], cwd=ROOT,
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        led = Ledger.open(db, lambda: 1)
+        fills = led.fills()
+        buys = [f for f in fills if f["side"] == "buy"]
+        sells = [f for f in fills if f["side"] == "sell"]
+        spent = sum(f["in_amount"] + f["network_fee_lamports"] + f["rent_lamports"] for f in buys)
+        got = sum(f["out_amount"] - f["network_fee_lamports"] - f["rent_lamports"] for f in sells)
+        assert led.cash_lamports() == 10**15 - spent + got
+        held = sum(f["out_amount"] for f in buys) - sum(f["in_amount"] for f in sells)
+        assert sum(p.token_amount for p in led.open_positions()) == held
+        # every fill's intent is confirmed; at most one intent (the one being written) is unfinished
+        assert all(led.intent(f["intent_id"]).state is IntentState.CONFIRMED for f in fills)
+        assert len(led.unfinished()) <= 1
+        led.close()
+    assert len(fills) > 10  # the writer did real work between kills

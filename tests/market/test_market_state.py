@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+import pytest
+
+from bot.contracts import MarketUpdate
+from bot.dataset import read_dataset, write_dataset
+from bot.errors import DatasetError
+from bot.feeds.replay import ReplayFeed
+from bot.feeds.simulator import simulate
+from bot.market.state import MarketState
+
+T0 = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+
+
+def bars(rows: list[tuple[int, str, float]]) -> pl.DataFrame:
+    return pl.DataFrame({
+        "ts": pl.Series([t * 1_000_000 for t, _, _ in rows], dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
+        "mint": [m for _, m, _ in rows], "symbol": [m.upper() for _, m, _ in rows],
+        "open": [p for *_, p in rows], "high": [p * 1.01 for *_, p in rows], "low": [p * 0.99 for *_, p in rows],
+        "close": [p for *_, p in rows], "volume_usd": [1000.0] * len(rows), "liquidity_usd": [50_000.0] * len(rows),
+        "buys": [3] * len(rows), "sells": [2] * len(rows)})
+
+
+def state(window: int = 10) -> MarketState:
+    return MarketState(window, stale_after_seconds=120, sol_usd_fallback=150.0, default_decimals=6)
+
+
+def test_view_contains_only_bars_that_ended_before_now():
+    ms = state()
+    ms.apply(MarketUpdate(T0, bars([(T0 + 60 * i, "a", 1.0 + i) for i in range(5)])))
+    v = ms.view(T0 + 60 * 3)  # bars at T0..T0+120 have started before now; T0+180 has not
+    assert v.candles.ts.tolist() == [T0, T0 + 60, T0 + 120]
+    assert v.candles.close[0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_gaps_are_nan_and_tokens_align_on_one_minute_axis():
+    ms = state()
+    ms.apply(MarketUpdate(T0, bars([(T0, "a", 1.0), (T0 + 120, "a", 3.0), (T0 + 60, "b", 5.0)])))
+    v = ms.view(T0 + 180)
+    assert v.mints == ("a", "b")
+    a, b = v.candles.close
+    assert a[0] == 1.0 and np.isnan(a[1]) and a[2] == 3.0
+    assert np.isnan(b[0]) and b[1] == 5.0
+
+
+def test_memory_is_bounded_by_the_window():
+    ms = state(window=10)
+    for i in range(100):
+        ms.apply(MarketUpdate(T0 + 60 * i, bars([(T0 + 60 * i, "a", 1.0 + i)])))
+    v = ms.view(T0 + 60 * 100)
+    assert v.candles.n_bars == 10 and v.candles.close[0, -1] == 100.0
+    assert all(arr.shape[1] <= 20 for arr in ms._cols.values())
+
+
+def test_view_arrays_are_read_only():
+    ms = state()
+    ms.apply(MarketUpdate(T0, bars([(T0, "a", 1.0)])))
+    with pytest.raises(ValueError):
+        ms.view(T0 + 60).candles.close[0, 0] = 2.0
+
+
+def test_stale_tokens_are_marked():
+    ms = state(window=20)
+    ms.apply(MarketUpdate(T0, bars([(T0, "a", 1.0), (T0 + 600, "b", 1.0)])))
+    v = ms.view(T0 + 660)
+    assert dict(zip(v.mints, v.stale, strict=True)) == {"a": True, "b": False}
+
+
+def test_min_bars_leaves_out_tokens_without_enough_history():
+    ms = state()
+    ms.apply(MarketUpdate(T0, bars([(T0 + 60 * i, "a", 1.0) for i in range(5)] + [(T0 + 240, "b", 1.0)])))
+    assert ms.view(T0 + 300, min_bars=3).mints == ("a",)
+
+
+def test_resample_is_causal_prefix_of_full_history():
+    sim = simulate(3, 3, seed=2)
+    ms = state(window=200)
+    ms.apply(MarketUpdate(T0, sim.frame))
+    full = ms.view(T0 + 3 * 3600).candles.resample(300)
+    cut = ms.view(T0 + 3600 + 7 * 60).candles.resample(300)  # mid-bucket: partial bucket dropped
+    k = cut.n_bars
+    assert k > 0 and np.array_equal(cut.ts, full.ts[:k])
+    for name in cut.columns:
+        np.testing.assert_array_equal(cut[name], full[name][:, :k])
+
+
+async def test_replay_hands_out_each_bar_once_after_it_completes():
+    frame = simulate(2, 1, seed=3).frame
+    feed = ReplayFeed(frame)
+    start = feed.start_time()
+    seen = 0
+    now = start
+    while True:
+        up = await feed.poll(now)
+        assert (up.bars["ts"].dt.epoch("s") <= now - 60).all()
+        seen += up.bars.height
+        if up.exhausted:
+            break
+        now += 60
+    assert seen == frame.height
+
+
+async def test_replay_resume_replays_history_then_continues():
+    frame = simulate(2, 2, seed=3).frame
+    cursor = T0 + 60 * 90
+    feed = ReplayFeed(frame, history_bars=30, resume_from=cursor)
+    assert feed.start_time() == cursor + 60
+    first = await feed.poll(cursor + 60)
+    ts = first.bars["ts"].dt.epoch("s")
+    assert ts.min() == cursor - 30 * 60 and ts.max() == cursor
+
+
+def test_dataset_round_trip_and_errors(tmp_path):
+    frame = simulate(2, 1, seed=1).frame
+    p = write_dataset(frame, tmp_path / "m.parquet")
+    assert read_dataset(p).equals(frame)
+    with pytest.raises(DatasetError, match="does not exist"):
+        read_dataset(tmp_path / "missing.parquet")
+    bad = tmp_path / "corrupt.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DatasetError, match="not a readable Parquet file"):
+        read_dataset(bad)
+    frame.drop("close").write_parquet(tmp_path / "nocol.parquet")
+    with pytest.raises(DatasetError, match="missing required column"):
+        read_dataset(tmp_path / "nocol.parquet")
+    frame.with_columns(pl.lit(-1.0).alias("low")).write_parquet(tmp_path / "neg.parquet")
+    with pytest.raises(DatasetError, match="non-positive"):
+        read_dataset(tmp_path / "neg.parquet")
+    pl.concat([frame, frame.head(1)]).write_parquet(tmp_path / "dup.parquet")
+    with pytest.raises(DatasetError, match="duplicate"):
+        read_dataset(tmp_path / "dup.parquet")
