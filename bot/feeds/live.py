@@ -175,9 +175,6 @@ class LiveFeedSource:
             if c is not None:
                 await c.aclose()
 
-    def first_ts(self) -> int | None:
-        return None
-
     # ------------------------------------------------------------------ engine API
 
     async def poll(self, now: int) -> MarketUpdate:
