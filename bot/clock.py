@@ -46,11 +46,6 @@ class SimClock:
     def now(self) -> int:
         return self._now
 
-    def advance_to(self, ts: int) -> None:
-        if ts < self._now:
-            raise ValueError(f"SimClock cannot go back from {self._now} to {ts}")
-        self._now = int(ts)
-
     async def sleep_until(self, ts: int) -> None:
         if ts > self._now:
             self._now = int(ts)

@@ -137,10 +137,6 @@ class FeedSource(Protocol):
 
     def health(self, now: int) -> list[FeedHealth]: ...
 
-    def first_ts(self) -> int | None:
-        """Replay/sim: the dataset's first bar time (the simulated clock starts there)."""
-        ...
-
     async def aclose(self) -> None: ...
 
 

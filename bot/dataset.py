@@ -50,10 +50,6 @@ OPTIONAL_SCHEMA: dict[str, pl.DataType] = {
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
 
-def empty_bars() -> pl.DataFrame:
-    return pl.DataFrame(schema=REQUIRED_SCHEMA)
-
-
 def conform(frame: pl.DataFrame, origin: str = "dataset") -> pl.DataFrame:
     """Validate a frame against the schema and cast it to the canonical types.
 

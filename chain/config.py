@@ -63,7 +63,6 @@ class PaperModelConfig(ChainSection):
     base_fee_lamports_per_signature: int = Field(ge=0)
     priority_fee_lamports: int = Field(ge=0)
     ata_rent_lamports: int = Field(ge=0)
-    latency_ms: float = Field(ge=0)
     use_live_quotes: bool
 
 

@@ -3,8 +3,10 @@
 Discovery signals (DexScreener profiles/boosts, Birdeye trending) name candidate mints. A
 candidate is refreshed like any tracked token; once its snapshot passes ``[feeds.filters]`` it is
 tracked (up to the cap). A tracked token that keeps failing the filters for
-``drop_grace_seconds`` is dropped, unless a position is open in it. Watch-list tokens are always
-tracked; deny-listed tokens never are.
+``drop_grace_seconds`` is dropped, unless a position is open in it. A candidate that gets no
+snapshot within ``drop_grace_seconds`` (DexScreener has no priced pool for it) is forgotten, so it
+cannot hold a refresh slot that a newer candidate needs; discovery may offer it again. Watch-list
+tokens are always tracked; deny-listed tokens never are.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class TokenUniverse:
                          extra={"mint": mint})
 
     def expire_candidates(self, now: int, max_age: float) -> None:
+        """Forget candidates offered more than ``max_age`` seconds ago that are still waiting for
+        their first snapshot (``observe`` removes the others)."""
         for m, seen in list(self.candidates.items()):
             if now - seen > max_age:
                 del self.candidates[m]

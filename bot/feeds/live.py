@@ -175,9 +175,6 @@ class LiveFeedSource:
             if c is not None:
                 await c.aclose()
 
-    def first_ts(self) -> int | None:
-        return None
-
     # ------------------------------------------------------------------ engine API
 
     async def poll(self, now: int) -> MarketUpdate:
@@ -294,6 +291,10 @@ class LiveFeedSource:
         st = _SourceState("dexscreener.discovery")
         while True:
             now = self.clock.now()
+            # A candidate DexScreener never returns a snapshot for would hold its refresh slot for
+            # ever and crowd newer ones out: let it go after the grace period (re-offered, it queues
+            # behind the newer ones).
+            self.universe.expire_candidates(now, self.cfg.discovery.drop_grace_seconds)
             for call in (self.ds.latest_profiles, self.ds.latest_boosts, self.ds.top_boosts):
                 try:
                     got = await call(now)

@@ -43,9 +43,6 @@ class ReplayFeed:
         """Hot reload: a replay has no discovery filters to change."""
         return None
 
-    def first_ts(self) -> int | None:
-        return int(self._ts[0]) if len(self._ts) else None
-
     def last_ts(self) -> int | None:
         return int(self._ts[-1]) if len(self._ts) else None
 
@@ -53,8 +50,7 @@ class ReplayFeed:
         """When a clock for this feed should start: after the first bar (or the resume point)."""
         if self._resume_from is not None:
             return self._resume_from + BAR
-        first = self.first_ts()
-        return None if first is None else first + BAR
+        return int(self._ts[0]) + BAR if len(self._ts) else None
 
     async def poll(self, now: int) -> MarketUpdate:
         end = int(np.searchsorted(self._ts, now - BAR, side="right"))  # bars complete by `now`

@@ -187,13 +187,6 @@ class MarketState:
     def sol_usd(self) -> float:
         return self._sol_usd if self._sol_usd is not None else self._sol_fallback
 
-    def last_seen(self, mint: str) -> int:
-        r = self._rows.get(mint)
-        return int(self._last_seen[r]) if r is not None else 0
-
-    def is_stale(self, mint: str, now: int) -> bool:
-        return now - self.last_seen(mint) > self.stale_after
-
     def latest(self, mint: str, column: str = "close") -> float:
         """The newest non-NaN value of a column for a token (NaN when none)."""
         r = self._rows.get(mint)

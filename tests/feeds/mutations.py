@@ -39,13 +39,14 @@ def _replacements(value: Any) -> list[Any]:
     return out
 
 
-def mutations(sample: Any, limit: int = 600) -> Iterator[tuple[str, Any]]:
-    """(description, mutated body) pairs. Deletions, then each replacement of each value."""
-    yield "empty list", []
-    yield "empty object", {}
-    yield "null", None
-    yield "string", "<html><body>502 Bad Gateway</body></html>"
-    yield "number", 42
+def mutations(sample: Any, limit: int = 600) -> Iterator[tuple[str, Path_, Any]]:
+    """(description, path, mutated body) triples: the whole body replaced (path ``()``), then at
+    each path (keys and list indexes from the root) the value deleted and each replacement."""
+    yield "empty list", (), []
+    yield "empty object", (), {}
+    yield "null", (), None
+    yield "string", (), "<html><body>502 Bad Gateway</body></html>"
+    yield "number", (), 42
     n = 0
     for path in _paths(sample):
         for repl in ["<delete>", *_replacements(_get_parent(sample, path)[path[-1]])]:
@@ -58,7 +59,7 @@ def mutations(sample: Any, limit: int = 600) -> Iterator[tuple[str, Any]]:
                     parent.pop(path[-1])
             else:
                 parent[path[-1]] = repl
-            yield f"{'/'.join(map(str, path))} -> {repl!r}"[:120], body
+            yield f"{'/'.join(map(str, path))} -> {repl!r}"[:120], path, body
             n += 1
             if n >= limit:
                 return

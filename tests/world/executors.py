@@ -25,7 +25,7 @@ def exec_cfg(**live: object) -> ExecutionConfig:
     lv.update(live)
     return ExecutionConfig(
         paper=PaperModelConfig(pool_fee_bps=25, base_fee_lamports_per_signature=5000, priority_fee_lamports=0,
-                               ata_rent_lamports=2_039_280, latency_ms=0, use_live_quotes=False),
+                               ata_rent_lamports=2_039_280, use_live_quotes=False),
         live=LiveExecutionConfig(**lv), close_empty_token_accounts=False)
 
 
