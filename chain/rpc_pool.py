@@ -41,8 +41,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from chain.breaker import BreakerState, CircuitBreaker
 from chain.config import RpcConfig, RpcEndpoint
 from chain.errors import ChainDataError, NoHealthyEndpoint, RpcCallError, RpcEndpointFault, RpcError
+from chain.limits import TokenBucket
 from chain.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -132,39 +134,6 @@ def endpoint_label(ep: RpcEndpoint, index: int) -> str:
 # Per-endpoint state
 
 
-class TokenBucket:
-    """Keeps requests to one endpoint under ``rate`` per second (capacity: one second's worth)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self._clock = clock
-        self._last = clock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self._last) * self.rate)
-        self._last = now
-
-    def wait_time(self) -> float:
-        self._refill()
-        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
-
-    def try_take(self) -> bool:
-        self._refill()
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-    async def acquire(self) -> None:
-        for _ in itertools.count():
-            if self.try_take():
-                return
-            await asyncio.sleep(self.wait_time())
-
-
 class Health(StrEnum):
     UNKNOWN = "unknown"
     HEALTHY = "healthy"
@@ -208,13 +177,16 @@ class _Endpoint:
             http2=cfg.url.startswith("https"),
             headers={"content-type": "application/json"},
         )
-        self.bucket = TokenBucket(cfg.max_rps, clock) if cfg.max_rps else None
+        # one second's worth of burst, as providers count requests per second
+        self.bucket = (TokenBucket(cfg.max_rps, max(1.0, cfg.max_rps), name=self.label, monotonic=clock)
+                       if cfg.max_rps else None)
         self.health = Health.UNKNOWN
         self.slot: int | None = None
         self.slot_lag: int | None = None
         self.ewma_ms: float | None = None
-        self.consecutive_failures = 0
-        self.breaker_open = False
+        # Opens after breaker_failure_threshold consecutive endpoint faults (the endpoint turns
+        # unhealthy); the health probe is its half-open probe, and any answer closes it.
+        self.breaker = CircuitBreaker(rpc.breaker_failure_threshold, rpc.breaker_open_seconds, monotonic=clock)
         self.backoff = rpc.breaker_open_seconds
         self.next_probe = 0.0
         self.cooldown_until = 0.0
@@ -222,6 +194,10 @@ class _Endpoint:
         self.errors: Counter[str] = Counter()
         self.hist = [0] * len(LATENCY_BUCKETS_MS)
         self.lat_sum_ms = 0.0
+
+    @property
+    def breaker_open(self) -> bool:
+        return self.breaker.state is not BreakerState.CLOSED
 
     @property
     def reads(self) -> bool:
@@ -313,8 +289,6 @@ class RpcPool:
             return
         ep.slot = slot
         if health:
-            ep.consecutive_failures = 0
-            ep.breaker_open = False
             ep.backoff = self.cfg.breaker_open_seconds
             ep.health = Health.HEALTHY
             ep.next_probe = self._clock() + self.cfg.probe_interval_seconds
@@ -341,16 +315,16 @@ class RpcPool:
         ep.backoff = min(ep.backoff * 2, self.cfg.max_backoff_seconds)
 
     def _record_failure(self, ep: _Endpoint, exc: RpcError) -> None:
-        ep.consecutive_failures += 1
+        opened = ep.breaker.opened_count
+        ep.breaker.record_failure()
         if exc.kind == ErrorKind.RATE_LIMITED:
             pause = exc.retry_after if exc.retry_after is not None else self.cfg.default_retry_after_seconds
             ep.cooldown_until = max(ep.cooldown_until, self._clock() + pause)
         elif exc.kind == ErrorKind.QUOTA_EXHAUSTED:
             ep.cooldown_until = self._clock() + self.cfg.max_backoff_seconds
             self._mark_unhealthy(ep, "provider quota exhausted")
-        if ep.consecutive_failures >= self.cfg.breaker_failure_threshold and not ep.breaker_open:
-            ep.breaker_open = True
-            self._mark_unhealthy(ep, f"circuit breaker open after {ep.consecutive_failures} failures")
+        if ep.breaker.opened_count > opened:
+            self._mark_unhealthy(ep, f"circuit breaker open after {ep.breaker.failures} failures")
 
     def healthy(self, *, send: bool = False) -> list[str]:
         return [ep.label for ep in self._eps
@@ -395,7 +369,7 @@ class RpcPool:
                     raise self._fault(ep, kind, f"{method}: {code} {msg}", code=code, data=data,
                                       retry_after=retry)
                 ep.errors[kind] += 1
-                ep.consecutive_failures = 0
+                ep.breaker.record_success()  # the node answered; the request was wrong
                 raise RpcCallError(f"{method}: {code} {msg}", kind=kind, endpoint=ep.label,
                                    code=code, data=data)
             if resp.status_code >= 400:
@@ -409,7 +383,7 @@ class RpcPool:
         except RpcEndpointFault as exc:
             self._record_failure(ep, exc)
             raise
-        ep.consecutive_failures = 0
+        ep.breaker.record_success()
         return value
 
     def _fault(self, ep: _Endpoint, kind: ErrorKind, detail: str, *, code: int | None = None,
@@ -435,7 +409,7 @@ class RpcPool:
                       for ep in pool]
             pick = self._rng.choices(range(len(pool)), weights=scores)[0]
             order.append(pool.pop(pick))
-        rest.sort(key=lambda ep: (ep.breaker_open, ep.cooldown_until, ep.consecutive_failures))
+        rest.sort(key=lambda ep: (ep.breaker_open, ep.cooldown_until, ep.breaker.failures))
         return order + rest
 
     async def call(self, method: str, params: Sequence[Any] | None = None, *,

@@ -30,8 +30,8 @@ from bot.feeds.http import (
     ResponseHook,
     Sleep,
     SourceStats,
-    TokenBucket,
     backoff_delay,
+    bucket_for,
     redacting_logger,
 )
 from bot.feeds.parse import integer, need_text, num, obj, text
@@ -269,12 +269,12 @@ class HeliusClient:
         self.cfg = cfg
         secret = {"api-key": api_key}
         self.rest = FeedHttpClient(SOURCE, cfg.base_url, http,
-                                   {ENHANCED_BUCKET: TokenBucket.from_config("helius.enhanced",
+                                   {ENHANCED_BUCKET: bucket_for("helius.enhanced",
                                                                              cfg.enhanced_rate, **kw)},
                                    secret_params=secret, inspect_error=inspect_error,
                                    transport=transport, on_response=on_response, rng=rng, **kw)
         self.rpc = FeedHttpClient(f"{SOURCE}_rpc", cfg.rpc_url, http,
-                                  {RPC_BUCKET: TokenBucket.from_config("helius.rpc", cfg.rpc_rate, **kw)},
+                                  {RPC_BUCKET: bucket_for("helius.rpc", cfg.rpc_rate, **kw)},
                                   secret_params=secret, inspect_error=inspect_error,
                                   transport=transport, on_response=on_response, rng=rng, **kw)
 
