@@ -26,6 +26,7 @@ import websockets
 
 from chain.config import LiveExecutionConfig
 from chain.errors import ChainError, ChainTemporaryError
+from chain.jsonrpc import build_request
 from chain.rpc_methods import ChainRpc, SignatureStatus, parse_signature_statuses
 from chain.rpc_pool import RpcPool
 
@@ -50,8 +51,7 @@ class Landing:
 async def _ws_watch(url: str, signature: str, commitment: str, wake: asyncio.Event) -> None:
     with contextlib.suppress(Exception):
         async with websockets.connect(url, open_timeout=2, close_timeout=1) as ws:
-            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "signatureSubscribe",
-                                      "params": [signature, {"commitment": commitment}]}))
+            await ws.send(json.dumps(build_request("signatureSubscribe", [signature, {"commitment": commitment}], 1)))
             async for msg in ws:
                 data = json.loads(msg)
                 if isinstance(data, dict) and data.get("method") == "signatureNotification":

@@ -9,7 +9,8 @@ than one ``solana.rpc.async_api.AsyncClient`` per endpoint:
   told apart, and those are exactly the cases the breaker, token bucket and hedging act on.
 - Hedged reads cancel the slower request; per-request timeouts and cancellation are direct with
   httpx and indirect through ``AsyncClient``.
-- Request bodies are built by pure functions (``build_request``) in the solana-py style, and every
+- Request bodies are built by pure functions (``chain.jsonrpc.build_request``) in the solana-py
+  style, errors are read by the one ``chain.jsonrpc.classify_rpc_error``, and every
   result is parsed once at the edge by a caller-supplied parser (``chain.rpc_methods``), so a
   node answering a well-formed but wrong-shaped result is treated as a faulty node and the read
   moves to the next endpoint. Keys, signatures, blockhashes and transactions are ``solders``
@@ -44,83 +45,26 @@ import httpx
 from chain.breaker import BreakerState, CircuitBreaker
 from chain.config import RpcConfig, RpcEndpoint
 from chain.errors import ChainDataError, NoHealthyEndpoint, RpcCallError, RpcEndpointFault, RpcError
+from chain.jsonrpc import ENDPOINT_FAULTS, ErrorKind, build_request, classify_rpc_error
 from chain.limits import TokenBucket
 from chain.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_NOT_JSON = object()
 
 #: Upper bounds (ms) of the latency histogram buckets reported in ``stats()`` (the last is +Inf).
 LATENCY_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, float("inf"))
 
 
-class ErrorKind(StrEnum):
-    TIMEOUT = "timeout"
-    TRANSPORT = "transport"  # connection refused/reset, dropped mid-request
-    HTTP_STATUS = "http_status"  # 5xx or another non-JSON-RPC HTTP failure
-    RATE_LIMITED = "rate_limited"  # HTTP 429, code 429, -32429, provider -32005
-    QUOTA_EXHAUSTED = "quota_exhausted"  # Helius "max usage reached": not worth retrying soon
-    NODE_BEHIND = "node_behind"  # Agave -32005 "Node is behind by N slots" / unhealthy
-    NOT_READY = "not_ready"  # -32004 block not available, -32007 slot skipped, -32016 min slot
-    SERVER_ERROR = "server_error"  # -32603 internal error
-    MALFORMED = "malformed"  # body not JSON / not JSON-RPC / result of the wrong shape
-    PREFLIGHT = "preflight"  # -32002: deterministic for this transaction
-    RPC_ERROR = "rpc_error"  # any other JSON-RPC error: deterministic (invalid params, ...)
-
-
-#: Kinds that say "this endpoint misbehaved; another may answer": count against its breaker.
-ENDPOINT_FAULTS = frozenset({
-    ErrorKind.TIMEOUT, ErrorKind.TRANSPORT, ErrorKind.HTTP_STATUS, ErrorKind.RATE_LIMITED,
-    ErrorKind.QUOTA_EXHAUSTED, ErrorKind.NODE_BEHIND, ErrorKind.NOT_READY, ErrorKind.SERVER_ERROR,
-    ErrorKind.MALFORMED,
-})
-
-#: Providers that use -32005 for rate limiting rather than Agave's "node unhealthy".
-_RATE_LIMIT_32005_PROVIDERS = frozenset({"helius", "quicknode"})
-
-
 # --------------------------------------------------------------------------------------------
-# Pure pieces: request bodies, error classification, Retry-After
-
-
-def build_request(method: str, params: Sequence[Any] | None, req_id: int) -> dict[str, Any]:
-    body: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "method": method}
-    if params is not None:
-        body["params"] = list(params)
-    return body
+# Pure pieces (the envelope and the error classification are in chain.jsonrpc)
 
 
 def send_transaction_params(raw: bytes) -> list[Any]:
     """``sendTransaction`` params: base64, no preflight, no node-side retry queue (we rebroadcast)."""
     return [base64.b64encode(raw).decode(), {"encoding": "base64", "skipPreflight": True, "maxRetries": 0}]
-
-
-def classify_rpc_error(provider: str, error: Any) -> ErrorKind:
-    """Provider-aware classification of a JSON-RPC ``error`` object.
-
-    ``-32005`` is "node behind/unhealthy" on Agave but a rate limit on Helius' REST gateway and
-    some providers; ``-32429`` is Helius' rate limit, and "max usage reached" its exhausted quota.
-    """
-    if not isinstance(error, dict) or not isinstance(error.get("code"), int):
-        return ErrorKind.MALFORMED
-    code: int = error["code"]
-    message = str(error.get("message", "")).lower()
-    if code == -32429:
-        return ErrorKind.QUOTA_EXHAUSTED if "max usage" in message else ErrorKind.RATE_LIMITED
-    if code == 429:
-        return ErrorKind.RATE_LIMITED
-    if code == -32005:
-        if provider in _RATE_LIMIT_32005_PROVIDERS or "rate limit" in message or "too many" in message:
-            return ErrorKind.RATE_LIMITED
-        return ErrorKind.NODE_BEHIND
-    if code == -32002:
-        return ErrorKind.PREFLIGHT
-    if code in (-32004, -32007, -32014, -32016):
-        return ErrorKind.NOT_READY
-    if code == -32603:
-        return ErrorKind.SERVER_ERROR
-    return ErrorKind.RPC_ERROR
 
 
 def endpoint_label(ep: RpcEndpoint, index: int) -> str:
@@ -348,30 +292,31 @@ class RpcPool:
             except httpx.HTTPError as exc:
                 raise self._fault(ep, ErrorKind.TRANSPORT, f"{method}: {type(exc).__name__}") from None
             ep.observe_latency((self._clock() - t0) * 1000.0, self.cfg.latency_ewma_alpha)
-            if resp.status_code == 429:
-                retry = parse_retry_after(resp.headers.get("retry-after"), time.time())
-                raise self._fault(ep, ErrorKind.RATE_LIMITED, f"{method}: HTTP 429", retry_after=retry)
+            retry = parse_retry_after(resp.headers.get("retry-after"), time.time())
             try:
                 payload = resp.json()
             except (ValueError, UnicodeDecodeError):
-                kind = ErrorKind.HTTP_STATUS if resp.status_code >= 400 else ErrorKind.MALFORMED
-                raise self._fault(ep, kind, f"{method}: HTTP {resp.status_code}, body is not JSON") from None
-            if not isinstance(payload, dict):
-                raise self._fault(ep, ErrorKind.MALFORMED, f"{method}: body is not a JSON-RPC object")
-            if "error" in payload:
+                payload = _NOT_JSON
+            if isinstance(payload, dict) and "error" in payload:
                 err = payload["error"]
-                kind = classify_rpc_error(ep.cfg.provider, err)
+                kind = classify_rpc_error(ep.cfg.provider, err, resp.status_code)
                 msg = str(err.get("message", ""))[:200] if isinstance(err, dict) else "malformed error"
                 code = err.get("code") if isinstance(err, dict) else None
                 data = err.get("data") if isinstance(err, dict) else None
                 if kind in ENDPOINT_FAULTS:
-                    retry = parse_retry_after(resp.headers.get("retry-after"), time.time())
                     raise self._fault(ep, kind, f"{method}: {code} {msg}", code=code, data=data,
                                       retry_after=retry)
                 ep.errors[kind] += 1
                 ep.breaker.record_success()  # the node answered; the request was wrong
                 raise RpcCallError(f"{method}: {code} {msg}", kind=kind, endpoint=ep.label,
                                    code=code, data=data)
+            if resp.status_code == 429:
+                raise self._fault(ep, ErrorKind.RATE_LIMITED, f"{method}: HTTP 429", retry_after=retry)
+            if payload is _NOT_JSON:
+                kind = ErrorKind.HTTP_STATUS if resp.status_code >= 400 else ErrorKind.MALFORMED
+                raise self._fault(ep, kind, f"{method}: HTTP {resp.status_code}, body is not JSON")
+            if not isinstance(payload, dict):
+                raise self._fault(ep, ErrorKind.MALFORMED, f"{method}: body is not a JSON-RPC object")
             if resp.status_code >= 400:
                 raise self._fault(ep, ErrorKind.HTTP_STATUS, f"{method}: HTTP {resp.status_code}")
             if "result" not in payload:

@@ -2,9 +2,10 @@
 
 API facts (APIS.md §3): the key goes in the ``api-key`` query parameter (never logged: it is a
 ``secret_params`` of the client and the websocket URL is never printed); Enhanced Transactions
-return a bare array; ``-32429`` is Helius's rate limit, ``-32429 "max usage reached"`` means the
-credits are gone (not retryable), and neither is a node being behind (``-32005``/``-32002`` on
-HTTP 200). ``getPriorityFeeEstimate`` answers in micro-lamports per compute unit.
+return a bare array; errors come as JSON-RPC ``error`` objects, read by chain's
+``classify_rpc_error`` like the RPC pool reads them: ``-32429`` is Helius's rate limit,
+``-32429 "max usage reached"`` means the credits are gone (not retryable), and neither is a node
+being behind (``-32005 "Node is behind"``). ``getPriorityFeeEstimate`` answers in micro-lamports per compute unit.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ from bot.feeds.types import (
     NodeBehind,
     Parsed,
     RateLimited,
+    ServerError,
 )
+from chain.jsonrpc import ErrorKind, build_request, classify_rpc_error
 
 SOURCE = "helius"
 ENHANCED_BUCKET = "enhanced"
@@ -54,9 +57,7 @@ RPC_BUCKET = "rpc"
 MAX_TRANSACTIONS_PER_LOOKUP = 100  # documented: POST /v0/transactions maxItems
 ADDRESS_TX_LIMIT = 100  # documented: /v0/addresses/{a}/transactions limit 1..100
 LAMPORTS_PER_SOL = 1_000_000_000
-RATE_LIMIT_CODE = -32429
 SEEN_SIGNATURES_MAX = 10_000  # memory bound of the websocket's duplicate filter
-NODE_BEHIND_CODES = frozenset({-32005, -32002})
 
 log = logging.getLogger("solbot.feeds.helius")
 
@@ -66,17 +67,26 @@ log = logging.getLogger("solbot.feeds.helius")
 
 
 def inspect_error(status: int, body: Any) -> FeedError | None:
-    """Helius-specific errors, before the generic HTTP status handling."""
-    err = obj(body.get("error")) if isinstance(body, dict) else {}
-    code = integer(err.get("code"))
-    message = (text(err.get("message")) or "").lower()
-    if code == RATE_LIMIT_CODE and "max usage" in message:
-        return CreditsExhausted(SOURCE, "credits exhausted (-32429 max usage reached); "
+    """A JSON-RPC-shaped Helius error body as a feed error, before the generic HTTP status handling.
+
+    The reading is chain's ``classify_rpc_error`` (the one the RPC pool uses for the same
+    provider); this only maps its kinds to feed errors. Kinds the status already says (invalid
+    params on a 400, unauthorized on a 401) are left to the generic handling (None)."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict) or type(err.get("code")) is not int:
+        return None  # not a JSON-RPC error object: the HTTP status decides
+    code = err["code"]
+    message = text(err.get("message")) or "no message"
+    kind = classify_rpc_error(SOURCE, err, status)
+    if kind is ErrorKind.QUOTA_EXHAUSTED:
+        return CreditsExhausted(SOURCE, f"credits exhausted ({code} {message}); "
                                         "requests paused until the plan renews")
-    if code == RATE_LIMIT_CODE:
-        return RateLimited(SOURCE, "rate limited (-32429)")
-    if status == 200 and code in NODE_BEHIND_CODES:
-        return NodeBehind(SOURCE, f"node unhealthy or behind ({code}: {message or 'no message'})")
+    if kind is ErrorKind.RATE_LIMITED:
+        return RateLimited(SOURCE, f"rate limited ({code} {message})")
+    if kind in (ErrorKind.NODE_BEHIND, ErrorKind.NOT_READY):
+        return NodeBehind(SOURCE, f"node unhealthy or behind ({code}: {message})")
+    if kind is ErrorKind.SERVER_ERROR:
+        return ServerError(SOURCE, f"HTTP {status}: {code} {message}")
     return None
 
 
@@ -386,9 +396,8 @@ class HeliusLogsStream:
                     pending: dict[int, str] = {}
                     for i, wallet in enumerate(self.wallets, start=1):
                         pending[i] = wallet
-                        await ws.send(json.dumps({"jsonrpc": "2.0", "id": i, "method": "logsSubscribe",
-                                                  "params": [{"mentions": [wallet]},
-                                                             {"commitment": "confirmed"}]}))
+                        await ws.send(json.dumps(build_request(
+                            "logsSubscribe", [{"mentions": [wallet]}, {"commitment": "confirmed"}], i)))
                     self.subscriptions = {}
                     self.connected = True
                     log.info("helius websocket connected; subscribing %d whale wallet(s)", len(pending),

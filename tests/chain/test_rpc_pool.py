@@ -13,8 +13,10 @@ import respx
 
 from chain.config import RpcConfig
 from chain.errors import NoHealthyEndpoint, RpcCallError
+from chain.jsonrpc import ErrorKind, build_request, classify_rpc_error
+from chain.retry_after import parse_retry_after
 from chain.rpc_methods import ChainRpc
-from chain.rpc_pool import ErrorKind, RpcPool, classify_rpc_error, parse_retry_after
+from chain.rpc_pool import RpcPool
 
 A, B, C = "http://a.test/", "http://b.test/", "http://c.test/?api-key=SECRETKEY"
 
@@ -47,6 +49,8 @@ def node(slot: int = 100, *, height: int = 90, delay: float = 0.0, calls: list |
 @pytest.mark.parametrize(("provider", "error", "kind"), [
     ("agave", {"code": -32005, "message": "Node is behind by 42 slots", "data": {"numSlotsBehind": 42}},
      ErrorKind.NODE_BEHIND),
+    ("helius", {"code": -32005, "message": "Node is behind by 42 slots"}, ErrorKind.NODE_BEHIND),
+    ("helius", {"code": -32005, "message": "whatever"}, ErrorKind.RATE_LIMITED),
     ("generic", {"code": -32005, "message": "Node is unhealthy"}, ErrorKind.NODE_BEHIND),
     ("helius", {"code": -32005, "message": "Rate limit exceeded"}, ErrorKind.RATE_LIMITED),
     ("generic", {"code": -32005, "message": "Rate limit exceeded"}, ErrorKind.RATE_LIMITED),
@@ -60,6 +64,27 @@ def node(slot: int = 100, *, height: int = 90, delay: float = 0.0, calls: list |
 ])
 def test_errors_are_classified_by_provider(provider, error, kind):
     assert classify_rpc_error(provider, error) is kind
+
+
+@pytest.mark.parametrize(("status", "error", "kind"), [
+    (429, {"code": -32429, "message": "max usage reached"}, ErrorKind.QUOTA_EXHAUSTED),
+    (429, {"code": -32005, "message": "Rate limit exceeded"}, ErrorKind.RATE_LIMITED),
+    (429, {"code": -32602, "message": "Invalid params"}, ErrorKind.RATE_LIMITED),
+    (503, {"code": -32002, "message": "Service unavailable"}, ErrorKind.SERVER_ERROR),
+    (200, {"code": -32002, "message": "Service unavailable"}, ErrorKind.SERVER_ERROR),
+    (502, {"code": -32602, "message": "Invalid params"}, ErrorKind.SERVER_ERROR),
+    (503, {"code": -32005, "message": "Node is behind by 3 slots"}, ErrorKind.NODE_BEHIND),
+    (200, {"code": -32002, "message": "Transaction simulation failed: Blockhash not found"},
+     ErrorKind.PREFLIGHT),
+])
+def test_the_http_status_takes_part_in_the_classification(status, error, kind):
+    assert classify_rpc_error("helius", error, status) is kind
+
+
+def test_request_envelope():
+    assert build_request("getSlot", None, 7) == {"jsonrpc": "2.0", "id": 7, "method": "getSlot"}
+    assert build_request("signatureSubscribe", ("S", {"commitment": "confirmed"}), 1) == {
+        "jsonrpc": "2.0", "id": 1, "method": "signatureSubscribe", "params": ["S", {"commitment": "confirmed"}]}
 
 
 def test_retry_after_accepts_seconds_and_http_dates():
@@ -129,6 +154,37 @@ async def test_429_retry_after_pauses_the_endpoint_and_breaker_opens():
     for _ in range(3):  # A is cooling down: reads go to B first
         assert await rpc.block_height() == 91
     assert limited.call_count == before + 1
+    await pool.aclose()
+
+
+@respx.mock
+async def test_429_with_exhausted_credits_takes_the_endpoint_out_for_long():
+    respx.post(A).mock(side_effect=node())
+    respx.post(B).mock(side_effect=node(height=91))
+    pool = RpcPool(cfg(A, B, max_backoff_seconds=60.0))
+    await pool.start()
+    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
+    respx.post(A).mock(return_value=httpx.Response(429, json={
+        "jsonrpc": "2.0", "error": {"code": -32429, "message": "max usage reached"}}))
+    assert await ChainRpc(pool, "confirmed").block_height() == 91
+    a = pool.stats().endpoints[0]
+    # not a 1 s rate-limit cooldown: quota exhausted, unhealthy, out until the longest backoff
+    assert a.errors == {"quota_exhausted": 1} and a.health == "unhealthy"
+    assert 59.0 < a.rate_limited_for_s <= 60.0
+    await pool.aclose()
+
+
+@respx.mock
+async def test_503_with_a_json_rpc_error_is_an_endpoint_fault_not_a_preflight_failure():
+    respx.post(A).mock(side_effect=node())
+    respx.post(B).mock(side_effect=node(height=91))
+    pool = RpcPool(cfg(A, B))
+    await pool.start()
+    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
+    respx.post(A).mock(return_value=httpx.Response(503, json={
+        "jsonrpc": "2.0", "id": 1, "error": {"code": -32002, "message": "Service unavailable"}}))
+    assert await ChainRpc(pool, "confirmed").block_height() == 91  # failed over, not raised
+    assert pool.stats().endpoints[0].errors == {"server_error": 1}
     await pool.aclose()
 
 
