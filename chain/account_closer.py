@@ -18,8 +18,6 @@ v0 message and signed in our (only) slot.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 
 from solders.hash import Hash
@@ -30,15 +28,13 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from chain.config import LiveExecutionConfig
-from chain.confirm import Landing, Outcome, land
+from chain.confirm import Landing, Outcome, land, landed_transaction
 from chain.errors import ChainError
-from chain.rpc_methods import ChainRpc, ConfirmedTx
+from chain.rpc_methods import ChainRpc
 from chain.rpc_pool import RpcPool
 from chain.token_safety import associated_token_address
 from chain.tx_check import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from chain.types import WSOL_MINT, CloseEntry, CloseJournal, CloseResult, CloseState, CloseStatus
-
-log = logging.getLogger(__name__)
 
 #: SPL Token and Token-2022 share the instruction layout: ``CloseAccount`` is tag 9, no data.
 CLOSE_ACCOUNT_TAG = 9
@@ -128,21 +124,11 @@ class AccountCloser:
     async def recover(self) -> list[CloseResult]:
         return [await self.resolve(e) for e in self.journal.unfinished_closes()]
 
-    async def _read_tx(self, signature: str) -> ConfirmedTx:
-        while True:  # a landed close becomes readable; never give up on booking it
-            try:
-                tx = await self.rpc.transaction(signature)
-                if tx is not None:
-                    return tx
-            except ChainError as exc:
-                log.info("getTransaction %s: %s; retrying", signature[:12], exc.kind)
-            await asyncio.sleep(self.live.status_poll_interval_seconds)
-
     async def _outcome(self, mint: str, account: str, landing: Landing) -> CloseResult:
         sig = landing.signature
         if landing.outcome is Outcome.EXPIRED:
             return CloseResult(mint, CloseStatus.EXPIRED, account, sig, detail=landing.detail)
-        tx = await self._read_tx(sig)
+        tx = await landed_transaction(self.rpc, sig, self.live.status_poll_interval_seconds)
         owner = str(self.wallet)
         delta = 0
         if owner in tx.account_keys:
