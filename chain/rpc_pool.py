@@ -453,11 +453,6 @@ class RpcPool:
                 errors.append((label, res.kind, res.detail))
         return SendReport(sig, tuple(accepted), tuple(errors), already)
 
-    async def send_one(self, label: str, raw: bytes) -> str:
-        """Send to one named endpoint (benchmarks and tests)."""
-        ep = next(e for e in self._eps if e.label == label)
-        return await self._request(ep, "sendTransaction", send_transaction_params(raw), _parse_str)
-
     def ws_urls(self) -> list[str]:
         """Websocket URLs of healthy read endpoints, best first (not redacted: do not log)."""
         return [ep.cfg.ws_url for ep in self._read_order() if ep.cfg.ws_url]

@@ -1,11 +1,11 @@
-"""Helius: whale swaps (Enhanced Transactions), ``logsSubscribe`` on whale wallets, priority fees.
+"""Helius: whale swaps (Enhanced Transactions) and ``logsSubscribe`` on whale wallets.
 
 API facts (APIS.md §3): the key goes in the ``api-key`` query parameter (never logged: it is a
 ``secret_params`` of the client and the websocket URL is never printed); Enhanced Transactions
 return a bare array; errors come as JSON-RPC ``error`` objects, read by chain's
 ``classify_rpc_error`` like the RPC pool reads them: ``-32429`` is Helius's rate limit,
 ``-32429 "max usage reached"`` means the credits are gone (not retryable), and neither is a node
-being behind (``-32005 "Node is behind"``). ``getPriorityFeeEstimate`` answers in micro-lamports per compute unit.
+being behind (``-32005 "Node is behind"``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -53,7 +52,6 @@ from chain.jsonrpc import ErrorKind, build_request, classify_rpc_error
 
 SOURCE = "helius"
 ENHANCED_BUCKET = "enhanced"
-RPC_BUCKET = "rpc"
 MAX_TRANSACTIONS_PER_LOOKUP = 100  # documented: POST /v0/transactions maxItems
 ADDRESS_TX_LIMIT = 100  # documented: /v0/addresses/{a}/transactions limit 1..100
 LAMPORTS_PER_SOL = 1_000_000_000
@@ -189,35 +187,6 @@ def parse_enhanced_transactions(body: Any, sol_usd: float, min_usd: float) -> Pa
     return Parsed(tuple(items), tuple(errors))
 
 
-PRIORITY_LEVEL_KEYS = {"Min": "min", "Low": "low", "Medium": "medium", "High": "high",
-                       "VeryHigh": "veryHigh", "UnsafeMax": "unsafeMax"}
-
-
-def parse_priority_fee(body: Any, level: str = "High") -> int:
-    """Micro-lamports per compute unit, rounded up."""
-    if not isinstance(body, dict):
-        raise MalformedResponse(SOURCE, "getPriorityFeeEstimate: body is not an object")
-    if "error" in body:
-        err = inspect_error(200, body)
-        if err is not None:
-            raise err
-        raise MalformedResponse(SOURCE, f"getPriorityFeeEstimate error: {obj(body['error']).get('message')}")
-    result = obj(body.get("result"))
-    fee = num(result.get("priorityFeeEstimate"))
-    if fee is None:
-        fee = num(obj(result.get("priorityFeeLevels")).get(PRIORITY_LEVEL_KEYS.get(level, "high")))
-    if fee is None or fee < 0:
-        raise MalformedResponse(SOURCE, "getPriorityFeeEstimate: no usable estimate in the result")
-    return math.ceil(fee)
-
-
-def priority_fee_request(account_keys: Sequence[str], level: str, lookback_slots: int) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": "1", "method": "getPriorityFeeEstimate",
-            "params": [{"accountKeys": list(account_keys),
-                        "options": {"priorityLevel": level, "lookbackSlots": lookback_slots,
-                                    "recommended": level == "Medium"}}]}
-
-
 @dataclass(frozen=True, slots=True)
 class SubscribeAck:
     request_id: int
@@ -267,7 +236,7 @@ def parse_ws_message(msg: Any) -> SubscribeAck | SignatureSeen | None:
 
 
 class HeliusClient:
-    """Enhanced Transactions (REST) and ``getPriorityFeeEstimate`` (JSON-RPC)."""
+    """Enhanced Transactions (REST). Priority fees are chain's (``chain.fees``), not a feed's."""
 
     def __init__(self, cfg: HeliusConfig, http: HttpConfig, api_key: str, *,
                  transport: httpx.AsyncBaseTransport | None = None,
@@ -283,10 +252,6 @@ class HeliusClient:
                                                                              cfg.enhanced_rate, **kw)},
                                    secret_params=secret, inspect_error=inspect_error,
                                    transport=transport, on_response=on_response, rng=rng, **kw)
-        self.rpc = FeedHttpClient(f"{SOURCE}_rpc", cfg.rpc_url, http,
-                                  {RPC_BUCKET: bucket_for("helius.rpc", cfg.rpc_rate, **kw)},
-                                  secret_params=secret, inspect_error=inspect_error,
-                                  transport=transport, on_response=on_response, rng=rng, **kw)
 
     @property
     def stats(self) -> SourceStats:
@@ -323,20 +288,8 @@ class HeliusClient:
             errs += parsed.errors
         return Parsed(tuple(out), tuple(errs))
 
-    async def estimate_priority_fee(self, account_keys: list[str]) -> int:
-        """Micro-lamports per compute unit at the configured priority level. Plain async
-        callable: the engine can hand ``client.estimate_priority_fee`` to ``chain/``."""
-        body = await self.rpc.post_json(RPC_BUCKET, "/", priority_fee_request(
-            account_keys, self.cfg.priority_level, self.cfg.priority_lookback_slots))
-        try:
-            return parse_priority_fee(body, self.cfg.priority_level)
-        except MalformedResponse:
-            self.rpc.stats.error(MalformedResponse.kind)
-            raise
-
     async def aclose(self) -> None:
         await self.rest.aclose()
-        await self.rpc.aclose()
 
 
 OnSignature = Callable[[SignatureSeen], Awaitable[None] | None]

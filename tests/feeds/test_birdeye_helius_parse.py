@@ -107,14 +107,6 @@ def test_non_json_rpc_bodies_are_left_to_the_status() -> None:
         assert hl.inspect_error(429, body) is None
 
 
-def test_priority_fee_single_and_levels() -> None:
-    r = load_fixture("helius_getPriorityFeeEstimate_responses.CONVERTED_FROM_YAML.json")
-    assert hl.parse_priority_fee(r["singleEstimateResponse"]) == 120000
-    assert hl.parse_priority_fee(r["allLevelsResponse"], "VeryHigh") == 1000000
-    with pytest.raises(CreditsExhausted):
-        hl.parse_priority_fee({"error": {"code": -32429, "message": "max usage reached"}})
-
-
 def _swap_tx(sig: str, **swap) -> dict:
     return {"type": "SWAP", "signature": sig, "timestamp": 1700000000, "feePayer": "W",
             "events": {"swap": swap}}
