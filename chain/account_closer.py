@@ -1,8 +1,8 @@
 """Closing the wallet's empty token account after a full exit, to reclaim its rent.
 
-``build_close_tx`` is pure: an SPL Token / Token-2022 ``CloseAccount`` instruction on the wallet's
-associated token account for the mint (destination = owner = fee payer = wallet), compiled into a
-v0 message and signed in our (only) slot.
+``build_close_tx`` is pure: an SPL Token / Token-2022 ``CloseAccount`` instruction (solana-py's
+``spl.token``) on the wallet's associated token account for the mint (destination = owner = fee
+payer = wallet), compiled into a v0 message and signed in our (only) slot.
 
 ``AccountCloser`` does the I/O with the same money-safety rules as swaps:
 
@@ -21,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from solders.hash import Hash
-from solders.instruction import AccountMeta, Instruction
 from solders.message import MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
+from spl.token.instructions import CloseAccountParams, close_account
 
 from chain.config import LiveExecutionConfig
 from chain.confirm import Landing, Outcome, land, landed_transaction
@@ -36,27 +36,15 @@ from chain.token_safety import associated_token_address
 from chain.tx_check import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from chain.types import WSOL_MINT, CloseEntry, CloseJournal, CloseResult, CloseState, CloseStatus
 
-#: SPL Token and Token-2022 share the instruction layout: ``CloseAccount`` is tag 9, no data.
-CLOSE_ACCOUNT_TAG = 9
-TOKEN_PROGRAMS = frozenset({TOKEN_PROGRAM, TOKEN_2022_PROGRAM})
-
-
-def close_account_instruction(token_program: str, account: str, destination: str, owner: str) -> Instruction:
-    if token_program not in TOKEN_PROGRAMS:
-        raise ValueError(f"{token_program} is not an SPL token program")
-    return Instruction(Pubkey.from_string(token_program), bytes([CLOSE_ACCOUNT_TAG]),
-                       [AccountMeta(Pubkey.from_string(account), is_signer=False, is_writable=True),
-                        AccountMeta(Pubkey.from_string(destination), is_signer=False, is_writable=True),
-                        AccountMeta(Pubkey.from_string(owner), is_signer=True, is_writable=False)])
-
 
 def build_close_tx(wallet: Pubkey, mint: str, token_program: str, blockhash: str,
                    sign: Callable[[bytes], Signature]) -> tuple[bytes, str, str]:
     """``(raw signed bytes, signature, account)``: close the wallet's ATA for ``mint`` under
     ``token_program``, rent to the wallet, the wallet paying the fee and signing its only slot."""
     owner = str(wallet)
-    account = associated_token_address(owner, mint, token_program)
-    ix = close_account_instruction(token_program, account, owner, owner)
+    account = associated_token_address(owner, mint, token_program)  # ValueError: not a token program
+    ix = close_account(CloseAccountParams(program_id=Pubkey.from_string(token_program),
+                                          account=Pubkey.from_string(account), dest=wallet, owner=wallet))
     msg = MessageV0.try_compile(wallet, [ix], [], Hash.from_string(blockhash))
     sig = sign(to_bytes_versioned(msg))
     tx = VersionedTransaction.populate(msg, [sig])
