@@ -21,8 +21,13 @@ from chain.rpc_pool import RpcPool
 A, B, C = "http://a.test/", "http://b.test/", "http://c.test/?api-key=SECRETKEY"
 
 
-def cfg(*urls: str, **over: object) -> RpcConfig:
-    eps = [{"url": u} for u in urls]
+#: ``weight`` of the endpoint a test wants asked first: the read order draws endpoints with odds
+#: weight / latency, so against weight 1 and similar probe latencies it comes first (odds ~1e6 : 1).
+FIRST = 1e6
+
+
+def cfg(*urls: str, first: str | None = None, **over: object) -> RpcConfig:
+    eps = [{"url": u, "weight": FIRST} if u == first else {"url": u} for u in urls]
     base = dict(endpoints=eps, commitment="confirmed", request_timeout_seconds=1.0,
                 probe_interval_seconds=30.0, max_slot_lag=5, hedge_delay_ms=50.0,
                 latency_ewma_alpha=0.5, breaker_failure_threshold=2, breaker_open_seconds=1.0,
@@ -98,9 +103,8 @@ def test_retry_after_accepts_seconds_and_http_dates():
 async def test_slow_read_is_hedged_to_the_next_endpoint():
     respx.post(A).mock(side_effect=node(height=11, delay=0.8))
     respx.post(B).mock(side_effect=node(height=77))
-    pool = RpcPool(cfg(A, B), rng=random.Random(1))
+    pool = RpcPool(cfg(A, B, first=A), rng=random.Random(1))  # A (the slow one) is tried first
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6  # A (the slow one) is tried first
     t0 = time.perf_counter()
     assert await ChainRpc(pool, "confirmed").block_height() == 77
     assert time.perf_counter() - t0 < 0.5
@@ -111,9 +115,8 @@ async def test_slow_read_is_hedged_to_the_next_endpoint():
 async def test_failed_endpoint_fails_over_and_is_counted():
     respx.post(A).mock(side_effect=node())
     respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B))
+    pool = RpcPool(cfg(A, B, first=A))
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
     respx.post(A).mock(return_value=httpx.Response(502, text="bad gateway"))
     assert await ChainRpc(pool, "confirmed").block_height() == 91
     a = pool.stats().endpoints[0]
@@ -125,9 +128,8 @@ async def test_failed_endpoint_fails_over_and_is_counted():
 async def test_malformed_body_and_wrong_shape_are_endpoint_faults():
     respx.post(A).mock(side_effect=node())
     respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B))
+    pool = RpcPool(cfg(A, B, first=A))
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
     respx.post(A).mock(return_value=httpx.Response(200, text="{not json"))
     assert await ChainRpc(pool, "confirmed").block_height() == 91
     respx.post(A).mock(return_value=ok("ninety"))
@@ -140,9 +142,8 @@ async def test_malformed_body_and_wrong_shape_are_endpoint_faults():
 async def test_429_retry_after_pauses_the_endpoint_and_breaker_opens():
     respx.post(A).mock(side_effect=node())
     respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B))
+    pool = RpcPool(cfg(A, B, first=A))
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
     limited = respx.post(A).mock(return_value=httpx.Response(
         429, headers={"Retry-After": "7"}, json={"jsonrpc": "2.0", "id": 1,
                                                   "error": {"code": 429, "message": "Too many"}}))
@@ -161,9 +162,8 @@ async def test_429_retry_after_pauses_the_endpoint_and_breaker_opens():
 async def test_429_with_exhausted_credits_takes_the_endpoint_out_for_long():
     respx.post(A).mock(side_effect=node())
     respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B, max_backoff_seconds=60.0))
+    pool = RpcPool(cfg(A, B, first=A, max_backoff_seconds=60.0))
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
     respx.post(A).mock(return_value=httpx.Response(429, json={
         "jsonrpc": "2.0", "error": {"code": -32429, "message": "max usage reached"}}))
     assert await ChainRpc(pool, "confirmed").block_height() == 91
@@ -178,9 +178,8 @@ async def test_429_with_exhausted_credits_takes_the_endpoint_out_for_long():
 async def test_503_with_a_json_rpc_error_is_an_endpoint_fault_not_a_preflight_failure():
     respx.post(A).mock(side_effect=node())
     respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B))
+    pool = RpcPool(cfg(A, B, first=A))
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
     respx.post(A).mock(return_value=httpx.Response(503, json={
         "jsonrpc": "2.0", "id": 1, "error": {"code": -32002, "message": "Service unavailable"}}))
     assert await ChainRpc(pool, "confirmed").block_height() == 91  # failed over, not raised
@@ -192,9 +191,8 @@ async def test_503_with_a_json_rpc_error_is_an_endpoint_fault_not_a_preflight_fa
 async def test_breaker_opens_after_consecutive_failures():
     respx.post(A).mock(side_effect=node())
     respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B))
+    pool = RpcPool(cfg(A, B, first=A))
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
     respx.post(A).mock(side_effect=httpx.ConnectError("refused"))
     rpc = ChainRpc(pool, "confirmed")
     await rpc.block_height()
@@ -223,9 +221,8 @@ async def test_lagging_endpoint_is_unhealthy_and_labels_hide_api_keys():
 async def test_deterministic_rpc_error_is_raised_without_failover():
     respx.post(A).mock(side_effect=node())
     b = respx.post(B).mock(side_effect=node())
-    pool = RpcPool(cfg(A, B))
+    pool = RpcPool(cfg(A, B, first=A))
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
     before = b.call_count
     respx.post(A).mock(return_value=httpx.Response(200, json={
         "jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "Invalid params"}}))
