@@ -133,6 +133,7 @@ class _Endpoint:
         self.breaker = CircuitBreaker(rpc.breaker_failure_threshold, rpc.breaker_open_seconds, monotonic=clock)
         self.backoff = rpc.breaker_open_seconds
         self.next_probe = 0.0
+        self.rescheduled = asyncio.Event()  # next_probe moved while the probe loop waits
         self.cooldown_until = 0.0
         self.requests = 0
         self.errors: Counter[str] = Counter()
@@ -217,7 +218,13 @@ class RpcPool:
 
     async def _probe_loop(self, ep: _Endpoint) -> None:
         while True:
-            await asyncio.sleep(max(0.0, ep.next_probe - self._clock()))
+            ep.rescheduled.clear()
+            delay = ep.next_probe - self._clock()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ep.rescheduled.wait(), delay)
+                if ep.rescheduled.is_set():
+                    continue  # marked unhealthy meanwhile: the probe comes after its back-off
             await self._probe(ep)
             self._update_lags()
 
@@ -257,6 +264,7 @@ class RpcPool:
         ep.health = Health.UNHEALTHY
         ep.next_probe = self._clock() + ep.backoff
         ep.backoff = min(ep.backoff * 2, self.cfg.max_backoff_seconds)
+        ep.rescheduled.set()
 
     def _record_failure(self, ep: _Endpoint, exc: RpcError) -> None:
         opened = ep.breaker.opened_count

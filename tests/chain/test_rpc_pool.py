@@ -200,6 +200,14 @@ async def test_breaker_opens_after_consecutive_failures():
     st = pool.stats()
     assert st.endpoints[0].breaker_open and st.endpoints[0].health == "unhealthy"
     assert pool.healthy() == ["b.test#1"]
+    # the health probe is the half-open probe: breaker_open_seconds later A answers it and is back
+    respx.post(A).mock(side_effect=node())
+    for _ in range(60):
+        await asyncio.sleep(0.05)
+        if "a.test#0" in pool.healthy():
+            break
+    a = pool.stats().endpoints[0]
+    assert a.health == "healthy" and not a.breaker_open
     await pool.aclose()
 
 
