@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.feeds.config import FeedsConfig  # noqa: E402
-from bot.feeds.http import TokenBucket  # noqa: E402
+from bot.feeds.http import bucket_for  # noqa: E402
 from bot.feeds.scheduler import RefreshScheduler, make_plan  # noqa: E402
 
 
@@ -38,7 +38,7 @@ class FakeTime:
 
 async def simulate(cfg: FeedsConfig, n: int, seconds: float) -> tuple[dict[str, float], int]:
     ft = FakeTime()
-    bucket = TokenBucket.from_config("pairs", cfg.dexscreener.pairs_rate, monotonic=ft.mono, sleep=ft.sleep)
+    bucket = bucket_for("pairs", cfg.dexscreener.pairs_rate, monotonic=ft.mono, sleep=ft.sleep)
     sched = RefreshScheduler(cfg.poll_interval_seconds, cfg.dexscreener.pairs_rate.requests_per_minute,
                              monotonic=ft.mono, sleep=ft.sleep)
     sched.set_tokens(f"mint{i}" for i in range(n))

@@ -1,8 +1,8 @@
 """Closing the wallet's empty token account after a full exit, to reclaim its rent.
 
-``build_close_tx`` is pure: an SPL Token / Token-2022 ``CloseAccount`` instruction on the wallet's
-associated token account for the mint (destination = owner = fee payer = wallet), compiled into a
-v0 message and signed in our (only) slot.
+``build_close_tx`` is pure: an SPL Token / Token-2022 ``CloseAccount`` instruction (solana-py's
+``spl.token``) on the wallet's associated token account for the mint (destination = owner = fee
+payer = wallet), compiled into a v0 message and signed in our (only) slot.
 
 ``AccountCloser`` does the I/O with the same money-safety rules as swaps:
 
@@ -18,40 +18,23 @@ v0 message and signed in our (only) slot.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 
 from solders.hash import Hash
-from solders.instruction import AccountMeta, Instruction
 from solders.message import MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
+from spl.token.instructions import CloseAccountParams, close_account
 
 from chain.config import LiveExecutionConfig
-from chain.confirm import Landing, Outcome, land
+from chain.confirm import Landing, Outcome, land, landed_transaction
 from chain.errors import ChainError
-from chain.rpc_methods import ChainRpc, ConfirmedTx
+from chain.rpc_methods import ChainRpc
 from chain.rpc_pool import RpcPool
 from chain.token_safety import associated_token_address
 from chain.tx_check import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from chain.types import WSOL_MINT, CloseEntry, CloseJournal, CloseResult, CloseState, CloseStatus
-
-log = logging.getLogger(__name__)
-
-#: SPL Token and Token-2022 share the instruction layout: ``CloseAccount`` is tag 9, no data.
-CLOSE_ACCOUNT_TAG = 9
-TOKEN_PROGRAMS = frozenset({TOKEN_PROGRAM, TOKEN_2022_PROGRAM})
-
-
-def close_account_instruction(token_program: str, account: str, destination: str, owner: str) -> Instruction:
-    if token_program not in TOKEN_PROGRAMS:
-        raise ValueError(f"{token_program} is not an SPL token program")
-    return Instruction(Pubkey.from_string(token_program), bytes([CLOSE_ACCOUNT_TAG]),
-                       [AccountMeta(Pubkey.from_string(account), is_signer=False, is_writable=True),
-                        AccountMeta(Pubkey.from_string(destination), is_signer=False, is_writable=True),
-                        AccountMeta(Pubkey.from_string(owner), is_signer=True, is_writable=False)])
 
 
 def build_close_tx(wallet: Pubkey, mint: str, token_program: str, blockhash: str,
@@ -59,8 +42,9 @@ def build_close_tx(wallet: Pubkey, mint: str, token_program: str, blockhash: str
     """``(raw signed bytes, signature, account)``: close the wallet's ATA for ``mint`` under
     ``token_program``, rent to the wallet, the wallet paying the fee and signing its only slot."""
     owner = str(wallet)
-    account = associated_token_address(owner, mint, token_program)
-    ix = close_account_instruction(token_program, account, owner, owner)
+    account = associated_token_address(owner, mint, token_program)  # ValueError: not a token program
+    ix = close_account(CloseAccountParams(program_id=Pubkey.from_string(token_program),
+                                          account=Pubkey.from_string(account), dest=wallet, owner=wallet))
     msg = MessageV0.try_compile(wallet, [ix], [], Hash.from_string(blockhash))
     sig = sign(to_bytes_versioned(msg))
     tx = VersionedTransaction.populate(msg, [sig])
@@ -128,21 +112,11 @@ class AccountCloser:
     async def recover(self) -> list[CloseResult]:
         return [await self.resolve(e) for e in self.journal.unfinished_closes()]
 
-    async def _read_tx(self, signature: str) -> ConfirmedTx:
-        while True:  # a landed close becomes readable; never give up on booking it
-            try:
-                tx = await self.rpc.transaction(signature)
-                if tx is not None:
-                    return tx
-            except ChainError as exc:
-                log.info("getTransaction %s: %s; retrying", signature[:12], exc.kind)
-            await asyncio.sleep(self.live.status_poll_interval_seconds)
-
     async def _outcome(self, mint: str, account: str, landing: Landing) -> CloseResult:
         sig = landing.signature
         if landing.outcome is Outcome.EXPIRED:
             return CloseResult(mint, CloseStatus.EXPIRED, account, sig, detail=landing.detail)
-        tx = await self._read_tx(sig)
+        tx = await landed_transaction(self.rpc, sig, self.live.status_poll_interval_seconds)
         owner = str(self.wallet)
         delta = 0
         if owner in tx.account_keys:

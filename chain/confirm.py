@@ -11,6 +11,8 @@
   endpoint, searching its transaction history, does not know the signature.
 
 ``raw=None`` (recovery of an intent whose bytes were not journaled) only watches.
+
+``landed_transaction()`` then reads what landed (swap fills and account-close refunds alike).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import websockets
 
 from chain.config import LiveExecutionConfig
 from chain.errors import ChainError, ChainTemporaryError
-from chain.rpc_methods import ChainRpc, SignatureStatus, parse_signature_statuses
+from chain.jsonrpc import build_request
+from chain.rpc_methods import ChainRpc, ConfirmedTx, SignatureStatus, parse_signature_statuses
 from chain.rpc_pool import RpcPool
 
 log = logging.getLogger(__name__)
@@ -50,8 +53,7 @@ class Landing:
 async def _ws_watch(url: str, signature: str, commitment: str, wake: asyncio.Event) -> None:
     with contextlib.suppress(Exception):
         async with websockets.connect(url, open_timeout=2, close_timeout=1) as ws:
-            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "signatureSubscribe",
-                                      "params": [signature, {"commitment": commitment}]}))
+            await ws.send(json.dumps(build_request("signatureSubscribe", [signature, {"commitment": commitment}], 1)))
             async for msg in ws:
                 data = json.loads(msg)
                 if isinstance(data, dict) and data.get("method") == "signatureNotification":
@@ -118,3 +120,18 @@ async def land(rpc: ChainRpc, pool: RpcPool, cfg: LiveExecutionConfig, *, signat
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+
+
+async def landed_transaction(rpc: ChainRpc, signature: str, poll_seconds: float) -> ConfirmedTx:
+    """The confirmed transaction of a landed signature, read with ``getTransaction``.
+
+    A landed transaction becomes readable (a node may not serve it yet, or fail for a while), so
+    this never gives up: what landed must be booked. Cancel the caller to stop it."""
+    while True:
+        try:
+            tx = await rpc.transaction(signature)
+            if tx is not None:
+                return tx
+        except ChainError as exc:
+            log.info("getTransaction %s: %s; retrying", signature[:12], exc.kind)
+        await asyncio.sleep(poll_seconds)

@@ -48,9 +48,13 @@ class RpcPercentileFee:
 
 
 def parse_helius_estimate(result: Any) -> int:
-    if isinstance(result, dict) and isinstance(result.get("priorityFeeEstimate"), int | float):
-        return math.ceil(result["priorityFeeEstimate"])
-    raise ChainDataError("getPriorityFeeEstimate: no priorityFeeEstimate")
+    """Micro-lamports per compute unit from a ``getPriorityFeeEstimate`` result, rounded up."""
+    fee = result.get("priorityFeeEstimate") if isinstance(result, dict) else None
+    if isinstance(fee, bool) or not isinstance(fee, int | float):
+        raise ChainDataError("getPriorityFeeEstimate: no priorityFeeEstimate")
+    if not math.isfinite(fee) or fee < 0:
+        raise ChainDataError(f"getPriorityFeeEstimate: priorityFeeEstimate {fee!r} is not a fee")
+    return math.ceil(fee)
 
 
 class HeliusPriorityFee:

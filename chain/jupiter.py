@@ -6,7 +6,8 @@ The executor only sees ``SwapRouter`` (quote → ``Quote``; build → ``SwapTx``
 - The quote is kept as the exact JSON object Jupiter returned (``Quote.raw``) and passed back to
   ``/swap`` unchanged, unknown fields included; typed fields are parsed once, here.
 - Errors are mapped by ``errorCode`` (never by message) to typed errors; 429 waits for
-  ``x-ratelimit-reset``; a limiter keeps requests under the configured tier.
+  ``x-ratelimit-reset``; the shared ``chain.limits.TokenBucket`` keeps requests under the
+  configured tier and holds them until that reset.
 - On-chain Jupiter program errors arrive as ``InstructionError`` custom codes and are decoded by
   ``decode_instruction_error``.
 - The API key (``x-api-key``) is a constructor argument (the engine reads ``JUPITER_API_KEY``);
@@ -35,6 +36,8 @@ from chain.errors import (
     JupiterTemporaryError,
     QuoteRejected,
 )
+from chain.limits import Monotonic, Sleep, TokenBucket
+from chain.retry_after import parse_ratelimit_reset, quota_spent
 
 log = logging.getLogger(__name__)
 
@@ -241,48 +244,18 @@ def decode_instruction_error(err: Any, program_ids: tuple[str, ...]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Rate limiter
+# Rate limit
 
 
-class RateLimiter:
-    """Spaces requests ``1/rps`` apart and, after a 429 or ``remaining <= 0``, waits until
-    ``x-ratelimit-reset`` (unix seconds) before the next request."""
-
-    def __init__(self, rps: float, *, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
-        self.interval = 1.0 / rps
-        self._clock = clock
-        self._wall = wall
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            wait = self._next - self._clock()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._next = self._clock() + self.interval
-
-    def observe(self, headers: Mapping[str, str], status: int, default_wait: float) -> float:
-        """Update from response headers; returns how long a 429 should wait (0 if not limited)."""
-        remaining = headers.get("x-ratelimit-remaining")
-        reset = headers.get("x-ratelimit-reset")
-        limited = status == 429
-        try:
-            if remaining is not None and float(remaining) <= 0:
-                limited = True
-        except ValueError:
-            pass
-        if not limited:
-            return 0.0
-        wait = default_wait
-        if reset:
-            try:
-                wait = max(0.0, float(reset) - self._wall())
-            except ValueError:
-                pass
-        self._next = max(self._next, self._clock() + wait)
-        return wait
+def rate_limit_wait(status: int, headers: Mapping[str, str], now_epoch: float, *,
+                    default: float) -> float | None:
+    """How long Jupiter asks us to hold off: after a 429 or with ``x-ratelimit-remaining`` at 0,
+    the seconds until ``x-ratelimit-reset`` (``default`` when it gives none). None when not
+    limited."""
+    if status != 429 and not quota_spent(headers.get("x-ratelimit-remaining")):
+        return None
+    wait = parse_ratelimit_reset(headers.get("x-ratelimit-reset"), now_epoch)
+    return wait if wait is not None else default
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,14 +265,19 @@ class RateLimiter:
 class JupiterClient:
     """``SwapRouter`` over Metis v1: ``JupiterClient(cfg, api_key=os.environ.get("JUPITER_API_KEY"))``."""
 
-    def __init__(self, cfg: JupiterConfig, *, api_key: str | None = None) -> None:
+    def __init__(self, cfg: JupiterConfig, *, api_key: str | None = None,
+                 monotonic: Monotonic = time.monotonic, sleep: Sleep = asyncio.sleep,
+                 wall: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
+        self._mono = monotonic
+        self._wall = wall
         headers = {"accept": "application/json"}
         if api_key:
             headers["x-api-key"] = api_key
         self._http = httpx.AsyncClient(base_url=cfg.base_url.rstrip("/"),
                                        timeout=httpx.Timeout(cfg.timeout_seconds), headers=headers)
-        self.limiter = RateLimiter(cfg.requests_per_second)
+        # the tier's rate, one request at a time; paused until x-ratelimit-reset when limited
+        self.limiter = TokenBucket(cfg.requests_per_second, 1, name="jupiter", monotonic=monotonic, sleep=sleep)
 
     def __repr__(self) -> str:
         return f"JupiterClient(base_url={self.cfg.base_url!r})"
@@ -308,19 +286,21 @@ class JupiterClient:
         await self._http.aclose()
 
     async def _request(self, method: str, path: str, **kw: Any) -> Any:
-        deadline = time.monotonic() + self.cfg.max_rate_limit_wait_seconds
+        deadline = self._mono() + self.cfg.max_rate_limit_wait_seconds
         while True:
             await self.limiter.acquire()
             try:
                 resp = await self._http.request(method, path, **kw)
             except httpx.HTTPError as exc:
                 raise JupiterTemporaryError(f"{path}: {type(exc).__name__}") from None
-            wait = self.limiter.observe(resp.headers, resp.status_code, 1.0 / self.cfg.requests_per_second)
-            if resp.status_code == 429:
-                if time.monotonic() + wait > deadline:
-                    raise JupiterTemporaryError(f"{path}: rate limited for {wait:.1f}s", kind="rate_limited")
-                log.info("jupiter rate limited; waiting %.2fs for x-ratelimit-reset", wait)
-                continue
+            wait = rate_limit_wait(resp.status_code, resp.headers, self._wall(), default=self.limiter.interval)
+            if wait is not None:
+                self.limiter.pause_for(wait)  # every request waits for the reset, not only this one
+                if resp.status_code == 429:
+                    if self._mono() + wait > deadline:
+                        raise JupiterTemporaryError(f"{path}: rate limited for {wait:.1f}s", kind="rate_limited")
+                    log.info("jupiter rate limited; waiting %.2fs for x-ratelimit-reset", wait)
+                    continue
             try:
                 body = resp.json()
             except ValueError:

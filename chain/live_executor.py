@@ -29,12 +29,12 @@ from solders.transaction import VersionedTransaction
 
 from chain.account_closer import AccountCloser
 from chain.config import ExecutionConfig
-from chain.confirm import Landing, Outcome, land
+from chain.confirm import Landing, Outcome, land, landed_transaction
 from chain.errors import ChainDataError, ChainError, OrderRejected, TxCheckFailed
 from chain.fees import PriorityFeeEstimator, RpcPercentileFee, fee_lamports
 from chain.fills import fill_from_tx
 from chain.jupiter import QuoteRequest, SwapRouter, check_quote, decode_instruction_error
-from chain.rpc_methods import ChainRpc, ConfirmedTx
+from chain.rpc_methods import ChainRpc
 from chain.rpc_pool import RpcPool
 from chain.tx_check import TOKEN_2022_PROGRAM, TOKEN_PROGRAM, TxFacts, check_swap_tx
 from chain.types import (
@@ -188,16 +188,6 @@ class LiveExecutor:
         self.journal.transition(intent_id, IntentState.FAILED, detail=f"{kind}: {detail}"[:500])
         return ExecutionResult(intent_id, ExecutionStatus.FAILED, None, kind, detail)
 
-    async def _read_tx(self, signature: str) -> ConfirmedTx:
-        while True:  # a confirmed transaction becomes readable; never give up on a landed swap
-            try:
-                tx = await self.rpc.transaction(signature)
-                if tx is not None:
-                    return tx
-            except ChainError as exc:
-                log.info("getTransaction %s: %s; retrying", signature[:12], exc.kind)
-            await asyncio.sleep(self.live.status_poll_interval_seconds)
-
     async def _resolve(self, intent_id: str, mint: str, side: Side, decimals: int | None, sol_usd: float,
                        landing: Landing, program_ids: tuple[str, ...] = ()) -> ExecutionResult:
         sig = landing.signature
@@ -205,7 +195,7 @@ class LiveExecutor:
             self.journal.transition(intent_id, IntentState.EXPIRED, detail=landing.detail)
             return ExecutionResult(intent_id, ExecutionStatus.EXPIRED, None, "expired", landing.detail,
                                    signature=sig)
-        tx = await self._read_tx(sig)
+        tx = await landed_transaction(self.rpc, sig, self.live.status_poll_interval_seconds)
         if landing.outcome is Outcome.FAILED or tx.err is not None:
             kind = decode_instruction_error(tx.err, program_ids) or "tx_failed"
             detail = f"landed but failed on chain: {tx.err}; fee {tx.fee} lamports paid"

@@ -9,7 +9,8 @@ than one ``solana.rpc.async_api.AsyncClient`` per endpoint:
   told apart, and those are exactly the cases the breaker, token bucket and hedging act on.
 - Hedged reads cancel the slower request; per-request timeouts and cancellation are direct with
   httpx and indirect through ``AsyncClient``.
-- Request bodies are built by pure functions (``build_request``) in the solana-py style, and every
+- Request bodies are built by pure functions (``chain.jsonrpc.build_request``) in the solana-py
+  style, errors are read by the one ``chain.jsonrpc.classify_rpc_error``, and every
   result is parsed once at the edge by a caller-supplied parser (``chain.rpc_methods``), so a
   node answering a well-formed but wrong-shaped result is treated as a faulty node and the read
   moves to the next endpoint. Keys, signatures, blockhashes and transactions are ``solders``
@@ -41,84 +42,29 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from chain.breaker import BreakerState, CircuitBreaker
 from chain.config import RpcConfig, RpcEndpoint
 from chain.errors import ChainDataError, NoHealthyEndpoint, RpcCallError, RpcEndpointFault, RpcError
+from chain.jsonrpc import ENDPOINT_FAULTS, ErrorKind, build_request, classify_rpc_error
+from chain.limits import TokenBucket
 from chain.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_NOT_JSON = object()
 
 #: Upper bounds (ms) of the latency histogram buckets reported in ``stats()`` (the last is +Inf).
 LATENCY_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, float("inf"))
 
 
-class ErrorKind(StrEnum):
-    TIMEOUT = "timeout"
-    TRANSPORT = "transport"  # connection refused/reset, dropped mid-request
-    HTTP_STATUS = "http_status"  # 5xx or another non-JSON-RPC HTTP failure
-    RATE_LIMITED = "rate_limited"  # HTTP 429, code 429, -32429, provider -32005
-    QUOTA_EXHAUSTED = "quota_exhausted"  # Helius "max usage reached": not worth retrying soon
-    NODE_BEHIND = "node_behind"  # Agave -32005 "Node is behind by N slots" / unhealthy
-    NOT_READY = "not_ready"  # -32004 block not available, -32007 slot skipped, -32016 min slot
-    SERVER_ERROR = "server_error"  # -32603 internal error
-    MALFORMED = "malformed"  # body not JSON / not JSON-RPC / result of the wrong shape
-    PREFLIGHT = "preflight"  # -32002: deterministic for this transaction
-    RPC_ERROR = "rpc_error"  # any other JSON-RPC error: deterministic (invalid params, ...)
-
-
-#: Kinds that say "this endpoint misbehaved; another may answer": count against its breaker.
-ENDPOINT_FAULTS = frozenset({
-    ErrorKind.TIMEOUT, ErrorKind.TRANSPORT, ErrorKind.HTTP_STATUS, ErrorKind.RATE_LIMITED,
-    ErrorKind.QUOTA_EXHAUSTED, ErrorKind.NODE_BEHIND, ErrorKind.NOT_READY, ErrorKind.SERVER_ERROR,
-    ErrorKind.MALFORMED,
-})
-
-#: Providers that use -32005 for rate limiting rather than Agave's "node unhealthy".
-_RATE_LIMIT_32005_PROVIDERS = frozenset({"helius", "quicknode"})
-
-
 # --------------------------------------------------------------------------------------------
-# Pure pieces: request bodies, error classification, Retry-After
-
-
-def build_request(method: str, params: Sequence[Any] | None, req_id: int) -> dict[str, Any]:
-    body: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "method": method}
-    if params is not None:
-        body["params"] = list(params)
-    return body
+# Pure pieces (the envelope and the error classification are in chain.jsonrpc)
 
 
 def send_transaction_params(raw: bytes) -> list[Any]:
     """``sendTransaction`` params: base64, no preflight, no node-side retry queue (we rebroadcast)."""
     return [base64.b64encode(raw).decode(), {"encoding": "base64", "skipPreflight": True, "maxRetries": 0}]
-
-
-def classify_rpc_error(provider: str, error: Any) -> ErrorKind:
-    """Provider-aware classification of a JSON-RPC ``error`` object.
-
-    ``-32005`` is "node behind/unhealthy" on Agave but a rate limit on Helius' REST gateway and
-    some providers; ``-32429`` is Helius' rate limit, and "max usage reached" its exhausted quota.
-    """
-    if not isinstance(error, dict) or not isinstance(error.get("code"), int):
-        return ErrorKind.MALFORMED
-    code: int = error["code"]
-    message = str(error.get("message", "")).lower()
-    if code == -32429:
-        return ErrorKind.QUOTA_EXHAUSTED if "max usage" in message else ErrorKind.RATE_LIMITED
-    if code == 429:
-        return ErrorKind.RATE_LIMITED
-    if code == -32005:
-        if provider in _RATE_LIMIT_32005_PROVIDERS or "rate limit" in message or "too many" in message:
-            return ErrorKind.RATE_LIMITED
-        return ErrorKind.NODE_BEHIND
-    if code == -32002:
-        return ErrorKind.PREFLIGHT
-    if code in (-32004, -32007, -32014, -32016):
-        return ErrorKind.NOT_READY
-    if code == -32603:
-        return ErrorKind.SERVER_ERROR
-    return ErrorKind.RPC_ERROR
 
 
 def endpoint_label(ep: RpcEndpoint, index: int) -> str:
@@ -130,39 +76,6 @@ def endpoint_label(ep: RpcEndpoint, index: int) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Per-endpoint state
-
-
-class TokenBucket:
-    """Keeps requests to one endpoint under ``rate`` per second (capacity: one second's worth)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self._clock = clock
-        self._last = clock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self._last) * self.rate)
-        self._last = now
-
-    def wait_time(self) -> float:
-        self._refill()
-        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
-
-    def try_take(self) -> bool:
-        self._refill()
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-    async def acquire(self) -> None:
-        for _ in itertools.count():
-            if self.try_take():
-                return
-            await asyncio.sleep(self.wait_time())
 
 
 class Health(StrEnum):
@@ -208,20 +121,28 @@ class _Endpoint:
             http2=cfg.url.startswith("https"),
             headers={"content-type": "application/json"},
         )
-        self.bucket = TokenBucket(cfg.max_rps, clock) if cfg.max_rps else None
+        # one second's worth of burst, as providers count requests per second
+        self.bucket = (TokenBucket(cfg.max_rps, max(1.0, cfg.max_rps), name=self.label, monotonic=clock)
+                       if cfg.max_rps else None)
         self.health = Health.UNKNOWN
         self.slot: int | None = None
         self.slot_lag: int | None = None
         self.ewma_ms: float | None = None
-        self.consecutive_failures = 0
-        self.breaker_open = False
+        # Opens after breaker_failure_threshold consecutive endpoint faults (the endpoint turns
+        # unhealthy); the health probe is its half-open probe, and any answer closes it.
+        self.breaker = CircuitBreaker(rpc.breaker_failure_threshold, rpc.breaker_open_seconds, monotonic=clock)
         self.backoff = rpc.breaker_open_seconds
         self.next_probe = 0.0
+        self.rescheduled = asyncio.Event()  # next_probe moved while the probe loop waits
         self.cooldown_until = 0.0
         self.requests = 0
         self.errors: Counter[str] = Counter()
         self.hist = [0] * len(LATENCY_BUCKETS_MS)
         self.lat_sum_ms = 0.0
+
+    @property
+    def breaker_open(self) -> bool:
+        return self.breaker.state is not BreakerState.CLOSED
 
     @property
     def reads(self) -> bool:
@@ -297,7 +218,13 @@ class RpcPool:
 
     async def _probe_loop(self, ep: _Endpoint) -> None:
         while True:
-            await asyncio.sleep(max(0.0, ep.next_probe - self._clock()))
+            ep.rescheduled.clear()
+            delay = ep.next_probe - self._clock()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ep.rescheduled.wait(), delay)
+                if ep.rescheduled.is_set():
+                    continue  # marked unhealthy meanwhile: the probe comes after its back-off
             await self._probe(ep)
             self._update_lags()
 
@@ -313,8 +240,6 @@ class RpcPool:
             return
         ep.slot = slot
         if health:
-            ep.consecutive_failures = 0
-            ep.breaker_open = False
             ep.backoff = self.cfg.breaker_open_seconds
             ep.health = Health.HEALTHY
             ep.next_probe = self._clock() + self.cfg.probe_interval_seconds
@@ -339,18 +264,19 @@ class RpcPool:
         ep.health = Health.UNHEALTHY
         ep.next_probe = self._clock() + ep.backoff
         ep.backoff = min(ep.backoff * 2, self.cfg.max_backoff_seconds)
+        ep.rescheduled.set()
 
     def _record_failure(self, ep: _Endpoint, exc: RpcError) -> None:
-        ep.consecutive_failures += 1
+        opened = ep.breaker.opened_count
+        ep.breaker.record_failure()
         if exc.kind == ErrorKind.RATE_LIMITED:
             pause = exc.retry_after if exc.retry_after is not None else self.cfg.default_retry_after_seconds
             ep.cooldown_until = max(ep.cooldown_until, self._clock() + pause)
         elif exc.kind == ErrorKind.QUOTA_EXHAUSTED:
             ep.cooldown_until = self._clock() + self.cfg.max_backoff_seconds
             self._mark_unhealthy(ep, "provider quota exhausted")
-        if ep.consecutive_failures >= self.cfg.breaker_failure_threshold and not ep.breaker_open:
-            ep.breaker_open = True
-            self._mark_unhealthy(ep, f"circuit breaker open after {ep.consecutive_failures} failures")
+        if ep.breaker.opened_count > opened:
+            self._mark_unhealthy(ep, f"circuit breaker open after {ep.breaker.failures} failures")
 
     def healthy(self, *, send: bool = False) -> list[str]:
         return [ep.label for ep in self._eps
@@ -374,30 +300,31 @@ class RpcPool:
             except httpx.HTTPError as exc:
                 raise self._fault(ep, ErrorKind.TRANSPORT, f"{method}: {type(exc).__name__}") from None
             ep.observe_latency((self._clock() - t0) * 1000.0, self.cfg.latency_ewma_alpha)
-            if resp.status_code == 429:
-                retry = parse_retry_after(resp.headers.get("retry-after"), time.time())
-                raise self._fault(ep, ErrorKind.RATE_LIMITED, f"{method}: HTTP 429", retry_after=retry)
+            retry = parse_retry_after(resp.headers.get("retry-after"), time.time())
             try:
                 payload = resp.json()
             except (ValueError, UnicodeDecodeError):
-                kind = ErrorKind.HTTP_STATUS if resp.status_code >= 400 else ErrorKind.MALFORMED
-                raise self._fault(ep, kind, f"{method}: HTTP {resp.status_code}, body is not JSON") from None
-            if not isinstance(payload, dict):
-                raise self._fault(ep, ErrorKind.MALFORMED, f"{method}: body is not a JSON-RPC object")
-            if "error" in payload:
+                payload = _NOT_JSON
+            if isinstance(payload, dict) and "error" in payload:
                 err = payload["error"]
-                kind = classify_rpc_error(ep.cfg.provider, err)
+                kind = classify_rpc_error(ep.cfg.provider, err, resp.status_code)
                 msg = str(err.get("message", ""))[:200] if isinstance(err, dict) else "malformed error"
                 code = err.get("code") if isinstance(err, dict) else None
                 data = err.get("data") if isinstance(err, dict) else None
                 if kind in ENDPOINT_FAULTS:
-                    retry = parse_retry_after(resp.headers.get("retry-after"), time.time())
                     raise self._fault(ep, kind, f"{method}: {code} {msg}", code=code, data=data,
                                       retry_after=retry)
                 ep.errors[kind] += 1
-                ep.consecutive_failures = 0
+                ep.breaker.record_success()  # the node answered; the request was wrong
                 raise RpcCallError(f"{method}: {code} {msg}", kind=kind, endpoint=ep.label,
                                    code=code, data=data)
+            if resp.status_code == 429:
+                raise self._fault(ep, ErrorKind.RATE_LIMITED, f"{method}: HTTP 429", retry_after=retry)
+            if payload is _NOT_JSON:
+                kind = ErrorKind.HTTP_STATUS if resp.status_code >= 400 else ErrorKind.MALFORMED
+                raise self._fault(ep, kind, f"{method}: HTTP {resp.status_code}, body is not JSON")
+            if not isinstance(payload, dict):
+                raise self._fault(ep, ErrorKind.MALFORMED, f"{method}: body is not a JSON-RPC object")
             if resp.status_code >= 400:
                 raise self._fault(ep, ErrorKind.HTTP_STATUS, f"{method}: HTTP {resp.status_code}")
             if "result" not in payload:
@@ -409,7 +336,7 @@ class RpcPool:
         except RpcEndpointFault as exc:
             self._record_failure(ep, exc)
             raise
-        ep.consecutive_failures = 0
+        ep.breaker.record_success()
         return value
 
     def _fault(self, ep: _Endpoint, kind: ErrorKind, detail: str, *, code: int | None = None,
@@ -435,7 +362,7 @@ class RpcPool:
                       for ep in pool]
             pick = self._rng.choices(range(len(pool)), weights=scores)[0]
             order.append(pool.pop(pick))
-        rest.sort(key=lambda ep: (ep.breaker_open, ep.cooldown_until, ep.consecutive_failures))
+        rest.sort(key=lambda ep: (ep.breaker_open, ep.cooldown_until, ep.breaker.failures))
         return order + rest
 
     async def call(self, method: str, params: Sequence[Any] | None = None, *,
@@ -533,11 +460,6 @@ class RpcPool:
             else:
                 errors.append((label, res.kind, res.detail))
         return SendReport(sig, tuple(accepted), tuple(errors), already)
-
-    async def send_one(self, label: str, raw: bytes) -> str:
-        """Send to one named endpoint (benchmarks and tests)."""
-        ep = next(e for e in self._eps if e.label == label)
-        return await self._request(ep, "sendTransaction", send_transaction_params(raw), _parse_str)
 
     def ws_urls(self) -> list[str]:
         """Websocket URLs of healthy read endpoints, best first (not redacted: do not log)."""

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from solders.pubkey import Pubkey
+from spl.token.instructions import get_associated_token_address
 
 from chain.errors import ChainDataError
 from chain.rpc_methods import ChainRpc
 from chain.tx_check import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 
-ASSOCIATED_TOKEN_PROGRAM = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"
 TOP_HOLDERS = 10  # the "top 10 holders" share the risk rules speak of
 
 
@@ -43,9 +43,10 @@ class MintSafety:
 
 
 def associated_token_address(owner: str, mint: str, token_program: str = TOKEN_PROGRAM) -> str:
-    seeds = [bytes(Pubkey.from_string(owner)), bytes(Pubkey.from_string(token_program)),
-             bytes(Pubkey.from_string(mint))]
-    return str(Pubkey.find_program_address(seeds, Pubkey.from_string(ASSOCIATED_TOKEN_PROGRAM))[0])
+    """The owner's associated token account for ``mint`` under SPL Token or Token-2022 (solana-py's
+    ``spl.token`` derivation, on base58 strings); ``ValueError`` for any other program."""
+    return str(get_associated_token_address(Pubkey.from_string(owner), Pubkey.from_string(mint),
+                                            Pubkey.from_string(token_program)))
 
 
 def parse_mint_account(mint: str, value: dict[str, Any]) -> MintSafety:

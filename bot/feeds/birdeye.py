@@ -17,7 +17,7 @@ import httpx
 
 from bot.contracts import TokenSafety
 from bot.feeds.config import BirdeyeConfig, HttpConfig
-from bot.feeds.http import FeedHttpClient, Monotonic, ResponseHook, Sleep, SourceStats, TokenBucket
+from bot.feeds.http import FeedHttpClient, Monotonic, ResponseHook, Sleep, SourceStats, bucket_for
 from bot.feeds.parse import boolean, integer, need_text, num, obj, pos, text
 from bot.feeds.types import (
     WSOL_MINT,
@@ -295,7 +295,7 @@ class BirdeyeClient:
         if sleep is not None:
             kw["sleep"] = sleep
         self.cfg = cfg
-        bucket = TokenBucket.from_config(f"{SOURCE}.{BUCKET}", cfg.rate, **kw)
+        bucket = bucket_for(f"{SOURCE}.{BUCKET}", cfg.rate, **kw)
         self.http = FeedHttpClient(SOURCE, cfg.base_url, http, {BUCKET: bucket},
                                    headers={"X-API-KEY": api_key, "x-chain": "solana"},
                                    transport=transport, on_response=on_response, rng=rng, **kw)

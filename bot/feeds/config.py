@@ -77,15 +77,11 @@ class BirdeyeConfig(FeedSection):
 
 class HeliusConfig(FeedSection):
     base_url: str = Field(pattern=r"^https?://")
-    rpc_url: str = Field(pattern=r"^https?://")
     ws_url: str = Field(pattern=r"^wss?://")
     enhanced_rate: RateLimitConfig  # Enhanced Transactions API (Free plan: 2 rps)
-    rpc_rate: RateLimitConfig  # JSON-RPC (getPriorityFeeEstimate)
     whale_wallets: list[str]
     whale_poll_interval_seconds: float = Field(gt=0)
     ws_ping_interval_seconds: float = Field(gt=0)
-    priority_level: Literal["Min", "Low", "Medium", "High", "VeryHigh", "UnsafeMax"]
-    priority_lookback_slots: int = Field(ge=1, le=150)
 
 
 class DiscoveryConfig(FeedSection):

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from bot.feeds.config import DexScreenerConfig, HttpConfig
-from bot.feeds.http import FeedHttpClient, Monotonic, ResponseHook, Sleep, SourceStats, TokenBucket
+from bot.feeds.http import FeedHttpClient, Monotonic, ResponseHook, Sleep, SourceStats, bucket_for
 from bot.feeds.parse import as_list, integer, need_text, num, obj, text
 from bot.feeds.types import (
     WSOL_MINT,
@@ -191,8 +191,8 @@ class DexScreenerClient:
         if sleep is not None:
             kw["sleep"] = sleep
         buckets = {
-            PAIRS_BUCKET: TokenBucket.from_config(f"{SOURCE}.{PAIRS_BUCKET}", cfg.pairs_rate, **kw),
-            DISCOVERY_BUCKET: TokenBucket.from_config(f"{SOURCE}.{DISCOVERY_BUCKET}",
+            PAIRS_BUCKET: bucket_for(f"{SOURCE}.{PAIRS_BUCKET}", cfg.pairs_rate, **kw),
+            DISCOVERY_BUCKET: bucket_for(f"{SOURCE}.{DISCOVERY_BUCKET}",
                                                       cfg.discovery_rate, **kw),
         }
         self.http = FeedHttpClient(SOURCE, cfg.base_url, http, buckets, transport=transport,

@@ -1,10 +1,11 @@
-"""Helius: whale swaps (Enhanced Transactions), ``logsSubscribe`` on whale wallets, priority fees.
+"""Helius: whale swaps (Enhanced Transactions) and ``logsSubscribe`` on whale wallets.
 
 API facts (APIS.md §3): the key goes in the ``api-key`` query parameter (never logged: it is a
 ``secret_params`` of the client and the websocket URL is never printed); Enhanced Transactions
-return a bare array; ``-32429`` is Helius's rate limit, ``-32429 "max usage reached"`` means the
-credits are gone (not retryable), and neither is a node being behind (``-32005``/``-32002`` on
-HTTP 200). ``getPriorityFeeEstimate`` answers in micro-lamports per compute unit.
+return a bare array; errors come as JSON-RPC ``error`` objects, read by chain's
+``classify_rpc_error`` like the RPC pool reads them: ``-32429`` is Helius's rate limit,
+``-32429 "max usage reached"`` means the credits are gone (not retryable), and neither is a node
+being behind (``-32005 "Node is behind"``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,8 +30,8 @@ from bot.feeds.http import (
     ResponseHook,
     Sleep,
     SourceStats,
-    TokenBucket,
     backoff_delay,
+    bucket_for,
     redacting_logger,
 )
 from bot.feeds.parse import integer, need_text, num, obj, text
@@ -46,17 +46,16 @@ from bot.feeds.types import (
     NodeBehind,
     Parsed,
     RateLimited,
+    ServerError,
 )
+from chain.jsonrpc import ErrorKind, build_request, classify_rpc_error
 
 SOURCE = "helius"
 ENHANCED_BUCKET = "enhanced"
-RPC_BUCKET = "rpc"
 MAX_TRANSACTIONS_PER_LOOKUP = 100  # documented: POST /v0/transactions maxItems
 ADDRESS_TX_LIMIT = 100  # documented: /v0/addresses/{a}/transactions limit 1..100
 LAMPORTS_PER_SOL = 1_000_000_000
-RATE_LIMIT_CODE = -32429
 SEEN_SIGNATURES_MAX = 10_000  # memory bound of the websocket's duplicate filter
-NODE_BEHIND_CODES = frozenset({-32005, -32002})
 
 log = logging.getLogger("solbot.feeds.helius")
 
@@ -66,17 +65,26 @@ log = logging.getLogger("solbot.feeds.helius")
 
 
 def inspect_error(status: int, body: Any) -> FeedError | None:
-    """Helius-specific errors, before the generic HTTP status handling."""
-    err = obj(body.get("error")) if isinstance(body, dict) else {}
-    code = integer(err.get("code"))
-    message = (text(err.get("message")) or "").lower()
-    if code == RATE_LIMIT_CODE and "max usage" in message:
-        return CreditsExhausted(SOURCE, "credits exhausted (-32429 max usage reached); "
+    """A JSON-RPC-shaped Helius error body as a feed error, before the generic HTTP status handling.
+
+    The reading is chain's ``classify_rpc_error`` (the one the RPC pool uses for the same
+    provider); this only maps its kinds to feed errors. Kinds the status already says (invalid
+    params on a 400, unauthorized on a 401) are left to the generic handling (None)."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict) or type(err.get("code")) is not int:
+        return None  # not a JSON-RPC error object: the HTTP status decides
+    code = err["code"]
+    message = text(err.get("message")) or "no message"
+    kind = classify_rpc_error(SOURCE, err, status)
+    if kind is ErrorKind.QUOTA_EXHAUSTED:
+        return CreditsExhausted(SOURCE, f"credits exhausted ({code} {message}); "
                                         "requests paused until the plan renews")
-    if code == RATE_LIMIT_CODE:
-        return RateLimited(SOURCE, "rate limited (-32429)")
-    if status == 200 and code in NODE_BEHIND_CODES:
-        return NodeBehind(SOURCE, f"node unhealthy or behind ({code}: {message or 'no message'})")
+    if kind is ErrorKind.RATE_LIMITED:
+        return RateLimited(SOURCE, f"rate limited ({code} {message})")
+    if kind in (ErrorKind.NODE_BEHIND, ErrorKind.NOT_READY):
+        return NodeBehind(SOURCE, f"node unhealthy or behind ({code}: {message})")
+    if kind is ErrorKind.SERVER_ERROR:
+        return ServerError(SOURCE, f"HTTP {status}: {code} {message}")
     return None
 
 
@@ -179,35 +187,6 @@ def parse_enhanced_transactions(body: Any, sol_usd: float, min_usd: float) -> Pa
     return Parsed(tuple(items), tuple(errors))
 
 
-PRIORITY_LEVEL_KEYS = {"Min": "min", "Low": "low", "Medium": "medium", "High": "high",
-                       "VeryHigh": "veryHigh", "UnsafeMax": "unsafeMax"}
-
-
-def parse_priority_fee(body: Any, level: str = "High") -> int:
-    """Micro-lamports per compute unit, rounded up."""
-    if not isinstance(body, dict):
-        raise MalformedResponse(SOURCE, "getPriorityFeeEstimate: body is not an object")
-    if "error" in body:
-        err = inspect_error(200, body)
-        if err is not None:
-            raise err
-        raise MalformedResponse(SOURCE, f"getPriorityFeeEstimate error: {obj(body['error']).get('message')}")
-    result = obj(body.get("result"))
-    fee = num(result.get("priorityFeeEstimate"))
-    if fee is None:
-        fee = num(obj(result.get("priorityFeeLevels")).get(PRIORITY_LEVEL_KEYS.get(level, "high")))
-    if fee is None or fee < 0:
-        raise MalformedResponse(SOURCE, "getPriorityFeeEstimate: no usable estimate in the result")
-    return math.ceil(fee)
-
-
-def priority_fee_request(account_keys: Sequence[str], level: str, lookback_slots: int) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": "1", "method": "getPriorityFeeEstimate",
-            "params": [{"accountKeys": list(account_keys),
-                        "options": {"priorityLevel": level, "lookbackSlots": lookback_slots,
-                                    "recommended": level == "Medium"}}]}
-
-
 @dataclass(frozen=True, slots=True)
 class SubscribeAck:
     request_id: int
@@ -257,7 +236,7 @@ def parse_ws_message(msg: Any) -> SubscribeAck | SignatureSeen | None:
 
 
 class HeliusClient:
-    """Enhanced Transactions (REST) and ``getPriorityFeeEstimate`` (JSON-RPC)."""
+    """Enhanced Transactions (REST). Priority fees are chain's (``chain.fees``), not a feed's."""
 
     def __init__(self, cfg: HeliusConfig, http: HttpConfig, api_key: str, *,
                  transport: httpx.AsyncBaseTransport | None = None,
@@ -269,14 +248,10 @@ class HeliusClient:
         self.cfg = cfg
         secret = {"api-key": api_key}
         self.rest = FeedHttpClient(SOURCE, cfg.base_url, http,
-                                   {ENHANCED_BUCKET: TokenBucket.from_config("helius.enhanced",
+                                   {ENHANCED_BUCKET: bucket_for("helius.enhanced",
                                                                              cfg.enhanced_rate, **kw)},
                                    secret_params=secret, inspect_error=inspect_error,
                                    transport=transport, on_response=on_response, rng=rng, **kw)
-        self.rpc = FeedHttpClient(f"{SOURCE}_rpc", cfg.rpc_url, http,
-                                  {RPC_BUCKET: TokenBucket.from_config("helius.rpc", cfg.rpc_rate, **kw)},
-                                  secret_params=secret, inspect_error=inspect_error,
-                                  transport=transport, on_response=on_response, rng=rng, **kw)
 
     @property
     def stats(self) -> SourceStats:
@@ -313,20 +288,8 @@ class HeliusClient:
             errs += parsed.errors
         return Parsed(tuple(out), tuple(errs))
 
-    async def estimate_priority_fee(self, account_keys: list[str]) -> int:
-        """Micro-lamports per compute unit at the configured priority level. Plain async
-        callable: the engine can hand ``client.estimate_priority_fee`` to ``chain/``."""
-        body = await self.rpc.post_json(RPC_BUCKET, "/", priority_fee_request(
-            account_keys, self.cfg.priority_level, self.cfg.priority_lookback_slots))
-        try:
-            return parse_priority_fee(body, self.cfg.priority_level)
-        except MalformedResponse:
-            self.rpc.stats.error(MalformedResponse.kind)
-            raise
-
     async def aclose(self) -> None:
         await self.rest.aclose()
-        await self.rpc.aclose()
 
 
 OnSignature = Callable[[SignatureSeen], Awaitable[None] | None]
@@ -386,9 +349,8 @@ class HeliusLogsStream:
                     pending: dict[int, str] = {}
                     for i, wallet in enumerate(self.wallets, start=1):
                         pending[i] = wallet
-                        await ws.send(json.dumps({"jsonrpc": "2.0", "id": i, "method": "logsSubscribe",
-                                                  "params": [{"mentions": [wallet]},
-                                                             {"commitment": "confirmed"}]}))
+                        await ws.send(json.dumps(build_request(
+                            "logsSubscribe", [{"mentions": [wallet]}, {"commitment": "confirmed"}], i)))
                     self.subscriptions = {}
                     self.connected = True
                     log.info("helius websocket connected; subscribing %d whale wallet(s)", len(pending),

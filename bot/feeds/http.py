@@ -4,7 +4,9 @@
 connection reuse). A request takes a token from its bucket before every attempt, so retries are
 rate limited too; 429 and 5xx are retried with jittered exponential backoff honouring
 ``Retry-After`` (which also pauses the whole bucket); repeated failures open the breaker, which
-half-opens after a while to let one probe through.
+half-opens after a while to let one probe through. The bucket is ``chain.limits.TokenBucket``
+(also the RPC pool's and Jupiter's), the breaker ``chain.breaker.CircuitBreaker`` (also each RPC
+endpoint's).
 
 Secrets: query parameters passed as ``secret_params`` (Helius ``api-key``) and headers are never
 logged; only the request path is. A filter on the ``httpx`` logger redacts key parameters from
@@ -18,7 +20,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,16 +40,13 @@ from bot.feeds.types import (
     ServerError,
     TransportError,
 )
+from chain.breaker import BreakerState, CircuitBreaker
+from chain.limits import Monotonic, Sleep, TokenBucket
 from chain.retry_after import parse_retry_after
-
-Monotonic = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 #: Latency histogram bucket bounds (seconds), Prometheus-style; a reporting convention, not a tunable.
 LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-_EPS = 1e-9
-_MIN_WAIT = 1e-4  # seconds; a waiter never spins
 _KEY_PARAM = re.compile(r"(?i)((?:api[-_]?key|x-api-key)=)[^&\s\"']+")
 
 
@@ -89,60 +88,11 @@ _install_httpx_redaction()
 # Limiter
 
 
-class TokenBucket:
-    """Token bucket: ``rate_per_minute`` steady, up to ``burst`` at once. FIFO for waiters.
-
-    ``monotonic`` and ``sleep`` are injectable so tests can drive it with a fake clock.
-    """
-
-    def __init__(self, name: str, rate_per_minute: float, burst: int, *,
-                 monotonic: Monotonic = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
-        if rate_per_minute <= 0 or burst < 1:
-            raise ValueError("rate_per_minute must be > 0 and burst >= 1")
-        self.name = name
-        self.rate = rate_per_minute / 60.0  # tokens per second
-        self.burst = float(burst)
-        self._mono = monotonic
-        self._sleep = sleep
-        self._tokens = float(burst)
-        self._last = monotonic()
-        self._paused_until = 0.0
-        self._lock = asyncio.Lock()
-        self.acquired = 0
-        self.waited_seconds = 0.0
-
-    @classmethod
-    def from_config(cls, name: str, cfg: RateLimitConfig, **kw: Any) -> TokenBucket:
-        return cls(name, cfg.requests_per_minute, cfg.burst, **kw)
-
-    def _refill(self, now: float) -> None:
-        if now > self._last:
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-
-    def pause_until(self, until: float) -> None:
-        """Hold every request of this bucket until monotonic time ``until`` (after a 429)."""
-        if until > self._paused_until:
-            self._paused_until = until
-            self._tokens = 0.0
-            self._last = max(self._last, until)
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                now = self._mono()
-                if now < self._paused_until:
-                    wait = self._paused_until - now
-                else:
-                    self._refill(now)
-                    if self._tokens >= 1.0 - _EPS:
-                        self._tokens = max(0.0, self._tokens - 1.0)
-                        self.acquired += 1
-                        return
-                    # float rounding can leave a deficit too small to move the clock: floor it
-                    wait = max((1.0 - self._tokens) / self.rate, _MIN_WAIT)
-                self.waited_seconds += wait
-                await self._sleep(wait)
+def bucket_for(name: str, cfg: RateLimitConfig, *, monotonic: Monotonic = time.monotonic,
+               sleep: Sleep = asyncio.sleep) -> TokenBucket:
+    """The shared ``chain.limits.TokenBucket`` for one ``[feeds.*]`` rate (requests per minute)."""
+    return TokenBucket.per_minute(cfg.requests_per_minute, cfg.burst, name=name,
+                                  monotonic=monotonic, sleep=sleep)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,75 +103,6 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     """Equal-jitter exponential backoff: half the step fixed, half random (never ~0)."""
     step = min(cap, base * (2 ** max(0, attempt)))
     return step / 2 + rng.uniform(0, step / 2)
-
-
-# ---------------------------------------------------------------------------------------------
-# Circuit breaker
-
-
-class CircuitBreaker:
-    """closed → (threshold consecutive failures) → open → (reset_seconds) → half_open → probe.
-
-    A successful probe closes it; a failed probe opens it again for another ``reset_seconds``.
-    """
-
-    def __init__(self, threshold: int, reset_seconds: float, *,
-                 monotonic: Monotonic = time.monotonic,
-                 on_change: Callable[[str, str], None] | None = None) -> None:
-        self.threshold = threshold
-        self.reset_seconds = reset_seconds
-        self._mono = monotonic
-        self._on_change = on_change
-        self._state = "closed"
-        self._failures = 0
-        self._opened_at = 0.0
-        self._probe_in_flight = False
-        self.opened_count = 0
-
-    @property
-    def state(self) -> str:
-        if self._state == "open" and self._mono() - self._opened_at >= self.reset_seconds:
-            return "half_open"
-        return self._state
-
-    def retry_in(self) -> float:
-        if self._state != "open":
-            return 0.0
-        return max(0.0, self.reset_seconds - (self._mono() - self._opened_at))
-
-    def _set(self, state: str) -> None:
-        old, self._state = self._state, state
-        if old != state and self._on_change:
-            self._on_change(old, state)
-
-    def allow(self) -> bool:
-        st = self.state
-        if st == "closed":
-            return True
-        if st == "half_open" and not self._probe_in_flight:
-            self._probe_in_flight = True
-            self._set("half_open")
-            return True
-        return False
-
-    def record_success(self) -> None:
-        self._failures = 0
-        self._probe_in_flight = False
-        self._set("closed")
-
-    def record_failure(self) -> None:
-        self._failures += 1
-        was_probe = self._probe_in_flight
-        self._probe_in_flight = False
-        if was_probe or self._failures >= self.threshold:
-            if self._state != "open":
-                self.opened_count += 1
-            self._opened_at = self._mono()
-            self._set("open")
-
-    def release_probe(self) -> None:
-        """The probe ended without a verdict on the service (e.g. a per-item data error)."""
-        self._probe_in_flight = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,15 +209,15 @@ class FeedHttpClient:
                                 max_keepalive_connections=http.max_in_flight),
         )
 
-    def _breaker_changed(self, old: str, new: str) -> None:
-        if new == "open":
+    def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
+        if new is BreakerState.OPEN:
             self.log.warning("circuit breaker open: %s unreachable or failing; next probe in %.0f s",
                              self.source, self.http.breaker_reset_seconds,
                              extra={"source": self.source, "breaker": new})
-        elif new == "half_open":
+        elif new is BreakerState.HALF_OPEN:
             self.log.info("circuit breaker half-open: probing %s", self.source,
                           extra={"source": self.source, "breaker": new})
-        elif new == "closed" and old != "closed":
+        elif new is BreakerState.CLOSED:
             self.log.info("circuit breaker closed: %s is answering again", self.source,
                           extra={"source": self.source, "breaker": new})
 

@@ -216,7 +216,6 @@ class LiveFeedSource:
                 out[c.stats.source] = c.stats.snapshot()
         if self.helius is not None:
             out["helius"] = self.helius.rest.stats.snapshot()
-            out["helius_rpc"] = self.helius.rpc.stats.snapshot()
         if self.ws is not None:
             out["helius_ws"] = {"connected": self.ws.connected, "reconnects": self.ws.reconnects,
                                 "subscriptions": len(self.ws.subscriptions), "errors": dict(self.ws.errors)}
@@ -224,13 +223,6 @@ class LiveFeedSource:
         out["universe"] = {"tracked": len(self.universe.tracked), "candidates": len(self.universe.candidates),
                            "dropped": self.universe.dropped, "rejections": dict(self.universe.rejections)}
         return out
-
-    async def estimate_priority_fee(self, account_keys: list[str]) -> int:
-        """Micro-lamports per compute unit from Helius; raises ``FeedError`` when Helius is off
-        or failing (callers fall back to their configured fee)."""
-        if self.helius is None:
-            raise FeedError("helius", "off: HELIUS_API_KEY is not set")
-        return await self.helius.estimate_priority_fee(account_keys)
 
     # ------------------------------------------------------------------ internals
 

@@ -68,7 +68,8 @@ class CreditsExhausted(FeedError):
 
 
 class NodeBehind(FeedError):
-    """A JSON-RPC node reported itself unhealthy/behind (``-32005``/``-32002`` on HTTP 200)."""
+    """A JSON-RPC node reported itself behind, unhealthy or not ready (``-32005 "Node is behind"``,
+    ``-32004``...), as ``chain.jsonrpc.classify_rpc_error`` reads it."""
 
     kind = "node_behind"
 

@@ -10,10 +10,12 @@ import pytest
 import respx
 
 from bot.config import load_config, with_overrides
-from chain.fees import estimator_for
+from chain.errors import ChainDataError
+from chain.fees import estimator_for, parse_helius_estimate
 from chain.rpc_pool import RpcPool
 
 ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "tests/feeds/fixtures/helius_getPriorityFeeEstimate_responses.CONVERTED_FROM_YAML.json"
 CFG = load_config(ROOT / "config" / "trading.toml").config
 URL = "http://helius.test/"
 
@@ -61,3 +63,14 @@ async def test_fee_source_selects_helius_estimate_with_percentile_fallback(sourc
         finally:
             await pool.aclose()
     assert [c for c in calls if c not in ("getHealth", "getSlot", "getBlockHeight")] == asked
+
+
+def test_helius_estimate_parses_the_recorded_answer_and_refuses_non_fees():
+    answers = json.loads(SAMPLE.read_text())
+    assert parse_helius_estimate(answers["singleEstimateResponse"]["result"]) == 120000
+    assert parse_helius_estimate({"priorityFeeEstimate": 0.2}) == 1  # rounded up
+    # we never ask for all levels; such an answer (or junk) is malformed, never a guess
+    for result in (answers["allLevelsResponse"]["result"], None, {"priorityFeeEstimate": True},
+                   {"priorityFeeEstimate": float("nan")}, {"priorityFeeEstimate": -1}):
+        with pytest.raises(ChainDataError):
+            parse_helius_estimate(result)

@@ -160,6 +160,36 @@ async def test_limiter_spaces_requests_for_the_tier():
     await jup.aclose()
 
 
+class _FakeTime:
+    def __init__(self) -> None:
+        self.mono, self.wall = 50.0, 1_700_000_000.0
+        self.sleeps: list[float] = []
+
+    async def sleep(self, s: float) -> None:
+        self.sleeps.append(s)
+        self.mono += s
+        self.wall += s
+
+
+@respx.mock
+async def test_spent_quota_on_a_200_holds_the_next_request_until_the_reset():
+    ft = _FakeTime()
+    sent: list[float] = []
+    reset = ft.wall + 5.0
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(ft.mono)
+        headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)} if len(sent) == 1 else {}
+        return httpx.Response(200, headers=headers, json=sample("jupiter_quote_v1_response.json"))
+
+    respx.get(f"{BASE}/swap/v1/quote").mock(side_effect=answer)
+    jup = JupiterClient(cfg(rps=100.0), monotonic=lambda: ft.mono, sleep=ft.sleep, wall=lambda: ft.wall)
+    await jup.quote(REQ)
+    await jup.quote(REQ)  # at 100 rps it would go after 10 ms; the spent quota holds it 5 s
+    assert sent[1] - sent[0] == pytest.approx(5.0)
+    await jup.aclose()
+
+
 def test_onchain_jupiter_errors_are_decoded_from_instruction_error():
     err = sample("solana_error_preflight_instructionerror_jupiter_slippage_6001.json")["error"]["data"]["err"]
     progs = ("ComputeBudget111111111111111111111111111111",) * 2 + ("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL", JUPITER_V6_PROGRAM)

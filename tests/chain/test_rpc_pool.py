@@ -13,14 +13,21 @@ import respx
 
 from chain.config import RpcConfig
 from chain.errors import NoHealthyEndpoint, RpcCallError
+from chain.jsonrpc import ErrorKind, build_request, classify_rpc_error
+from chain.retry_after import parse_retry_after
 from chain.rpc_methods import ChainRpc
-from chain.rpc_pool import ErrorKind, RpcPool, classify_rpc_error, parse_retry_after
+from chain.rpc_pool import RpcPool
 
 A, B, C = "http://a.test/", "http://b.test/", "http://c.test/?api-key=SECRETKEY"
 
 
-def cfg(*urls: str, **over: object) -> RpcConfig:
-    eps = [{"url": u} for u in urls]
+#: ``weight`` of the endpoint a test wants asked first: the read order draws endpoints with odds
+#: weight / latency, so against weight 1 and similar probe latencies it comes first (odds ~1e6 : 1).
+FIRST = 1e6
+
+
+def cfg(*urls: str, first: str | None = None, **over: object) -> RpcConfig:
+    eps = [{"url": u, "weight": FIRST} if u == first else {"url": u} for u in urls]
     base = dict(endpoints=eps, commitment="confirmed", request_timeout_seconds=1.0,
                 probe_interval_seconds=30.0, max_slot_lag=5, hedge_delay_ms=50.0,
                 latency_ewma_alpha=0.5, breaker_failure_threshold=2, breaker_open_seconds=1.0,
@@ -47,6 +54,8 @@ def node(slot: int = 100, *, height: int = 90, delay: float = 0.0, calls: list |
 @pytest.mark.parametrize(("provider", "error", "kind"), [
     ("agave", {"code": -32005, "message": "Node is behind by 42 slots", "data": {"numSlotsBehind": 42}},
      ErrorKind.NODE_BEHIND),
+    ("helius", {"code": -32005, "message": "Node is behind by 42 slots"}, ErrorKind.NODE_BEHIND),
+    ("helius", {"code": -32005, "message": "whatever"}, ErrorKind.RATE_LIMITED),
     ("generic", {"code": -32005, "message": "Node is unhealthy"}, ErrorKind.NODE_BEHIND),
     ("helius", {"code": -32005, "message": "Rate limit exceeded"}, ErrorKind.RATE_LIMITED),
     ("generic", {"code": -32005, "message": "Rate limit exceeded"}, ErrorKind.RATE_LIMITED),
@@ -62,6 +71,27 @@ def test_errors_are_classified_by_provider(provider, error, kind):
     assert classify_rpc_error(provider, error) is kind
 
 
+@pytest.mark.parametrize(("status", "error", "kind"), [
+    (429, {"code": -32429, "message": "max usage reached"}, ErrorKind.QUOTA_EXHAUSTED),
+    (429, {"code": -32005, "message": "Rate limit exceeded"}, ErrorKind.RATE_LIMITED),
+    (429, {"code": -32602, "message": "Invalid params"}, ErrorKind.RATE_LIMITED),
+    (503, {"code": -32002, "message": "Service unavailable"}, ErrorKind.SERVER_ERROR),
+    (200, {"code": -32002, "message": "Service unavailable"}, ErrorKind.SERVER_ERROR),
+    (502, {"code": -32602, "message": "Invalid params"}, ErrorKind.SERVER_ERROR),
+    (503, {"code": -32005, "message": "Node is behind by 3 slots"}, ErrorKind.NODE_BEHIND),
+    (200, {"code": -32002, "message": "Transaction simulation failed: Blockhash not found"},
+     ErrorKind.PREFLIGHT),
+])
+def test_the_http_status_takes_part_in_the_classification(status, error, kind):
+    assert classify_rpc_error("helius", error, status) is kind
+
+
+def test_request_envelope():
+    assert build_request("getSlot", None, 7) == {"jsonrpc": "2.0", "id": 7, "method": "getSlot"}
+    assert build_request("signatureSubscribe", ("S", {"commitment": "confirmed"}), 1) == {
+        "jsonrpc": "2.0", "id": 1, "method": "signatureSubscribe", "params": ["S", {"commitment": "confirmed"}]}
+
+
 def test_retry_after_accepts_seconds_and_http_dates():
     assert parse_retry_after("3", 0.0) == 3.0
     assert parse_retry_after(None, 0.0) is None
@@ -73,9 +103,8 @@ def test_retry_after_accepts_seconds_and_http_dates():
 async def test_slow_read_is_hedged_to_the_next_endpoint():
     respx.post(A).mock(side_effect=node(height=11, delay=0.8))
     respx.post(B).mock(side_effect=node(height=77))
-    pool = RpcPool(cfg(A, B), rng=random.Random(1))
+    pool = RpcPool(cfg(A, B, first=A), rng=random.Random(1))  # A (the slow one) is tried first
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6  # A (the slow one) is tried first
     t0 = time.perf_counter()
     assert await ChainRpc(pool, "confirmed").block_height() == 77
     assert time.perf_counter() - t0 < 0.5
@@ -86,9 +115,8 @@ async def test_slow_read_is_hedged_to_the_next_endpoint():
 async def test_failed_endpoint_fails_over_and_is_counted():
     respx.post(A).mock(side_effect=node())
     respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B))
+    pool = RpcPool(cfg(A, B, first=A))
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
     respx.post(A).mock(return_value=httpx.Response(502, text="bad gateway"))
     assert await ChainRpc(pool, "confirmed").block_height() == 91
     a = pool.stats().endpoints[0]
@@ -100,9 +128,8 @@ async def test_failed_endpoint_fails_over_and_is_counted():
 async def test_malformed_body_and_wrong_shape_are_endpoint_faults():
     respx.post(A).mock(side_effect=node())
     respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B))
+    pool = RpcPool(cfg(A, B, first=A))
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
     respx.post(A).mock(return_value=httpx.Response(200, text="{not json"))
     assert await ChainRpc(pool, "confirmed").block_height() == 91
     respx.post(A).mock(return_value=ok("ninety"))
@@ -115,9 +142,8 @@ async def test_malformed_body_and_wrong_shape_are_endpoint_faults():
 async def test_429_retry_after_pauses_the_endpoint_and_breaker_opens():
     respx.post(A).mock(side_effect=node())
     respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B))
+    pool = RpcPool(cfg(A, B, first=A))
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
     limited = respx.post(A).mock(return_value=httpx.Response(
         429, headers={"Retry-After": "7"}, json={"jsonrpc": "2.0", "id": 1,
                                                   "error": {"code": 429, "message": "Too many"}}))
@@ -133,12 +159,40 @@ async def test_429_retry_after_pauses_the_endpoint_and_breaker_opens():
 
 
 @respx.mock
+async def test_429_with_exhausted_credits_takes_the_endpoint_out_for_long():
+    respx.post(A).mock(side_effect=node())
+    respx.post(B).mock(side_effect=node(height=91))
+    pool = RpcPool(cfg(A, B, first=A, max_backoff_seconds=60.0))
+    await pool.start()
+    respx.post(A).mock(return_value=httpx.Response(429, json={
+        "jsonrpc": "2.0", "error": {"code": -32429, "message": "max usage reached"}}))
+    assert await ChainRpc(pool, "confirmed").block_height() == 91
+    a = pool.stats().endpoints[0]
+    # not a 1 s rate-limit cooldown: quota exhausted, unhealthy, out until the longest backoff
+    assert a.errors == {"quota_exhausted": 1} and a.health == "unhealthy"
+    assert 59.0 < a.rate_limited_for_s <= 60.0
+    await pool.aclose()
+
+
+@respx.mock
+async def test_503_with_a_json_rpc_error_is_an_endpoint_fault_not_a_preflight_failure():
+    respx.post(A).mock(side_effect=node())
+    respx.post(B).mock(side_effect=node(height=91))
+    pool = RpcPool(cfg(A, B, first=A))
+    await pool.start()
+    respx.post(A).mock(return_value=httpx.Response(503, json={
+        "jsonrpc": "2.0", "id": 1, "error": {"code": -32002, "message": "Service unavailable"}}))
+    assert await ChainRpc(pool, "confirmed").block_height() == 91  # failed over, not raised
+    assert pool.stats().endpoints[0].errors == {"server_error": 1}
+    await pool.aclose()
+
+
+@respx.mock
 async def test_breaker_opens_after_consecutive_failures():
     respx.post(A).mock(side_effect=node())
     respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B))
+    pool = RpcPool(cfg(A, B, first=A))
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
     respx.post(A).mock(side_effect=httpx.ConnectError("refused"))
     rpc = ChainRpc(pool, "confirmed")
     await rpc.block_height()
@@ -146,6 +200,14 @@ async def test_breaker_opens_after_consecutive_failures():
     st = pool.stats()
     assert st.endpoints[0].breaker_open and st.endpoints[0].health == "unhealthy"
     assert pool.healthy() == ["b.test#1"]
+    # the health probe is the half-open probe: breaker_open_seconds later A answers it and is back
+    respx.post(A).mock(side_effect=node())
+    for _ in range(60):
+        await asyncio.sleep(0.05)
+        if "a.test#0" in pool.healthy():
+            break
+    a = pool.stats().endpoints[0]
+    assert a.health == "healthy" and not a.breaker_open
     await pool.aclose()
 
 
@@ -167,9 +229,8 @@ async def test_lagging_endpoint_is_unhealthy_and_labels_hide_api_keys():
 async def test_deterministic_rpc_error_is_raised_without_failover():
     respx.post(A).mock(side_effect=node())
     b = respx.post(B).mock(side_effect=node())
-    pool = RpcPool(cfg(A, B))
+    pool = RpcPool(cfg(A, B, first=A))
     await pool.start()
-    pool._eps[0].ewma_ms, pool._eps[1].ewma_ms = 1.0, 1e6
     before = b.call_count
     respx.post(A).mock(return_value=httpx.Response(200, json={
         "jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "Invalid params"}}))

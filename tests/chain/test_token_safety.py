@@ -7,6 +7,7 @@ import pytest
 
 from chain.errors import ChainDataError
 from chain.token_safety import associated_token_address, parse_mint_account
+from chain.tx_check import TOKEN_2022_PROGRAM
 
 SAMPLE = Path("/work/shared/reference/api-samples/solana_getAccountInfo_mint_jsonParsed_real.json")
 
@@ -38,8 +39,10 @@ def test_non_mint_is_a_data_error():
         parse_mint_account("M", {"data": {"program": "spl-token", "parsed": {"type": "account", "info": {}}}})
 
 
-def test_ata_derivation_matches_spl():
-    from solders.pubkey import Pubkey
-    from spl.token.instructions import get_associated_token_address
-    o, m = Pubkey.new_unique(), Pubkey.new_unique()
-    assert associated_token_address(str(o), str(m)) == str(get_associated_token_address(o, m))
+def test_ata_derivation_gives_the_account_a_node_reported():
+    # solana_getTokenAccountsByOwner_jsonParsed_response (api-samples): owner, mint, its account
+    owner, mint = "A1TMhSGzQxMr1TboBKtgixKz1sS6REASMxPo1qsyTSJd", "2cHr7QS3xfuSV8wdxo3ztuF4xbiarF6Nrgx3qpx3HzXR"
+    assert associated_token_address(owner, mint) == "BGocb4GEpbTFm8UFV2VsDSaBXHELPfAXrvd4vtt8QWrA"
+    assert associated_token_address(owner, mint, TOKEN_2022_PROGRAM) != associated_token_address(owner, mint)
+    with pytest.raises(ValueError):
+        associated_token_address(owner, mint, "11111111111111111111111111111111")

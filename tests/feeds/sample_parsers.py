@@ -1,4 +1,5 @@
-"""Which parser(s) handle each Birdeye/Helius sample (DexScreener is in test_samples_fuzz)."""
+"""Which parser(s) handle each Birdeye/Helius sample (DexScreener is in test_samples_fuzz); the
+getPriorityFeeEstimate samples are chain's (``chain.fees``), which is where production reads them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 from bot.feeds import birdeye as be
 from bot.feeds import helius as hl
 from bot.feeds.types import WSOL_MINT
+from chain.errors import ChainDataError
+from chain.fees import parse_helius_estimate
 
 
 def _helius_error(body: Any) -> Any:
@@ -22,9 +25,11 @@ def _each_value(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _priority(body: Any) -> Any:
+    """getPriorityFeeEstimate is read by chain (the feeds no longer ask it): its parser on the
+    response's ``result`` must raise nothing but ``ChainDataError``."""
     try:
-        return hl.parse_priority_fee(body, "High")
-    except hl.FeedError:
+        return parse_helius_estimate(body.get("result") if isinstance(body, dict) else body)
+    except ChainDataError:
         return None
 
 
@@ -37,8 +42,8 @@ TABLE: dict[str, list[Callable[[Any], Any]]] = {
     "birdeye_ws_": [be.parse_ws_message],
     "helius_enhanced_transaction_transfer": [lambda b: hl.parse_enhanced_transactions([b], 150.0, 0.0)],
     "helius_webhook_enhanced_payload": [lambda b: hl.parse_enhanced_transactions(b, 150.0, 0.0)],
-    "helius_error_429": [_helius_error, _priority],
-    "helius_rest_error_examples": [_each_value(_helius_error), _each_value(_priority)],
+    "helius_error_429": [_helius_error],
+    "helius_rest_error_examples": [_each_value(_helius_error)],
     "helius_getPriorityFeeEstimate_responses": [_each_value(_priority)],
     "helius_getPriorityFeeEstimate_request": [hl.parse_ws_message],  # a request: must be ignored
     "helius_transactionSubscribe_notification": [hl.parse_ws_message],

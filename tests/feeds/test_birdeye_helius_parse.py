@@ -6,7 +6,15 @@ import pytest
 
 from bot.feeds import birdeye as be
 from bot.feeds import helius as hl
-from bot.feeds.types import USDC_MINT, WSOL_MINT, CreditsExhausted, MalformedResponse, NodeBehind, RateLimited
+from bot.feeds.types import (
+    USDC_MINT,
+    WSOL_MINT,
+    CreditsExhausted,
+    MalformedResponse,
+    NodeBehind,
+    RateLimited,
+    ServerError,
+)
 from tests.feeds.conftest import load_fixture
 
 
@@ -77,17 +85,26 @@ def test_helius_error_codes_are_distinct() -> None:
                       CreditsExhausted)
     assert isinstance(hl.inspect_error(429, {"error": {"code": -32429, "message": "rate limited"}}), RateLimited)
     assert isinstance(hl.inspect_error(200, {"error": {"code": -32005, "message": "Node is behind"}}), NodeBehind)
-    # HTTP 429 with the OpenAPI's -32005 is left to the generic 429 handling (rate limit)
-    assert hl.inspect_error(429, load_fixture("helius_rest_error_examples.CONVERTED_FROM_YAML.json")
-                            ["429-TooManyRequests"]) is None
 
 
-def test_priority_fee_single_and_levels() -> None:
-    r = load_fixture("helius_getPriorityFeeEstimate_responses.CONVERTED_FROM_YAML.json")
-    assert hl.parse_priority_fee(r["singleEstimateResponse"]) == 120000
-    assert hl.parse_priority_fee(r["allLevelsResponse"], "VeryHigh") == 1000000
-    with pytest.raises(CreditsExhausted):
-        hl.parse_priority_fee({"error": {"code": -32429, "message": "max usage reached"}})
+@pytest.mark.parametrize(("sample", "status", "expected"), [
+    ("429-TooManyRequests", 429, RateLimited),  # -32005 "Rate limit exceeded": not a node behind
+    ("429-TooManyRequests", 200, RateLimited),
+    ("503-ServiceUnavailable", 503, ServerError),  # -32002 here is not a preflight failure
+    ("503-ServiceUnavailable", 200, ServerError),
+    ("500-InternalServerError", 500, ServerError),
+    ("400-BadRequest", 400, None),  # the status says it: generic handling (ClientError)
+    ("401-Unauthorized", 401, None),  # generic handling (AuthError)
+])
+def test_helius_rest_errors_read_as_the_rpc_pool_reads_them(sample: str, status: int, expected) -> None:
+    body = load_fixture("helius_rest_error_examples.CONVERTED_FROM_YAML.json")[sample]
+    got = hl.inspect_error(status, body)
+    assert (got is None) if expected is None else isinstance(got, expected)
+
+
+def test_non_json_rpc_bodies_are_left_to_the_status() -> None:
+    for body in (None, [], {"error": "nope"}, {"error": {"code": "-32429"}}, {"error": {"code": True}}):
+        assert hl.inspect_error(429, body) is None
 
 
 def _swap_tx(sig: str, **swap) -> dict:

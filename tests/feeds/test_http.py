@@ -1,8 +1,8 @@
-"""The shared HTTP machinery: limiter, backoff, Retry-After, breaker, stats, key redaction."""
+"""The feed HTTP client: backoff, Retry-After, breaker, stats, key redaction (the bucket and the
+breaker themselves are tested in tests/chain/test_limits.py and test_breaker.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 
@@ -11,9 +11,7 @@ import pytest
 import respx
 
 from bot.feeds.http import (
-    CircuitBreaker,
     FeedHttpClient,
-    TokenBucket,
     backoff_delay,
     parse_retry_after,
     redact,
@@ -26,37 +24,16 @@ from bot.feeds.types import (
     RateLimited,
     ServerError,
 )
+from chain.limits import TokenBucket
 from tests.feeds.conftest import FakeTime, http_cfg
 
 BASE = "https://feed.test"
 
 
 def make_client(ft: FakeTime, rate: float = 6000.0, burst: int = 10, **http_over) -> FeedHttpClient:
-    bucket = TokenBucket("t", rate, burst, monotonic=ft.mono, sleep=ft.sleep)
+    bucket = TokenBucket.per_minute(rate, burst, name="t", monotonic=ft.mono, sleep=ft.sleep)
     return FeedHttpClient("testsrc", BASE, http_cfg(**http_over), {"b": bucket},
                           monotonic=ft.mono, sleep=ft.sleep, rng=random.Random(7))
-
-
-async def test_token_bucket_never_exceeds_rate_in_any_window(fake_time: FakeTime) -> None:
-    bucket = TokenBucket("x", 120.0, 3, monotonic=fake_time.mono, sleep=fake_time.sleep)
-    stamps = []
-    for _ in range(200):
-        await bucket.acquire()
-        stamps.append(fake_time.t)
-    # 120/min = 2/s; in any 10 s window at most burst + 20 = 23
-    for i, t0 in enumerate(stamps):
-        n = sum(1 for t in stamps[i:] if t < t0 + 10.0)
-        assert n <= 23
-    # and it is not needlessly slow: 200 requests take about (200 - 3) / 2 s
-    assert stamps[-1] - stamps[0] == pytest.approx(98.5, abs=0.6)
-
-
-async def test_token_bucket_pause_holds_every_waiter(fake_time: FakeTime) -> None:
-    bucket = TokenBucket("x", 6000.0, 5, monotonic=fake_time.mono, sleep=fake_time.sleep)
-    bucket.pause_until(fake_time.t + 7.0)
-    start = fake_time.t
-    await bucket.acquire()
-    assert fake_time.t - start >= 7.0
 
 
 def test_backoff_grows_is_jittered_and_capped() -> None:
@@ -74,27 +51,6 @@ def test_parse_retry_after_seconds_and_http_date() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now_epoch=1445412470.0) == pytest.approx(10.0)
-
-
-def test_breaker_opens_half_opens_and_closes(fake_time: FakeTime) -> None:
-    changes = []
-    br = CircuitBreaker(3, 30.0, monotonic=fake_time.mono, on_change=lambda a, b: changes.append(b))
-    for _ in range(3):
-        assert br.allow()
-        br.record_failure()
-    assert br.state == "open" and not br.allow()
-    fake_time.t += 31
-    assert br.state == "half_open"
-    assert br.allow()          # the probe
-    assert not br.allow()      # only one probe at a time
-    br.record_failure()        # probe failed: open again
-    assert br.state == "open"
-    fake_time.t += 31
-    assert br.allow()
-    br.record_success()
-    assert br.state == "closed" and br.allow()
-    assert changes == ["open", "half_open", "open", "half_open", "closed"]
-    assert br.opened_count == 2
 
 
 @respx.mock
@@ -191,7 +147,7 @@ async def test_rate_limited_gives_up_after_max_attempts(fake_time: FakeTime) -> 
 @respx.mock
 async def test_secret_params_sent_but_never_logged(fake_time: FakeTime, caplog) -> None:
     route = respx.get(f"{BASE}/v0/x").mock(side_effect=[httpx.Response(500), httpx.Response(200, json=[])])
-    bucket = TokenBucket("t", 6000, 5, monotonic=fake_time.mono, sleep=fake_time.sleep)
+    bucket = TokenBucket.per_minute(6000, 5, name="t", monotonic=fake_time.mono, sleep=fake_time.sleep)
     client = FeedHttpClient("helius", BASE, http_cfg(), {"b": bucket},
                             secret_params={"api-key": "SEKRET-123"}, monotonic=fake_time.mono,
                             sleep=fake_time.sleep)
@@ -207,15 +163,3 @@ async def test_secret_params_sent_but_never_logged(fake_time: FakeTime, caplog) 
 def test_redact() -> None:
     assert redact("https://x/?api-key=abc&limit=5") == "https://x/?api-key=***&limit=5"
     assert redact("wss://h/?x-api-key=k") == "wss://h/?x-api-key=***"
-
-
-async def test_concurrent_waiters_are_served_fifo_at_rate(fake_time: FakeTime) -> None:
-    bucket = TokenBucket("x", 60.0, 1, monotonic=fake_time.mono, sleep=fake_time.sleep)
-    order: list[int] = []
-
-    async def one(i: int) -> None:
-        await bucket.acquire()
-        order.append(i)
-
-    await asyncio.gather(*(one(i) for i in range(5)))
-    assert order == [0, 1, 2, 3, 4]

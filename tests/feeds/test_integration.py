@@ -4,6 +4,7 @@ malformed responses, freshness, the live source end to end, and `solbot record`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
@@ -14,7 +15,14 @@ from bot.feeds.config import FeedKeys
 from bot.feeds.dexscreener import DexScreenerClient
 from bot.feeds.helius import HeliusClient
 from bot.feeds.live import LiveFeedSource
-from bot.feeds.types import BreakerOpen, FeedTimeout, MalformedResponse, ServerError
+from bot.feeds.types import (
+    BreakerOpen,
+    CreditsExhausted,
+    FeedTimeout,
+    MalformedResponse,
+    NodeBehind,
+    ServerError,
+)
 from tests.feeds.conftest import feeds_cfg, http_cfg
 from tests.servers.feeds import (
     BirdeyeServer,
@@ -190,7 +198,7 @@ async def test_live_source_end_to_end_with_birdeye_and_helius(caplog) -> None:
         cfg = live_cfg(ds.url, birdeye={"base_url": be.url, "price_interval_seconds": 0.5,
                                         "rate": {"requests_per_minute": 6000.0, "burst": 5},
                                         "ohlcv_backfill_minutes": 5},
-                       helius={"base_url": hs.url, "rpc_url": hs.url, "ws_url": ws.url,
+                       helius={"base_url": hs.url, "ws_url": ws.url,
                                "whale_wallets": [wallet], "whale_poll_interval_seconds": 30.0},
                        discovery={"enabled": False, "watch_list": MINTS[:3]})
         src = LiveFeedSource(cfg, FeedKeys(birdeye_api_key=bkey, helius_api_key=hkey),
@@ -203,11 +211,9 @@ async def test_live_source_end_to_end_with_birdeye_and_helius(caplog) -> None:
             await _until(lambda: len(ws.subscribe_requests) == 2 and len(src.ws.subscriptions) == 1)
             assert await ws.push(wallet, "sigWS") == 1
             await _until(lambda: ("sigWS", MINTS[1]) in src._seen_trades)
-            fee = await src.estimate_priority_fee(["AccountKey1"])
             upd = await src.poll(clock.now())
             stats = src.stats()
             await src.aclose()
-    assert fee == 120000
     assert set(upd.safety) == set(MINTS[:3]) and upd.safety[MINTS[0]].source == "birdeye"
     assert upd.sol_usd == 150.0
     frame = conform(upd.bars)  # dataset-valid, backfill and snapshot bars never collide
@@ -222,18 +228,22 @@ async def test_live_source_end_to_end_with_birdeye_and_helius(caplog) -> None:
     assert bkey not in ours and hkey not in ours
 
 
-async def test_helius_credits_exhausted_is_not_retried() -> None:
+async def test_helius_errors_are_read_as_the_rpc_pool_reads_them() -> None:
+    """Enhanced Transactions answering JSON-RPC errors: exhausted credits are not retried, a node
+    behind is (max_attempts = 3), through chain's classification."""
+    wallet = "Whale1111111111111111111111111111111111111"
+
+    def rpc_error(code: int, message: str) -> str:
+        return json.dumps({"jsonrpc": "2.0", "error": {"code": code, "message": message}})
+
     async with HeliusServer("k") as hs:
-        hs.rpc_error = {"code": -32429, "message": "max usage reached"}
-        cfg = feeds_cfg(helius={"rpc_url": hs.url, "base_url": hs.url})
-        c = HeliusClient(cfg.helius, http_cfg(), "k")
-        from bot.feeds.types import CreditsExhausted
+        c = HeliusClient(feeds_cfg(helius={"base_url": hs.url}).helius, http_cfg(), "k")
+        hs.fail_next(1, 429, body=rpc_error(-32429, "max usage reached"))
         with pytest.raises(CreditsExhausted):
-            await c.estimate_priority_fee(["a"])
+            await c.wallet_swaps(wallet, 150.0, 0.0)
         assert len(hs.hits) == 1
-        hs.rpc_error = {"code": -32005, "message": "Node is behind"}
-        from bot.feeds.types import NodeBehind
+        hs.fail_next(3, 200, body=rpc_error(-32005, "Node is behind by 12 slots"))
         with pytest.raises(NodeBehind):
-            await c.estimate_priority_fee(["a"])
-        assert len(hs.hits) == 1 + 3  # node behind is retried (max_attempts = 3)
+            await c.wallet_swaps(wallet, 150.0, 0.0)
+        assert len(hs.hits) == 1 + 3
         await c.aclose()

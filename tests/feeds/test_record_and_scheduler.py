@@ -15,7 +15,7 @@ from bot.dataset import conform, read_dataset
 from bot.feeds.bars import BarBuilder
 from bot.feeds.dexscreener import group_by_token, parse_pairs
 from bot.feeds.discovery import TokenUniverse, check_filters
-from bot.feeds.http import TokenBucket
+from bot.feeds.http import bucket_for
 from bot.feeds.scheduler import RefreshScheduler, make_plan
 from tests.feeds.conftest import REPO, FakeTime, feeds_cfg
 from tests.servers.feeds import DexScreenerServer, make_pair
@@ -36,7 +36,7 @@ async def test_scheduler_at_real_scale_with_fake_clock() -> None:
     """60 simulated seconds, 1,000 tokens, the shipped 280/min + 5 burst bucket, 10 s target."""
     ft = FakeTime()
     shipped = feeds_cfg()
-    bucket = TokenBucket.from_config("pairs", shipped.dexscreener.pairs_rate, monotonic=ft.mono, sleep=ft.sleep)
+    bucket = bucket_for("pairs", shipped.dexscreener.pairs_rate, monotonic=ft.mono, sleep=ft.sleep)
     sched = RefreshScheduler(10.0, 280.0, monotonic=ft.mono, sleep=ft.sleep)
     sched.set_tokens(MINTS)
     sent: list[float] = []

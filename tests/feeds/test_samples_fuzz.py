@@ -69,11 +69,14 @@ EXPECTED: dict[str, Expect] = {
     "dexscreener_pairs_solana_fixture_2026_info_url_dropped": Expect([P(6, 0)], batch=("pairs",)),
     "dexscreener_pairs_solana_real_2024-08": Expect([P(2, 0)], batch=("pairs",)),
     "helius_enhanced_transaction_transfer": Expect([P(0, 0)]),  # a transfer is not a swap
-    "helius_error_429_max_usage_reached": Expect([["credits_exhausted", "credits_exhausted"], None]),
+    "helius_error_429_max_usage_reached": Expect([["credits_exhausted", "credits_exhausted"]]),
     "helius_getPriorityFeeEstimate_request": Expect([None]),  # a request, not a notification
-    "helius_getPriorityFeeEstimate_responses": Expect([[120000, 100000]]),
-    "helius_rest_error_examples": Expect([[[None, None], [None, None], [None, "node_behind"],
-                                           [None, None], [None, "node_behind"]], [None] * 5]),
+    # chain.fees reads the estimate (we never ask for all levels: that answer is malformed there)
+    "helius_getPriorityFeeEstimate_responses": Expect([[120000, None]]),
+    # each body read as if on HTTP 429 and on HTTP 200 (400, 401, 429, 500, 503 in file order)
+    "helius_rest_error_examples": Expect([[["rate_limited", None], ["rate_limited", None],
+                                           ["rate_limited", "rate_limited"], ["rate_limited", "server_error"],
+                                           ["rate_limited", "server_error"]]]),
     "helius_transactionSubscribe_notification": Expect(["SignatureSeen"]),
     "helius_webhook_enhanced_payload": Expect([P(0, 0)]),  # an NFT sale is not a swap
 }

@@ -269,20 +269,17 @@ class BirdeyeServer(FaultyServer):
 
 
 class HeliusServer(FaultyServer):
-    """Enhanced Transactions REST and JSON-RPC (``getPriorityFeeEstimate``); key in ``api-key``."""
+    """Enhanced Transactions REST; key in ``api-key`` (JSON-RPC error bodies via ``fail_next``)."""
 
     def __init__(self, api_key: str = "helius-test-key") -> None:
         self.api_key = api_key
         self.swaps: list[dict[str, Any]] = []
-        self.priority_fee = 120000.0
-        self.rpc_error: dict[str, Any] | None = None
         super().__init__()
 
     def routes(self) -> None:
         r = self.app.router
         r.add_get("/v0/addresses/{address}/transactions", self.address_txs)
         r.add_post("/v0/transactions", self.txs_by_signature)
-        r.add_post("/", self.rpc)
 
     def _key_ok(self, request: web.Request) -> bool:
         return request.query.get("api-key") == self.api_key
@@ -300,15 +297,6 @@ class HeliusServer(FaultyServer):
         body = await request.json()
         want = set(body.get("transactions", []))
         return web.json_response([s for s in self.swaps if s["signature"] in want])
-
-    async def rpc(self, request: web.Request) -> web.Response:
-        if not self._key_ok(request):
-            return web.json_response({"error": {"code": -32001, "message": "Unauthorized"}}, status=401)
-        body = await request.json()
-        if self.rpc_error is not None:
-            return web.json_response({"jsonrpc": "2.0", "id": body.get("id"), "error": self.rpc_error})
-        return web.json_response({"jsonrpc": "2.0", "id": body.get("id"),
-                                  "result": {"priorityFeeEstimate": self.priority_fee}})
 
 
 def swap_tx(signature: str, wallet: str, mint: str, sol_lamports: int, side: str = "buy",
