@@ -3,8 +3,8 @@
 An operator chooses the token and the size, so the strategy-side sizing (volatility target,
 Kelly, correlation) does not apply. The hard caps do, exactly as for the engine's own orders:
 max SOL per trade, max open positions, total exposure, the cash reserve, a tripped breaker or a
-pause (no new entries), the token contract rules, the sell route (honeypot) and the quoted price
-impact. Slippage and priority fee come from ``[risk]`` and are capped again in ``chain/``.
+pause (no new entries), the token contract rules, the top-10 holder share (the same chain read and
+rule as the engine's entries), the sell route (honeypot) and the quoted price impact. Slippage and priority fee come from ``[risk]`` and are capped again in ``chain/``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from bot.contracts import OrderIntent, Position, Rejected, TokenSafety, TradingState
 from bot.risk.config import RiskConfig
-from bot.risk.safety import contract_violations
+from bot.risk.safety import contract_violations, holder_share_violation
 from chain.types import LAMPORTS_PER_SOL, Side
 
 
@@ -47,8 +47,9 @@ def operator_buy(cfg: RiskConfig, *, intent_id: str, mint: str, lamports: int, d
                         f"cash {cash_lamports / LAMPORTS_PER_SOL:.4f} SOL minus the reserve "
                         f"{cfg.portfolio.cash_reserve_sol:g} SOL does not cover {lamports / LAMPORTS_PER_SOL:g} SOL")
     viol = contract_violations(safety, cfg.safety, unknown_fails=cfg.safety.reject_unknown)
-    if viol:
-        return Rejected(mint, viol[0][0], viol[0][1])
+    unsafe = viol[0] if viol else holder_share_violation(safety, cfg.safety, unknown_fails=cfg.safety.reject_unknown)
+    if unsafe:
+        return Rejected(mint, *unsafe)
     if cfg.safety.require_sell_route and sell_route_ok is not True:
         return Rejected(mint, "no_sell_route", "no sell route (reverse quote failed): possible honeypot")
     if not (price_impact_bps <= cfg.safety.max_price_impact_bps):

@@ -3,6 +3,7 @@ and the snapshot a quote implies (``chain.market_probe``). Pure functions with t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from chain.types import LAMPORTS_PER_SOL, Side
 ROOT = Path(__file__).resolve().parents[2]
 CFG = load_config(ROOT / "config" / "trading.toml").config
 MINT = "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"
-SAFE = TokenSafety(MINT, mint_authority_set=False, freeze_authority_set=False, token_2022=False)
+SAFE = TokenSafety(MINT, mint_authority_set=False, freeze_authority_set=False, token_2022=False,
+                   top10_holder_share=0.2)
 
 
 def pos(mint: str = MINT, tokens: int = 1_000, cost: int = LAMPORTS_PER_SOL // 2) -> Position:
@@ -50,6 +52,9 @@ def test_operator_buy_within_every_cap_is_approved_with_risk_slippage_and_fee_ca
      "mint_authority"),
     ({"safety": TokenSafety(MINT, mint_authority_set=False, freeze_authority_set=True, token_2022=False)},
      "freeze_authority"),
+    ({"safety": replace(SAFE, top10_holder_share=CFG.risk.safety.max_top10_holder_share + 0.01)},
+     "top10_holder_share"),
+    ({"safety": replace(SAFE, top10_holder_share=None)}, "top10_holder_share_unknown"),
     ({"sell_route_ok": False}, "no_sell_route"),
     ({"price_impact_bps": CFG.risk.safety.max_price_impact_bps + 1}, "price_impact"),
 ])

@@ -19,16 +19,18 @@ import math
 import sys
 
 from bot.cli.common import load
-from bot.cli.session import OperatorSession, build_market_probe, operator_session, token_safety
+from bot.cli.session import OperatorSession, build_market_probe, operator_session
 from bot.config import Secrets, check_startup, load_secrets
 from bot.contracts import OrderIntent, Rejected
 from bot.errors import OperatorError
 from bot.ops.logs import setup_logging
 from bot.orders.execution import IntentOutcome, execute_intent
+from bot.orders.mint_facts import to_token_safety
 from bot.risk.manager import RiskManager
 from bot.risk.operator import operator_buy, operator_sell
 from chain.addresses import parse_address
 from chain.errors import ChainError
+from chain.token_safety import MintSafety
 from chain.types import LAMPORTS_PER_SOL, WSOL_MINT, CloseStatus, Side
 
 NAME = "trade"
@@ -127,13 +129,15 @@ async def place(session: OperatorSession, secrets: Secrets, side: Side, mint: st
         await close()
     print(f"{mint}: {probe.mint.decimals} decimals, quoted {probe.exec_price_sol:.9g} SOL/token "
           f"(${probe.exec_price_sol * probe.pool.sol_usd:.6g}), impact {probe.price_impact_bps:.1f} bps")
+    if side is Side.BUY:
+        print(holders_line(probe.mint))
 
     if side is Side.BUY:
         breaker = next((b.reason or b.name for b in risk.breakers() if b.tripped), "")
         verdict = operator_buy(
             cfg.risk, intent_id=intent_id, mint=mint, lamports=lamports, decimals=probe.mint.decimals,
             positions=positions, cash_lamports=ledger.cash_lamports() or 0, trading_state=state,
-            breaker_reason=breaker, safety=token_safety(probe.mint, now), price_impact_bps=probe.price_impact_bps,
+            breaker_reason=breaker, safety=to_token_safety(probe.mint, now), price_impact_bps=probe.price_impact_bps,
             sell_route_ok=probe.sell_route_ok)
     else:
         verdict = sell
@@ -145,6 +149,16 @@ async def place(session: OperatorSession, secrets: Secrets, side: Side, mint: st
                                    max_sol_per_trade_lamports=round(cfg.risk.max_position_sol * LAMPORTS_PER_SOL),
                                    symbol=position.symbol if position else "")
     return report(outcome)
+
+
+def holders_line(m: MintSafety) -> str:
+    """The top-10 holder share as the risk rule saw it, and what it left out."""
+    if m.top10_holder_share is None:
+        return "  top-10 holders: unknown (the largest accounts could not be read)"
+    left_out = [h for h in m.holders if not h.kind.counted]
+    note = ", ".join(f"{sum(1 for h in left_out if h.kind is k)} {k}" for k in dict.fromkeys(h.kind for h in left_out))
+    return (f"  top-10 holders own {m.top10_holder_share:.1%} of the supply"
+            + (f" (left out: {note} account(s))" if note else ""))
 
 
 def report(o: IntentOutcome) -> int:
