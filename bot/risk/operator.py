@@ -5,6 +5,8 @@ Kelly, correlation) does not apply. The hard caps do, exactly as for the engine'
 max SOL per trade, max open positions, total exposure, the cash reserve, a tripped breaker or a
 pause (no new entries), the token contract rules, the top-10 holder share (the same chain read and
 rule as the engine's entries), the sell route (honeypot) and the quoted price impact. Slippage and priority fee come from ``[risk]`` and are capped again in ``chain/``.
+Sells (``solbot trade sell`` and the ``/close`` command) follow the one sell rule of
+``bot.risk.sells``: never more than ``min(wallet balance, ledger position)``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from bot.contracts import OrderIntent, Position, Rejected, TokenSafety, TradingState
 from bot.risk.config import RiskConfig
 from bot.risk.safety import contract_violations, holder_share_violation
+from bot.risk.sells import sellable
 from chain.types import LAMPORTS_PER_SOL, Side
 
 
@@ -61,8 +64,11 @@ def operator_buy(cfg: RiskConfig, *, intent_id: str, mint: str, lamports: int, d
 
 
 def operator_sell(cfg: RiskConfig, *, intent_id: str, mint: str, wallet_balance: int | None, pct: float,
-                  position: Position | None, trading_state: TradingState) -> OrderIntent | Rejected:
-    """Sell ``pct`` % of the wallet's actual balance; the ledger position must cover it."""
+                  position: Position | None, trading_state: TradingState,
+                  reason: str = "operator_sell") -> OrderIntent | Rejected:
+    """Sell ``pct`` % of what the bot holds: ``min(wallet balance, ledger position)``
+    (``bot.risk.sells``). Tokens in the wallet beyond the position are left alone (a reconcile
+    difference). ``solbot trade sell`` and the ``/close`` command (``pct=100``) both come here."""
     if trading_state is TradingState.HALTED:
         return Rejected(mint, "trading_halted", "trading is halted (nothing may trade); resume first")
     if not 0 < pct <= 100:
@@ -73,13 +79,13 @@ def operator_sell(cfg: RiskConfig, *, intent_id: str, mint: str, wallet_balance:
         return Rejected(mint, "no_position", f"the ledger has no open position in {mint}"
                         + (f" (the wallet holds {wallet_balance} raw units: run `solbot reconcile`)"
                            if wallet_balance else ""))
-    amount = wallet_balance if pct >= 100 else wallet_balance * round(pct * 10_000) // 1_000_000
+    cap = sellable(position, wallet_balance)
+    if isinstance(cap, Rejected):
+        return cap
+    amount = cap.amount if pct >= 100 else cap.amount * round(pct * 10_000) // 1_000_000
     if amount <= 0:
-        return Rejected(mint, "invalid_amount", f"{pct:g} % of the wallet's balance {wallet_balance} is nothing to sell")
-    if amount > position.token_amount:
-        return Rejected(mint, "ledger_mismatch",
-                        f"the wallet holds {wallet_balance} raw units but the ledger position is "
-                        f"{position.token_amount}; run `solbot reconcile` first")
+        return Rejected(mint, "invalid_amount", f"{pct:g} % of {cap.amount} raw units (the smaller of the wallet's "
+                        f"{cap.wallet} and the ledger's {cap.ledger}) is nothing to sell")
     return OrderIntent(intent_id=intent_id, mint=mint, side=Side.SELL, amount_in=amount,
-                       token_decimals=position.token_decimals, reason="operator_sell",
+                       token_decimals=position.token_decimals, reason=reason,
                        max_slippage_bps=cfg.max_slippage_bps, max_priority_fee_lamports=cfg.max_priority_fee_lamports)

@@ -69,12 +69,22 @@ def test_operator_sell_sells_a_share_of_the_wallet_balance():
     assert isinstance(v, OrderIntent) and v.amount_in == 250 and v.side is Side.SELL
     full = operator_sell(CFG.risk, intent_id="s", mint=MINT, wallet_balance=1_000, pct=100, position=pos(),
                          trading_state=TradingState.ACTIVE)
-    assert full.amount_in == 1_000
+    assert full.amount_in == 1_000 and full.reason == "operator_sell"
+
+
+@pytest.mark.parametrize(("balance", "tokens", "pct", "amount"), [
+    (2_000, 1_000, 100, 1_000),  # 1 000 raw units arrived from outside: left alone
+    (2_000, 1_000, 50, 500),  # a share of what the ledger holds, not of the wallet
+    (600, 1_000, 100, 600),  # the wallet holds less than the ledger: only what is there
+])
+def test_operator_sell_never_sells_more_than_the_wallet_or_the_ledger_holds(balance, tokens, pct, amount):
+    v = operator_sell(CFG.risk, intent_id="s", mint=MINT, wallet_balance=balance, pct=pct, position=pos(tokens=tokens),
+                      trading_state=TradingState.ACTIVE, reason="operator_close")
+    assert isinstance(v, OrderIntent) and v.amount_in == amount and v.reason == "operator_close"
 
 
 @pytest.mark.parametrize(("balance", "position", "state", "rule"), [
     (1_000, None, TradingState.ACTIVE, "no_position"),
-    (2_000, pos(tokens=1_000), TradingState.ACTIVE, "ledger_mismatch"),
     (None, pos(), TradingState.ACTIVE, "balance_unknown"),
     (1_000, pos(), TradingState.HALTED, "trading_halted"),
     (0, pos(), TradingState.ACTIVE, "invalid_amount"),

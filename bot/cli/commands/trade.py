@@ -4,8 +4,9 @@ The order takes the engine's path: the ledger lock (refused while ``solbot run``
 start-up recovery of unfinished intents, the risk hard caps, the intent journaled before the
 executor sees it, execution (paper or live per ``[environment] execution_mode``), and the fill
 recorded from what actually happened. Without a market feed the order is priced from the mint
-account (decimals, authorities) and an executable Jupiter quote. Sells sell a percentage of the
-wallet's actual token balance.
+account (decimals, authorities, holders) and an executable Jupiter quote. Sells sell a percentage of
+what the bot holds, ``min(wallet balance, ledger position)`` (the engine's sell rule); tokens in the
+wallet beyond the ledger's position are left alone and reported by ``solbot reconcile``.
 
 Exit status: 0 only for a confirmed fill; 1 when the order was rejected or did not fill; 2 for an
 operator error (bad input, ledger locked, config).
@@ -28,6 +29,7 @@ from bot.orders.execution import IntentOutcome, execute_intent
 from bot.orders.mint_facts import to_token_safety
 from bot.risk.manager import RiskManager
 from bot.risk.operator import operator_buy, operator_sell
+from bot.risk.sells import Sellable, sellable
 from chain.addresses import parse_address
 from chain.errors import ChainError
 from chain.token_safety import MintSafety
@@ -44,10 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("mint", metavar="MINT", help="token mint address")
     b.add_argument("--sol", required=True, type=float, metavar="AMOUNT",
                    help="SOL to spend (at most [risk] max_position_sol)")
-    s = sub.add_parser("sell", help="sell --pct percent of the wallet's MINT balance")
+    s = sub.add_parser("sell", help="sell --pct percent of the MINT position (never beyond the wallet or the ledger)")
     s.add_argument("mint", metavar="MINT", help="token mint address")
     s.add_argument("--pct", type=float, default=100.0, metavar="PCT",
-                   help="percent of the wallet's actual balance to sell (default 100)")
+                   help="percent of min(wallet balance, ledger position) to sell (default 100)")
     for q in (b, s):
         q.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
                        help="config file (default: $SOLBOT_CONFIG or config/trading.toml)")
@@ -109,11 +111,16 @@ async def place(session: OperatorSession, secrets: Secrets, side: Side, mint: st
     sell: OrderIntent | Rejected | None = None
     amount = lamports
     if side is Side.SELL:
-        sell = operator_sell(cfg.risk, intent_id=intent_id, mint=mint, wallet_balance=await executor.token_balance(mint),
+        balance = await executor.token_balance(mint)
+        sell = operator_sell(cfg.risk, intent_id=intent_id, mint=mint, wallet_balance=balance,
                              pct=pct, position=position, trading_state=state)
         if isinstance(sell, Rejected):
             return _rejected(sell)
         amount = sell.amount_in
+        cap = sellable(position, balance) if position is not None else None
+        if isinstance(cap, Sellable) and cap.outside:
+            print(f"the wallet holds {cap.outside} raw units of {mint} beyond the ledger position ({cap.ledger}); "
+                  "they are left alone: see `solbot reconcile`")
 
     start, close = build_market_probe(cfg, secrets)
     try:
