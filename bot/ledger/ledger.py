@@ -33,6 +33,7 @@ from bot.ledger.schema import MIGRATIONS
 from chain.types import TRANSITIONS, CloseEntry, CloseState, Fill, IntentState, JournalEntry, Side
 
 CASH_KEY = "cash_lamports"
+MIN_SQLITE = (3, 35, 0)  # ALTER TABLE ... DROP COLUMN (migration 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,10 +331,9 @@ class Ledger:
                     cur = c.execute(
                         "INSERT INTO positions(mint, symbol, opened_at, token_amount, initial_token_amount, "
                         "token_decimals, cost_lamports, total_cost_lamports, entry_price_usd, entry_price_sol, "
-                        "stop_price_usd, high_water_usd, entry_votes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        "stop_price_usd, entry_votes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                         (fill.mint, symbol, fill.ts, fill.out_amount, fill.out_amount, fill.token_decimals,
-                         spent, spent, fill.price_usd, fill.price_sol, stop_price_usd, fill.price_usd,
-                         entry_votes))
+                         spent, spent, fill.price_usd, fill.price_sol, stop_price_usd, entry_votes))
                     pid = int(cur.lastrowid)
                 else:
                     pid = int(pos["id"])
@@ -409,13 +409,6 @@ class Ledger:
         with self._tx() as c:
             c.executemany("INSERT INTO rejections(ts, mint, rule, detail) VALUES (?, ?, ?, ?)",
                           [(now, m, r, d) for m, r, d in rejections])
-
-    def update_position(self, mint: str, *, high_water_usd: float | None = None,
-                        stop_price_usd: float | None = None, exit_state: str | None = None) -> None:
-        with self._tx() as c:
-            c.execute("UPDATE positions SET high_water_usd = COALESCE(?, high_water_usd), "
-                      "stop_price_usd = COALESCE(?, stop_price_usd), exit_state = COALESCE(?, exit_state) "
-                      "WHERE mint = ? AND closed_at IS NULL", (high_water_usd, stop_price_usd, exit_state, mint))
 
     def open_positions(self) -> list[Position]:
         return [_position(r) for r in self._q("SELECT * FROM positions WHERE closed_at IS NULL ORDER BY id")]
@@ -499,6 +492,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
     if version > len(MIGRATIONS):
         raise sqlite3.DatabaseError(f"ledger schema version {version} is newer than this solbot "
                                     f"({len(MIGRATIONS)}); upgrade solbot")
+    if version < len(MIGRATIONS) and sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise sqlite3.DatabaseError(f"the ledger's migrations need SQLite {'.'.join(map(str, MIN_SQLITE))} or "
+                                    f"newer, this Python has {sqlite3.sqlite_version}; use a newer Python build")
     for v in range(version, len(MIGRATIONS)):
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -579,6 +575,6 @@ def _position(r: sqlite3.Row) -> Position:
         token_decimals=r["token_decimals"], cost_lamports=r["cost_lamports"],
         entry_price_usd=r["entry_price_usd"], entry_price_sol=r["entry_price_sol"],
         stop_price_usd=r["stop_price_usd"], initial_token_amount=r["initial_token_amount"],
-        realized_lamports=r["realized_lamports"], high_water_usd=r["high_water_usd"],
-        exit_state=r["exit_state"], strategies=tuple(v["strategy"] for v in votes if v.get("score", 0) > 0),
+        realized_lamports=r["realized_lamports"],
+        strategies=tuple(v["strategy"] for v in votes if v.get("score", 0) > 0),
     )

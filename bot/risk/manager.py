@@ -305,7 +305,7 @@ class RiskManager:
         for p in portfolio.positions:
             i = token_index(view, p.mint)
             mark = mark_price(view, i) if i is not None else None
-            high = max(self._highs.get(p.mint, p.entry_price_usd), p.high_water_usd, mark or 0.0)
+            high = max(self._highs.get(p.mint, p.entry_price_usd), mark or 0.0)
             self._highs[p.mint] = high
             cap = sellable(p, balances.get(p.mint))
             if isinstance(cap, Rejected) or cap.amount <= 0:
@@ -321,7 +321,3 @@ class RiskManager:
                 max_priority_fee_lamports=cfg.max_priority_fee_lamports,
                 stop_price_usd=effective_stop(p, high, cfg), decision=decisions.get(p.mint)))
         return out
-
-    def exit_details(self, p_mint: str) -> dict[str, float]:
-        """The per-position exit state kept here (for /status): the highest price seen."""
-        return {"high_usd": self._highs[p_mint]} if p_mint in self._highs else {}

@@ -205,3 +205,32 @@ def test_ledger_stays_consistent_when_the_process_is_killed_between_writes(tmp_p
         assert len(led.unfinished()) <= 1
         led.close()
     assert len(fills) > 10  # the writer did real work between kills
+
+
+def test_migration_3_drops_the_unused_position_columns_and_keeps_the_rows(tmp_path):
+    import sqlite3
+
+    from bot.ledger.ledger import _split_sql
+    from bot.ledger.schema import MIGRATIONS
+
+    db = tmp_path / "v2.sqlite3"
+    conn = sqlite3.connect(db)
+    for script in MIGRATIONS[:2]:  # a ledger written by the previous release
+        for stmt in _split_sql(script):
+            conn.execute(stmt)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute("INSERT INTO positions(mint, symbol, opened_at, token_amount, initial_token_amount, token_decimals, "
+                 "cost_lamports, total_cost_lamports, entry_price_usd, entry_price_sol, stop_price_usd, "
+                 "high_water_usd, exit_state) VALUES ('MintA', 'A', 5, 7, 7, 6, 100, 100, 1.0, 0.01, 0.8, 1.2, '{}')")
+    conn.commit()
+    conn.close()
+    led = Ledger.open(db, lambda: 100)
+    try:
+        [pos] = led.open_positions()
+        assert (pos.mint, pos.token_amount, pos.cost_lamports, pos.stop_price_usd) == ("MintA", 7, 100, 0.8)
+        assert not {"high_water_usd", "exit_state"} & set(led.positions()[0])
+    finally:
+        led.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    conn.close()
