@@ -2,8 +2,8 @@
 
 Both take the ledger lock, build the executor the config names, and resolve unfinished intents
 from the chain before doing anything else; ``OperatorSession`` does that in one place. Orders
-placed by hand are priced without a market feed through ``chain.market_probe`` (mint account +
-executable Jupiter quote), which needs the RPC endpoints and Jupiter in both modes.
+placed by hand are priced without a market feed through ``chain.market_probe`` (mint account,
+largest holders, executable Jupiter quote), which needs the RPC endpoints and Jupiter in both modes.
 """
 
 from __future__ import annotations

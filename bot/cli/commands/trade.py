@@ -138,8 +138,6 @@ async def place(session: OperatorSession, secrets: Secrets, side: Side, mint: st
           f"(${probe.exec_price_sol * probe.pool.sol_usd:.6g}), impact {probe.price_impact_bps:.1f} bps")
     if side is Side.BUY:
         print(holders_line(probe.mint))
-
-    if side is Side.BUY:
         breaker = next((b.reason or b.name for b in risk.breakers() if b.tripped), "")
         verdict = operator_buy(
             cfg.risk, intent_id=intent_id, mint=mint, lamports=lamports, decimals=probe.mint.decimals,
