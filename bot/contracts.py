@@ -159,8 +159,6 @@ class Position:
     stop_price_usd: float
     initial_token_amount: int
     realized_lamports: int = 0  # SOL received from partial exits, net of their fees
-    high_water_usd: float = 0.0
-    exit_state: str = "{}"  # risk manager's JSON state (ladder levels done, trailing...)
     strategies: tuple[str, ...] = ()  # strategies that voted for the entry
 
 

@@ -33,6 +33,7 @@ from bot.contracts import (
     MarketUpdate,
     OrderIntent,
     PortfolioState,
+    Position,
     Rejected,
 )
 from bot.control import Close, ControlQueue, Pause, ResetBreaker, Resume
@@ -42,7 +43,9 @@ from bot.orders.execution import execute_intent
 from bot.orders.mint_facts import ChainSafety, to_token_safety
 from bot.orders.mint_facts import merge as merge_safety
 from bot.orders.portfolio import mark_positions, portfolio_state, utc_day
+from bot.orders.reconcile import position_differences
 from bot.risk.manager import RiskManager
+from bot.risk.operator import operator_sell
 from bot.risk.types import MarketConditions
 from chain.types import (
     LAMPORTS_PER_SOL,
@@ -120,6 +123,7 @@ class Engine:
         self.cycles = 0
         self.exhausted = False
         self._book: dict[str, Any] = {}
+        self._wallet_diffs: dict[str, tuple[int | None, int | None]] = {}  # mint -> (ledger, wallet) reported
 
     # -------------------------------------------------------------------- ledger I/O
 
@@ -240,12 +244,24 @@ class Engine:
         if not portfolio.positions:
             return 0
         balances = await self._balances([p.mint for p in portfolio.positions])
+        await self._report_wallet_differences(portfolio.positions, balances)
         intents = self.risk.plan_exits(view, portfolio, decisions, self.market.safety_reports(), balances, now)
         done = 0
         for intent in intents:
             if await self._execute(intent, now):
                 done += 1
         return done
+
+    async def _report_wallet_differences(self, positions: Sequence[Position], balances: Mapping[str, int]) -> None:
+        """A held token whose wallet balance differs from the ledger's position is a reconcile
+        difference: recorded (once per change) and left alone; exits never sell beyond the position."""
+        known = [p for p in positions if p.mint in balances]
+        diffs = {d.subject: d for d in position_differences(known, {p.mint: balances[p.mint] for p in known})}
+        for mint, d in diffs.items():
+            if self._wallet_diffs.get(mint) != (d.ledger, d.wallet):
+                log.warning("ledger and wallet differ: %s", d.line())
+                await self._io(self.ledger.record_event, "reconcile_difference", d.line())
+        self._wallet_diffs = {m: (d.ledger, d.wallet) for m, d in diffs.items()}
 
     async def _run_entries(self, view: MarketView, decisions: Sequence[Decision], now: int) -> tuple[int, int]:
         buys = [d for d in decisions if d.action is Action.BUY]
@@ -376,20 +392,20 @@ class Engine:
         await self._io(self.ledger.record_event, "operator_command", f"{type(cmd).__name__} {cmd}")
 
     async def _operator_close(self, target: str, now: int) -> None:
+        """Sell whole positions by the one sell rule (``bot.risk.operator.operator_sell``):
+        ``min(wallet balance, ledger position)``; tokens beyond the position stay in the wallet."""
         positions = await self._io(self.ledger.open_positions)
         for p in positions:
             if target not in ("all", p.mint):
                 continue
-            bal = await self.executor.token_balance(p.mint)
-            amount = bal if bal is not None else p.token_amount
-            if amount <= 0:
+            verdict = operator_sell(self.cfg.risk, intent_id=f"{now}-{p.mint[:8]}-sell-operator", mint=p.mint,
+                                    wallet_balance=await self.executor.token_balance(p.mint), pct=100,
+                                    position=p, trading_state=self.risk.trading_state, reason="operator_close")
+            if isinstance(verdict, Rejected):
+                log.warning("close of %s not placed: %s: %s", p.mint, verdict.rule, verdict.detail)
+                await self._io(self.ledger.record_rejection, p.mint, verdict.rule, f"operator close: {verdict.detail}")
                 continue
-            intent = OrderIntent(
-                intent_id=f"{now}-{p.mint[:8]}-sell-operator", mint=p.mint, side=Side.SELL, amount_in=amount,
-                token_decimals=p.token_decimals, reason="operator_close",
-                max_slippage_bps=self.cfg.risk.max_slippage_bps,
-                max_priority_fee_lamports=self.cfg.risk.max_priority_fee_lamports)
-            await self._execute(intent, now)
+            await self._execute(verdict, now)
 
     def _emit(self, kind: str, severity: str, text: str, data: dict | None = None) -> None:
         try:

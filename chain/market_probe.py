@@ -3,7 +3,9 @@
 Operator orders (``solbot trade``) have no feed snapshot. This reads what the order needs from
 the chain and the router instead:
 
-- decimals and the contract facts (authorities, Token-2022 extensions) from the mint account;
+- decimals and the contract facts (authorities, Token-2022 extensions) from the mint account, and
+  the top-10 holder share from the largest accounts and their owners (``TokenSafetyReader``: the
+  same read and the same exclusions as the engine's entries);
 - the executable price for exactly the order's amount from a Jupiter quote, and the pool depth
   implied by that quote's price impact (constant product: impact = a / (R_in + a), so
   R_in = a·(1 - impact) / impact);

@@ -67,6 +67,12 @@ class TokenAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class LargestTokenAccount:
+    address: str  # the token account (not its owner)
+    amount: int  # raw units
+
+
+@dataclass(frozen=True, slots=True)
 class SimulationResult:
     err: Any
     logs: tuple[str, ...]
@@ -188,16 +194,38 @@ def parse_transaction(signature: str, result: Any) -> ConfirmedTx | None:
         num_signatures=len(_list(tx.get("signatures"), "transaction.signatures")))
 
 
+def _token_account(pubkey: str, account: Any) -> TokenAccount:
+    """A jsonParsed token account (``{"data": {"program", "parsed": {"info": ...}}, ...}``)."""
+    data = _obj(_obj(account, "account").get("data"), "account.data")
+    info = _obj(_obj(data.get("parsed"), "parsed").get("info"), "parsed.info")
+    amt = _obj(info.get("tokenAmount"), "tokenAmount")
+    return TokenAccount(pubkey, _str(info.get("mint"), "mint"), _str(info.get("owner"), "owner"),
+                        _int_str(amt.get("amount"), "amount"), _int(amt.get("decimals"), "decimals"),
+                        _str(data.get("program"), "program"))
+
+
 def parse_token_accounts(result: Any) -> list[TokenAccount]:
     out = []
     for item in _list(_value(result, "getTokenAccountsByOwner"), "value"):
         o = _obj(item, "token account")
-        data = _obj(_obj(o.get("account"), "account").get("data"), "account.data")
-        info = _obj(_obj(data.get("parsed"), "parsed").get("info"), "parsed.info")
-        amt = _obj(info.get("tokenAmount"), "tokenAmount")
-        out.append(TokenAccount(_str(o.get("pubkey"), "pubkey"), _str(info.get("mint"), "mint"),
-                                _str(info.get("owner"), "owner"), _int_str(amt.get("amount"), "amount"),
-                                _int(amt.get("decimals"), "decimals"), _str(data.get("program"), "program")))
+        out.append(_token_account(_str(o.get("pubkey"), "pubkey"), o.get("account")))
+    return out
+
+
+def parse_token_accounts_at(addresses: Sequence[str], result: Any) -> list[TokenAccount | None]:
+    """``getMultipleAccounts`` (jsonParsed) of token accounts, in request order; None where an
+    account does not exist (any other account is malformed here)."""
+    values = _list(_value(result, "getMultipleAccounts"), "getMultipleAccounts.value")
+    if len(values) != len(addresses):
+        raise ChainDataError("getMultipleAccounts: answer length differs from the request")
+    return [None if v is None else _token_account(a, v) for a, v in zip(addresses, values, strict=True)]
+
+
+def parse_largest_accounts(result: Any) -> list[LargestTokenAccount]:
+    out = []
+    for x in _list(_value(result, "getTokenLargestAccounts"), "getTokenLargestAccounts.value"):
+        o = _obj(x, "largest account")
+        out.append(LargestTokenAccount(_str(o.get("address"), "address"), _int_str(o.get("amount"), "amount")))
     return out
 
 
@@ -258,12 +286,16 @@ class ChainRpc:
         v = await self.pool.call("getAccountInfo", params, parse=lambda r: _value(r, "getAccountInfo"))
         return _obj(v, "getAccountInfo.value") if v is not None else None
 
-    async def largest_token_accounts(self, mint: str) -> list[int]:
-        def parse(r: Any) -> list[int]:
-            return [_int_str(_obj(x, "holder").get("amount"), "amount")
-                    for x in _list(_value(r, "getTokenLargestAccounts"), "value")]
+    async def largest_token_accounts(self, mint: str) -> list[LargestTokenAccount]:
+        """The mint's largest token accounts (the node answers up to 20), largest first."""
         return await self.pool.call("getTokenLargestAccounts", [mint, {"commitment": self.commitment}],
-                                    parse=parse)
+                                    parse=parse_largest_accounts)
+
+    async def token_accounts_at(self, addresses: Sequence[str]) -> list[TokenAccount | None]:
+        """Several token accounts in one ``getMultipleAccounts`` call (jsonParsed, at most 100)."""
+        params = [list(addresses), {"encoding": "jsonParsed", "commitment": self.commitment}]
+        return await self.pool.call("getMultipleAccounts", params,
+                                    parse=lambda r: parse_token_accounts_at(addresses, r))
 
     async def simulate(self, raw: bytes) -> SimulationResult:
         params = [base64.b64encode(raw).decode(),

@@ -1,24 +1,111 @@
 """Token safety reads for the risk manager: the mint account (jsonParsed) and the largest holders.
 
-Returns ``MintSafety`` (chain-side values); the engine maps it to ``bot.contracts.TokenSafety``:
+Returns ``MintSafety`` (chain-side values); ``bot.orders.mint_facts.to_token_safety`` maps it to
+``bot.contracts.TokenSafety`` for the engine and for ``solbot trade`` alike:
 ``mint_authority_set``, ``freeze_authority_set``, ``token_2022``, ``transfer_fee_bps``,
 ``permanent_delegate``, ``transfer_hook``, ``non_transferable``, ``default_frozen``,
 ``top10_holder_share``.
+
+The top-10 holder share is decided here, once. ``getTokenLargestAccounts`` names the largest
+token accounts (up to 20); one ``getMultipleAccounts`` (jsonParsed) call reads who owns each.
+Accounts that are not a holder's stake are left out before the ten largest are summed:
+
+- the owner (token-account authority) is off the ed25519 curve, i.e. a program-derived address:
+  a pool vault, a bonding curve, a program's escrow; no private key can move those tokens;
+- the owner is a known AMM / launchpad authority (named in ``KNOWN_POOL_AUTHORITIES``);
+- the owner is the incinerator (burned tokens).
+
+The share is the sum of the ten largest remaining accounts over the mint's whole supply. When
+either holder read fails the share is unknown (``None``), never a guess; the mint facts still
+stand. A stake held by a program (a multisig vault, a vesting contract) is left out as well:
+the rule measures wallets.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from solders.pubkey import Pubkey
 from spl.token.instructions import get_associated_token_address
 
-from chain.errors import ChainDataError
-from chain.rpc_methods import ChainRpc
+from chain.errors import ChainDataError, ChainError
+from chain.rpc_methods import ChainRpc, LargestTokenAccount, TokenAccount
 from chain.tx_check import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 
+log = logging.getLogger(__name__)
+
 TOP_HOLDERS = 10  # the "top 10 holders" share the risk rules speak of
+
+#: The burn address: tokens sent to its token accounts are out of circulation.
+INCINERATOR = "1nc1nerator11111111111111111111111111111111"
+
+#: Token-account owners of the big AMMs and launchpads: what they hold is pool reserve, not a
+#: holder's stake. (They are program-derived too; listed so the reason has a name.)
+KNOWN_POOL_AUTHORITIES: dict[str, str] = {
+    "5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1": "Raydium AMM v4 authority",
+    "GpMZbSM2GgvTKHJirzeGfMFoaZ8UR2X7F4v8vHTvxFbL": "Raydium CPMM authority",
+    "WLHv2UAZm6z4KyaaELi5pjdbJh6RESMva1Rnn8pJVVh": "Raydium LaunchLab authority",
+}
+
+
+class HolderKind(StrEnum):
+    WALLET = "wallet"  # owner on the curve: a key can move these tokens (counted)
+    GONE = "gone"  # the account closed between the two reads (counted: it held that amount)
+    POOL = "pool"  # a known AMM / launchpad authority
+    PROGRAM = "program"  # owner off the curve: a program-derived address (pool vault, bonding curve...)
+    BURNED = "burned"  # the incinerator
+
+    @property
+    def counted(self) -> bool:
+        return self in (HolderKind.WALLET, HolderKind.GONE)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenHolder:
+    account: str  # the token account
+    amount: int  # raw units
+    owner: str | None  # the token account's owner (authority); None when the account is gone
+    kind: HolderKind
+
+
+def holder_kind(owner: str) -> HolderKind:
+    """What kind of holder a token account's owner is (see the module docstring)."""
+    if owner == INCINERATOR:
+        return HolderKind.BURNED
+    if owner in KNOWN_POOL_AUTHORITIES:
+        return HolderKind.POOL
+    try:
+        on_curve = Pubkey.from_string(owner).is_on_curve()
+    except ValueError:
+        raise ChainDataError(f"token account owner {owner!r:.50} is not an address") from None
+    return HolderKind.WALLET if on_curve else HolderKind.PROGRAM
+
+
+def classify_holders(mint: str, largest: list[LargestTokenAccount],
+                     accounts: list[TokenAccount | None]) -> tuple[TokenHolder, ...]:
+    """Pair each largest account with its parsed account (same order) and name its holder kind."""
+    if len(accounts) != len(largest):
+        raise ChainDataError("holder accounts: answer length differs from the request")
+    out = []
+    for la, acc in zip(largest, accounts, strict=True):
+        if acc is None:
+            out.append(TokenHolder(la.address, la.amount, None, HolderKind.GONE))
+            continue
+        if acc.mint != mint:
+            raise ChainDataError(f"largest account {la.address} of {mint} holds mint {acc.mint}")
+        out.append(TokenHolder(la.address, la.amount, acc.owner, holder_kind(acc.owner)))
+    return tuple(sorted(out, key=lambda h: -h.amount))
+
+
+def top10_holder_share(holders: tuple[TokenHolder, ...], supply: int) -> float | None:
+    """The ten largest counted holders' share of the whole supply (None for a zero supply)."""
+    if supply <= 0:
+        return None
+    counted = sorted((h.amount for h in holders if h.kind.counted), reverse=True)[:TOP_HOLDERS]
+    return sum(counted) / supply
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +122,8 @@ class MintSafety:
     transfer_hook: bool
     non_transferable: bool
     default_frozen: bool
-    top10_holder_share: float | None
+    top10_holder_share: float | None  # None: unknown (the holder reads failed)
+    holders: tuple[TokenHolder, ...] = ()  # the largest accounts, classified (empty when unknown)
 
     @property
     def token_2022(self) -> bool:
@@ -87,7 +175,10 @@ def parse_mint_account(mint: str, value: dict[str, Any]) -> MintSafety:
 
 
 class TokenSafetyReader:
-    """``await TokenSafetyReader(ChainRpc(pool, commitment)).read(mint)`` → ``MintSafety``."""
+    """``await TokenSafetyReader(ChainRpc(pool, commitment)).read(mint)`` → ``MintSafety``.
+
+    The mint account must be readable (``ChainError`` otherwise: decimals and authorities are not
+    optional); a failed holder read only leaves the holder share unknown."""
 
     def __init__(self, rpc: ChainRpc) -> None:
         self._rpc = rpc
@@ -97,6 +188,17 @@ class TokenSafetyReader:
         if value is None:
             raise ChainDataError(f"mint {mint} does not exist")
         safety = parse_mint_account(mint, value)
-        holders = await self._rpc.largest_token_accounts(mint)
-        share = (sum(sorted(holders, reverse=True)[:TOP_HOLDERS]) / safety.supply) if safety.supply else None
-        return MintSafety(**{**{f: getattr(safety, f) for f in safety.__slots__}, "top10_holder_share": share})
+        try:
+            holders = await self.holders(mint)
+        except ChainError as exc:
+            log.warning("holder read for %s failed (%s); top-10 holder share unknown", mint, exc.kind)
+            return safety
+        return replace(safety, holders=holders, top10_holder_share=top10_holder_share(holders, safety.supply))
+
+    async def holders(self, mint: str) -> tuple[TokenHolder, ...]:
+        """The mint's largest accounts with their owners' kinds (two RPC calls). Raises ChainError."""
+        largest = await self._rpc.largest_token_accounts(mint)
+        if not largest:
+            return ()
+        accounts = await self._rpc.token_accounts_at([a.address for a in largest])
+        return classify_holders(mint, largest, accounts)

@@ -2,8 +2,8 @@
 
 Both take the ledger lock, build the executor the config names, and resolve unfinished intents
 from the chain before doing anything else; ``OperatorSession`` does that in one place. Orders
-placed by hand are priced without a market feed through ``chain.market_probe`` (mint account +
-executable Jupiter quote), which needs the RPC endpoints and Jupiter in both modes.
+placed by hand are priced without a market feed through ``chain.market_probe`` (mint account,
+largest holders, executable Jupiter quote), which needs the RPC endpoints and Jupiter in both modes.
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from typing import Any
 
 from bot.clock import WallClock
 from bot.config import Config, Secrets
-from bot.contracts import TokenSafety
 from bot.ledger import Ledger
 from bot.orders.execution import Recovered, adopt_wallet_cash, recover_and_record, recover_closes
 from bot.wiring import build_executor
-from chain.token_safety import MintSafety
 from chain.types import Executor
 
 log = logging.getLogger("solbot.operator")
@@ -82,13 +80,3 @@ def build_market_probe(cfg: Config, secrets: Secrets) -> tuple[Any, Any]:
 
     return start, close
 
-
-def token_safety(m: MintSafety, now: int) -> TokenSafety:
-    """The mint account's facts as the risk manager's ``TokenSafety`` (holder share left unknown:
-    on chain the pool's own vault is among the largest holders)."""
-    return TokenSafety(
-        mint=m.mint, mint_authority_set=m.mint_authority is not None,
-        freeze_authority_set=m.freeze_authority is not None, token_2022=m.token_2022,
-        transfer_fee_bps=float(m.transfer_fee_bps or 0), permanent_delegate=m.permanent_delegate,
-        transfer_hook=m.transfer_hook, non_transferable=m.non_transferable, default_frozen=m.default_frozen,
-        source="chain", ts=now)

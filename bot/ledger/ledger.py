@@ -33,6 +33,7 @@ from bot.ledger.schema import MIGRATIONS
 from chain.types import TRANSITIONS, CloseEntry, CloseState, Fill, IntentState, JournalEntry, Side
 
 CASH_KEY = "cash_lamports"
+MIN_SQLITE = (3, 35, 0)  # ALTER TABLE ... DROP COLUMN (migration 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class FillOutcome:
     closed: bool
     pnl_lamports: int | None  # realised PnL of this leg (sells)
     duplicate: bool  # the fill's signature was already applied
+    unbooked_tokens: int = 0  # a sell beyond the position: raw units sold that the ledger never held
+    unbooked_lamports: int = 0  # ... and the SOL they brought (left out of the cash: a reconcile difference)
 
 
 class Ledger:
@@ -295,7 +298,13 @@ class Ledger:
     def apply_fill(self, fill: Fill, *, symbol: str = "", stop_price_usd: float = 0.0,
                    entry_votes: str = "[]", exit_reason: str = "",
                    kv: dict[str, Any] | None = None) -> FillOutcome:
-        """Record a fill and everything it changes, in one transaction. Idempotent by signature."""
+        """Record a fill and everything it changes, in one transaction. Idempotent by signature.
+
+        A sell never books more than the open position: one that landed for more (tokens from
+        outside the ledger were in the wallet) books the position's pro-rata share of the SOL it
+        brought, all of its fees, and a ``sell_exceeds_position`` event naming the rest, which
+        ``solbot reconcile`` then reports as a cash difference. So booking a landed swap never
+        fails on the amounts, and start-up recovery cannot be stopped by one."""
         now = self._clock()
         with self._tx() as c:
             dup = c.execute("SELECT position_id FROM fills WHERE signature = ?", (fill.signature,)).fetchone()
@@ -313,6 +322,8 @@ class Ledger:
             fees = fill.network_fee_lamports + fill.tip_lamports + fill.rent_lamports
             pnl: int | None = None
             closed = False
+            unbooked = (0, 0)
+            booked = (fill.in_amount, fill.out_amount)  # what the fills row records (a sell: at most the position)
             if fill.side is Side.BUY:
                 spent = fill.in_amount + fees
                 cash -= spent
@@ -320,10 +331,9 @@ class Ledger:
                     cur = c.execute(
                         "INSERT INTO positions(mint, symbol, opened_at, token_amount, initial_token_amount, "
                         "token_decimals, cost_lamports, total_cost_lamports, entry_price_usd, entry_price_sol, "
-                        "stop_price_usd, high_water_usd, entry_votes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        "stop_price_usd, entry_votes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                         (fill.mint, symbol, fill.ts, fill.out_amount, fill.out_amount, fill.token_decimals,
-                         spent, spent, fill.price_usd, fill.price_sol, stop_price_usd, fill.price_usd,
-                         entry_votes))
+                         spent, spent, fill.price_usd, fill.price_sol, stop_price_usd, entry_votes))
                     pid = int(cur.lastrowid)
                 else:
                     pid = int(pos["id"])
@@ -336,34 +346,48 @@ class Ledger:
                               "entry_price_usd = ?, entry_price_sol = ? WHERE id = ?",
                               (tokens, fill.out_amount, spent, spent, avg_usd, avg_sol, pid))
             else:
-                if pos is None or pos["token_amount"] < fill.in_amount:
-                    held = 0 if pos is None else pos["token_amount"]
-                    raise LedgerError(f"sell fill {fill.signature} of {fill.in_amount} {fill.mint} exceeds the "
-                                      f"ledger position ({held}); run `solbot reconcile`")
-                pid = int(pos["id"])
-                proceeds = fill.out_amount - fees
+                # Never book more than the position: a sell that landed for more (outside tokens
+                # in the wallet) books the position's share of it, the rest is reported.
+                held = 0 if pos is None else int(pos["token_amount"])
+                sold = min(fill.in_amount, held)
+                booked_out = fill.out_amount if sold == fill.in_amount else fill.out_amount * sold // fill.in_amount
+                unbooked = (fill.in_amount - sold, fill.out_amount - booked_out)
+                proceeds = booked_out - fees
                 cash += proceeds
-                remaining = pos["token_amount"] - fill.in_amount
-                released = pos["cost_lamports"] if remaining == 0 else (
-                    pos["cost_lamports"] * fill.in_amount // pos["token_amount"])
-                pnl = proceeds - released
-                closed = remaining == 0
-                c.execute("UPDATE positions SET token_amount = ?, cost_lamports = cost_lamports - ?, "
-                          "realized_lamports = realized_lamports + ?, pnl_lamports = pnl_lamports + ?, "
-                          "closed_at = ?, exit_reason = COALESCE(?, exit_reason), exit_price_usd = ? WHERE id = ?",
-                          (remaining, released, proceeds, pnl, fill.ts if closed else None,
-                           exit_reason or None, fill.price_usd, pid))
+                booked = (sold, booked_out)
+                if pos is None:  # nothing open: the fill hangs on the mint's last position, if any
+                    last = c.execute("SELECT id FROM positions WHERE mint = ? ORDER BY id DESC LIMIT 1",
+                                     (fill.mint,)).fetchone()
+                    pid = int(last["id"]) if last is not None else 0
+                else:
+                    pid = int(pos["id"])
+                    remaining = held - sold
+                    released = pos["cost_lamports"] if remaining == 0 else pos["cost_lamports"] * sold // held
+                    pnl = proceeds - released
+                    closed = remaining == 0
+                    c.execute("UPDATE positions SET token_amount = ?, cost_lamports = cost_lamports - ?, "
+                              "realized_lamports = realized_lamports + ?, pnl_lamports = pnl_lamports + ?, "
+                              "closed_at = ?, exit_reason = COALESCE(?, exit_reason), exit_price_usd = ? WHERE id = ?",
+                              (remaining, released, proceeds, pnl, fill.ts if closed else None,
+                               exit_reason or None, fill.price_usd, pid))
+                if unbooked[0]:
+                    c.execute("INSERT INTO events(ts, kind, detail) VALUES (?, ?, ?)", (
+                        now, "sell_exceeds_position",
+                        f"{fill.signature}: sold {sold + unbooked[0]} raw units of {fill.mint} for "
+                        f"{booked_out + unbooked[1]} lamports but the ledger position held {held}: booked {sold} "
+                        f"for {booked_out} lamports; {unbooked[0]} raw units and {unbooked[1]} lamports are "
+                        "outside the ledger (run `solbot reconcile`)"))
             c.execute(
                 "INSERT INTO fills(intent_id, signature, mint, side, in_amount, out_amount, token_decimals, "
                 "network_fee_lamports, priority_fee_lamports, rent_lamports, tip_lamports, sol_usd, price_usd, "
                 "paper, position_id, pnl_lamports, ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (fill.intent_id, fill.signature, fill.mint, str(fill.side), fill.in_amount, fill.out_amount,
+                (fill.intent_id, fill.signature, fill.mint, str(fill.side), *booked,
                  fill.token_decimals, fill.network_fee_lamports, fill.priority_fee_lamports, fill.rent_lamports,
                  fill.tip_lamports, fill.sol_usd, fill.price_usd, int(fill.paper), pid, pnl, fill.ts))
             _put_kv(c, {CASH_KEY: cash, **(kv or {})})
             if closed:
                 _record_outcomes(c, pid, now)
-            return FillOutcome(pid, closed, pnl, False)
+            return FillOutcome(pid, closed, pnl, False, *unbooked)
 
     def book(self, *keys: str) -> tuple[list[Position], int | None, dict[str, Any]]:
         """Open positions, cash and the named kv entries, read in one consistent snapshot."""
@@ -385,13 +409,6 @@ class Ledger:
         with self._tx() as c:
             c.executemany("INSERT INTO rejections(ts, mint, rule, detail) VALUES (?, ?, ?, ?)",
                           [(now, m, r, d) for m, r, d in rejections])
-
-    def update_position(self, mint: str, *, high_water_usd: float | None = None,
-                        stop_price_usd: float | None = None, exit_state: str | None = None) -> None:
-        with self._tx() as c:
-            c.execute("UPDATE positions SET high_water_usd = COALESCE(?, high_water_usd), "
-                      "stop_price_usd = COALESCE(?, stop_price_usd), exit_state = COALESCE(?, exit_state) "
-                      "WHERE mint = ? AND closed_at IS NULL", (high_water_usd, stop_price_usd, exit_state, mint))
 
     def open_positions(self) -> list[Position]:
         return [_position(r) for r in self._q("SELECT * FROM positions WHERE closed_at IS NULL ORDER BY id")]
@@ -475,6 +492,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
     if version > len(MIGRATIONS):
         raise sqlite3.DatabaseError(f"ledger schema version {version} is newer than this solbot "
                                     f"({len(MIGRATIONS)}); upgrade solbot")
+    if version < len(MIGRATIONS) and sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise sqlite3.DatabaseError(f"the ledger's migrations need SQLite {'.'.join(map(str, MIN_SQLITE))} or "
+                                    f"newer, this Python has {sqlite3.sqlite_version}; use a newer Python build")
     for v in range(version, len(MIGRATIONS)):
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -555,6 +575,6 @@ def _position(r: sqlite3.Row) -> Position:
         token_decimals=r["token_decimals"], cost_lamports=r["cost_lamports"],
         entry_price_usd=r["entry_price_usd"], entry_price_sol=r["entry_price_sol"],
         stop_price_usd=r["stop_price_usd"], initial_token_amount=r["initial_token_amount"],
-        realized_lamports=r["realized_lamports"], high_water_usd=r["high_water_usd"],
-        exit_state=r["exit_state"], strategies=tuple(v["strategy"] for v in votes if v.get("score", 0) > 0),
+        realized_lamports=r["realized_lamports"],
+        strategies=tuple(v["strategy"] for v in votes if v.get("score", 0) > 0),
     )

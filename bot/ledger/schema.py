@@ -142,4 +142,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX account_closes_state ON account_closes(state);
     """,
+    # 2 -> 3: positions lose high_water_usd and exit_state, which nothing ever read or updated (the
+    # risk manager keeps the trailing high in its own saved state; ladder levels are read from the
+    # balance). Needs SQLite >= 3.35 (ALTER TABLE ... DROP COLUMN).
+    """
+    ALTER TABLE positions DROP COLUMN high_water_usd;
+    ALTER TABLE positions DROP COLUMN exit_state;
+    """,
 )

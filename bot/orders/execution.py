@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bot.contracts import OrderIntent
-from bot.errors import OperatorError
+from bot.errors import LedgerError, OperatorError
 from bot.ledger import Ledger
 from bot.ledger.ledger import FillOutcome
 from chain.errors import ChainError
@@ -172,28 +172,44 @@ async def record_unfilled(ledger: Ledger, result: ExecutionResult, io: Io = _to_
 class Recovered:
     intent_id: str
     result: ExecutionResult
-    state: IntentState  # in the ledger afterwards (SENT: landed but unreadable, needs a human)
+    state: IntentState  # in the ledger afterwards (SENT: landed but unreadable/unbookable, needs a human)
     duplicate: bool = False  # the fill had already been recorded
+    book: FillOutcome | None = None  # what booking the fill did (None: not booked)
+    problem: str = ""  # why a landed fill could not be booked
 
     def line(self) -> str:
         r = self.result
+        if r.fill is not None and self.book is None:
+            return (f"{self.intent_id}: landed ({r.fill.signature}) but could not be booked ({self.problem}); "
+                    "left SENT: run `solbot reconcile`")
         if r.fill is not None:
+            extra = ""
+            if self.book is not None and self.book.unbooked_tokens:
+                extra = (f"; {self.book.unbooked_tokens} raw units sold beyond the position and their "
+                         f"{self.book.unbooked_lamports} lamports left out of the ledger (see `solbot reconcile`)")
             return (f"{self.intent_id}: landed, fill recorded ({r.fill.signature})"
-                    + (" (already known)" if self.duplicate else ""))
+                    + (" (already known)" if self.duplicate else "") + extra)
         return f"{self.intent_id}: {self.state} ({r.error}: {r.detail})"
 
 
 async def recover_and_record(executor: Executor, ledger: Ledger, sol_usd: float,
                              io: Io = _to_thread) -> list[Recovered]:
     """Resolve every unfinished intent from the chain (before anything new trades) and record each
-    outcome exactly like a fresh one: fills with ``apply_fill``, failures with their fee."""
+    outcome exactly like a fresh one: fills with ``apply_fill``, failures with their fee. A fill the
+    ledger refuses is reported and left SENT, never raised: start-up must not stop on one intent."""
     reasons = {i["intent_id"]: i["reason"] for i in await io(ledger.intents)}
     out: list[Recovered] = []
     for res in await executor.recover(ledger, sol_usd=sol_usd):
         if res.fill is not None:
-            book = await io(ledger.apply_fill, res.fill,
-                            exit_reason=reasons.get(res.intent_id, "") if res.fill.side is Side.SELL else "")
-            out.append(Recovered(res.intent_id, res, IntentState.CONFIRMED, book.duplicate))
+            try:
+                book = await io(ledger.apply_fill, res.fill,
+                                exit_reason=reasons.get(res.intent_id, "") if res.fill.side is Side.SELL else "")
+            except LedgerError as exc:
+                await io(ledger.record_event, "reconcile_needed",
+                         f"{res.intent_id}: landed as {res.fill.signature} but could not be booked: {exc}"[:500])
+                out.append(Recovered(res.intent_id, res, IntentState.SENT, problem=str(exc)))
+                continue
+            out.append(Recovered(res.intent_id, res, IntentState.CONFIRMED, book.duplicate, book))
         elif res.error == FILL_UNREADABLE:
             await io(ledger.record_event, "reconcile_needed", f"{res.intent_id}: {res.detail}")
             out.append(Recovered(res.intent_id, res, IntentState.SENT))

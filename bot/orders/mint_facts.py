@@ -2,9 +2,14 @@
 
 The mint account says whether the mint and freeze authorities are still set, whether the token
 is a Token-2022 mint and which extensions it carries (transfer fee, permanent delegate, transfer
-hook, non-transferable, default-frozen accounts), and its decimals; the largest accounts give the
-top-10 holder share. These are facts, not a data vendor's opinion, so where the chain and a feed
-(Birdeye) disagree the chain wins; what the chain cannot say (pool age) comes from the feed.
+hook, non-transferable, default-frozen accounts), and its decimals; the largest accounts and
+their owners give the top-10 holder share, with pool vaults, program-owned and burned accounts
+left out (``chain.token_safety``). These are facts, not a data vendor's opinion, so where the
+chain and a feed (Birdeye) disagree the chain wins; what the chain cannot say (pool age) comes
+from the feed.
+
+``to_token_safety`` is the one mapping from the chain's ``MintSafety`` to the risk manager's
+``TokenSafety``: the engine's entries and ``solbot trade`` both use it.
 
 Reads are cached per mint for ``refresh_seconds``; a failed read is retried at the next refresh
 and, meanwhile, the feed's report (or nothing — which the risk manager treats as unknown) stands.
@@ -22,6 +27,7 @@ log = logging.getLogger("solbot.safety")
 
 
 def to_token_safety(m: MintSafety, now: int) -> TokenSafety:
+    """The chain's facts as the risk manager reads them (``top10_holder_share`` None = unknown)."""
     return TokenSafety(
         mint=m.mint,
         mint_authority_set=m.mint_authority is not None,

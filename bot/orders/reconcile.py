@@ -32,9 +32,11 @@ def position_differences(positions: Sequence[Position], wallet_tokens: Mapping[s
     for mint, p in held.items():
         bal = wallet_tokens.get(mint, 0)
         if bal != p.token_amount:
+            why = ("; the extra tokens are not the bot's: sells never touch them" if bal > p.token_amount
+                   else "; sells are limited to what the wallet holds")
             out.append(Difference("position_mismatch", mint, p.token_amount, bal,
                                   f"ledger position {p.token_amount} raw units, wallet holds {bal} "
-                                  f"({bal - p.token_amount:+d})"))
+                                  f"({bal - p.token_amount:+d}){why}"))
     for mint, bal in sorted(wallet_tokens.items()):
         if bal > 0 and mint not in held:
             out.append(Difference("untracked_tokens", mint, 0, bal,

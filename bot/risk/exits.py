@@ -2,7 +2,9 @@
 
 Precedence (first that fires wins; one order per position per cycle): ``rug_exit``,
 ``stop_loss``, ``trailing_stop``, ``ensemble_exit``, ``time_stop``, ``take_profit_final``,
-``take_profit_<n>`` (partial, highest level crossed). Amounts come from the wallet's balance.
+``take_profit_<n>`` (partial, highest level crossed). Amounts come from ``balance``: what may be
+sold, ``min(wallet balance, ledger position)`` (``bot.risk.sells``), so tokens the ledger does not
+hold are never sold.
 
 "R" is the entry's stop distance (entry price minus the initial stop price). Which ladder levels
 are done is read from the balance (``balance / initial_token_amount``), so a failed partial sell

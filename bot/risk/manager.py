@@ -28,6 +28,7 @@ from bot.risk.exits import effective_stop, evaluate_exit
 from bot.risk.features import atr, liquidity_drop, liquidity_now, mark_price, token_index
 from bot.risk.limits import correlation_to_book, exposure_sol, heat_sol
 from bot.risk.safety import entry_safety, quote_checks
+from bot.risk.sells import sellable
 from bot.risk.sizing import kelly_risk_fraction, size_entry, stop_fraction
 from bot.risk.types import BreakerEvent, BreakerStatus, EntryPlan, MarketConditions
 from chain.types import LAMPORTS_PER_SOL, QuoteCheck, Side
@@ -294,7 +295,9 @@ class RiskManager:
 
     def plan_exits(self, view: MarketView, portfolio: PortfolioState, decisions: Mapping[str, Decision],
                    safety: Mapping[str, TokenSafety], balances: Mapping[str, int], now: int) -> list[OrderIntent]:
-        """One exit order per position that needs one this cycle. Amounts from ``balances``."""
+        """One exit order per position that needs one this cycle. ``balances`` are the wallet's;
+        amounts never exceed ``min(wallet balance, ledger position)`` (``bot.risk.sells``), and a
+        position whose balance is unknown is left for the next cycle."""
         if self.trading_state is TradingState.HALTED or portfolio.trading_state is TradingState.HALTED:
             return []
         cfg = self.cfg
@@ -302,13 +305,13 @@ class RiskManager:
         for p in portfolio.positions:
             i = token_index(view, p.mint)
             mark = mark_price(view, i) if i is not None else None
-            high = max(self._highs.get(p.mint, p.entry_price_usd), p.high_water_usd, mark or 0.0)
+            high = max(self._highs.get(p.mint, p.entry_price_usd), mark or 0.0)
             self._highs[p.mint] = high
-            balance = balances.get(p.mint)
-            if balance is None or balance <= 0:
+            cap = sellable(p, balances.get(p.mint))
+            if isinstance(cap, Rejected) or cap.amount <= 0:
                 continue
             drop = liquidity_drop(view, i, cfg.exits.rug_window_minutes * 60) if i is not None else 0.0
-            order = evaluate_exit(p, balance=int(balance), mark_usd=mark, high_usd=high, liquidity_drop=drop,
+            order = evaluate_exit(p, balance=cap.amount, mark_usd=mark, high_usd=high, liquidity_drop=drop,
                                   safety=safety.get(p.mint), decision=decisions.get(p.mint), cfg=cfg, now=now)
             if order is None:
                 continue
@@ -318,7 +321,3 @@ class RiskManager:
                 max_priority_fee_lamports=cfg.max_priority_fee_lamports,
                 stop_price_usd=effective_stop(p, high, cfg), decision=decisions.get(p.mint)))
         return out
-
-    def exit_details(self, p_mint: str) -> dict[str, float]:
-        """The per-position exit state kept here (for /status): the highest price seen."""
-        return {"high_usd": self._highs[p_mint]} if p_mint in self._highs else {}

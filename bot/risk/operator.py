@@ -3,8 +3,10 @@
 An operator chooses the token and the size, so the strategy-side sizing (volatility target,
 Kelly, correlation) does not apply. The hard caps do, exactly as for the engine's own orders:
 max SOL per trade, max open positions, total exposure, the cash reserve, a tripped breaker or a
-pause (no new entries), the token contract rules, the sell route (honeypot) and the quoted price
-impact. Slippage and priority fee come from ``[risk]`` and are capped again in ``chain/``.
+pause (no new entries), the token contract rules, the top-10 holder share (the same chain read and
+rule as the engine's entries), the sell route (honeypot) and the quoted price impact. Slippage and priority fee come from ``[risk]`` and are capped again in ``chain/``.
+Sells (``solbot trade sell`` and the ``/close`` command) follow the one sell rule of
+``bot.risk.sells``: never more than ``min(wallet balance, ledger position)``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Sequence
 
 from bot.contracts import OrderIntent, Position, Rejected, TokenSafety, TradingState
 from bot.risk.config import RiskConfig
-from bot.risk.safety import contract_violations
+from bot.risk.safety import contract_violations, holder_share_violation
+from bot.risk.sells import sellable
 from chain.types import LAMPORTS_PER_SOL, Side
 
 
@@ -47,8 +50,9 @@ def operator_buy(cfg: RiskConfig, *, intent_id: str, mint: str, lamports: int, d
                         f"cash {cash_lamports / LAMPORTS_PER_SOL:.4f} SOL minus the reserve "
                         f"{cfg.portfolio.cash_reserve_sol:g} SOL does not cover {lamports / LAMPORTS_PER_SOL:g} SOL")
     viol = contract_violations(safety, cfg.safety, unknown_fails=cfg.safety.reject_unknown)
-    if viol:
-        return Rejected(mint, viol[0][0], viol[0][1])
+    unsafe = viol[0] if viol else holder_share_violation(safety, cfg.safety, unknown_fails=cfg.safety.reject_unknown)
+    if unsafe:
+        return Rejected(mint, *unsafe)
     if cfg.safety.require_sell_route and sell_route_ok is not True:
         return Rejected(mint, "no_sell_route", "no sell route (reverse quote failed): possible honeypot")
     if not (price_impact_bps <= cfg.safety.max_price_impact_bps):
@@ -60,8 +64,11 @@ def operator_buy(cfg: RiskConfig, *, intent_id: str, mint: str, lamports: int, d
 
 
 def operator_sell(cfg: RiskConfig, *, intent_id: str, mint: str, wallet_balance: int | None, pct: float,
-                  position: Position | None, trading_state: TradingState) -> OrderIntent | Rejected:
-    """Sell ``pct`` % of the wallet's actual balance; the ledger position must cover it."""
+                  position: Position | None, trading_state: TradingState,
+                  reason: str = "operator_sell") -> OrderIntent | Rejected:
+    """Sell ``pct`` % of what the bot holds: ``min(wallet balance, ledger position)``
+    (``bot.risk.sells``). Tokens in the wallet beyond the position are left alone (a reconcile
+    difference). ``solbot trade sell`` and the ``/close`` command (``pct=100``) both come here."""
     if trading_state is TradingState.HALTED:
         return Rejected(mint, "trading_halted", "trading is halted (nothing may trade); resume first")
     if not 0 < pct <= 100:
@@ -72,13 +79,13 @@ def operator_sell(cfg: RiskConfig, *, intent_id: str, mint: str, wallet_balance:
         return Rejected(mint, "no_position", f"the ledger has no open position in {mint}"
                         + (f" (the wallet holds {wallet_balance} raw units: run `solbot reconcile`)"
                            if wallet_balance else ""))
-    amount = wallet_balance if pct >= 100 else wallet_balance * round(pct * 10_000) // 1_000_000
+    cap = sellable(position, wallet_balance)
+    if isinstance(cap, Rejected):
+        return cap
+    amount = cap.amount if pct >= 100 else cap.amount * round(pct * 10_000) // 1_000_000
     if amount <= 0:
-        return Rejected(mint, "invalid_amount", f"{pct:g} % of the wallet's balance {wallet_balance} is nothing to sell")
-    if amount > position.token_amount:
-        return Rejected(mint, "ledger_mismatch",
-                        f"the wallet holds {wallet_balance} raw units but the ledger position is "
-                        f"{position.token_amount}; run `solbot reconcile` first")
+        return Rejected(mint, "invalid_amount", f"{pct:g} % of {cap.amount} raw units (the smaller of the wallet's "
+                        f"{cap.wallet} and the ledger's {cap.ledger}) is nothing to sell")
     return OrderIntent(intent_id=intent_id, mint=mint, side=Side.SELL, amount_in=amount,
-                       token_decimals=position.token_decimals, reason="operator_sell",
+                       token_decimals=position.token_decimals, reason=reason,
                        max_slippage_bps=cfg.max_slippage_bps, max_priority_fee_lamports=cfg.max_priority_fee_lamports)

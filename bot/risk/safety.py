@@ -50,6 +50,20 @@ def contract_violations(s: TokenSafety | None, cfg: SafetyConfig, *, unknown_fai
     return out
 
 
+def holder_share_violation(s: TokenSafety | None, cfg: SafetyConfig, *,
+                           unknown_fails: bool) -> tuple[str, str] | None:
+    """(rule, detail) when the top-10 holders own more than ``max_top10_holder_share`` of the supply
+    (pool vaults, program-owned and burned accounts already left out by the chain read), or when
+    the share is unknown and ``unknown_fails``."""
+    share = None if s is None else s.top10_holder_share
+    if share is None:
+        return ("top10_holder_share_unknown", "holder concentration unknown") if unknown_fails else None
+    if share > cfg.max_top10_holder_share:
+        return ("top10_holder_share", f"top-10 holders own {share:.0%} of the supply (pool vaults excluded), "
+                                      f"limit {cfg.max_top10_holder_share:.0%}")
+    return None
+
+
 def entry_safety(s: TokenSafety | None, cfg: SafetyConfig, *, mint: str, liquidity_usd: float | None,
                  age_minutes: float | None, now: int) -> Rejected | None:
     """The first failing safety rule for a prospective entry, or None when all pass."""
@@ -69,13 +83,9 @@ def entry_safety(s: TokenSafety | None, cfg: SafetyConfig, *, mint: str, liquidi
             return Rejected(mint, "min_age_unknown", "token age unknown")
     elif age_minutes < cfg.min_age_minutes:
         return Rejected(mint, "min_age", f"token is {age_minutes:.0f} min old, minimum {cfg.min_age_minutes:g}")
-    share = None if s is None else s.top10_holder_share
-    if share is None:
-        if cfg.reject_unknown:
-            return Rejected(mint, "top10_holder_share_unknown", "holder concentration unknown")
-    elif share > cfg.max_top10_holder_share:
-        return Rejected(mint, "top10_holder_share",
-                        f"top-10 holders own {share:.0%}, limit {cfg.max_top10_holder_share:.0%}")
+    held = holder_share_violation(s, cfg, unknown_fails=cfg.reject_unknown)
+    if held:
+        return Rejected(mint, *held)
     if cfg.require_sell_route and s is not None and s.sell_route_ok is False:
         return Rejected(mint, "no_sell_route", "no sell route (reverse quote failed): possible honeypot")
     return None

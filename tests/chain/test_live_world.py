@@ -173,7 +173,7 @@ async def test_onchain_failure_is_failed_not_confirmed_and_fee_reported(world):
 
 async def test_token_safety_reads_the_local_mints(tmp_path):
     from chain.rpc_methods import ChainRpc
-    from chain.token_safety import TokenSafetyReader
+    from chain.token_safety import HolderKind, TokenSafetyReader
 
     tokens = (TokenSpec("A", decimals=6, holders=(10**14,), pool_tokens=10**14),
               TokenSpec("F", decimals=9, token_2022=True, transfer_fee_bps=100, pool_tokens=10**18,
@@ -184,7 +184,10 @@ async def test_token_safety_reads_the_local_mints(tmp_path):
         reader = TokenSafetyReader(ChainRpc(pool, "confirmed"))
         a = await reader.read(w.mints["A"])
         assert a.mint_authority is None and a.freeze_authority is None and not a.token_2022
-        assert a.top10_holder_share == pytest.approx(1.0)
+        # half the supply sits in the pool's vault (owned by a program-derived address): not a holder
+        assert a.top10_holder_share == pytest.approx(0.5)
+        assert sorted((h.kind, h.amount) for h in a.holders) == [(HolderKind.PROGRAM, 10**14),
+                                                                  (HolderKind.WALLET, 10**14)]
         f = await reader.read(w.mints["F"])
         assert f.token_2022 and f.transfer_fee_bps == 100 and f.mint_authority and f.freeze_authority
         await pool.aclose()

@@ -3,6 +3,7 @@ and the snapshot a quote implies (``chain.market_probe``). Pure functions with t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from chain.types import LAMPORTS_PER_SOL, Side
 ROOT = Path(__file__).resolve().parents[2]
 CFG = load_config(ROOT / "config" / "trading.toml").config
 MINT = "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"
-SAFE = TokenSafety(MINT, mint_authority_set=False, freeze_authority_set=False, token_2022=False)
+SAFE = TokenSafety(MINT, mint_authority_set=False, freeze_authority_set=False, token_2022=False,
+                   top10_holder_share=0.2)
 
 
 def pos(mint: str = MINT, tokens: int = 1_000, cost: int = LAMPORTS_PER_SOL // 2) -> Position:
@@ -50,6 +52,9 @@ def test_operator_buy_within_every_cap_is_approved_with_risk_slippage_and_fee_ca
      "mint_authority"),
     ({"safety": TokenSafety(MINT, mint_authority_set=False, freeze_authority_set=True, token_2022=False)},
      "freeze_authority"),
+    ({"safety": replace(SAFE, top10_holder_share=CFG.risk.safety.max_top10_holder_share + 0.01)},
+     "top10_holder_share"),
+    ({"safety": replace(SAFE, top10_holder_share=None)}, "top10_holder_share_unknown"),
     ({"sell_route_ok": False}, "no_sell_route"),
     ({"price_impact_bps": CFG.risk.safety.max_price_impact_bps + 1}, "price_impact"),
 ])
@@ -64,12 +69,22 @@ def test_operator_sell_sells_a_share_of_the_wallet_balance():
     assert isinstance(v, OrderIntent) and v.amount_in == 250 and v.side is Side.SELL
     full = operator_sell(CFG.risk, intent_id="s", mint=MINT, wallet_balance=1_000, pct=100, position=pos(),
                          trading_state=TradingState.ACTIVE)
-    assert full.amount_in == 1_000
+    assert full.amount_in == 1_000 and full.reason == "operator_sell"
+
+
+@pytest.mark.parametrize(("balance", "tokens", "pct", "amount"), [
+    (2_000, 1_000, 100, 1_000),  # 1 000 raw units arrived from outside: left alone
+    (2_000, 1_000, 50, 500),  # a share of what the ledger holds, not of the wallet
+    (600, 1_000, 100, 600),  # the wallet holds less than the ledger: only what is there
+])
+def test_operator_sell_never_sells_more_than_the_wallet_or_the_ledger_holds(balance, tokens, pct, amount):
+    v = operator_sell(CFG.risk, intent_id="s", mint=MINT, wallet_balance=balance, pct=pct, position=pos(tokens=tokens),
+                      trading_state=TradingState.ACTIVE, reason="operator_close")
+    assert isinstance(v, OrderIntent) and v.amount_in == amount and v.reason == "operator_close"
 
 
 @pytest.mark.parametrize(("balance", "position", "state", "rule"), [
     (1_000, None, TradingState.ACTIVE, "no_position"),
-    (2_000, pos(tokens=1_000), TradingState.ACTIVE, "ledger_mismatch"),
     (None, pos(), TradingState.ACTIVE, "balance_unknown"),
     (1_000, pos(), TradingState.HALTED, "trading_halted"),
     (0, pos(), TradingState.ACTIVE, "invalid_amount"),

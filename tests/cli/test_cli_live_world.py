@@ -203,3 +203,23 @@ async def test_over_the_cap_is_rejected_and_outside_changes_are_reported_not_ove
     assert book(db) == before  # reported, never overwritten
     code, out, err = await solbot(cfg, env, "trade", "sell", gift)
     assert code == 1 and "rejected: no_position" in err and "solbot reconcile" in err
+
+
+async def test_trade_buy_applies_the_engines_top10_holder_rule_with_the_pool_vault_left_out(world, tmp_path):
+    cfg, env = live_config(world, tmp_path), env_for(world)
+    whale = world.add_token(TokenSpec("WHALE", decimals=6, pool_tokens=4 * 10**14, holders=(6 * 10**14,)))
+    code, out, err = await solbot(cfg, env, "trade", "buy", whale, "--sol", "0.1")
+    assert code == 1, out + err
+    assert "rejected: top10_holder_share: top-10 holders own 60% of the supply" in err, err
+    for i in range(3):  # the holder read fails everywhere: unknown, and unknown fails the rule
+        world.node(i).set_fault(Fault.HTTP_ERROR, status=500, methods={"getTokenLargestAccounts"})
+    code, out, err = await solbot(cfg, env, "trade", "buy", world.mints["TEST"], "--sol", "0.1")
+    assert code == 1 and "rejected: top10_holder_share_unknown" in err, out + err
+    assert "top-10 holders: unknown" in out
+    assert landed(world) == 0
+    world.clear_all_faults()
+    # TEST's whole supply sits in the pool's vault: left out, the share is 0 and the buy goes through
+    code, out, err = await solbot(cfg, env, "trade", "buy", world.mints["TEST"], "--sol", "0.1")
+    assert code == 0, out + err
+    assert "top-10 holders own 0.0% of the supply (left out: 1 program account(s))" in out, out
+    assert landed(world) == 1

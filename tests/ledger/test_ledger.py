@@ -85,14 +85,38 @@ def test_applying_the_same_fill_twice_is_a_noop(ledger):
     assert again.duplicate and ledger.cash_lamports() == cash and len(ledger.fills()) == 1
 
 
-def test_selling_more_than_the_position_is_refused_and_nothing_changes(ledger):
+def test_a_landed_sell_beyond_the_position_books_the_position_and_reports_the_rest(ledger):
     ledger.create_intent(intent("b"))
     ledger.apply_fill(fill("b", Side.BUY, 10**9, 5_000_000))
+    [pos] = ledger.open_positions()
     ledger.create_intent(intent("s", Side.SELL, amount=9_000_000))
     cash = ledger.cash_lamports()
-    with pytest.raises(LedgerError, match="reconcile"):
-        ledger.apply_fill(fill("s", Side.SELL, 9_000_000, 10**9))
-    assert ledger.cash_lamports() == cash and ledger.intent("s").state is IntentState.PLANNED
+    out = ledger.apply_fill(fill("s", Side.SELL, 9_000_000, 9 * 10**8), exit_reason="stop_loss")
+    # 5 of the 9 million raw units were the ledger's: 5/9 of the SOL and all of the fee are booked
+    assert out.closed and not out.duplicate and ledger.open_positions() == []
+    assert (out.unbooked_tokens, out.unbooked_lamports) == (4_000_000, 4 * 10**8)
+    assert ledger.cash_lamports() == cash + 5 * 10**8 - 6_000
+    assert out.pnl_lamports == 5 * 10**8 - 6_000 - pos.cost_lamports
+    assert ledger.intent("s").state is IntentState.CONFIRMED
+    [sell] = [f for f in ledger.fills() if f["side"] == "sell"]
+    assert (sell["in_amount"], sell["out_amount"]) == (5_000_000, 5 * 10**8)
+    [ev] = ledger.events("sell_exceeds_position")
+    assert "4000000 raw units and 400000000 lamports are outside the ledger" in ev["detail"]
+    again = ledger.apply_fill(fill("s", Side.SELL, 9_000_000, 9 * 10**8))  # still idempotent
+    assert again.duplicate and ledger.cash_lamports() == cash + 5 * 10**8 - 6_000
+
+
+def test_a_landed_sell_with_no_open_position_books_only_its_fee(ledger):
+    ledger.create_intent(intent("b"))
+    ledger.apply_fill(fill("b", Side.BUY, 10**9, 5_000_000))
+    ledger.create_intent(intent("s1", Side.SELL, amount=5_000_000))
+    ledger.apply_fill(fill("s1", Side.SELL, 5_000_000, 10**9))
+    ledger.create_intent(intent("s2", Side.SELL, amount=1_000))
+    cash = ledger.cash_lamports()
+    out = ledger.apply_fill(fill("s2", Side.SELL, 1_000, 200_000))
+    assert (out.closed, out.pnl_lamports, out.unbooked_tokens, out.unbooked_lamports) == (False, None, 1_000, 200_000)
+    assert ledger.cash_lamports() == cash - 6_000  # the wallet paid the fee; the proceeds are not the ledger's
+    assert ledger.intent("s2").state is IntentState.CONFIRMED and len(ledger.positions()) == 1
 
 
 def test_closed_position_pnl_is_attributed_to_voting_strategies(ledger):
@@ -181,3 +205,32 @@ def test_ledger_stays_consistent_when_the_process_is_killed_between_writes(tmp_p
         assert len(led.unfinished()) <= 1
         led.close()
     assert len(fills) > 10  # the writer did real work between kills
+
+
+def test_migration_3_drops_the_unused_position_columns_and_keeps_the_rows(tmp_path):
+    import sqlite3
+
+    from bot.ledger.ledger import _split_sql
+    from bot.ledger.schema import MIGRATIONS
+
+    db = tmp_path / "v2.sqlite3"
+    conn = sqlite3.connect(db)
+    for script in MIGRATIONS[:2]:  # a ledger written by the previous release
+        for stmt in _split_sql(script):
+            conn.execute(stmt)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute("INSERT INTO positions(mint, symbol, opened_at, token_amount, initial_token_amount, token_decimals, "
+                 "cost_lamports, total_cost_lamports, entry_price_usd, entry_price_sol, stop_price_usd, "
+                 "high_water_usd, exit_state) VALUES ('MintA', 'A', 5, 7, 7, 6, 100, 100, 1.0, 0.01, 0.8, 1.2, '{}')")
+    conn.commit()
+    conn.close()
+    led = Ledger.open(db, lambda: 100)
+    try:
+        [pos] = led.open_positions()
+        assert (pos.mint, pos.token_amount, pos.cost_lamports, pos.stop_price_usd) == ("MintA", 7, 100, 0.8)
+        assert not {"high_water_usd", "exit_state"} & set(led.positions()[0])
+    finally:
+        led.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    conn.close()

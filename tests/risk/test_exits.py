@@ -23,13 +23,24 @@ def test_position_between_stop_and_first_target_has_no_exit():
     assert _plan(RiskManager(risk_cfg()), 1.1) == []
 
 
-def test_stop_loss_sells_whole_wallet_balance():
+def test_stop_loss_sells_the_whole_balance_the_wallet_still_holds():
     out = _plan(RiskManager(risk_cfg()), 0.79, balance=TOK - 5)
     assert len(out) == 1
     it = out[0]
     assert it.reason == "stop_loss" and it.side is Side.SELL and it.amount_in == TOK - 5
     assert it.max_slippage_bps == risk_cfg().max_slippage_bps
     assert it.intent_id == f"{T0}-{M}-sell"
+
+
+def test_exits_never_sell_tokens_beyond_the_ledger_position():
+    gift = 777_000_000  # arrived in the wallet from outside the bot
+    out = _plan(RiskManager(risk_cfg()), 0.79, balance=TOK + gift)
+    assert [(o.reason, o.amount_in) for o in out] == [("stop_loss", TOK)]
+    cfg = risk_cfg()
+    lv1 = cfg.exits.take_profit_ladder[0]
+    out = _plan(RiskManager(cfg), 1.0 + lv1.r * 0.2, balance=TOK + gift)  # the ladder reads the ledger's share
+    assert [(o.reason, o.amount_in) for o in out] == [("take_profit_1", round(TOK * lv1.fraction))]
+    assert _plan(RiskManager(cfg), 0.79, balance=None) == []  # unknown balance: nothing sold this cycle
 
 
 def test_take_profit_ladder_sells_configured_fractions_at_configured_levels():

@@ -13,6 +13,7 @@ Usage (tests and bench scripts)::
         world.node(2).set_fault(Fault.BEHIND, slots=50)
         await world.node(0).kill(); await world.node(0).revive()
         world.sol_balance(), world.token_balance("BONK")
+        world.gift_tokens("BONK", 1_000)  # from a holder to the wallet: tokens the bot never bought
         world.advance(151)  # produce blocks at once (expire a blockhash)
         world.jupiter.controls.rate_limited = True  # 429 + x-ratelimit-reset
 
@@ -40,14 +41,17 @@ from .jupiter_server import WSOL_MINT, JupiterServer, Pool, QuoteError, sign_use
 from .rpc_server import Fault, FaultSpec, RpcNode
 
 LAMPORTS_PER_SOL = 1_000_000_000
+INCINERATOR = Pubkey.from_string("1nc1nerator11111111111111111111111111111111")
 
 
 @dataclass(frozen=True)
 class TokenSpec:
     """A token to create, with its SOL pool.
 
-    ``supply`` is minted in full: ``pool_tokens`` go to the pool, the rest to ``holders`` extra
-    wallets (for ``getTokenLargestAccounts``). ``pool_sol`` is the pool's SOL reserve in SOL.
+    The supply is minted in full: ``pool_tokens`` go to the pool's vault (a token account owned
+    by a program-derived address, as AMM vaults are on mainnet), ``holders`` to one extra wallet
+    each, ``burned`` to the incinerator's token account (all visible to
+    ``getTokenLargestAccounts``). ``pool_sol`` is the pool's SOL reserve in SOL.
     """
 
     name: str
@@ -61,6 +65,7 @@ class TokenSpec:
     keep_mint_authority: bool = False
     freeze_authority: bool = False
     tradable: bool = True
+    burned: int = 0
 
 
 class LocalWorld:
@@ -73,6 +78,7 @@ class LocalWorld:
         self.wallet_keypair_path = workdir / "wallet.json"
         self.mints: dict[str, str] = {}
         self.pools: dict[str, Pool] = {}
+        self.holders: dict[str, list[Keypair]] = {}  # per token: the TokenSpec.holders wallets
         self._tmp: tempfile.TemporaryDirectory | None = None
 
     # ------------------------------------------------------------------ construction
@@ -154,11 +160,17 @@ class LocalWorld:
             token_reserve=spec.pool_tokens,
             fee_bps=spec.pool_fee_bps,
         )
+        holders = []
         for amount in spec.holders:
             holder = Keypair()
             chain.mint_to(mint, holder.pubkey(), amount)
             chain.note_holder(mint, holder.pubkey())
+            holders.append(holder)
+        if spec.burned:
+            chain.mint_to(mint, INCINERATOR, spec.burned)
+            chain.note_holder(mint, INCINERATOR)
         chain.note_holder(mint, self.wallet.pubkey())
+        self.holders[spec.name] = holders
         if not spec.keep_mint_authority:
             chain.revoke_mint_authority(mint)
         if not spec.tradable:
@@ -219,6 +231,18 @@ class LocalWorld:
         pk = self.wallet.pubkey() if owner is None else Pubkey.from_string(str(owner))
         return self.chain.token_balance(pk, self.mint(name_or_mint))
 
+    def gift_tokens(self, name: str, amount: int, owner: str | Pubkey | None = None) -> int:
+        """Send ``amount`` raw units of token ``name`` from one of its ``TokenSpec.holders`` to
+        ``owner`` (default: the bot's wallet) with a real transfer: tokens the bot never bought.
+        Returns what arrived (less any Token-2022 transfer fee)."""
+        to = self.wallet.pubkey() if owner is None else Pubkey.from_string(str(owner))
+        donor = next((h for h in self.holders.get(name, []) if self.token_balance(name, h.pubkey()) >= amount), None)
+        if donor is None:
+            raise ValueError(f"no holder of {name} has {amount} raw units to give; add one in TokenSpec.holders")
+        before = self.token_balance(name, to)
+        self.chain.transfer_tokens(self.mint(name), donor, to, amount)
+        return self.token_balance(name, to) - before
+
     def pool_reserves(self, name_or_mint: str) -> tuple[int, int]:
         return self.jupiter.reserves(self.jupiter.pools[str(self.mint(name_or_mint))])
 
@@ -234,6 +258,7 @@ class LocalWorld:
 
 
 __all__ = [
+    "INCINERATOR",
     "LAMPORTS_PER_SOL",
     "WSOL_MINT",
     "Chain",

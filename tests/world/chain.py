@@ -52,10 +52,12 @@ from spl.token.instructions import (
     AuthorityType,
     MintToCheckedParams,
     SetAuthorityParams,
+    TransferCheckedParams,
     create_idempotent_associated_token_account,
     get_associated_token_address,
     mint_to_checked,
     set_authority,
+    transfer_checked,
 )
 
 log = logging.getLogger(__name__)
@@ -608,6 +610,44 @@ class Chain:
             [auth],
         )
         return ata
+
+    def set_delegate(self, account: Pubkey, delegate: Pubkey, amount: int = 2**64 - 1) -> None:
+        """Let ``delegate`` move up to ``amount`` of a token account's tokens, written into the
+        account's state directly (an owner that is a program-derived address cannot sign an
+        Approve; on mainnet its program moves the tokens)."""
+        acc = self.svm.get_account(account)
+        if parse_token_account(acc) is None:
+            raise KeyError(f"{account} is not a token account")
+        data = bytearray(acc.data)
+        data[72:76] = (1).to_bytes(4, "little")  # delegate: COption::Some
+        data[76:108] = bytes(delegate)
+        data[121:129] = amount.to_bytes(8, "little")  # delegated_amount
+        self.svm.set_account(account, Account(lamports=acc.lamports, data=bytes(data), owner=acc.owner,
+                                              executable=acc.executable, rent_epoch=acc.rent_epoch))
+
+    def transfer_tokens(self, mint: Pubkey, source_owner: Keypair, dest_owner: Pubkey, amount: int) -> Pubkey:
+        """Move ``amount`` raw units from ``source_owner``'s ATA to ``dest_owner``'s (created if
+        needed) with a real TransferChecked; returns the destination ATA."""
+        program = self.token_program_of(mint)
+        dest = self.create_ata(dest_owner, mint)
+        m = parse_mint(self.svm.get_account(mint))
+        self.admin_execute(
+            [
+                transfer_checked(
+                    TransferCheckedParams(
+                        program_id=program,
+                        source=get_associated_token_address(source_owner.pubkey(), mint, program),
+                        mint=mint,
+                        dest=dest,
+                        owner=source_owner.pubkey(),
+                        amount=amount,
+                        decimals=m.decimals,
+                    )
+                )
+            ],
+            [source_owner],
+        )
+        return dest
 
     def revoke_mint_authority(self, mint: Pubkey, authority: Keypair | None = None) -> None:
         auth = authority or self.faucet

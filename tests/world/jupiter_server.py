@@ -62,6 +62,16 @@ MAX_CU = 1_400_000
 JITO_TIP_ACCOUNT = Pubkey.from_string("96gYZGLnJYVFmbjzopPSU6QiEV5fGqZNyN9nmNhvrZU5")
 
 
+#: Stands in for an AMM program: pool vaults are owned by addresses derived from it (nothing is
+#: deployed there; the pool keypair moves the vault's tokens as its delegate).
+LOCAL_AMM_PROGRAM = Pubkey.from_bytes(bytes([0x4C] * 32))
+
+
+def vault_authority(mint: Pubkey, pool: Pubkey) -> Pubkey:
+    """The program-derived owner of a pool's token vault, off the ed25519 curve as on mainnet."""
+    return Pubkey.find_program_address([b"vault", bytes(mint), bytes(pool)], LOCAL_AMM_PROGRAM)[0]
+
+
 @dataclass
 class Pool:
     mint: Pubkey
@@ -75,8 +85,13 @@ class Pool:
         return self.keypair.pubkey()
 
     @property
+    def vault_authority(self) -> Pubkey:
+        return vault_authority(self.mint, self.address)
+
+    @property
     def token_account(self) -> Pubkey:
-        return get_associated_token_address(self.address, self.mint, self.token_program)
+        """The pool's token vault: owned by a program-derived address, the pool keypair is its delegate."""
+        return get_associated_token_address(self.vault_authority, self.mint, self.token_program)
 
 
 @dataclass
@@ -145,8 +160,9 @@ class JupiterServer:
         assert m is not None, "not a mint"
         pool = Pool(mint=mint, keypair=kp, token_program=m.program, decimals=m.decimals, fee_bps=fee_bps)
         self.chain.airdrop(kp.pubkey(), sol_reserve + self._rent_floor())
-        self.chain.mint_to(mint, kp.pubkey(), token_reserve)
-        self.chain.note_holder(mint, kp.pubkey())
+        vault = self.chain.mint_to(mint, pool.vault_authority, token_reserve)
+        self.chain.set_delegate(vault, kp.pubkey())
+        self.chain.note_holder(mint, pool.vault_authority)
         self.pools[str(mint)] = pool
         return pool
 

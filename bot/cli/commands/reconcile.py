@@ -39,7 +39,7 @@ async def arun(args: argparse.Namespace) -> int:
             print(f"recovered {line}")
         diffs: list[Difference] = [
             Difference("unresolved_intent", r.intent_id, None, None,
-                       f"landed but could not be read as our swap ({r.result.detail}); inspect signature "
+                       f"landed but could not be recorded ({r.problem or r.result.detail}); inspect signature "
                        f"{r.result.signature or '?'} and record it by hand")
             for r in session.unresolved]
         tokens = await executor.token_balances()

@@ -4,8 +4,9 @@ The order takes the engine's path: the ledger lock (refused while ``solbot run``
 start-up recovery of unfinished intents, the risk hard caps, the intent journaled before the
 executor sees it, execution (paper or live per ``[environment] execution_mode``), and the fill
 recorded from what actually happened. Without a market feed the order is priced from the mint
-account (decimals, authorities) and an executable Jupiter quote. Sells sell a percentage of the
-wallet's actual token balance.
+account (decimals, authorities, holders) and an executable Jupiter quote. Sells sell a percentage of
+what the bot holds, ``min(wallet balance, ledger position)`` (the engine's sell rule); tokens in the
+wallet beyond the ledger's position are left alone and reported by ``solbot reconcile``.
 
 Exit status: 0 only for a confirmed fill; 1 when the order was rejected or did not fill; 2 for an
 operator error (bad input, ledger locked, config).
@@ -19,16 +20,19 @@ import math
 import sys
 
 from bot.cli.common import load
-from bot.cli.session import OperatorSession, build_market_probe, operator_session, token_safety
+from bot.cli.session import OperatorSession, build_market_probe, operator_session
 from bot.config import Secrets, check_startup, load_secrets
 from bot.contracts import OrderIntent, Rejected
 from bot.errors import OperatorError
 from bot.ops.logs import setup_logging
 from bot.orders.execution import IntentOutcome, execute_intent
+from bot.orders.mint_facts import to_token_safety
 from bot.risk.manager import RiskManager
 from bot.risk.operator import operator_buy, operator_sell
+from bot.risk.sells import Sellable, sellable
 from chain.addresses import parse_address
 from chain.errors import ChainError
+from chain.token_safety import MintSafety
 from chain.types import LAMPORTS_PER_SOL, WSOL_MINT, CloseStatus, Side
 
 NAME = "trade"
@@ -42,10 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("mint", metavar="MINT", help="token mint address")
     b.add_argument("--sol", required=True, type=float, metavar="AMOUNT",
                    help="SOL to spend (at most [risk] max_position_sol)")
-    s = sub.add_parser("sell", help="sell --pct percent of the wallet's MINT balance")
+    s = sub.add_parser("sell", help="sell --pct percent of the MINT position (never beyond the wallet or the ledger)")
     s.add_argument("mint", metavar="MINT", help="token mint address")
     s.add_argument("--pct", type=float, default=100.0, metavar="PCT",
-                   help="percent of the wallet's actual balance to sell (default 100)")
+                   help="percent of min(wallet balance, ledger position) to sell (default 100)")
     for q in (b, s):
         q.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
                        help="config file (default: $SOLBOT_CONFIG or config/trading.toml)")
@@ -107,11 +111,16 @@ async def place(session: OperatorSession, secrets: Secrets, side: Side, mint: st
     sell: OrderIntent | Rejected | None = None
     amount = lamports
     if side is Side.SELL:
-        sell = operator_sell(cfg.risk, intent_id=intent_id, mint=mint, wallet_balance=await executor.token_balance(mint),
+        balance = await executor.token_balance(mint)
+        sell = operator_sell(cfg.risk, intent_id=intent_id, mint=mint, wallet_balance=balance,
                              pct=pct, position=position, trading_state=state)
         if isinstance(sell, Rejected):
             return _rejected(sell)
         amount = sell.amount_in
+        cap = sellable(position, balance) if position is not None else None
+        if isinstance(cap, Sellable) and cap.outside:
+            print(f"the wallet holds {cap.outside} raw units of {mint} beyond the ledger position ({cap.ledger}); "
+                  "they are left alone: see `solbot reconcile`")
 
     start, close = build_market_probe(cfg, secrets)
     try:
@@ -127,13 +136,13 @@ async def place(session: OperatorSession, secrets: Secrets, side: Side, mint: st
         await close()
     print(f"{mint}: {probe.mint.decimals} decimals, quoted {probe.exec_price_sol:.9g} SOL/token "
           f"(${probe.exec_price_sol * probe.pool.sol_usd:.6g}), impact {probe.price_impact_bps:.1f} bps")
-
     if side is Side.BUY:
+        print(holders_line(probe.mint))
         breaker = next((b.reason or b.name for b in risk.breakers() if b.tripped), "")
         verdict = operator_buy(
             cfg.risk, intent_id=intent_id, mint=mint, lamports=lamports, decimals=probe.mint.decimals,
             positions=positions, cash_lamports=ledger.cash_lamports() or 0, trading_state=state,
-            breaker_reason=breaker, safety=token_safety(probe.mint, now), price_impact_bps=probe.price_impact_bps,
+            breaker_reason=breaker, safety=to_token_safety(probe.mint, now), price_impact_bps=probe.price_impact_bps,
             sell_route_ok=probe.sell_route_ok)
     else:
         verdict = sell
@@ -145,6 +154,16 @@ async def place(session: OperatorSession, secrets: Secrets, side: Side, mint: st
                                    max_sol_per_trade_lamports=round(cfg.risk.max_position_sol * LAMPORTS_PER_SOL),
                                    symbol=position.symbol if position else "")
     return report(outcome)
+
+
+def holders_line(m: MintSafety) -> str:
+    """The top-10 holder share as the risk rule saw it, and what it left out."""
+    if m.top10_holder_share is None:
+        return "  top-10 holders: unknown (the largest accounts could not be read)"
+    left_out = [h for h in m.holders if not h.kind.counted]
+    note = ", ".join(f"{sum(1 for h in left_out if h.kind is k)} {k}" for k in dict.fromkeys(h.kind for h in left_out))
+    return (f"  top-10 holders own {m.top10_holder_share:.1%} of the supply"
+            + (f" (left out: {note} account(s))" if note else ""))
 
 
 def report(o: IntentOutcome) -> int:
