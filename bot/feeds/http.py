@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import re
 import time
@@ -27,6 +28,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bot.contracts import LatencyHistogram, RequestStats
 from bot.feeds.config import HttpConfig, RateLimitConfig
 from bot.feeds.types import (
     AuthError,
@@ -125,7 +127,7 @@ class _Latency:
 
 
 class SourceStats:
-    """Counters for one source. ``snapshot()`` is a plain dict the ops helper turns into metrics."""
+    """Counters for one source. ``snapshot()`` is the typed value ``FeedSource.stats()`` hands on."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -147,23 +149,17 @@ class SourceStats:
     def observe_latency(self, seconds: float) -> None:
         self._latency.observe(seconds, self._buckets)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, breaker: str = "closed") -> RequestStats:
+        """The counters now; ``breaker`` is the client's circuit breaker state."""
         lat = self._latency
-        return {
-            "source": self.source,
-            "requests": self.requests,
-            "ok": self.ok,
-            "retries": self.retries,
-            "errors": dict(self.errors),
-            "item_errors": dict(self.item_errors),
-            "requests_by_bucket": dict(self.by_bucket),
-            "latency_seconds": {
-                "count": lat.count,
-                "sum": round(lat.total, 6),
-                "max": round(lat.maximum, 6),
-                "buckets": dict(zip(LATENCY_BUCKETS, self._buckets, strict=True)),
-            },
-        }
+        buckets = (*zip(LATENCY_BUCKETS, self._buckets, strict=True), (math.inf, lat.count))
+        return RequestStats(
+            source=self.source, requests=self.requests, ok=self.ok, retries=self.retries,
+            errors=dict(self.errors), item_errors=dict(self.item_errors),
+            requests_by_bucket=dict(self.by_bucket),
+            latency=LatencyHistogram(buckets=buckets, count=lat.count, sum_seconds=lat.total,
+                                     max_seconds=lat.maximum),
+            breaker=breaker)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -122,9 +122,8 @@ class Runner:
                                   rpc_health=rpc_health, started_at=wall.now())
             status_box["status"] = status
             metrics.register_status(status)
-            stats = getattr(feed, "stats", None)
-            if callable(stats):
-                metrics.register_feed_stats(stats)
+            metrics.register_feed_stats(feed.stats)
+            metrics.register_feed_health(lambda: feed.health(clock.now()))
             if rpc_stats is not None:
                 metrics.register_rpc_stats(rpc_stats)
 

@@ -65,7 +65,7 @@ async def test_429_retry_after_is_honoured(fake_time: FakeTime) -> None:
     assert route.call_count == 2
     assert fake_time.t - t0 >= 2.0
     snap = client.stats.snapshot()
-    assert snap["errors"] == {"rate_limited": 1} and snap["retries"] == 1 and snap["ok"] == 1
+    assert snap.errors == {"rate_limited": 1} and snap.retries == 1 and snap.ok == 1
     await client.aclose()
 
 
@@ -113,7 +113,7 @@ async def test_malformed_bodies_become_typed_errors(fake_time: FakeTime, body: s
     client = make_client(fake_time)
     with pytest.raises(MalformedResponse):
         await client.get_json("b", "/x")
-    assert client.stats.snapshot()["errors"] == {"malformed": 1}
+    assert client.stats.snapshot().errors == {"malformed": 1}
     await client.aclose()
 
 

@@ -102,7 +102,7 @@ async def test_slow_server_times_out_and_malformed_body_is_typed() -> None:
         assert (await c.tokens(MINTS[:1])).items
         snap = c.stats.snapshot()
         await c.aclose()
-    assert snap["errors"]["timeout"] == 1 and snap["errors"]["malformed"] == 2
+    assert snap.errors["timeout"] == 1 and snap.errors["malformed"] == 2
 
 
 class ManualClock:
@@ -221,7 +221,9 @@ async def test_live_source_end_to_end_with_birdeye_and_helius(caplog) -> None:
     # 200 SOL at 150 from the Helius whale, plus Birdeye's 20k buy when its txs poll already ran
     assert whale in (pytest.approx(30_000.0), pytest.approx(50_000.0))
     assert frame.height > 3  # backfilled minutes came in
-    assert stats["helius_ws"]["reconnects"] >= 1 and stats["birdeye"]["ok"] > 0
+    by_source = {r.source: r for r in stats.requests}
+    assert stats.websocket is not None and stats.websocket.reconnects >= 1 and by_source["birdeye"].ok > 0
+    assert {"dexscreener", "birdeye", "helius"} <= set(by_source)
     assert all(k == bkey for k in be.seen_keys)
     ours = "\n".join(r.getMessage() for r in caplog.records
                      if not r.name.startswith(("websockets.server", "aiohttp")))  # not the fake servers
