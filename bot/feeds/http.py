@@ -9,8 +9,10 @@ half-opens after a while to let one probe through. The bucket is ``chain.limits.
 endpoint's).
 
 Secrets: query parameters passed as ``secret_params`` (Helius ``api-key``) and headers are never
-logged; only the request path is. A filter on the ``httpx`` logger redacts key parameters from
-its own request lines too.
+logged; only the request path is, and error details go through ``bot.redact`` with the client's
+own secret values. The ``httpx`` and ``websockets`` loggers' request lines are redacted by the
+process's one logging filter (``bot.redact.RedactingFilter``, installed by ``setup_logging``);
+importing this module changes nothing in ``logging``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import asyncio
 import logging
 import math
 import random
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from bot.feeds.types import (
     ServerError,
     TransportError,
 )
+from bot.redact import Redactor
 from chain.breaker import BreakerState, CircuitBreaker
 from chain.limits import Monotonic, Sleep, TokenBucket
 from chain.retry_after import parse_retry_after
@@ -49,41 +51,7 @@ from chain.retry_after import parse_retry_after
 #: Latency histogram bucket bounds (seconds), Prometheus-style; a reporting convention, not a tunable.
 LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-_KEY_PARAM = re.compile(r"(?i)((?:api[-_]?key|x-api-key)=)[^&\s\"']+")
-
-
-def redact(text: str) -> str:
-    """Mask ``api-key=...`` style values in a URL or message."""
-    return _KEY_PARAM.sub(r"\1***", text)
-
-
-class _RedactFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            msg = record.getMessage()
-        except Exception:  # a broken record is not ours to fix
-            return True
-        red = redact(msg)
-        if red != msg:
-            record.msg, record.args = red, None
-        return True
-
-
-def redacting_logger(name: str) -> logging.Logger:
-    """A logger whose own records are redacted (filters do not apply to child loggers' records)."""
-    lg = logging.getLogger(name)
-    if not any(isinstance(f, _RedactFilter) for f in lg.filters):
-        lg.addFilter(_RedactFilter())
-    return lg
-
-
-def _install_httpx_redaction() -> None:
-    for name in ("httpx", "httpcore", "httpcore.http11", "httpcore.http2", "httpcore.connection",
-                 "websockets.client"):
-        redacting_logger(name)
-
-
-_install_httpx_redaction()
+_SECRET_HEADERS = frozenset({"x-api-key", "api-key", "authorization"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,6 +133,14 @@ class SourceStats:
 # ---------------------------------------------------------------------------------------------
 # Client
 
+
+def _redact_detail(exc: FeedError, redactor: Redactor) -> None:
+    """A feed error's detail reaches /status, /readyz and Telegram, not only the logs: no secret in it."""
+    clean = redactor(exc.detail)
+    if clean != exc.detail:
+        exc.detail = clean
+        exc.args = (f"{exc.source}: {clean}",)
+
 ErrorInspector = Callable[[int, Any], FeedError | None]
 ResponseHook = Callable[[str, str, int, str], None]  # source, path, status, body text
 
@@ -188,6 +164,8 @@ class FeedHttpClient:
         self.buckets = dict(buckets)
         self.stats = SourceStats(source)
         self._secret_params = dict(secret_params or {})
+        self._redact = Redactor([*self._secret_params.values(),
+                                 *(v for k, v in (headers or {}).items() if k.lower() in _SECRET_HEADERS)])
         self._inspect = inspect_error
         self.on_response = on_response
         self._mono = monotonic
@@ -237,6 +215,7 @@ class FeedHttpClient:
             try:
                 result = await self._attempt(method, bucket, path, all_params, body)
             except FeedError as exc:
+                _redact_detail(exc, self._redact)
                 retryable = isinstance(exc, RateLimited | ServerError | TransportError | FeedTimeout | NodeBehind)
                 self.stats.error(exc.kind)
                 attempt += 1
