@@ -18,7 +18,6 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bot.clock import WallClock
@@ -197,7 +196,3 @@ class Runner:
         if plan.pending_restart:
             log.warning("reload: %d key(s) need a restart and were NOT applied: %s",
                         len(plan.pending_restart), ", ".join(plan.pending_restart))
-
-
-def ledger_dir(path: str) -> Path:
-    return Path(path).resolve().parent
