@@ -14,6 +14,7 @@ defines the bot-side ones and re-exports the rest so a reader finds every contra
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -42,9 +43,11 @@ __all__ = [
     "Executor",
     "FeedHealth",
     "FeedSource",
+    "FeedStats",
     "Fill",
     "IntentJournal",
     "IntentState",
+    "LatencyHistogram",
     "MarketUpdate",
     "MarketView",
     "OrderIntent",
@@ -54,12 +57,17 @@ __all__ = [
     "PortfolioState",
     "Position",
     "Rejected",
+    "ReplayStats",
+    "RequestStats",
     "RiskVerdict",
+    "SchedulerStats",
     "Side",
     "StrategyVotes",
     "TokenSafety",
     "TradingState",
+    "UniverseStats",
     "Vote",
+    "WebsocketStats",
 ]
 
 
@@ -117,6 +125,100 @@ class FeedHealth:
     detail: str = ""
 
 
+# Feed statistics: what ``FeedSource.stats()`` returns. Counters are totals since the source was
+# built; mappings are copies taken at snapshot time (changing them changes nothing in the feed).
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyHistogram:
+    """Request latencies so far. ``buckets`` are cumulative ``(upper bound in seconds, count)``
+    pairs in ascending order, Prometheus ``le`` style; the last bound is ``inf`` and its count is
+    ``count``."""
+
+    buckets: tuple[tuple[float, int], ...]
+    count: int
+    sum_seconds: float
+    max_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStats:
+    """One HTTP source of a feed (``dexscreener``, ``birdeye``, ``helius``...)."""
+
+    source: str
+    requests: int  # attempts sent on the wire, retries included
+    ok: int  # requests that ended with a usable answer
+    retries: int
+    errors: Mapping[str, int]  # failed attempts by ``FeedError.kind`` (timeout, rate_limited...)
+    item_errors: Mapping[str, int]  # items of a good answer that did not parse, by item kind
+    requests_by_bucket: Mapping[str, int]  # attempts by rate-limit bucket
+    latency: LatencyHistogram
+    breaker: str = "closed"  # closed | open | half_open
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerStats:
+    """The DexScreener refresh plan and the cadence it achieved (``bot.feeds.scheduler``)."""
+
+    tokens: int
+    calls_per_cycle: int
+    batches: int  # batches dispatched so far
+    planned_cycle_seconds: float
+    target_seconds: float
+    meets_target: bool
+    requests_per_minute: float  # what the plan spends
+    rate_limit_per_minute: float
+    interval_mean_seconds: float  # achieved refresh intervals, recent window
+    interval_p95_seconds: float
+    interval_max_seconds: float
+    oldest_age_seconds: float  # the least recently refreshed token's age now
+    never_refreshed: int
+    plan: str  # one line for humans
+
+
+@dataclass(frozen=True, slots=True)
+class UniverseStats:
+    """Which tokens the live feed tracks (``bot.feeds.discovery.TokenUniverse``)."""
+
+    tracked: int
+    candidates: int
+    dropped: int  # tokens dropped so far (failed filters past their grace period)
+    rejections: Mapping[str, int]  # filter rejections by rule
+
+
+@dataclass(frozen=True, slots=True)
+class WebsocketStats:
+    """The Helius ``logsSubscribe`` stream."""
+
+    connected: bool
+    reconnects: int
+    subscriptions: int
+    errors: Mapping[str, int]  # by kind
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayStats:
+    """A replayed (or simulated) dataset: how far the replay got."""
+
+    bars_total: int
+    bars_served: int  # bars handed to the engine by this run
+    last_bar_ts: int | None
+    exhausted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStats:
+    """A feed source's statistics. Live feeds fill ``requests``, ``scheduler``, ``universe`` and
+    (with whale wallets) ``websocket``; replay and sim fill ``replay``."""
+
+    feed: str  # the FeedSource's name
+    requests: tuple[RequestStats, ...] = ()
+    scheduler: SchedulerStats | None = None
+    universe: UniverseStats | None = None
+    websocket: WebsocketStats | None = None
+    replay: ReplayStats | None = None
+
+
 class FeedSource(Protocol):
     """Live feeds, replay and sim all implement this; the engine cannot tell them apart."""
 
@@ -138,6 +240,10 @@ class FeedSource(Protocol):
     def health(self, now: int) -> list[FeedHealth]: ...
 
     async def aclose(self) -> None: ...
+
+    def stats(self) -> FeedStats:
+        """A snapshot of the source's counters for /metrics (cheap, no I/O)."""
+        ...
 
 
 # ---------------------------------------------------------------------------------------------

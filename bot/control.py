@@ -28,10 +28,6 @@ class Pause:
 
     origin: str = ""  # who asked, for the audit log, e.g. "telegram:123456"
 
-    @property
-    def reason(self) -> str:  # the engine's RiskManager.pause(reason)
-        return self.origin or "operator"
-
 
 @dataclass(frozen=True, slots=True)
 class Resume:
@@ -46,10 +42,6 @@ class Close:
 
     target: str
     origin: str = ""
-
-    @property
-    def mint(self) -> str:  # the engine reads ``cmd.mint`` (a mint or "all")
-        return self.target
 
     def __post_init__(self) -> None:
         if self.target != ALL and not is_mint(self.target):
@@ -96,10 +88,3 @@ class ControlQueue:
     @property
     def depth(self) -> int:
         return self._q.qsize()
-
-    # asyncio.Queue's consumer side, so the engine's ``commands`` parameter can take this object
-    def empty(self) -> bool:
-        return self._q.empty()
-
-    def get_nowait(self) -> ControlCommand:
-        return self._q.get_nowait()

@@ -22,7 +22,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from bot.clock import Clock
@@ -60,14 +61,44 @@ from strategies.types import Action, Decision, MarketView, StrategyVotes
 log = logging.getLogger("solbot.engine")
 
 
+class EventKind(StrEnum):
+    """What an :class:`EngineEvent` is about. The alert layer maps every member (tested)."""
+
+    TRADE_OPENED = "trade_opened"
+    TRADE_REDUCED = "trade_reduced"  # a partial exit filled; the position stays open
+    TRADE_CLOSED = "trade_closed"
+    EXECUTION_FAILED = "execution_failed"  # an order did not fill, or landed unreadable
+    ACCOUNT_CLOSE_FAILED = "account_close_failed"  # an emptied token account was not closed
+    BREAKER_TRIPPED = "breaker_tripped"
+    BREAKER_RESET = "breaker_reset"
+    FEEDS_STALE = "feeds_stale"  # also: a replay or simulation ran out of data
+    FEEDS_RECOVERED = "feeds_recovered"
+    RPC_DEGRADED = "rpc_degraded"
+    RPC_RECOVERED = "rpc_recovered"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
 @dataclass(frozen=True, slots=True)
 class EngineEvent:
     """Something an operator should hear about (the alert layer decides how)."""
 
-    kind: str  # trade_opened | trade_closed | breaker_tripped | breaker_reset | feeds_stale | ...
-    severity: str  # info | warning | critical
-    text: str
-    data: dict = field(default_factory=dict)
+    kind: EventKind
+    severity: Severity
+    text: str  # operator prose, already formatted
+    mint: str = ""  # the token concerned (trades, executions, account closes)
+    breaker: str = ""  # the risk breaker concerned (breaker events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +203,8 @@ class Engine:
         """A replay or simulation has no more data: keep beating (the process is healthy) and
         wait to be stopped, instead of cycling through empty minutes."""
         log.info("feed %s has no more data; idle until stopped", self.feed.name)
-        self._emit("feeds_stale", "warning", f"feed {self.feed.name} finished: no new data, no new trades")
+        self._emit(EventKind.FEEDS_STALE, Severity.WARNING,
+                   f"feed {self.feed.name} finished: no new data, no new trades")
         while not stop.is_set():
             self._heartbeat()
             try:
@@ -200,8 +232,10 @@ class Engine:
         portfolio = await self._portfolio(now)
         for ev in self.risk.on_cycle(portfolio, self._conditions(now), now):
             await self._io(self.ledger.record_event, f"breaker_{ev.kind}", f"{ev.name}: {ev.reason}")
-            self._emit(f"breaker_{ev.kind}", "critical" if ev.kind == "tripped" else "info",
-                       f"breaker {ev.name} {ev.kind}: {ev.reason}", {"breaker": ev.name})
+            tripped = ev.kind == "tripped"
+            self._emit(EventKind.BREAKER_TRIPPED if tripped else EventKind.BREAKER_RESET,
+                       Severity.CRITICAL if tripped else Severity.INFO,
+                       f"breaker {ev.name} {ev.kind}: {ev.reason}", breaker=ev.name)
 
         exits = await self._run_exits(view, portfolio, by_mint, now)
         entries, rejections = await self._run_entries(view, decisions, now)
@@ -316,36 +350,36 @@ class Engine:
         if not out.filled:
             if out.needs_reconcile:
                 # It landed but could not be read as our swap: left SENT for `solbot reconcile`.
-                self._emit("execution_failed", "critical",
+                self._emit(EventKind.EXECUTION_FAILED, Severity.CRITICAL,
                            f"{intent.side} {intent.mint[:8]} landed but its fill could not be read; "
-                           "run `solbot reconcile`")
+                           "run `solbot reconcile`", mint=intent.mint)
             else:
-                self._emit("execution_failed", "warning",
+                self._emit(EventKind.EXECUTION_FAILED, Severity.WARNING,
                            f"{intent.side} {intent.mint[:8]} ({intent.reason}) did not fill: {result.error} "
-                           f"{result.detail}")
+                           f"{result.detail}", mint=intent.mint)
             return False
         fill, outcome = result.fill, out.book
         assert fill is not None and outcome is not None
         if fill.side is Side.BUY:
-            self._emit("trade_opened", "info",
+            self._emit(EventKind.TRADE_OPENED, Severity.INFO,
                        f"BUY {info.symbol if info else intent.mint[:8]}: {fill.sol_lamports / LAMPORTS_PER_SOL:.4f} SOL "
                        f"at ${fill.price_usd:.6g}" + (f" — {intent.decision.explain()}" if intent.decision else ""),
-                       {"mint": fill.mint})
+                       mint=fill.mint)
         else:
             if outcome.closed:
                 last_exit = await self._io(self.ledger.get_kv, "last_exit_ts", {})
                 last_exit[fill.mint] = now
                 await self._io(self.ledger.set_kv, last_exit_ts=last_exit)
                 self.risk.on_position_closed(fill.mint, await self._position_pnl(outcome.position_id), now)
-            self._emit("trade_closed" if outcome.closed else "trade_reduced", "info",
+            self._emit(EventKind.TRADE_CLOSED if outcome.closed else EventKind.TRADE_REDUCED, Severity.INFO,
                        f"SELL {info.symbol if info else intent.mint[:8]} ({intent.reason}): "
                        f"{fill.sol_lamports / LAMPORTS_PER_SOL:.4f} SOL at ${fill.price_usd:.6g}, "
-                       f"leg PnL {(outcome.pnl_lamports or 0) / LAMPORTS_PER_SOL:+.4f} SOL", {"mint": fill.mint})
+                       f"leg PnL {(outcome.pnl_lamports or 0) / LAMPORTS_PER_SOL:+.4f} SOL", mint=fill.mint)
             close = out.close
             if close is not None and close.status not in (CloseStatus.CLOSED, CloseStatus.SKIPPED):
-                self._emit("account_close_failed", "warning",
+                self._emit(EventKind.ACCOUNT_CLOSE_FAILED, Severity.WARNING,
                            f"token account of {intent.mint[:8]} not closed ({close.status}): {close.detail}",
-                           {"mint": fill.mint})
+                           mint=fill.mint)
         return True
 
     async def _position_pnl(self, position_id: int) -> int:
@@ -407,8 +441,8 @@ class Engine:
                 continue
             await self._execute(verdict, now)
 
-    def _emit(self, kind: str, severity: str, text: str, data: dict | None = None) -> None:
+    def _emit(self, kind: EventKind, severity: Severity, text: str, *, mint: str = "", breaker: str = "") -> None:
         try:
-            self._on_event(EngineEvent(kind, severity, text, data or {}))
+            self._on_event(EngineEvent(kind, severity, text, mint=mint, breaker=breaker))
         except Exception:  # an alert sink must never break trading
             log.exception("event sink failed for %s", kind)

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.clock import Clock, PacedClock, WallClock
 from bot.config import Config, ConfigError, Secrets
@@ -29,6 +30,9 @@ from chain.token_safety import TokenSafetyReader
 from chain.types import LAMPORTS_PER_SOL, Executor
 from strategies.ensemble import Ensemble
 from strategies.registry import build_strategies
+
+if TYPE_CHECKING:
+    from chain.rpc_pool import PoolStats
 
 log = logging.getLogger("solbot.wiring")
 
@@ -95,14 +99,13 @@ def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger,
 @dataclass(frozen=True, slots=True)
 class ExecutionSide:
     """The executor for ``[environment] execution_mode`` and what comes with its RPC pool: the
-    health reader ``() -> (healthy, total)``, per-endpoint stats for /metrics and the chain's token
-    safety reads (all None when the mode uses no RPC pool)."""
+    health reader ``() -> (healthy, total)``, the pool's own stats (``RpcPool.stats``) for /metrics
+    and the chain's token safety reads (all None when the mode uses no RPC pool)."""
 
     executor: Executor
     rpc_health: Callable[[], tuple[int, int]] | None = None
-    rpc_stats: Callable[[], dict[str, dict[str, float]]] | None = None
+    rpc_stats: Callable[[], PoolStats] | None = None
     chain_safety: ChainSafety | None = None
-
 
 
 async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: Clock) -> ExecutionSide:
@@ -143,14 +146,8 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
         st = pool.stats()
         return st.healthy_read, len(st.endpoints)
 
-    def stats() -> dict[str, dict[str, float]]:
-        return {e.label: {"requests": float(e.requests), "errors": float(sum(e.errors.values())),
-                          "latency_seconds": (e.latency_ewma_ms or 0.0) / 1000.0,
-                          "healthy": 1.0 if e.health == "healthy" else 0.0, "slot_lag": float(e.slot_lag or 0)}
-                for e in pool.stats().endpoints}
-
     reader = TokenSafetyReader(ChainRpc(pool, cfg.rpc.commitment))
-    return ExecutionSide(executor, health, stats, ChainSafety(reader, cfg.market.safety_refresh_seconds))
+    return ExecutionSide(executor, health, pool.stats, ChainSafety(reader, cfg.market.safety_refresh_seconds))
 
 
 async def recover_intents(executor: Executor, ledger: Ledger, sol_usd: float) -> list[str]:

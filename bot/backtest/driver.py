@@ -81,10 +81,10 @@ def _report(cfg: Config, engine: Engine, ledger: Ledger, sha: str, votes: Counte
     positions = ledger.open_positions()
     marks = mark_positions(positions, engine.market.latest, engine.market.sol_usd())
     return build_report(
-        config_sha256=sha, initial_equity_sol=cfg.backtest.initial_equity_sol, fills=ledger.fills(),
-        positions=ledger.positions(), intents=ledger.intents(), equity=ledger.equity_curve(),
-        rejections=ledger.rejection_counts(), outcomes=ledger.strategy_outcomes(), vote_counts=dict(votes),
-        marks_sol=dict(marks.by_mint), cycle_seconds=cfg.engine.cycle_seconds)
+        config_sha256=sha, initial_equity_sol=cfg.backtest.initial_equity_sol, trades=ledger.trade_rows(),
+        positions=ledger.position_rows(), equity=ledger.equity_rows(), rejections=ledger.rejection_counts(),
+        outcomes=ledger.outcome_rows(), vote_counts=dict(votes), marks_sol=dict(marks.by_mint),
+        cycle_seconds=cfg.engine.cycle_seconds)
 
 
 def tty_progress(stream=sys.stderr) -> Callable[[int, int], None] | None:

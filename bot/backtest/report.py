@@ -1,19 +1,20 @@
 """Performance metrics and the backtest report, computed from what the ledger recorded.
 
-Pure functions: lists of ledger rows in, numbers and dicts out.
+Pure functions: the ledger's typed rows (``bot.ledger.rows``) in, numbers and dicts out.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
 from bot.clock import utc
+from bot.ledger import EquityRow, OutcomeRow, PositionRow, TradeRow
 from bot.risk.analytics import historical_var, max_drawdown, returns
 from chain.types import LAMPORTS_PER_SOL
 from strategies.types import StrategyVotes
@@ -57,60 +58,57 @@ def _sol(lamports: int | None) -> float | None:
     return None if lamports is None else lamports / LAMPORTS_PER_SOL
 
 
-def build_report(*, config_sha256: str, initial_equity_sol: float, fills: list[dict[str, Any]],
-                 positions: list[dict[str, Any]], intents: list[dict[str, Any]],
-                 equity: list[dict[str, Any]], rejections: dict[str, int],
-                 outcomes: list[dict[str, Any]], vote_counts: dict[str, int],
+def build_report(*, config_sha256: str, initial_equity_sol: float, trades: Sequence[TradeRow],
+                 positions: Sequence[PositionRow], equity: Sequence[EquityRow], rejections: dict[str, int],
+                 outcomes: Sequence[OutcomeRow], vote_counts: dict[str, int],
                  marks_sol: dict[str, float], cycle_seconds: float) -> dict[str, Any]:
-    decisions = {i["intent_id"]: json.loads(i["decision"] or "{}") for i in intents}
-    reasons = {i["intent_id"]: i["reason"] for i in intents}
-    trades = []
-    for f in fills:
-        lamports = f["in_amount"] if f["side"] == "buy" else f["out_amount"]
-        tokens = f["out_amount"] if f["side"] == "buy" else f["in_amount"]
-        fees = f["network_fee_lamports"] + f["tip_lamports"] + f["rent_lamports"]
-        trades.append({
-            "ts": _iso(f["ts"]), "mint": f["mint"], "side": f["side"],
-            "size_sol": lamports / LAMPORTS_PER_SOL, "token_amount": tokens, "token_decimals": f["token_decimals"],
-            "price_usd": f["price_usd"], "sol_usd": f["sol_usd"],
-            "fees_sol": fees / LAMPORTS_PER_SOL, "network_fee_lamports": f["network_fee_lamports"],
-            "priority_fee_lamports": f["priority_fee_lamports"], "rent_lamports": f["rent_lamports"],
-            "tip_lamports": f["tip_lamports"], "pnl_sol": _sol(f["pnl_lamports"]),
-            "reason": reasons.get(f["intent_id"], ""), "strategy_votes": decisions.get(f["intent_id"], {}).get("votes", []),
-            "signature": f["signature"], "paper": bool(f["paper"]),
+    """The report. A trade's ``size_sol`` is ``TradeRow.sol`` (spent incl. fees and rent on a buy,
+    received net of fees on a sell), the same number ``solbot status`` and ``/status`` show;
+    ``fees_sol`` is the part of it that was fees and rent."""
+    trades_out = []
+    for f in trades:
+        trades_out.append({
+            "ts": _iso(f.ts), "mint": f.mint, "side": str(f.side),
+            "size_sol": f.sol, "token_amount": f.token_amount, "token_decimals": f.token_decimals,
+            "price_usd": f.price_usd, "sol_usd": f.sol_usd,
+            "fees_sol": f.fees_lamports / LAMPORTS_PER_SOL, "network_fee_lamports": f.network_fee_lamports,
+            "priority_fee_lamports": f.priority_fee_lamports, "rent_lamports": f.rent_lamports,
+            "tip_lamports": f.tip_lamports, "pnl_sol": _sol(f.pnl_lamports),
+            "reason": f.reason, "strategy_votes": [asdict(v) for v in f.votes],
+            "signature": f.signature, "paper": f.paper,
         })
     pos_out = []
     closed_pnls: list[int] = []
     unrealized = 0.0
     for p in positions:
-        is_open = p["closed_at"] is None
-        mark = marks_sol.get(p["mint"]) if is_open else None
-        upnl = (mark - p["cost_lamports"] / LAMPORTS_PER_SOL) if (is_open and mark is not None) else 0.0
+        is_open = p.is_open
+        mark = marks_sol.get(p.mint) if is_open else None
+        upnl = (mark - p.cost_lamports / LAMPORTS_PER_SOL) if (is_open and mark is not None) else 0.0
         unrealized += upnl
         if not is_open:
-            closed_pnls.append(p["pnl_lamports"])
+            closed_pnls.append(p.pnl_lamports)
         pos_out.append({
-            "mint": p["mint"], "symbol": p["symbol"], "opened_at": _iso(p["opened_at"]),
-            "closed_at": _iso(p["closed_at"]), "size_sol": p["total_cost_lamports"] / LAMPORTS_PER_SOL,
-            "entry_price": p["entry_price_usd"], "exit_price": p["exit_price_usd"],
-            "pnl_sol": p["pnl_lamports"] / LAMPORTS_PER_SOL, "unrealized_pnl_sol": upnl if is_open else None,
-            "exit_reason": p["exit_reason"] if not is_open else None,
-            "last_exit_reason": p["exit_reason"],
+            "mint": p.mint, "symbol": p.symbol, "opened_at": _iso(p.opened_at),
+            "closed_at": _iso(p.closed_at), "size_sol": p.total_cost_lamports / LAMPORTS_PER_SOL,
+            "entry_price": p.entry_price_usd, "exit_price": p.exit_price_usd,
+            "pnl_sol": p.pnl_lamports / LAMPORTS_PER_SOL, "unrealized_pnl_sol": upnl if is_open else None,
+            "exit_reason": p.exit_reason if not is_open else None,
+            "last_exit_reason": p.exit_reason,
         })
-    curve = [{"ts": _iso(e["ts"]), "equity_sol": e["equity_sol"], "cash_sol": e["cash_lamports"] / LAMPORTS_PER_SOL,
-              "positions_sol": e["positions_sol"]} for e in equity]
-    values = [e["equity_sol"] for e in equity]
+    curve = [{"ts": _iso(e.ts), "equity_sol": e.equity_sol, "cash_sol": e.cash_lamports / LAMPORTS_PER_SOL,
+              "positions_sol": e.positions_sol} for e in equity]
+    values = [e.equity_sol for e in equity]
     final = values[-1] if values else initial_equity_sol
     rets = returns([initial_equity_sol, *values])
     per_year = MINUTES_PER_YEAR * 60.0 / cycle_seconds
     # every strategy that voted appears, with 0 when it backed no position
     attribution: dict[str, dict[str, float]] = {name: {"pnl_sol": 0.0, "positions": 0} for name in vote_counts}
     for o in outcomes:
-        a = attribution.setdefault(o["strategy"], {"pnl_sol": 0.0, "positions": 0})
-        a["pnl_sol"] += o["pnl_lamports"] / LAMPORTS_PER_SOL
+        a = attribution.setdefault(o.strategy, {"pnl_sol": 0.0, "positions": 0})
+        a["pnl_sol"] += o.pnl_lamports / LAMPORTS_PER_SOL
         a["positions"] += 1
-    realized = sum(p["pnl_lamports"] for p in positions) / LAMPORTS_PER_SOL
-    fees_total = sum(f["network_fee_lamports"] + f["tip_lamports"] for f in fills) / LAMPORTS_PER_SOL
+    realized = sum(p.pnl_lamports for p in positions) / LAMPORTS_PER_SOL
+    fees_total = sum(f.network_fee_lamports + f.tip_lamports for f in trades) / LAMPORTS_PER_SOL  # rent is not a fee
     return {
         "config_sha256": config_sha256,
         "start": curve[0]["ts"] if curve else None,
@@ -129,9 +127,9 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, fills: list[d
         "win_rate": win_rate(closed_pnls),
         "profit_factor": profit_factor(closed_pnls),
         "closed_positions": len(closed_pnls),
-        "open_positions": sum(1 for p in positions if p["closed_at"] is None),
-        "trade_count": len(trades),
-        "trades": trades,
+        "open_positions": sum(1 for p in positions if p.is_open),
+        "trade_count": len(trades_out),
+        "trades": trades_out,
         "positions": pos_out,
         "rejections": dict(sorted(rejections.items())),
         "strategy_attribution": {k: dict(v) for k, v in sorted(attribution.items())},

@@ -32,7 +32,6 @@ from bot.feeds.http import (
     SourceStats,
     backoff_delay,
     bucket_for,
-    redacting_logger,
 )
 from bot.feeds.parse import integer, need_text, num, obj, text
 from bot.feeds.types import (
@@ -345,7 +344,7 @@ class HeliusLogsStream:
             try:
                 async with connect(self._url, ping_interval=self.ping_interval,
                                    ping_timeout=self.ping_interval, open_timeout=self.http.timeout_seconds,
-                                   max_size=2**22, logger=redacting_logger("solbot.feeds.helius.ws")) as ws:
+                                   max_size=2**22, logger=logging.getLogger("solbot.feeds.helius.ws")) as ws:
                     pending: dict[int, str] = {}
                     for i, wallet in enumerate(self.wallets, start=1):
                         pending[i] = wallet

@@ -9,16 +9,18 @@ half-opens after a while to let one probe through. The bucket is ``chain.limits.
 endpoint's).
 
 Secrets: query parameters passed as ``secret_params`` (Helius ``api-key``) and headers are never
-logged; only the request path is. A filter on the ``httpx`` logger redacts key parameters from
-its own request lines too.
+logged; only the request path is, and error details go through ``bot.redact`` with the client's
+own secret values. The ``httpx`` and ``websockets`` loggers' request lines are redacted by the
+process's one logging filter (``bot.redact.RedactingFilter``, installed by ``setup_logging``);
+importing this module changes nothing in ``logging``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bot.contracts import LatencyHistogram, RequestStats
 from bot.feeds.config import HttpConfig, RateLimitConfig
 from bot.feeds.types import (
     AuthError,
@@ -40,6 +43,7 @@ from bot.feeds.types import (
     ServerError,
     TransportError,
 )
+from bot.redact import Redactor
 from chain.breaker import BreakerState, CircuitBreaker
 from chain.limits import Monotonic, Sleep, TokenBucket
 from chain.retry_after import parse_retry_after
@@ -47,41 +51,7 @@ from chain.retry_after import parse_retry_after
 #: Latency histogram bucket bounds (seconds), Prometheus-style; a reporting convention, not a tunable.
 LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-_KEY_PARAM = re.compile(r"(?i)((?:api[-_]?key|x-api-key)=)[^&\s\"']+")
-
-
-def redact(text: str) -> str:
-    """Mask ``api-key=...`` style values in a URL or message."""
-    return _KEY_PARAM.sub(r"\1***", text)
-
-
-class _RedactFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            msg = record.getMessage()
-        except Exception:  # a broken record is not ours to fix
-            return True
-        red = redact(msg)
-        if red != msg:
-            record.msg, record.args = red, None
-        return True
-
-
-def redacting_logger(name: str) -> logging.Logger:
-    """A logger whose own records are redacted (filters do not apply to child loggers' records)."""
-    lg = logging.getLogger(name)
-    if not any(isinstance(f, _RedactFilter) for f in lg.filters):
-        lg.addFilter(_RedactFilter())
-    return lg
-
-
-def _install_httpx_redaction() -> None:
-    for name in ("httpx", "httpcore", "httpcore.http11", "httpcore.http2", "httpcore.connection",
-                 "websockets.client"):
-        redacting_logger(name)
-
-
-_install_httpx_redaction()
+_SECRET_HEADERS = frozenset({"x-api-key", "api-key", "authorization"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,7 +95,7 @@ class _Latency:
 
 
 class SourceStats:
-    """Counters for one source. ``snapshot()`` is a plain dict the ops helper turns into metrics."""
+    """Counters for one source. ``snapshot()`` is the typed value ``FeedSource.stats()`` hands on."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -147,27 +117,29 @@ class SourceStats:
     def observe_latency(self, seconds: float) -> None:
         self._latency.observe(seconds, self._buckets)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, breaker: str = "closed") -> RequestStats:
+        """The counters now; ``breaker`` is the client's circuit breaker state."""
         lat = self._latency
-        return {
-            "source": self.source,
-            "requests": self.requests,
-            "ok": self.ok,
-            "retries": self.retries,
-            "errors": dict(self.errors),
-            "item_errors": dict(self.item_errors),
-            "requests_by_bucket": dict(self.by_bucket),
-            "latency_seconds": {
-                "count": lat.count,
-                "sum": round(lat.total, 6),
-                "max": round(lat.maximum, 6),
-                "buckets": dict(zip(LATENCY_BUCKETS, self._buckets, strict=True)),
-            },
-        }
+        buckets = (*zip(LATENCY_BUCKETS, self._buckets, strict=True), (math.inf, lat.count))
+        return RequestStats(
+            source=self.source, requests=self.requests, ok=self.ok, retries=self.retries,
+            errors=dict(self.errors), item_errors=dict(self.item_errors),
+            requests_by_bucket=dict(self.by_bucket),
+            latency=LatencyHistogram(buckets=buckets, count=lat.count, sum_seconds=lat.total,
+                                     max_seconds=lat.maximum),
+            breaker=breaker)
 
 
 # ---------------------------------------------------------------------------------------------
 # Client
+
+
+def _redact_detail(exc: FeedError, redactor: Redactor) -> None:
+    """A feed error's detail reaches /status, /readyz and Telegram, not only the logs: no secret in it."""
+    clean = redactor(exc.detail)
+    if clean != exc.detail:
+        exc.detail = clean
+        exc.args = (f"{exc.source}: {clean}",)
 
 ErrorInspector = Callable[[int, Any], FeedError | None]
 ResponseHook = Callable[[str, str, int, str], None]  # source, path, status, body text
@@ -192,6 +164,8 @@ class FeedHttpClient:
         self.buckets = dict(buckets)
         self.stats = SourceStats(source)
         self._secret_params = dict(secret_params or {})
+        self._redact = Redactor([*self._secret_params.values(),
+                                 *(v for k, v in (headers or {}).items() if k.lower() in _SECRET_HEADERS)])
         self._inspect = inspect_error
         self.on_response = on_response
         self._mono = monotonic
@@ -241,6 +215,7 @@ class FeedHttpClient:
             try:
                 result = await self._attempt(method, bucket, path, all_params, body)
             except FeedError as exc:
+                _redact_detail(exc, self._redact)
                 retryable = isinstance(exc, RateLimited | ServerError | TransportError | FeedTimeout | NodeBehind)
                 self.stats.error(exc.kind)
                 attempt += 1

@@ -21,7 +21,15 @@ import httpx
 import polars as pl
 
 from bot.clock import Clock, WallClock
-from bot.contracts import FeedHealth, MarketUpdate, TokenSafety
+from bot.contracts import (
+    FeedHealth,
+    FeedStats,
+    MarketUpdate,
+    SchedulerStats,
+    TokenSafety,
+    UniverseStats,
+    WebsocketStats,
+)
 from bot.feeds.bars import BarBuilder, candles_to_frame
 from bot.feeds.birdeye import BirdeyeClient, to_token_safety
 from bot.feeds.config import FeedKeys, FeedsConfig
@@ -209,20 +217,27 @@ class LiveFeedSource:
         lim = self.cfg.stale_after_seconds
         return {m for m in self.universe.tracked if now - self._token_ok.get(m, -10**12) > lim}
 
-    def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for c in (self.ds, self.birdeye):
-            if c is not None:
-                out[c.stats.source] = c.stats.snapshot()
+    def stats(self) -> FeedStats:
+        clients = [c.http for c in (self.ds, self.birdeye) if c is not None]
         if self.helius is not None:
-            out["helius"] = self.helius.rest.stats.snapshot()
+            clients.append(self.helius.rest)
+        ws = None
         if self.ws is not None:
-            out["helius_ws"] = {"connected": self.ws.connected, "reconnects": self.ws.reconnects,
-                                "subscriptions": len(self.ws.subscriptions), "errors": dict(self.ws.errors)}
-        out["scheduler"] = {**self.scheduler.report(), "plan": self.scheduler.plan.describe()}
-        out["universe"] = {"tracked": len(self.universe.tracked), "candidates": len(self.universe.candidates),
-                           "dropped": self.universe.dropped, "rejections": dict(self.universe.rejections)}
-        return out
+            ws = WebsocketStats(connected=self.ws.connected, reconnects=self.ws.reconnects,
+                                subscriptions=len(self.ws.subscriptions), errors=dict(self.ws.errors))
+        plan, rep = self.scheduler.plan, self.scheduler.report()
+        scheduler = SchedulerStats(
+            tokens=len(self.scheduler.tokens), calls_per_cycle=plan.calls_per_cycle,
+            batches=self.scheduler.batches, planned_cycle_seconds=plan.cycle_seconds,
+            target_seconds=plan.target_seconds, meets_target=plan.meets_target,
+            requests_per_minute=plan.requests_per_minute, rate_limit_per_minute=plan.rate_limit_per_minute,
+            interval_mean_seconds=rep["interval_mean_seconds"], interval_p95_seconds=rep["interval_p95_seconds"],
+            interval_max_seconds=rep["interval_max_seconds"], oldest_age_seconds=rep["oldest_age_seconds"],
+            never_refreshed=int(rep["never_refreshed"]), plan=plan.describe())
+        universe = UniverseStats(tracked=len(self.universe.tracked), candidates=len(self.universe.candidates),
+                                 dropped=self.universe.dropped, rejections=dict(self.universe.rejections))
+        return FeedStats(self.name, tuple(c.stats.snapshot(breaker=str(c.breaker.state)) for c in clients),
+                         scheduler=scheduler, universe=universe, websocket=ws)
 
     # ------------------------------------------------------------------ internals
 

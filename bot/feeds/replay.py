@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from bot.contracts import FeedHealth, MarketUpdate, TokenSafety
+from bot.contracts import FeedHealth, FeedStats, MarketUpdate, ReplayStats, TokenSafety
 from bot.feeds.config import FeedsConfig
 
 BAR = 60
@@ -33,6 +33,7 @@ class ReplayFeed:
         # bars with ts >= self._from are handed out by the first poll
         self._from = first if resume_from is None else max(first, resume_from - history_bars * BAR)
         self._pos = int(np.searchsorted(self._ts, self._from, side="left"))
+        self._start_pos = self._pos
         self._last_ts: int | None = None
         self._resume_from = resume_from
 
@@ -93,6 +94,11 @@ class ReplayFeed:
     def health(self, now: int) -> list[FeedHealth]:
         return [FeedHealth(self.name, self._last_ts is not None, self._last_ts,
                            "replaying" if self._pos < len(self._ts) else "replay finished")]
+
+    def stats(self) -> FeedStats:
+        return FeedStats(self.name, replay=ReplayStats(
+            bars_total=len(self._ts), bars_served=self._pos - self._start_pos, last_bar_ts=self._last_ts,
+            exhausted=self._pos >= len(self._ts)))
 
     async def aclose(self) -> None:
         return None

@@ -29,6 +29,16 @@ from typing import Any
 
 from bot.contracts import OrderIntent, Position
 from bot.errors import LedgerError, LedgerLockedError
+from bot.ledger.rows import (
+    EquityRow,
+    OutcomeRow,
+    PositionRow,
+    TradeRow,
+    equity_row,
+    outcome_row,
+    position_row,
+    trade_row,
+)
 from bot.ledger.schema import MIGRATIONS
 from chain.types import TRANSITIONS, CloseEntry, CloseState, Fill, IntentState, JournalEntry, Side
 
@@ -419,31 +429,39 @@ class Ledger:
     def fills(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._q("SELECT * FROM fills ORDER BY id")]
 
-    def recent_fills(self, n: int) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._q("SELECT * FROM fills ORDER BY id DESC LIMIT ?", (n,))]
+    # Typed reads for operations and reports (``bot.ledger.rows``)
 
-    def trade_log(self, limit: int, since_ts: int | None = None) -> list[dict[str, Any]]:
-        """Fills joined with their intent (reason, decision) and position (symbol), newest first."""
+    def trade_rows(self, *, limit: int | None = None, since_ts: int | None = None,
+                   newest_first: bool = False) -> list[TradeRow]:
+        """Fills with their intent's reason and votes and their position's symbol (oldest first
+        unless ``newest_first``); ``since_ts`` keeps fills at or after it, ``limit`` the first n."""
         sql = ("SELECT f.*, i.reason, i.decision, p.symbol FROM fills f JOIN intents i USING (intent_id) "
                "JOIN positions p ON p.id = f.position_id")
         args: tuple = ()
         if since_ts is not None:
             sql += " WHERE f.ts >= ?"
             args = (since_ts,)
-        return [dict(r) for r in self._q(sql + " ORDER BY f.id DESC LIMIT ?", (*args, limit))]
+        sql += " ORDER BY f.id DESC" if newest_first else " ORDER BY f.id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args = (*args, limit)
+        return [trade_row(r) for r in self._q(sql, args)]
 
-    def equity_since(self, ts: int) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._q("SELECT * FROM equity WHERE ts >= ? ORDER BY ts", (ts,))]
+    def position_rows(self) -> list[PositionRow]:
+        """Every position, open and closed, oldest first."""
+        return [position_row(r) for r in self._q("SELECT * FROM positions ORDER BY id")]
 
-    def outcomes_since(self, ts: int) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._q("SELECT * FROM strategy_outcomes WHERE ts >= ? ORDER BY id", (ts,))]
+    def equity_rows(self, since_ts: int | None = None) -> list[EquityRow]:
+        """Equity snapshots in time order (from ``since_ts`` on)."""
+        return [equity_row(r) for r in self._q(*_since("SELECT * FROM equity", since_ts, "ts"))]
+
+    def outcome_rows(self, since_ts: int | None = None) -> list[OutcomeRow]:
+        """Per-strategy attribution of closed positions' PnL (from ``since_ts`` on)."""
+        return [outcome_row(r) for r in self._q(*_since("SELECT * FROM strategy_outcomes", since_ts, "id"))]
 
     def intents(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._q("SELECT intent_id, mint, side, amount_in, reason, state, attempt, "
                                          "signature, decision, detail, created_ts FROM intents ORDER BY rowid")]
-
-    def strategy_outcomes(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._q("SELECT * FROM strategy_outcomes ORDER BY id")]
 
     # ------------------------------------------------------------------ rejections and equity
 
@@ -467,11 +485,14 @@ class Ledger:
             if kv:
                 _put_kv(c, kv)
 
-    def equity_curve(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._q("SELECT * FROM equity ORDER BY ts")]
-
 
 # ---------------------------------------------------------------------- internals
+
+
+def _since(select: str, since_ts: int | None, order: str) -> tuple[str, tuple]:
+    if since_ts is None:
+        return f"{select} ORDER BY {order}", ()
+    return f"{select} WHERE ts >= ? ORDER BY {order}", (since_ts,)
 
 
 def _acquire_lock(path: str) -> int:

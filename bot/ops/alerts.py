@@ -9,6 +9,9 @@ learns that something was lost.
 Duplicates (same ``key``) within ``alerts.dedupe_window_seconds`` of the last one that went
 through are collapsed: only counted, and the count rides on the next one that goes through.
 Time is always passed in (``now``, seconds on any monotonic scale); nothing here reads a clock.
+
+Engine events become alerts through :data:`EVENT_ALERTS`, which names every ``EventKind``; the
+severities are the engine's own :class:`bot.engine.Severity`.
 """
 
 from __future__ import annotations
@@ -21,36 +24,44 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.config.ops import AlertsConfig
+from bot.engine import EngineEvent, EventKind, Severity
+
+__all__ = ["EVENT_ALERTS", "Alert", "AlertBus", "AlertKind", "Delivery", "Severity", "event_sink", "to_alert"]
 
 log = logging.getLogger(__name__)
 
 
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-
-_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
-
-
 class AlertKind(StrEnum):
     TRADE_OPENED = "trade_opened"
+    TRADE_REDUCED = "trade_reduced"
     TRADE_CLOSED = "trade_closed"
+    EXECUTION_FAILED = "execution_failed"
+    ACCOUNT_CLOSE_FAILED = "account_close_failed"
     BREAKER_TRIPPED = "breaker_tripped"
     BREAKER_RESET = "breaker_reset"
     RPC_DEGRADED = "rpc_degraded"
     RPC_RECOVERED = "rpc_recovered"
     FEEDS_STALE = "feeds_stale"
     FEEDS_RECOVERED = "feeds_recovered"
-    ERROR = "error"
     STARTED = "started"
     STOPPED = "stopped"
     DAILY_REPORT = "daily_report"
+
+
+#: Every engine event kind and the alert it becomes (exhaustive: a test enumerates EventKind).
+EVENT_ALERTS: dict[EventKind, AlertKind] = {
+    EventKind.TRADE_OPENED: AlertKind.TRADE_OPENED,
+    EventKind.TRADE_REDUCED: AlertKind.TRADE_REDUCED,
+    EventKind.TRADE_CLOSED: AlertKind.TRADE_CLOSED,
+    EventKind.EXECUTION_FAILED: AlertKind.EXECUTION_FAILED,
+    EventKind.ACCOUNT_CLOSE_FAILED: AlertKind.ACCOUNT_CLOSE_FAILED,
+    EventKind.BREAKER_TRIPPED: AlertKind.BREAKER_TRIPPED,
+    EventKind.BREAKER_RESET: AlertKind.BREAKER_RESET,
+    EventKind.FEEDS_STALE: AlertKind.FEEDS_STALE,
+    EventKind.FEEDS_RECOVERED: AlertKind.FEEDS_RECOVERED,
+    EventKind.RPC_DEGRADED: AlertKind.RPC_DEGRADED,
+    EventKind.RPC_RECOVERED: AlertKind.RPC_RECOVERED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,22 +167,19 @@ class AlertBus:
             # reported with the next alert of that key, so keep their count
 
 
-def event_sink(bus: AlertBus, now: Callable[[], float]) -> Callable[[object], None]:
-    """An ``on_event`` callback for the engine: anything with ``kind``, ``severity``, ``text`` (and
-    optionally ``data["key"]``) becomes an :class:`Alert` on ``bus``. Unknown kinds or severities
-    are published as errors rather than lost; it never raises."""
+def to_alert(event: EngineEvent) -> Alert:
+    """The alert an engine event becomes: same severity and text, its kind from ``EVENT_ALERTS``."""
+    return Alert(event.severity, EVENT_ALERTS[event.kind], event.text)
 
-    def sink(event: object) -> None:
+
+def event_sink(bus: AlertBus, now: Callable[[], float]) -> Callable[[EngineEvent], None]:
+    """An ``on_event`` callback for the engine: every :class:`EngineEvent` becomes an
+    :class:`Alert` on ``bus``. It never raises (an alert must never break trading)."""
+
+    def sink(event: EngineEvent) -> None:
         try:
-            kind_s, sev_s = str(getattr(event, "kind", "")), str(getattr(event, "severity", ""))
-            text = str(getattr(event, "text", ""))
-            data = getattr(event, "data", None) or {}
-            kind = AlertKind(kind_s) if kind_s in AlertKind._value2member_map_ else AlertKind.ERROR
-            if kind is AlertKind.ERROR and kind_s != AlertKind.ERROR:
-                text = f"[{kind_s}] {text}"
-            sev = Severity(sev_s) if sev_s in Severity._value2member_map_ else Severity.WARNING
-            bus.publish(Alert(sev, kind, text, str(data.get("key", ""))), now=now())
-        except Exception as exc:  # an alert must never break trading
-            log.error("alert sink failed: %s", type(exc).__name__)
+            bus.publish(to_alert(event), now=now())
+        except Exception as exc:
+            log.error("alert sink failed for %s: %s", getattr(event, "kind", "?"), type(exc).__name__)
 
     return sink

@@ -7,7 +7,6 @@ cycle) reads what it needs from the ledger in a worker thread and keeps immutabl
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import numpy as np
 from bot.clock import utc
 from bot.contracts import FeedSource, TradingState
 from bot.engine import Engine
+from bot.ledger import TradeRow
 from bot.ops.status import (
     BreakerState,
     Heartbeat,
@@ -79,23 +79,25 @@ class EngineStatus:
             positions.append(PositionView(p.mint, p.symbol, p.opened_at, p.cost_lamports / LAMPORTS_PER_SOL,
                                           p.entry_price_usd, px if known else None, upnl, p.stop_price_usd,
                                           p.strategies))
-        trades = tuple(_trade(r) for r in ledger.trade_log(RECENT_TRADES))
+        trades = tuple(_trade(r) for r in ledger.trade_rows(limit=RECENT_TRADES, newest_first=True))
         day_start_ts = utc_day(now) * 86_400
-        today = [t for t in (_trade(r) for r in ledger.trade_log(10_000, day_start_ts)) if t.pnl_sol is not None]
+        today = [t for t in (_trade(r) for r in ledger.trade_rows(limit=10_000, since_ts=day_start_ts,
+                                                                   newest_first=True))
+                 if t.pnl_sol is not None]
         closing = [t for t in today if t.reason and t.side == "sell"]
-        equity_rows = ledger.equity_since(day_start_ts)
-        equity = equity_rows[-1]["equity_sol"] if equity_rows else (ledger.cash_lamports() or 0) / LAMPORTS_PER_SOL
+        equity_rows = ledger.equity_rows(day_start_ts)
+        equity = equity_rows[-1].equity_sol if equity_rows else (ledger.cash_lamports() or 0) / LAMPORTS_PER_SOL
         book = ledger.get_kv("book", {}) or {}
         by_strategy: dict[str, float] = {}
-        for o in ledger.outcomes_since(day_start_ts):
-            by_strategy[o["strategy"]] = by_strategy.get(o["strategy"], 0.0) + o["pnl_lamports"] / LAMPORTS_PER_SOL
+        for o in ledger.outcome_rows(day_start_ts):
+            by_strategy[o.strategy] = by_strategy.get(o.strategy, 0.0) + o.pnl_lamports / LAMPORTS_PER_SOL
         realized = sum(t.pnl_sol or 0.0 for t in today)
         pnl = PnlSummary(
             day=utc(now).date().isoformat(), realized_sol=realized, unrealized_sol=unrealized,
             equity_sol=equity, day_start_equity_sol=float(book.get("day_start_equity", equity)),
             trades=len(closing), wins=sum(1 for t in closing if (t.pnl_sol or 0) > 0),
             losses=sum(1 for t in closing if (t.pnl_sol or 0) <= 0),
-            max_drawdown_pct=100.0 * max_drawdown([r["equity_sol"] for r in equity_rows]),
+            max_drawdown_pct=100.0 * max_drawdown([r.equity_sol for r in equity_rows]),
             best=max(closing, key=lambda t: t.pnl_sol or 0.0, default=None),
             worst=min(closing, key=lambda t: t.pnl_sol or 0.0, default=None),
             by_strategy=by_strategy)
@@ -163,15 +165,10 @@ class EngineStatus:
             b.name == "operator_pause" and b.tripped for b in self._engine.risk.breakers())
 
 
-def _trade(r: dict) -> TradeRecord:
-    decision = json.loads(r.get("decision") or "{}")
-    votes = decision.get("votes", [])
-    voters = tuple(v["strategy"] for v in votes if v.get("score", 0) * v.get("weight", 0) > 0)
-    why = "; ".join(f"{v['strategy']}: {v['reason']}" for v in votes
-                    if v.get("score", 0) * v.get("weight", 0) > 0 and v.get("reason"))[:300]
-    fees = r["network_fee_lamports"] + r["tip_lamports"] + r["rent_lamports"]
-    sol = (r["in_amount"] + fees) if r["side"] == "buy" else (r["out_amount"] - fees)
-    return TradeRecord(ts=r["ts"], mint=r["mint"], symbol=r.get("symbol") or r["mint"][:6], side=r["side"],
-                       amount_sol=sol / LAMPORTS_PER_SOL, price_usd=r["price_usd"], reason=r.get("reason") or "",
-                       pnl_sol=None if r["pnl_lamports"] is None else r["pnl_lamports"] / LAMPORTS_PER_SOL,
-                       strategies=voters, why=why)
+def _trade(r: TradeRow) -> TradeRecord:
+    backers = [v for v in r.votes if v.score * v.weight > 0]
+    why = "; ".join(f"{v.strategy}: {v.reason}" for v in backers if v.reason)[:300]
+    return TradeRecord(ts=r.ts, mint=r.mint, symbol=r.symbol or r.mint[:6], side=str(r.side), amount_sol=r.sol,
+                       price_usd=r.price_usd, reason=r.reason,
+                       pnl_sol=None if r.pnl_lamports is None else r.pnl_lamports / LAMPORTS_PER_SOL,
+                       strategies=tuple(v.strategy for v in backers), why=why)

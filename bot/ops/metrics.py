@@ -4,22 +4,24 @@ Two kinds of metrics:
 
 - recorded by the engine as things happen: ``observe_cycle(seconds)`` (histogram
   ``solbot_cycle_seconds``) and ``record_trade(side)`` (``solbot_trades_total{side}``);
-- read at scrape time through callables the engine registers, so no stage imports this module:
+- read at scrape time from typed snapshots, so no stage imports this module:
 
-  ``register_feed_stats(fn)``: ``fn() -> Mapping[source, Mapping[field, number]]``, one entry per
-  feed source (``"dexscreener"``, ``"birdeye"``...). Fields (all optional):
-  ``requests`` (total so far), ``errors`` (total so far), ``latency_seconds`` (recent mean),
-  ``fresh`` (1/0).
+  ``register_feed_stats(fn)``: ``fn() -> bot.contracts.FeedStats`` (``FeedSource.stats``). Per
+  HTTP source (``source`` label): requests, successes, retries, errors by ``kind``, item errors,
+  requests by rate-limit ``bucket``, a latency histogram and the circuit breaker state; then the
+  refresh scheduler, the token universe, the Helius websocket and a replay's progress.
 
-  ``register_rpc_stats(fn)``: ``fn() -> Mapping[endpoint_url, Mapping[field, number]]``. Fields
-  (all optional): ``requests``, ``errors`` (totals), ``latency_seconds`` (recent mean),
-  ``healthy`` (1/0), ``slot_lag`` (slots behind the best endpoint). The URL is reduced to its
-  host (``endpoint`` label), because provider URLs carry API keys in the query or path.
+  ``register_feed_health(fn)``: ``fn() -> Sequence[FeedHealth]``: ``solbot_feed_fresh{source}``.
+
+  ``register_rpc_stats(fn)``: ``fn() -> chain.rpc_pool.PoolStats`` (``RpcPool.stats``). Per endpoint
+  (``endpoint`` label = the pool's label ``host[:port]#index``, which never carries the path or
+  query where providers put API keys): requests, errors by ``kind``, a latency histogram, the
+  latency EWMA, health, breaker, slot, slot lag and rate-limit cooldown.
 
   ``register_status(source)``: a :class:`bot.ops.status.StatusSource`, read for open positions,
   equity, today's PnL, breaker states, trading state and heartbeat age.
 
-  ``register_gauge(name, help, fn)``: any other ``fn() -> float`` (the Telegram layer registers
+  ``register_gauge(name, help, fn)``: any other ``fn() -> float`` (the runner registers
   ``solbot_telegram_queue_depth`` and ``solbot_alerts_dropped_total`` this way).
 
 A callable that raises is logged and skipped; a scrape never fails because of one source.
@@ -30,40 +32,193 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
-from urllib.parse import urlsplit
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from bot.config.ops import HealthConfig
+from bot.contracts import FeedHealth, FeedStats, LatencyHistogram
 from bot.ops.status import StatusSource
+
+if TYPE_CHECKING:
+    from chain.rpc_pool import PoolStats
 
 log = logging.getLogger(__name__)
 
-Snapshot = Mapping[str, Mapping[str, float]]
-
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+BREAKER_STATES = ("closed", "half_open", "open")
 
-def endpoint_label(url: str) -> str:
-    """``https://user:key@host:8899/KEY/?api-key=X`` → ``host:8899`` (no credentials)."""
-    parts = urlsplit(url)
-    host = parts.hostname or "unknown"
-    return f"{host}:{parts.port}" if parts.port else host
+
+def _histogram_buckets(pairs: Iterable[tuple[float, int]], scale: float = 1.0) -> list[tuple[str, float]]:
+    """Cumulative ``(upper bound, count)`` pairs as Prometheus buckets (bounds times ``scale``)."""
+    out = [("+Inf" if math.isinf(le) else floatToGoString(le * scale), float(n)) for le, n in pairs]
+    if not out or out[-1][0] != "+Inf":
+        raise ValueError("a histogram's last bucket must be +Inf")
+    return out
+
+
+def _latency(fam: HistogramMetricFamily, labels: list[str], h: LatencyHistogram) -> None:
+    fam.add_metric(labels, _histogram_buckets(h.buckets), h.sum_seconds)
+
+
+def feed_families(st: FeedStats) -> Iterator[Metric]:
+    """Every ``solbot_feed_*`` family for one feed snapshot."""
+    info = GaugeMetricFamily("solbot_feed_info", "The feed source in use", labels=["feed"])
+    info.add_metric([st.feed], 1.0)
+    yield info
+    if st.requests:
+        yield from _request_families(st)
+    if (s := st.scheduler) is not None:
+        for name, help_, value in (
+                ("tokens", "Tokens the DexScreener refresh plan covers", s.tokens),
+                ("calls_per_cycle", "DexScreener calls one refresh cycle needs", s.calls_per_cycle),
+                ("planned_cycle_seconds", "Planned time between two refreshes of one token", s.planned_cycle_seconds),
+                ("target_seconds", "Target refresh interval (poll_interval_seconds)", s.target_seconds),
+                ("meets_target", "1 when the rate limit allows the target refresh interval", float(s.meets_target)),
+                ("planned_requests_per_minute", "DexScreener requests per minute the plan spends", s.requests_per_minute),
+                ("rate_limit_per_minute", "DexScreener requests per minute allowed", s.rate_limit_per_minute),
+                ("interval_mean_seconds", "Achieved refresh interval, mean of the recent window", s.interval_mean_seconds),
+                ("interval_p95_seconds", "Achieved refresh interval, 95th percentile", s.interval_p95_seconds),
+                ("interval_max_seconds", "Achieved refresh interval, maximum", s.interval_max_seconds),
+                ("oldest_age_seconds", "Age of the least recently refreshed token", s.oldest_age_seconds),
+                ("never_refreshed", "Tracked tokens not refreshed yet", s.never_refreshed)):
+            yield GaugeMetricFamily(f"solbot_feed_scheduler_{name}", help_, value=float(value))
+        yield CounterMetricFamily("solbot_feed_scheduler_batches", "Refresh batches dispatched",
+                                  value=float(s.batches))
+    if (u := st.universe) is not None:
+        yield GaugeMetricFamily("solbot_feed_universe_tracked", "Tokens tracked", value=float(u.tracked))
+        yield GaugeMetricFamily("solbot_feed_universe_candidates", "Discovered tokens waiting for a snapshot",
+                                value=float(u.candidates))
+        yield CounterMetricFamily("solbot_feed_universe_dropped", "Tokens dropped from tracking",
+                                  value=float(u.dropped))
+        rej = CounterMetricFamily("solbot_feed_universe_rejections", "Discovery filter rejections by rule",
+                                  labels=["rule"])
+        for rule, n in sorted(u.rejections.items()):
+            rej.add_metric([rule], float(n))
+        yield rej
+    if (w := st.websocket) is not None:
+        yield GaugeMetricFamily("solbot_feed_ws_connected", "1 while the Helius websocket is connected",
+                                value=float(w.connected))
+        yield GaugeMetricFamily("solbot_feed_ws_subscriptions", "Active websocket subscriptions",
+                                value=float(w.subscriptions))
+        yield CounterMetricFamily("solbot_feed_ws_reconnects", "Websocket reconnects", value=float(w.reconnects))
+        errs = CounterMetricFamily("solbot_feed_ws_errors", "Websocket errors by kind", labels=["kind"])
+        for kind, n in sorted(w.errors.items()):
+            errs.add_metric([kind], float(n))
+        yield errs
+    if (r := st.replay) is not None:
+        yield GaugeMetricFamily("solbot_feed_replay_bars", "Bars in the replayed dataset", value=float(r.bars_total))
+        yield CounterMetricFamily("solbot_feed_replay_bars_served", "Bars handed to the engine by this run",
+                                  value=float(r.bars_served))
+        yield GaugeMetricFamily("solbot_feed_replay_exhausted", "1 when the replay has no more data",
+                                value=float(r.exhausted))
+        if r.last_bar_ts is not None:
+            yield GaugeMetricFamily("solbot_feed_replay_last_bar_timestamp_seconds",
+                                    "Time of the last bar handed out", value=float(r.last_bar_ts))
+
+
+def _request_families(st: FeedStats) -> Iterator[Metric]:
+    lab = ["source"]
+    requests = CounterMetricFamily("solbot_feed_requests", "Feed HTTP attempts sent (retries included)", labels=lab)
+    ok = CounterMetricFamily("solbot_feed_successes", "Feed requests that ended with a usable answer", labels=lab)
+    retries = CounterMetricFamily("solbot_feed_retries", "Feed request retries", labels=lab)
+    errors = CounterMetricFamily("solbot_feed_errors", "Failed feed attempts by kind", labels=["source", "kind"])
+    items = CounterMetricFamily("solbot_feed_item_errors", "Items of a good answer that did not parse",
+                                labels=["source", "item"])
+    buckets = CounterMetricFamily("solbot_feed_bucket_requests", "Feed attempts by rate-limit bucket",
+                                  labels=["source", "bucket"])
+    latency = HistogramMetricFamily("solbot_feed_latency_seconds", "Feed HTTP request latency", labels=lab)
+    breaker = GaugeMetricFamily("solbot_feed_breaker_state", "1 for the feed client's circuit breaker state",
+                                labels=["source", "state"])
+    for r in st.requests:
+        requests.add_metric([r.source], float(r.requests))
+        ok.add_metric([r.source], float(r.ok))
+        retries.add_metric([r.source], float(r.retries))
+        for kind, n in sorted(r.errors.items()):
+            errors.add_metric([r.source, kind], float(n))
+        for item, n in sorted(r.item_errors.items()):
+            items.add_metric([r.source, item], float(n))
+        for bucket, n in sorted(r.requests_by_bucket.items()):
+            buckets.add_metric([r.source, bucket], float(n))
+        _latency(latency, [r.source], r.latency)
+        for state in BREAKER_STATES:
+            breaker.add_metric([r.source, state], 1.0 if r.breaker == state else 0.0)
+    yield from (requests, ok, retries, errors, items, buckets, latency, breaker)
+
+
+def feed_health_families(health: Sequence[FeedHealth]) -> Iterator[Metric]:
+    fresh = GaugeMetricFamily("solbot_feed_fresh", "1 when the source's data is fresh", labels=["source"])
+    last = GaugeMetricFamily("solbot_feed_last_ok_timestamp_seconds", "Last time the source answered",
+                             labels=["source"])
+    for h in health:
+        fresh.add_metric([h.source], 1.0 if h.fresh else 0.0)
+        if h.last_ok_ts is not None:
+            last.add_metric([h.source], float(h.last_ok_ts))
+    yield from (fresh, last)
+
+
+def rpc_families(st: PoolStats) -> Iterator[Metric]:
+    """Every ``solbot_rpc_*`` family for one pool snapshot."""
+    lab = ["endpoint"]
+    info = GaugeMetricFamily("solbot_rpc_endpoint_info", "RPC endpoints, their role and provider",
+                             labels=["endpoint", "role", "provider"])
+    requests = CounterMetricFamily("solbot_rpc_requests", "RPC requests per endpoint", labels=lab)
+    errors = CounterMetricFamily("solbot_rpc_errors", "Failed RPC requests per endpoint by kind",
+                                 labels=["endpoint", "kind"])
+    latency = HistogramMetricFamily("solbot_rpc_latency_seconds", "RPC request latency per endpoint", labels=lab)
+    ewma = GaugeMetricFamily("solbot_rpc_latency_ewma_seconds", "Latency EWMA the pool ranks endpoints by",
+                             labels=lab)
+    healthy = GaugeMetricFamily("solbot_rpc_healthy", "1 when the endpoint is healthy", labels=lab)
+    breaker = GaugeMetricFamily("solbot_rpc_breaker_open", "1 while the endpoint's breaker is open", labels=lab)
+    slot = GaugeMetricFamily("solbot_rpc_slot", "Last slot the endpoint reported", labels=lab)
+    lag = GaugeMetricFamily("solbot_rpc_slot_lag", "Slots behind the best endpoint", labels=lab)
+    cooldown = GaugeMetricFamily("solbot_rpc_rate_limited_seconds", "Seconds the endpoint is still paused by a 429",
+                                 labels=lab)
+    for e in st.endpoints:
+        ep = [e.label]
+        info.add_metric([e.label, e.role, e.provider], 1.0)
+        requests.add_metric(ep, float(e.requests))
+        for kind, n in sorted(e.errors.items()):
+            errors.add_metric([e.label, str(kind)], float(n))
+        latency.add_metric(ep, _histogram_buckets(e.latency_buckets, 1e-3), e.latency_sum_ms / 1000.0)
+        if e.latency_ewma_ms is not None:
+            ewma.add_metric(ep, e.latency_ewma_ms / 1000.0)
+        healthy.add_metric(ep, 1.0 if e.health == "healthy" else 0.0)
+        breaker.add_metric(ep, 1.0 if e.breaker_open else 0.0)
+        if e.slot is not None:
+            slot.add_metric(ep, float(e.slot))
+        if e.slot_lag is not None:
+            lag.add_metric(ep, float(e.slot_lag))
+        cooldown.add_metric(ep, e.rate_limited_for_s)
+    yield from (info, requests, errors, latency, ewma, healthy, breaker, slot, lag, cooldown)
+    healthy_n = GaugeMetricFamily("solbot_rpc_healthy_endpoints", "Healthy endpoints by role", labels=["role"])
+    healthy_n.add_metric(["read"], float(st.healthy_read))
+    healthy_n.add_metric(["send"], float(st.healthy_send))
+    yield healthy_n
+    if st.best_slot is not None:
+        yield GaugeMetricFamily("solbot_rpc_best_slot", "Highest slot any endpoint reported", value=float(st.best_slot))
 
 
 class _SnapshotCollector(Collector):
     def __init__(self) -> None:
-        self.feeds: Callable[[], Snapshot] | None = None
-        self.rpc: Callable[[], Snapshot] | None = None
+        self.feeds: Callable[[], FeedStats] | None = None
+        self.feed_health: Callable[[], Sequence[FeedHealth]] | None = None
+        self.rpc: Callable[[], PoolStats] | None = None
         self.status: StatusSource | None = None
         self.gauges: list[tuple[str, str, Callable[[], float]]] = []
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._guard("feeds", self._feeds)
-        yield from self._guard("rpc", self._rpc)
+        if self.feeds is not None:
+            yield from self._guard("feeds", lambda f=self.feeds: feed_families(f()))
+        if self.feed_health is not None:
+            yield from self._guard("feed health", lambda f=self.feed_health: feed_health_families(f()))
+        if self.rpc is not None:
+            yield from self._guard("rpc", lambda f=self.rpc: rpc_families(f()))
         yield from self._guard("status", self._status)
         for name, help_, fn in self.gauges:
             yield from self._guard(name, lambda n=name, h=help_, f=fn: self._gauge(n, h, f))
@@ -76,29 +231,6 @@ class _SnapshotCollector(Collector):
             log.warning("metrics source %s failed: %s", what, type(exc).__name__)
             return iter(())
         return iter(metrics)
-
-    def _feeds(self) -> Iterator[Metric]:
-        if self.feeds is None:
-            return
-        snap = self.feeds()
-        yield from _families(snap, "solbot_feed", "source", lambda k: k, {
-            "requests": ("counter", "Feed HTTP requests"),
-            "errors": ("counter", "Feed requests that failed (error status, timeout, malformed)"),
-            "latency_seconds": ("gauge", "Recent mean feed request latency"),
-            "fresh": ("gauge", "1 when the source's data is fresh"),
-        })
-
-    def _rpc(self) -> Iterator[Metric]:
-        if self.rpc is None:
-            return
-        snap = self.rpc()
-        yield from _families(snap, "solbot_rpc", "endpoint", endpoint_label, {
-            "requests": ("counter", "RPC requests per endpoint"),
-            "errors": ("counter", "RPC requests that failed per endpoint"),
-            "latency_seconds": ("gauge", "Recent mean RPC latency per endpoint"),
-            "healthy": ("gauge", "1 when the endpoint is healthy"),
-            "slot_lag": ("gauge", "Slots behind the best endpoint"),
-        })
 
     def _status(self) -> Iterator[Metric]:
         if self.status is None:
@@ -134,26 +266,6 @@ class _SnapshotCollector(Collector):
             yield GaugeMetricFamily(name, help_, value=float(fn()))
 
 
-def _families(snap: Snapshot, prefix: str, label: str, label_fn: Callable[[str], str],
-              fields: dict[str, tuple[str, str]]) -> Iterator[Metric]:
-    for field_name, (kind, help_) in fields.items():
-        name = f"{prefix}_{field_name}"
-        fam: Metric = (CounterMetricFamily(name, help_, labels=[label]) if kind == "counter"
-                       else GaugeMetricFamily(name, help_, labels=[label]))
-        seen: set[str] = set()
-        for key, stats in snap.items():
-            if field_name not in stats:
-                continue
-            lab = label_fn(key)
-            n = 2
-            base = lab
-            while lab in seen:  # two endpoints on one host: keep both series
-                lab, n = f"{base}#{n}", n + 1
-            seen.add(lab)
-            fam.add_metric([lab], float(stats[field_name]))
-        yield fam
-
-
 class Metrics:
     def __init__(self, cfg: HealthConfig) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
@@ -171,10 +283,13 @@ class Metrics:
     def record_trade(self, side: str) -> None:
         self.trades.labels(side=side).inc()
 
-    def register_feed_stats(self, fn: Callable[[], Snapshot]) -> None:
+    def register_feed_stats(self, fn: Callable[[], FeedStats]) -> None:
         self._snap.feeds = fn
 
-    def register_rpc_stats(self, fn: Callable[[], Snapshot]) -> None:
+    def register_feed_health(self, fn: Callable[[], Sequence[FeedHealth]]) -> None:
+        self._snap.feed_health = fn
+
+    def register_rpc_stats(self, fn: Callable[[], PoolStats]) -> None:
         self._snap.rpc = fn
 
     def register_status(self, source: StatusSource) -> None:

@@ -18,13 +18,12 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bot.clock import WallClock
 from bot.config import ConfigError, LoadedConfig, Secrets, load_config, plan_reload
 from bot.control import ControlQueue
-from bot.engine import CycleReport, Engine, EngineEvent
+from bot.engine import CycleReport, Engine, EngineEvent, EventKind
 from bot.errors import OperatorError
 from bot.ledger import Ledger
 from bot.ops.alerts import Alert, AlertBus, AlertKind, Severity, event_sink
@@ -80,8 +79,8 @@ class Runner:
 
             def on_event(ev: EngineEvent) -> None:
                 sink(ev)
-                if ev.kind in ("trade_opened", "trade_closed", "trade_reduced"):
-                    metrics.record_trade("buy" if ev.kind == "trade_opened" else "sell")
+                if ev.kind in (EventKind.TRADE_OPENED, EventKind.TRADE_CLOSED, EventKind.TRADE_REDUCED):
+                    metrics.record_trade("buy" if ev.kind is EventKind.TRADE_OPENED else "sell")
 
             status_box: dict[str, EngineStatus] = {}
             feed_state = {"fresh": True, "rpc_ok": True}
@@ -94,8 +93,8 @@ class Runner:
                 fresh = all(h.fresh for h in feed.health(clock.now()))
                 if fresh != feed_state["fresh"]:
                     feed_state["fresh"] = fresh
-                    on_event(EngineEvent("feeds_recovered" if fresh else "feeds_stale",
-                                         "info" if fresh else "warning",
+                    on_event(EngineEvent(EventKind.FEEDS_RECOVERED if fresh else EventKind.FEEDS_STALE,
+                                         Severity.INFO if fresh else Severity.WARNING,
                                          "feeds recovered" if fresh else "feeds are stale: " + "; ".join(
                                              f"{h.source}: {h.detail}" for h in feed.health(clock.now())
                                              if not h.fresh)))
@@ -104,8 +103,8 @@ class Runner:
                     ok = healthy >= 1
                     if ok != feed_state["rpc_ok"]:
                         feed_state["rpc_ok"] = ok
-                        on_event(EngineEvent("rpc_recovered" if ok else "rpc_degraded",
-                                             "info" if ok else "critical",
+                        on_event(EngineEvent(EventKind.RPC_RECOVERED if ok else EventKind.RPC_DEGRADED,
+                                             Severity.INFO if ok else Severity.CRITICAL,
                                              f"RPC pool {'recovered' if ok else 'degraded'}: "
                                              f"{healthy}/{total} endpoint(s) healthy"))
                 if self._reload_requested:
@@ -122,9 +121,8 @@ class Runner:
                                   rpc_health=rpc_health, started_at=wall.now())
             status_box["status"] = status
             metrics.register_status(status)
-            stats = getattr(feed, "stats", None)
-            if callable(stats):
-                metrics.register_feed_stats(stats)
+            metrics.register_feed_stats(feed.stats)
+            metrics.register_feed_health(lambda: feed.health(clock.now()))
             if rpc_stats is not None:
                 metrics.register_rpc_stats(rpc_stats)
 
@@ -198,7 +196,3 @@ class Runner:
         if plan.pending_restart:
             log.warning("reload: %d key(s) need a restart and were NOT applied: %s",
                         len(plan.pending_restart), ", ".join(plan.pending_restart))
-
-
-def ledger_dir(path: str) -> Path:
-    return Path(path).resolve().parent

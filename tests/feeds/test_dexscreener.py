@@ -139,7 +139,7 @@ async def test_tokens_batches_up_to_30_mints(fake_time: FakeTime) -> None:
     assert route.calls.last.request.url.path == "/tokens/v1/solana/" + ",".join(mints)
     with pytest.raises(ValueError):
         await c.tokens([*mints, "one-too-many"])
-    assert c.stats.snapshot()["requests_by_bucket"] == {"pairs": 1}
+    assert c.stats.snapshot().requests_by_bucket == {"pairs": 1}
     await c.aclose()
 
 
@@ -151,7 +151,7 @@ async def test_item_errors_are_counted(fake_time: FakeTime) -> None:
     c = client(fake_time)
     parsed = await c.tokens(["a"])
     assert len(parsed.items) == 5
-    assert c.stats.snapshot()["item_errors"] == {"pair": 1}
+    assert c.stats.snapshot().item_errors == {"pair": 1}
     await c.aclose()
 
 
@@ -164,5 +164,5 @@ async def test_discovery_uses_its_own_bucket(fake_time: FakeTime) -> None:
     c = client(fake_time)
     assert len((await c.latest_boosts(1)).items) == 1
     assert len((await c.latest_profiles(1)).items) == 1
-    assert c.stats.snapshot()["requests_by_bucket"] == {"discovery": 2}
+    assert c.stats.snapshot().requests_by_bucket == {"discovery": 2}
     await c.aclose()

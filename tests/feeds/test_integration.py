@@ -102,7 +102,7 @@ async def test_slow_server_times_out_and_malformed_body_is_typed() -> None:
         assert (await c.tokens(MINTS[:1])).items
         snap = c.stats.snapshot()
         await c.aclose()
-    assert snap["errors"]["timeout"] == 1 and snap["errors"]["malformed"] == 2
+    assert snap.errors["timeout"] == 1 and snap.errors["malformed"] == 2
 
 
 class ManualClock:
@@ -188,7 +188,7 @@ async def test_scheduler_1000_tokens_time_compressed_against_enforcing_server() 
     assert srv.max_in_window(2.0, "/tokens") <= 50
 
 
-async def test_live_source_end_to_end_with_birdeye_and_helius(caplog) -> None:
+async def test_live_source_end_to_end_with_birdeye_and_helius(log_output) -> None:
     bkey, hkey = "BIRDEYE-SECRET-abc", "HELIUS-SECRET-xyz"
     wallet = "Whale1111111111111111111111111111111111111"
     clock = ManualClock(int(time.time()))
@@ -203,7 +203,7 @@ async def test_live_source_end_to_end_with_birdeye_and_helius(caplog) -> None:
                        discovery={"enabled": False, "watch_list": MINTS[:3]})
         src = LiveFeedSource(cfg, FeedKeys(birdeye_api_key=bkey, helius_api_key=hkey),
                              max_tracked_tokens=10, clock=clock)
-        with caplog.at_level(logging.DEBUG):
+        with log_output() as out:  # as `solbot run` sets logging up, without being told the keys
             await src.start()
             await _until(lambda: len(src.token_last_ok()) == 3 and len(src._safety_checked) == 3)
             await _until(lambda: src.ws is not None and len(src.ws.subscriptions) == 1)
@@ -221,11 +221,13 @@ async def test_live_source_end_to_end_with_birdeye_and_helius(caplog) -> None:
     # 200 SOL at 150 from the Helius whale, plus Birdeye's 20k buy when its txs poll already ran
     assert whale in (pytest.approx(30_000.0), pytest.approx(50_000.0))
     assert frame.height > 3  # backfilled minutes came in
-    assert stats["helius_ws"]["reconnects"] >= 1 and stats["birdeye"]["ok"] > 0
+    by_source = {r.source: r for r in stats.requests}
+    assert stats.websocket is not None and stats.websocket.reconnects >= 1 and by_source["birdeye"].ok > 0
+    assert {"dexscreener", "birdeye", "helius"} <= set(by_source)
     assert all(k == bkey for k in be.seen_keys)
-    ours = "\n".join(r.getMessage() for r in caplog.records
-                     if not r.name.startswith(("websockets.server", "aiohttp")))  # not the fake servers
-    assert bkey not in ours and hkey not in ours
+    text = out.getvalue()
+    assert "api-key=***" in text  # the websocket client logged its URL...
+    assert bkey not in text and hkey not in text  # ...never a key (the fake servers' logs included)
 
 
 async def test_helius_errors_are_read_as_the_rpc_pool_reads_them() -> None:

@@ -104,7 +104,9 @@ def test_bars_from_snapshots_revise_current_minute_only() -> None:
     assert conform(b.drain()).height == 1
 
 
-async def test_record_command_writes_a_dataset_backtest_accepts(tmp_path: Path, monkeypatch) -> None:
+async def test_record_command_writes_a_dataset_backtest_accepts(tmp_path: Path, monkeypatch, log_output) -> None:
+    # log_output: `solbot record` sets up logging (with redaction) like every networked command;
+    # the fixture restores the test process's logging afterwards
     async with DexScreenerServer() as srv:
         text = (REPO / "config" / "trading.toml").read_text()
         text = text.replace('base_url = "https://api.dexscreener.com"', f'base_url = "{srv.url}"')

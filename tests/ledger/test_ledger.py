@@ -128,9 +128,9 @@ def test_closed_position_pnl_is_attributed_to_voting_strategies(ledger):
     ledger.apply_fill(fill("b", Side.BUY, 10**9, 5_000_000), entry_votes=json.dumps(votes))
     ledger.create_intent(intent("s", Side.SELL, amount=5_000_000))
     ledger.apply_fill(fill("s", Side.SELL, 5_000_000, 2 * 10**9))
-    rows = {r["strategy"]: r for r in ledger.strategy_outcomes()}
+    rows = {r.strategy: r for r in ledger.outcome_rows()}
     assert set(rows) == {"a", "b"}
-    assert rows["a"]["contribution"] == pytest.approx(0.8)
+    assert rows["a"].contribution == pytest.approx(0.8)
 
 
 def test_second_process_cannot_take_the_ledger_lock(tmp_path):

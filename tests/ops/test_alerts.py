@@ -5,14 +5,16 @@ import asyncio
 import pytest
 
 from bot.config.ops import AlertsConfig
-from bot.ops.alerts import Alert, AlertBus, AlertKind, Severity
+from bot.engine import EngineEvent, EventKind
+from bot.ops.alerts import EVENT_ALERTS, Alert, AlertBus, AlertKind, Delivery, Severity, event_sink, to_alert
+from bot.ops.telegram import format as fmt
 
 
 def cfg(window: float = 300.0, size: int = 3, min_sev: str = "info") -> AlertsConfig:
     return AlertsConfig(dedupe_window_seconds=window, queue_size=size, min_severity=min_sev)
 
 
-def alert(text: str, kind: AlertKind = AlertKind.ERROR, key: str = "",
+def alert(text: str, kind: AlertKind = AlertKind.EXECUTION_FAILED, key: str = "",
           sev: Severity = Severity.WARNING) -> Alert:
     return Alert(sev, kind, text, key)
 
@@ -85,30 +87,70 @@ def test_publish_never_blocks_even_with_no_consumer():
     assert bus.depth == 10 and bus.dropped == 99_990
 
 
-@pytest.mark.parametrize("kind", list(AlertKind))
-def test_every_kind_from_the_issue_exists(kind):
-    assert kind.value in {"trade_opened", "trade_closed", "breaker_tripped", "breaker_reset",
-                          "rpc_degraded", "rpc_recovered", "feeds_stale", "feeds_recovered", "error",
-                          "started", "stopped", "daily_report"}
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_every_engine_event_kind_becomes_its_own_alert_kind(kind):
+    assert kind in EVENT_ALERTS
+    got = to_alert(EngineEvent(kind, Severity.WARNING, f"about {kind}"))
+    assert got == Alert(Severity.WARNING, EVENT_ALERTS[kind], f"about {kind}")
+    assert got.kind.value == kind.value  # its own kind, never a generic one
+    text = fmt.alert(Delivery(got, 0.0, 0, 0))
+    assert kind.value.replace("_", " ") in text.splitlines()[0]
 
 
-def test_event_sink_turns_engine_events_into_alerts():
-    from dataclasses import dataclass, field
+def test_the_mapping_names_each_engine_kind_once():
+    assert set(EVENT_ALERTS) == set(EventKind)
+    assert len(set(EVENT_ALERTS.values())) == len(EventKind)
 
-    from bot.ops.alerts import event_sink
 
-    @dataclass(frozen=True)
-    class EngineEvent:  # the shape of bot.engine.EngineEvent
-        kind: str
-        severity: str
-        text: str
-        data: dict = field(default_factory=dict)
+def test_event_sink_publishes_engine_events_with_their_severity():
+    bus = AlertBus(cfg(window=60, size=10))
+    sink = event_sink(bus, lambda: 5.0)
+    sink(EngineEvent(EventKind.TRADE_REDUCED, Severity.INFO, "SELL BONK (take_profit_1)", mint="M"))
+    sink(EngineEvent(EventKind.EXECUTION_FAILED, Severity.CRITICAL, "landed, unreadable"))
+    sink(EngineEvent(EventKind.ACCOUNT_CLOSE_FAILED, Severity.WARNING, "not closed"))
+    got = [bus.get_nowait() for _ in range(3)]
+    assert [(d.alert.kind, d.alert.severity) for d in got] == [
+        (AlertKind.TRADE_REDUCED, Severity.INFO), (AlertKind.EXECUTION_FAILED, Severity.CRITICAL),
+        (AlertKind.ACCOUNT_CLOSE_FAILED, Severity.WARNING)]
+    assert got[0].published_at == 5.0 and got[0].alert.text == "SELL BONK (take_profit_1)"
 
+
+def test_event_sink_never_raises(caplog):
     bus = AlertBus(cfg(window=60, size=10))
     sink = event_sink(bus, lambda: 0.0)
-    sink(EngineEvent("trade_opened", "info", "bought BONK", {"key": "t1"}))
-    sink(EngineEvent("something_new", "loud", "??"))
-    sink(object())  # garbage never raises
-    a, b = bus.get_nowait(), bus.get_nowait()
-    assert a.alert == Alert(Severity.INFO, AlertKind.TRADE_OPENED, "bought BONK", "t1")
-    assert b.alert.kind is AlertKind.ERROR and b.alert.text == "[something_new] ??"
+    sink(object())  # type: ignore[arg-type]  # not an event: logged, not raised
+    assert bus.depth == 0 and "alert sink failed" in caplog.text
+
+
+def test_a_real_engine_run_reaches_the_bus_with_each_events_own_kind(base_config):
+    """Partial exits (trade_reduced) used to reach Telegram as a generic error."""
+    from bot.clock import SimClock
+    from bot.feeds.replay import ReplayFeed
+    from bot.feeds.simulator import simulate
+    from bot.ledger import Ledger
+    from bot.wiring import build_engine, build_paper_executor
+
+    bus = AlertBus(cfg(window=0, size=10_000))
+    events: list[EngineEvent] = []
+    sink = event_sink(bus, lambda: 0.0)
+
+    def on_event(ev: EngineEvent) -> None:
+        events.append(ev)
+        sink(ev)
+
+    async def go() -> None:
+        feed = ReplayFeed(simulate(8, 6, 11).frame, history_bars=base_config.market.window_bars)
+        clock = SimClock(feed.start_time())
+        ledger = Ledger.open(":memory:", clock.now, durable=False)
+        engine = build_engine(base_config, clock=clock, feed=feed, ledger=ledger, on_event=on_event,
+                              executor=build_paper_executor(base_config, ledger))
+        await engine.run(asyncio.Event(), until_exhausted=True)
+        ledger.close()
+
+    asyncio.run(go())
+    kinds = {e.kind for e in events}
+    assert {EventKind.TRADE_OPENED, EventKind.TRADE_REDUCED, EventKind.TRADE_CLOSED} <= kinds
+    delivered = [d.alert for d in iter(bus.get_nowait, None)]
+    assert [a.kind.value for a in delivered] == [e.kind.value for e in events]
+    reduced = [a for a in delivered if a.kind is AlertKind.TRADE_REDUCED]
+    assert reduced and all(a.text.startswith("SELL ") and a.severity is Severity.INFO for a in reduced)

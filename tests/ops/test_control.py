@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bot import control
+from bot.contracts import TradingState
 from bot.control import ALL, Close, ControlQueue, Pause, ResetBreaker, Resume
 from tests.ops.conftest import MINT
 
@@ -38,12 +39,37 @@ def test_no_command_can_change_the_execution_mode():
         ControlQueue(1).submit("go live")  # type: ignore[arg-type]
 
 
-async def test_the_engine_can_drain_it_like_an_asyncio_queue():
-    """bot.engine.Engine reads ``commands.empty()``/``get_nowait()``, ``cmd.mint`` and ``cmd.reason``."""
-    q = ControlQueue(4)
-    q.submit(Pause("telegram:1"))
-    q.submit(Close(ALL))
-    got = []
-    while not q.empty():
-        got.append(q.get_nowait())
-    assert got[0].reason == "telegram:1" and got[1].mint == "all" and q.depth == 0
+def _engine(cfg, commands: ControlQueue):
+    from bot.clock import SimClock
+    from bot.feeds.replay import ReplayFeed
+    from bot.feeds.simulator import simulate
+    from bot.ledger import Ledger
+    from bot.wiring import build_engine, build_paper_executor
+
+    feed = ReplayFeed(simulate(2, 1, 3).frame, history_bars=cfg.market.window_bars)
+    clock = SimClock(feed.start_time())
+    ledger = Ledger.open(":memory:", clock.now, durable=False)
+    engine = build_engine(cfg, clock=clock, feed=feed, ledger=ledger, commands=commands,
+                          executor=build_paper_executor(cfg, ledger))
+    return engine, clock, ledger
+
+
+@pytest.mark.parametrize(("commands", "paused"), [
+    ([Pause("telegram:1")], True),
+    ([Pause("telegram:1"), Resume("telegram:1")], False),
+    ([Resume("telegram:1"), Pause("telegram:2")], True),
+])
+async def test_the_engine_drains_the_queue_each_cycle_and_applies_commands_in_order(
+        base_config, commands, paused):
+    q = ControlQueue(8)
+    engine, clock, ledger = _engine(base_config, q)
+    for cmd in commands:
+        assert q.submit(cmd)
+    q.submit(ResetBreaker("no_such_breaker"))  # refused by the engine, still recorded
+    await engine.cycle(clock.now())
+    assert q.depth == 0
+    assert (engine.risk.trading_state is TradingState.REDUCING) is paused
+    audit = [e["detail"] for e in ledger.events("operator_command")]
+    assert [d.split(" ", 1)[0] for d in audit] == [type(c).__name__ for c in commands] + ["ResetBreaker"]
+    assert all("telegram:" in d for d in audit[:-1])
+    ledger.close()

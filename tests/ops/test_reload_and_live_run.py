@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.dataset import write_dataset
 from bot.feeds.simulator import simulate
@@ -131,6 +132,14 @@ def test_default_paper_run_stays_up_when_feeds_are_unreachable(tmp_path):
             raise AssertionError("not ready without feed data")
         except urllib.error.HTTPError as e:
             assert e.code == 503 and "feeds" in json.loads(e.read())["failing"]
+        # /metrics renders the live feed's typed stats (every solbot_feed_* series used to be
+        # missing with live feeds, with a warning per scrape)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            families = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+        assert {"solbot_feed_requests", "solbot_feed_errors", "solbot_feed_latency_seconds",
+                "solbot_feed_breaker_state", "solbot_feed_scheduler_tokens", "solbot_feed_universe_tracked",
+                "solbot_feed_fresh", "solbot_equity_sol"} <= set(families)
+        assert [s.labels for s in families["solbot_feed_requests"].samples] == [{"source": "dexscreener"}]
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not any("unavailable" in ln for ln in lines):
             ready, _, _ = select.select([proc.stdout], [], [], 1.0)
@@ -142,7 +151,7 @@ def test_default_paper_run_stays_up_when_feeds_are_unreachable(tmp_path):
     out = "".join(lines) + out
     assert code == 0, out
     assert "unavailable" in out and "retrying with backoff" in out
-    assert "Traceback" not in out
+    assert "Traceback" not in out and "metrics source" not in out
 
 
 def test_health_port_in_use_is_one_clear_line(tmp_path):

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import IO
@@ -25,8 +26,9 @@ from bot.clock import WallClock
 from bot.config import load_secrets
 from bot.dataset import write_dataset
 from bot.errors import DatasetError, OperatorError
-from bot.feeds.http import redact
 from bot.feeds.live import LiveFeedSource
+from bot.ops.logs import setup_logging
+from bot.redact import redact
 
 NAME = "record"
 HELP = "record live feeds into a market dataset (Parquet) plus a raw JSONL of responses"
@@ -78,7 +80,9 @@ async def arun(args: argparse.Namespace) -> int:
     raw_path = out.with_name(out.name + ".raw.jsonl")
     raw = RawRecorder(raw_path)
     clock = WallClock()
-    source = LiveFeedSource(cfg.feeds, load_secrets().feed_keys(), max_tracked_tokens=cfg.market.max_tracked_tokens,
+    secrets = load_secrets()
+    setup_logging(cfg.environment.log_level, cfg.environment.log_format, secrets.values(), stream=sys.stderr)
+    source = LiveFeedSource(cfg.feeds, secrets.feed_keys(), max_tracked_tokens=cfg.market.max_tracked_tokens,
                             clock=clock, on_response=raw)
     frames: list[pl.DataFrame] = []
     deadline = time.monotonic() + args.minutes * 60

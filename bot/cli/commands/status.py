@@ -28,28 +28,27 @@ def run(args: argparse.Namespace) -> int:
     ledger = Ledger.open(path, lambda: int(time.time()))
     try:
         cash = ledger.cash_lamports() or 0
-        positions = ledger.positions()
-        open_pos = [p for p in positions if p["closed_at"] is None]
-        realized = sum(p["pnl_lamports"] for p in positions) / LAMPORTS_PER_SOL
-        curve = ledger.equity_curve()
+        positions = ledger.position_rows()
+        open_pos = [p for p in positions if p.is_open]
+        realized = sum(p.pnl_lamports for p in positions) / LAMPORTS_PER_SOL
+        curve = ledger.equity_rows()
         print(f"mode: {cfg.environment.execution_mode}   cash: {cash / LAMPORTS_PER_SOL:.4f} SOL   "
               f"realised PnL: {realized:+.4f} SOL")
         if curve:
             last = curve[-1]
-            print(f"equity: {last['equity_sol']:.4f} SOL at {utc(last['ts']).isoformat()}")
+            print(f"equity: {last.equity_sol:.4f} SOL at {utc(last.ts).isoformat()}")
         print(f"\nopen positions ({len(open_pos)}):")
         for p in open_pos:
-            tokens = p["token_amount"] / 10 ** p["token_decimals"]
-            print(f"  {p['symbol'] or p['mint'][:8]:<10} {p['mint']}  {tokens:.6g} tokens  "
-                  f"cost {p['cost_lamports'] / LAMPORTS_PER_SOL:.4f} SOL  entry ${p['entry_price_usd']:.6g}  "
-                  f"since {utc(p['opened_at']).isoformat()}")
-        fills = ledger.recent_fills(args.trades)
-        print(f"\nrecent fills ({len(fills)}):")
+            tokens = p.token_amount / 10 ** p.token_decimals
+            print(f"  {p.symbol or p.mint[:8]:<10} {p.mint}  {tokens:.6g} tokens  "
+                  f"cost {p.cost_lamports / LAMPORTS_PER_SOL:.4f} SOL  entry ${p.entry_price_usd:.6g}  "
+                  f"since {utc(p.opened_at).isoformat()}")
+        fills = ledger.trade_rows(limit=args.trades, newest_first=True)
+        print(f"\nrecent fills ({len(fills)}; SOL spent incl. fees on buys, received net of fees on sells):")
         for f in fills:
-            sol = (f["in_amount"] if f["side"] == "buy" else f["out_amount"]) / LAMPORTS_PER_SOL
-            pnl = "" if f["pnl_lamports"] is None else f"  pnl {f['pnl_lamports'] / LAMPORTS_PER_SOL:+.4f}"
-            print(f"  {utc(f['ts']).isoformat()}  {f['side']:<4} {f['mint'][:8]}  {sol:.4f} SOL "
-                  f"@ ${f['price_usd']:.6g}{pnl}{'  (paper)' if f['paper'] else ''}")
+            pnl = "" if f.pnl_lamports is None else f"  pnl {f.pnl_lamports / LAMPORTS_PER_SOL:+.4f}"
+            print(f"  {utc(f.ts).isoformat()}  {f.side:<4} {f.mint[:8]}  {f.sol:.4f} SOL "
+                  f"@ ${f.price_usd:.6g}{pnl}{'  (paper)' if f.paper else ''}")
         counts = ledger.rejection_counts()
         if counts:
             print("\nrejections: " + ", ".join(f"{k}={v}" for k, v in counts.items()))

@@ -16,8 +16,10 @@ Never on the critical path:
 
 Only chats in ``TELEGRAM_ALLOWED_CHAT_IDS`` are served. Updates from any other chat get no answer
 and are logged with the chat id and update kind only, never the message text. The bot token is
-part of every Bot API URL: a logging filter on the ``httpx``, ``httpcore`` and ``telegram``
-loggers (and on this module's) replaces it before any record is formatted.
+part of every Bot API URL: the process's one logging filter (``bot.redact.RedactingFilter``,
+installed by ``setup_logging`` with every configured secret) masks it in every record, from PTB,
+httpx or here. Error text this module builds and every alert it sends go through the same
+``bot.redact.Redactor``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import logging
 import secrets as _secrets
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -51,10 +53,9 @@ from bot.control import ALL, Close, ControlCommand, ControlQueue, Pause, ResetBr
 from bot.ops.alerts import Alert, AlertBus, AlertKind, Severity
 from bot.ops.status import StatusSource
 from bot.ops.telegram import format as fmt
+from bot.redact import Redactor
 
 log = logging.getLogger(__name__)
-
-_LOGGERS = ("httpx", "httpcore", "telegram", __name__)
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("status", "mode, state, uptime, equity, today's PnL"),
@@ -69,46 +70,6 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("weights", "ensemble weights"),
     ("help", "list commands"),
 )
-
-
-class RedactFilter(logging.Filter):
-    """Replaces each secret in a record's message and exception text with ``***``."""
-
-    def __init__(self, *secrets: str) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s]
-
-    def redact(self, text: str) -> str:
-        for s in self._secrets:
-            text = text.replace(s, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            msg = record.getMessage()
-        except Exception:  # a broken format string: keep the raw template
-            msg = str(record.msg)
-        record.msg, record.args = self.redact(msg), None
-        if record.exc_info:
-            text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text, record.exc_info = self.redact(text), None
-        elif record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = self.redact(record.stack_info)
-        return True
-
-
-def install_redaction(token: str) -> RedactFilter:
-    """Attach a token filter to every logger that may see Bot API URLs or PTB exceptions."""
-    filt = RedactFilter(token)
-    names = set(_LOGGERS) | {n for n in logging.root.manager.loggerDict
-                             if n.startswith(("httpx.", "httpcore.", "telegram."))}
-    for name in names:
-        lg = logging.getLogger(name)
-        if not any(isinstance(f, RedactFilter) and f.redact(token) != token for f in lg.filters):
-            lg.addFilter(filt)
-    return filt
 
 
 def next_report_time(now: datetime, hhmm: str) -> datetime:
@@ -128,7 +89,8 @@ def retry_seconds(exc: RetryAfter) -> float:
 class TelegramService:
     def __init__(self, cfg: TelegramConfig, token: str, allowed_chat_ids: tuple[int, ...],
                  status: StatusSource, control: ControlQueue, alerts: AlertBus, *,
-                 clock: Clock | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock | None = None, monotonic: Callable[[], float] = time.monotonic,
+                 secrets: Iterable[str] = ()) -> None:
         self._cfg = cfg
         self._allowed = frozenset(allowed_chat_ids)
         self._status = status
@@ -136,7 +98,7 @@ class TelegramService:
         self._alerts = alerts
         self._clock = clock or WallClock()
         self._monotonic = monotonic
-        self._redact = install_redaction(token)
+        self._redact = Redactor((token, *secrets))  # for text this module builds or sends
         self._pending: dict[str, tuple[ControlCommand, float, int]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._connected = asyncio.Event()
@@ -146,7 +108,6 @@ class TelegramService:
         self.failed = 0  # alerts given up on (permanent error or attempts exhausted)
         self.ignored_updates = 0  # from chats not in the allow list
         self.app = self._build(token)
-        install_redaction(token)  # loggers PTB created while building
 
     @classmethod
     def from_config(cls, cfg: TelegramConfig, secrets: Secrets, status: StatusSource,
@@ -163,7 +124,8 @@ class TelegramService:
             log.warning("telegram: TELEGRAM_ALLOWED_CHAT_IDS is empty; no chat can send commands "
                         "or receive alerts")
         return cls(cfg, secrets.telegram_bot_token.get_secret_value(),
-                   secrets.telegram_allowed_chat_ids, status, control, alerts, clock=clock)
+                   secrets.telegram_allowed_chat_ids, status, control, alerts, clock=clock,
+                   secrets=secrets.values())
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -197,10 +159,6 @@ class TelegramService:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
-
-    @property
-    def queue_depth(self) -> int:
-        return self._alerts.depth
 
     async def start(self) -> None:
         """Returns at once; connecting, polling, sending and the daily report run as tasks."""
@@ -266,7 +224,7 @@ class TelegramService:
     def _describe(self, exc: BaseException | None) -> str:
         if exc is None:
             return "unknown"
-        return self._redact.redact(f"{type(exc).__name__}: {exc}")
+        return self._redact(f"{type(exc).__name__}: {exc}")
 
     # -- alerts ----------------------------------------------------------------------------------
 
@@ -274,7 +232,7 @@ class TelegramService:
         await self._connected.wait()
         while True:
             delivery = await self._alerts.get()
-            text = fmt.alert(delivery)
+            text = self._redact(fmt.alert(delivery))
             for chat in sorted(self._allowed):
                 await self._send(chat, text)
 
@@ -338,7 +296,7 @@ class TelegramService:
                      markup: InlineKeyboardMarkup | None = None) -> None:
         msg = update.effective_message
         if msg is not None:
-            await msg.reply_text(fmt.clip(text), reply_markup=markup)
+            await msg.reply_text(fmt.clip(self._redact(text)), reply_markup=markup)
 
     def _origin(self, update: Update) -> str:
         return f"telegram:{update.effective_chat.id if update.effective_chat else '?'}"

@@ -1,0 +1,161 @@
+"""Typed rows of the ledger's read API, for the status facade, ``solbot status`` and the backtest
+report. Amounts are integers in base units (lamports, raw token units), as stored."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from bot.contracts import Side, Vote
+from chain.types import LAMPORTS_PER_SOL
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRow:
+    """One fill, with its intent's reason and votes and its position's symbol.
+
+    **A trade's SOL amount is** :attr:`sol_lamports`: what the fill moved out of or into the
+    book's cash, the number the ledger books. For a buy, the swap input plus its network fee, tip
+    and the rent it locked (what left the wallet); for a sell, the swap output minus its network
+    fee and tip (plus any rent refunded, which the fill carries as negative rent): what reached
+    the wallet. ``solbot status``, the status facade (``/status``, Telegram ``/trades``) and the
+    backtest report all show this number. :attr:`swap_lamports` is the swap leg alone and
+    :attr:`fees_lamports` the rest: ``sol_lamports = swap_lamports ± fees_lamports``.
+    """
+
+    id: int
+    ts: int
+    intent_id: str
+    signature: str
+    mint: str
+    symbol: str
+    side: Side
+    in_amount: int  # lamports for a buy, raw token units for a sell
+    out_amount: int  # raw token units for a buy, lamports for a sell
+    token_decimals: int
+    network_fee_lamports: int  # base + priority
+    priority_fee_lamports: int  # the priority part of the network fee
+    rent_lamports: int  # token-account rent locked (+) or refunded (-)
+    tip_lamports: int
+    sol_usd: float
+    price_usd: float
+    paper: bool
+    position_id: int
+    pnl_lamports: int | None  # realised PnL of a sell leg, net of every fee; None for buys
+    reason: str  # the intent's reason: entry, stop_loss, take_profit_1, operator_close...
+    votes: tuple[Vote, ...] = ()  # the decision's votes (entries), as journaled with the intent
+
+    @property
+    def swap_lamports(self) -> int:
+        """The swap leg only: lamports spent (buy) or received (sell), fees excluded."""
+        return self.in_amount if self.side is Side.BUY else self.out_amount
+
+    @property
+    def token_amount(self) -> int:
+        return self.out_amount if self.side is Side.BUY else self.in_amount
+
+    @property
+    def fees_lamports(self) -> int:
+        """Network fee + tip + rent locked (a refund counts negative)."""
+        return self.network_fee_lamports + self.tip_lamports + self.rent_lamports
+
+    @property
+    def sol_lamports(self) -> int:
+        """The trade's SOL amount (see the class docstring): spent incl. fees, or received net of them."""
+        if self.side is Side.BUY:
+            return self.swap_lamports + self.fees_lamports
+        return self.swap_lamports - self.fees_lamports
+
+    @property
+    def sol(self) -> float:
+        return self.sol_lamports / LAMPORTS_PER_SOL
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    """A position, open or closed."""
+
+    id: int
+    mint: str
+    symbol: str
+    opened_at: int
+    closed_at: int | None
+    token_amount: int  # raw units still held
+    initial_token_amount: int
+    token_decimals: int
+    cost_lamports: int  # cost of the tokens still held (swap + fees + rent)
+    total_cost_lamports: int  # everything spent entering, fees and rent included
+    entry_price_usd: float
+    entry_price_sol: float
+    stop_price_usd: float
+    realized_lamports: int  # proceeds of exits, net of their fees
+    pnl_lamports: int  # realised PnL so far, net of every fee
+    exit_reason: str | None
+    exit_price_usd: float | None
+    strategies: tuple[str, ...] = ()  # strategies that voted for the entry
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class EquityRow:
+    ts: int
+    equity_sol: float  # cash + positions marked at feed price
+    cash_lamports: int
+    positions_sol: float
+    sol_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    """A closed position's PnL attributed to one strategy that voted for the entry."""
+
+    position_id: int
+    strategy: str
+    mint: str
+    contribution: float  # share of the entry vote, 0..1
+    pnl_lamports: int  # the position's PnL times the share
+    ts: int
+
+
+def votes_from_json(text: str | None) -> tuple[Vote, ...]:
+    """The votes of a journaled decision (``bot.orders.execution.decision_dict``)."""
+    decision = json.loads(text or "{}")
+    return tuple(Vote(strategy=str(v["strategy"]), score=float(v.get("score", 0.0)),
+                      confidence=float(v.get("confidence", 0.0)), weight=float(v.get("weight", 0.0)),
+                      reason=str(v.get("reason", ""))) for v in decision.get("votes", ()))
+
+
+def trade_row(r: sqlite3.Row) -> TradeRow:
+    return TradeRow(
+        id=r["id"], ts=r["ts"], intent_id=r["intent_id"], signature=r["signature"], mint=r["mint"],
+        symbol=r["symbol"] or "", side=Side(r["side"]), in_amount=r["in_amount"], out_amount=r["out_amount"],
+        token_decimals=r["token_decimals"], network_fee_lamports=r["network_fee_lamports"],
+        priority_fee_lamports=r["priority_fee_lamports"], rent_lamports=r["rent_lamports"],
+        tip_lamports=r["tip_lamports"], sol_usd=r["sol_usd"], price_usd=r["price_usd"], paper=bool(r["paper"]),
+        position_id=r["position_id"], pnl_lamports=r["pnl_lamports"], reason=r["reason"] or "",
+        votes=votes_from_json(r["decision"]))
+
+
+def position_row(r: sqlite3.Row) -> PositionRow:
+    votes = json.loads(r["entry_votes"] or "[]")
+    return PositionRow(
+        id=r["id"], mint=r["mint"], symbol=r["symbol"], opened_at=r["opened_at"], closed_at=r["closed_at"],
+        token_amount=r["token_amount"], initial_token_amount=r["initial_token_amount"],
+        token_decimals=r["token_decimals"], cost_lamports=r["cost_lamports"],
+        total_cost_lamports=r["total_cost_lamports"], entry_price_usd=r["entry_price_usd"],
+        entry_price_sol=r["entry_price_sol"], stop_price_usd=r["stop_price_usd"],
+        realized_lamports=r["realized_lamports"], pnl_lamports=r["pnl_lamports"], exit_reason=r["exit_reason"],
+        exit_price_usd=r["exit_price_usd"],
+        strategies=tuple(v["strategy"] for v in votes if v.get("score", 0) > 0))
+
+
+def equity_row(r: sqlite3.Row) -> EquityRow:
+    return EquityRow(r["ts"], r["equity_sol"], r["cash_lamports"], r["positions_sol"], r["sol_usd"])
+
+
+def outcome_row(r: sqlite3.Row) -> OutcomeRow:
+    return OutcomeRow(r["position_id"], r["strategy"], r["mint"], r["contribution"], r["pnl_lamports"], r["ts"])
