@@ -362,7 +362,7 @@ class Engine:
         assert fill is not None and outcome is not None
         if fill.side is Side.BUY:
             self._emit(EventKind.TRADE_OPENED, Severity.INFO,
-                       f"BUY {info.symbol if info else intent.mint[:8]}: {fill.sol_lamports / LAMPORTS_PER_SOL:.4f} SOL "
+                       f"BUY {info.symbol if info else intent.mint[:8]}: {fill.cash_lamports / LAMPORTS_PER_SOL:.4f} SOL "
                        f"at ${fill.price_usd:.6g}" + (f" — {intent.decision.explain()}" if intent.decision else ""),
                        mint=fill.mint)
         else:
@@ -373,7 +373,7 @@ class Engine:
                 self.risk.on_position_closed(fill.mint, await self._position_pnl(outcome.position_id), now)
             self._emit(EventKind.TRADE_CLOSED if outcome.closed else EventKind.TRADE_REDUCED, Severity.INFO,
                        f"SELL {info.symbol if info else intent.mint[:8]} ({intent.reason}): "
-                       f"{fill.sol_lamports / LAMPORTS_PER_SOL:.4f} SOL at ${fill.price_usd:.6g}, "
+                       f"{fill.cash_lamports / LAMPORTS_PER_SOL:.4f} SOL at ${fill.price_usd:.6g}, "
                        f"leg PnL {(outcome.pnl_lamports or 0) / LAMPORTS_PER_SOL:+.4f} SOL", mint=fill.mint)
             close = out.close
             if close is not None and close.status not in (CloseStatus.CLOSED, CloseStatus.SKIPPED):

@@ -118,9 +118,20 @@ class Fill:
     paper: bool
 
     @property
-    def sol_lamports(self) -> int:
-        """Lamports of the swap leg: spent for a buy, received for a sell."""
+    def swap_lamports(self) -> int:
+        """Lamports of the swap leg alone: spent for a buy, received for a sell."""
         return self.in_amount if self.side is Side.BUY else self.out_amount
+
+    @property
+    def cash_lamports(self) -> int:
+        """**The trade's SOL amount**: what the fill moved out of (buy) or into (sell) the wallet.
+        A buy's swap input plus its network fee, tip and the rent it locked; a sell's swap output
+        minus its network fee and tip, plus any rent refunded (carried as negative rent). The
+        ledger books this number; ``solbot status``, ``/status``, Telegram and the backtest report
+        show it: ``cash_lamports = swap_lamports ± fees_lamports``."""
+        if self.side is Side.BUY:
+            return self.swap_lamports + self.fees_lamports
+        return self.swap_lamports - self.fees_lamports
 
     @property
     def token_amount(self) -> int:
@@ -135,7 +146,7 @@ class Fill:
     def price_sol(self) -> float:
         """Executed price in SOL per whole token (swap leg only, fees excluded)."""
         tokens = self.token_amount / 10**self.token_decimals
-        return (self.sol_lamports / LAMPORTS_PER_SOL) / tokens if tokens else float("nan")
+        return (self.swap_lamports / LAMPORTS_PER_SOL) / tokens if tokens else float("nan")
 
     @property
     def price_usd(self) -> float:

@@ -62,19 +62,20 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, trades: Seque
                  positions: Sequence[PositionRow], equity: Sequence[EquityRow], rejections: dict[str, int],
                  outcomes: Sequence[OutcomeRow], vote_counts: dict[str, int],
                  marks_sol: dict[str, float], cycle_seconds: float) -> dict[str, Any]:
-    """The report. A trade's ``size_sol`` is ``TradeRow.sol`` (spent incl. fees and rent on a buy,
-    received net of fees on a sell), the same number ``solbot status`` and ``/status`` show;
+    """The report. A trade's ``size_sol`` is ``Fill.cash_lamports`` (spent incl. fees and rent on a
+    buy, received net of fees on a sell), the same number ``solbot status`` and ``/status`` show;
     ``fees_sol`` is the part of it that was fees and rent."""
     trades_out = []
-    for f in trades:
+    for t in trades:
+        f = t.fill
         trades_out.append({
             "ts": _iso(f.ts), "mint": f.mint, "side": str(f.side),
-            "size_sol": f.sol, "token_amount": f.token_amount, "token_decimals": f.token_decimals,
-            "price_usd": f.price_usd, "sol_usd": f.sol_usd,
+            "size_sol": t.sol, "token_amount": f.token_amount, "token_decimals": f.token_decimals,
+            "price_usd": t.price_usd, "sol_usd": f.sol_usd,
             "fees_sol": f.fees_lamports / LAMPORTS_PER_SOL, "network_fee_lamports": f.network_fee_lamports,
             "priority_fee_lamports": f.priority_fee_lamports, "rent_lamports": f.rent_lamports,
-            "tip_lamports": f.tip_lamports, "pnl_sol": _sol(f.pnl_lamports),
-            "reason": f.reason, "strategy_votes": [asdict(v) for v in f.votes],
+            "tip_lamports": f.tip_lamports, "pnl_sol": _sol(t.pnl_lamports),
+            "reason": t.reason, "strategy_votes": [asdict(v) for v in t.votes],
             "signature": f.signature, "paper": f.paper,
         })
     pos_out = []
@@ -108,7 +109,7 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, trades: Seque
         a["pnl_sol"] += o.pnl_lamports / LAMPORTS_PER_SOL
         a["positions"] += 1
     realized = sum(p.pnl_lamports for p in positions) / LAMPORTS_PER_SOL
-    fees_total = sum(f.network_fee_lamports + f.tip_lamports for f in trades) / LAMPORTS_PER_SOL  # rent is not a fee
+    fees_total = sum(t.fill.network_fee_lamports + t.fill.tip_lamports for t in trades) / LAMPORTS_PER_SOL  # rent is not a fee
     return {
         "config_sha256": config_sha256,
         "start": curve[0]["ts"] if curve else None,

@@ -7,69 +7,30 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from bot.contracts import Side, Vote
+from bot.contracts import Fill, Side, Vote
 from chain.types import LAMPORTS_PER_SOL
 
 
 @dataclass(frozen=True, slots=True)
 class TradeRow:
-    """One fill, with its intent's reason and votes and its position's symbol.
-
-    **A trade's SOL amount is** :attr:`sol_lamports`: what the fill moved out of or into the
-    book's cash, the number the ledger books. For a buy, the swap input plus its network fee, tip
-    and the rent it locked (what left the wallet); for a sell, the swap output minus its network
-    fee and tip (plus any rent refunded, which the fill carries as negative rent): what reached
-    the wallet. ``solbot status``, the status facade (``/status``, Telegram ``/trades``) and the
-    backtest report all show this number. :attr:`swap_lamports` is the swap leg alone and
-    :attr:`fees_lamports` the rest: ``sol_lamports = swap_lamports ± fees_lamports``.
-    """
+    """One booked fill (the chain's ``Fill``, as stored), with its position, its intent's reason
+    and votes and its position's symbol. A trade's SOL amount is ``fill.cash_lamports`` (see
+    ``chain.types.Fill``): ``solbot status``, the status facade and the backtest report all show
+    that one number."""
 
     id: int
-    ts: int
-    intent_id: str
-    signature: str
-    mint: str
-    symbol: str
-    side: Side
-    in_amount: int  # lamports for a buy, raw token units for a sell
-    out_amount: int  # raw token units for a buy, lamports for a sell
-    token_decimals: int
-    network_fee_lamports: int  # base + priority
-    priority_fee_lamports: int  # the priority part of the network fee
-    rent_lamports: int  # token-account rent locked (+) or refunded (-)
-    tip_lamports: int
-    sol_usd: float
-    price_usd: float
-    paper: bool
     position_id: int
+    symbol: str
+    fill: Fill
+    price_usd: float  # the executed USD price as booked
     pnl_lamports: int | None  # realised PnL of a sell leg, net of every fee; None for buys
     reason: str  # the intent's reason: entry, stop_loss, take_profit_1, operator_close...
     votes: tuple[Vote, ...] = ()  # the decision's votes (entries), as journaled with the intent
 
     @property
-    def swap_lamports(self) -> int:
-        """The swap leg only: lamports spent (buy) or received (sell), fees excluded."""
-        return self.in_amount if self.side is Side.BUY else self.out_amount
-
-    @property
-    def token_amount(self) -> int:
-        return self.out_amount if self.side is Side.BUY else self.in_amount
-
-    @property
-    def fees_lamports(self) -> int:
-        """Network fee + tip + rent locked (a refund counts negative)."""
-        return self.network_fee_lamports + self.tip_lamports + self.rent_lamports
-
-    @property
-    def sol_lamports(self) -> int:
-        """The trade's SOL amount (see the class docstring): spent incl. fees, or received net of them."""
-        if self.side is Side.BUY:
-            return self.swap_lamports + self.fees_lamports
-        return self.swap_lamports - self.fees_lamports
-
-    @property
     def sol(self) -> float:
-        return self.sol_lamports / LAMPORTS_PER_SOL
+        """``fill.cash_lamports`` in SOL."""
+        return self.fill.cash_lamports / LAMPORTS_PER_SOL
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +91,14 @@ def votes_from_json(text: str | None) -> tuple[Vote, ...]:
 
 
 def trade_row(r: sqlite3.Row) -> TradeRow:
-    return TradeRow(
-        id=r["id"], ts=r["ts"], intent_id=r["intent_id"], signature=r["signature"], mint=r["mint"],
-        symbol=r["symbol"] or "", side=Side(r["side"]), in_amount=r["in_amount"], out_amount=r["out_amount"],
-        token_decimals=r["token_decimals"], network_fee_lamports=r["network_fee_lamports"],
-        priority_fee_lamports=r["priority_fee_lamports"], rent_lamports=r["rent_lamports"],
-        tip_lamports=r["tip_lamports"], sol_usd=r["sol_usd"], price_usd=r["price_usd"], paper=bool(r["paper"]),
-        position_id=r["position_id"], pnl_lamports=r["pnl_lamports"], reason=r["reason"] or "",
-        votes=votes_from_json(r["decision"]))
+    fill = Fill(intent_id=r["intent_id"], mint=r["mint"], side=Side(r["side"]), in_amount=r["in_amount"],
+                out_amount=r["out_amount"], token_decimals=r["token_decimals"],
+                network_fee_lamports=r["network_fee_lamports"], priority_fee_lamports=r["priority_fee_lamports"],
+                rent_lamports=r["rent_lamports"], tip_lamports=r["tip_lamports"], sol_usd=r["sol_usd"],
+                ts=r["ts"], signature=r["signature"], paper=bool(r["paper"]))
+    return TradeRow(id=r["id"], position_id=r["position_id"], symbol=r["symbol"] or "", fill=fill,
+                    price_usd=r["price_usd"], pnl_lamports=r["pnl_lamports"], reason=r["reason"] or "",
+                    votes=votes_from_json(r["decision"]))
 
 
 def position_row(r: sqlite3.Row) -> PositionRow:

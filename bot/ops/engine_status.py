@@ -168,7 +168,8 @@ class EngineStatus:
 def _trade(r: TradeRow) -> TradeRecord:
     backers = [v for v in r.votes if v.score * v.weight > 0]
     why = "; ".join(f"{v.strategy}: {v.reason}" for v in backers if v.reason)[:300]
-    return TradeRecord(ts=r.ts, mint=r.mint, symbol=r.symbol or r.mint[:6], side=str(r.side), amount_sol=r.sol,
+    return TradeRecord(ts=r.fill.ts, mint=r.fill.mint, symbol=r.symbol or r.fill.mint[:6], side=str(r.fill.side),
+                       amount_sol=r.sol,
                        price_usd=r.price_usd, reason=r.reason,
                        pnl_sol=None if r.pnl_lamports is None else r.pnl_lamports / LAMPORTS_PER_SOL,
                        strategies=tuple(v.strategy for v in backers), why=why)

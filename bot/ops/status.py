@@ -52,7 +52,7 @@ class TradeRecord:
     mint: str
     symbol: str
     side: str  # "buy" | "sell"
-    amount_sol: float  # bot.ledger.TradeRow.sol: spent incl. fees and rent (buy), received net of fees (sell)
+    amount_sol: float  # chain.types.Fill.cash_lamports in SOL: spent incl. fees and rent (buy), received net (sell)
     price_usd: float
     reason: str  # "entry", "stop_loss", "take_profit_1", ...
     pnl_sol: float | None = None  # realised PnL of a closing fill

@@ -56,14 +56,14 @@ def ledger(tmp_path):
 def test_trade_row_sol_is_the_cash_the_fill_moved(ledger):
     moved = book_trades(ledger)
     rows = ledger.trade_rows()
-    assert [r.sol_lamports for r in rows] == moved
-    buy, sell, last = rows
-    assert buy.sol_lamports == buy.swap_lamports + buy.fees_lamports == 1_000_000_000 + 105_000 + RENT
-    assert sell.sol_lamports == sell.swap_lamports - sell.fees_lamports == 600_000_000 - 95_000
-    assert last.sol_lamports == 700_000_000 - 85_000 + RENT  # the rent refund reaches the wallet
+    assert [r.fill.cash_lamports for r in rows] == moved
+    buy, sell, last = (r.fill for r in rows)
+    assert buy.cash_lamports == buy.swap_lamports + buy.fees_lamports == 1_000_000_000 + 105_000 + RENT
+    assert sell.cash_lamports == sell.swap_lamports - sell.fees_lamports == 600_000_000 - 95_000
+    assert last.cash_lamports == 700_000_000 - 85_000 + RENT  # the rent refund reaches the wallet
     assert [r.reason for r in rows] == ["entry", "take_profit_1", "take_profit_1"]
-    assert ledger.trade_rows(newest_first=True, limit=1) == [last]
-    assert ledger.trade_rows(since_ts=T0 + 60) == [sell, last]
+    assert ledger.trade_rows(newest_first=True, limit=1) == [rows[2]]
+    assert ledger.trade_rows(since_ts=T0 + 60) == rows[1:]
 
 
 async def test_status_facade_solbot_status_and_report_show_the_same_amounts(ledger, base_config, tmp_path,

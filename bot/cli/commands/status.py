@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nrecent fills ({len(fills)}; SOL spent incl. fees on buys, received net of fees on sells):")
         for f in fills:
             pnl = "" if f.pnl_lamports is None else f"  pnl {f.pnl_lamports / LAMPORTS_PER_SOL:+.4f}"
-            print(f"  {utc(f.ts).isoformat()}  {f.side:<4} {f.mint[:8]}  {f.sol:.4f} SOL "
-                  f"@ ${f.price_usd:.6g}{pnl}{'  (paper)' if f.paper else ''}")
+            print(f"  {utc(f.fill.ts).isoformat()}  {f.fill.side:<4} {f.fill.mint[:8]}  {f.sol:.4f} SOL "
+                  f"@ ${f.price_usd:.6g}{pnl}{'  (paper)' if f.fill.paper else ''}")
         counts = ledger.rejection_counts()
         if counts:
             print("\nrejections: " + ", ".join(f"{k}={v}" for k, v in counts.items()))

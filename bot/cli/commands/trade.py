@@ -174,7 +174,8 @@ def report(o: IntentOutcome) -> int:
         verb = "bought" if f.side is Side.BUY else "sold"
         scale = 10**f.token_decimals
         print(f"{verb} {f.token_amount / scale:.{min(f.token_decimals, 9)}f} tokens ({f.token_amount} raw) "
-              f"for {f.sol_lamports / LAMPORTS_PER_SOL:.9f} SOL ({f.sol_lamports} lamports)")
+              f"for {f.swap_lamports / LAMPORTS_PER_SOL:.9f} SOL ({f.swap_lamports} lamports) before fees; "
+              f"{'spent' if f.side is Side.BUY else 'received'} {f.cash_lamports / LAMPORTS_PER_SOL:.9f} SOL in all")
         print(f"  price {f.price_sol:.9g} SOL/token (${f.price_usd:.6g} at SOL ${f.sol_usd:g})")
         print(f"  fees: network {f.network_fee_lamports} (priority {f.priority_fee_lamports}), "
               f"rent {f.rent_lamports:+d}, tip {f.tip_lamports} lamports" + ("  [paper]" if f.paper else ""))
