@@ -12,7 +12,10 @@
 #                  created, nothing is chowned and systemd is not reloaded
 #   --dry-run      print what would be done, change nothing
 #   --no-venv      do not create the venv or install the package (you manage /opt/solbot/.venv)
-#   --python PY    interpreter for the venv (default: python3; needs 3.11+)
+#   --python PY    interpreter for the venv (default: python3; needs 3.11+). It must not live under
+#                  /root, /home or /run/user (pyenv, conda...): the units run with ProtectHome=yes,
+#                  which hides those, so the bot would fail with 203/EXEC. Debian: /usr/bin/python3
+#                  (apt install python3-venv)
 #   --pip-args A   extra pip arguments, e.g. "--no-index --find-links /srv/wheels" for offline hosts
 set -euo pipefail
 
@@ -32,7 +35,7 @@ while [ $# -gt 0 ]; do
         --no-venv) no_venv=1; shift ;;
         --python) python="${2:?--python needs an interpreter}"; shift 2 ;;
         --pip-args) pip_args="${2?--pip-args needs a value}"; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -45,6 +48,27 @@ run() {
     [ "$dry_run" -eq 1 ] || "$@"
 }
 
+# Refuses (one line, exit 2) an interpreter systemd cannot run under ProtectHome=yes: the binary a
+# venv made from it runs, or its standard library, under /root, /home or /run/user. Asks the
+# interpreter itself, so shims (pyenv) and venvs resolve to where the code really is. Read-only:
+# also runs with --dry-run.
+check_python() {  # check_python INTERPRETER WHAT
+    local where p
+    if ! where="$("$1" -c 'import os, sys
+print(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
+print(os.path.realpath(sys.base_prefix))' 2>/dev/null)"; then
+        echo "install.sh: cannot run $2 $1 (see --python)" >&2
+        exit 2
+    fi
+    while IFS= read -r p; do
+        case "$p/" in
+            /root/*|/home/*|/run/user/*)
+                echo "install.sh: $2 $1 lives in $p, which solbot.service cannot see (ProtectHome=yes: it would fail with 203/EXEC); use an interpreter outside /root and /home, e.g. --python /usr/bin/python3" >&2
+                exit 2 ;;
+        esac
+    done <<<"$where"
+}
+
 if [ "$real_root" -eq 1 ] && [ "$dry_run" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
     echo "install.sh: run as root (sudo), or use --prefix DIR / --dry-run" >&2
     exit 2
@@ -54,6 +78,15 @@ opt="$prefix/opt/solbot"
 etc="$prefix/etc/solbot"
 state="$prefix/var/lib/solbot"
 units="$prefix/etc/systemd/system"
+
+# 0. before changing anything: an interpreter the units can run
+if [ "$no_venv" -eq 0 ]; then
+    if [ -x "$opt/.venv/bin/python" ]; then
+        check_python "$opt/.venv/bin/python" "the existing venv's interpreter"
+    else
+        check_python "$python" "the interpreter"
+    fi
+fi
 
 # 1. user and group
 if [ "$real_root" -eq 1 ]; then
@@ -88,6 +121,13 @@ else
     fi
     # shellcheck disable=SC2086  # pip_args is a list of words on purpose
     run "$opt/.venv/bin/python" -m pip install --quiet --upgrade $pip_args "$src"
+    # solbot.service skips polars' import-time CPU check (POLARS_SKIP_CPU_CHECK=1: the check needs
+    # writable+executable memory, which MemoryDenyWriteExecute=yes forbids), so run it here once.
+    if ! run env -u POLARS_SKIP_CPU_CHECK "$opt/.venv/bin/python" \
+            -W "error:Missing required CPU features:RuntimeWarning" -c 'import polars'; then
+        echo "install.sh: polars cannot run on this CPU (see above); the service would crash" >&2
+        exit 2
+    fi
 fi
 run install -m 0644 "$src/README.md" "$opt/README.md"
 
@@ -124,5 +164,6 @@ solbot is installed${prefix:+ under $prefix}. Next steps:
        sudo -u $user /opt/solbot/.venv/bin/solbot --config /etc/solbot/trading.toml check-config
   3. Start it and the health check:
        sudo systemctl enable --now solbot.service solbot-healthcheck.timer
-  4. Watch it:  journalctl -u solbot -f     and     /opt/solbot/.venv/bin/solbot health
+  4. Watch it:  journalctl -u solbot -f     and
+       /opt/solbot/.venv/bin/solbot --config /etc/solbot/trading.toml health
 NEXT

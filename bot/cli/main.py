@@ -1,4 +1,11 @@
-"""The ``solbot`` command line. Subcommands live in ``bot/commands/`` and are discovered here.
+"""The ``solbot`` command line. Subcommands live in ``bot/cli/commands/`` and are discovered here.
+
+Building the parser imports no command module: each module's ``NAME``, ``HELP`` (and optional
+``DESCRIPTION``) are read from its source, and the module itself is imported only when argparse
+reaches its subcommand, where its ``add_arguments`` fills in the subparser. So ``solbot health``
+(every 30 s under systemd) pays for the standard library, not for polars, numpy and the engine
+that ``solbot run`` needs. A module whose ``NAME``/``HELP`` are not plain string literals still
+works; it is imported to read them.
 
 Operator errors (bad config, missing dataset, unwritable ledger...) print one clear line per
 problem to stderr and exit 2, without a traceback.
@@ -7,27 +14,113 @@ problem to stderr and exit 2, without a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import ast
 import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
-from types import ModuleType
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import bot.cli.commands
 from bot.errors import OperatorError
-from bot.ops.allocator import tune_allocator
+
+_PACKAGE = bot.cli.commands.__name__
+_CONFIG_HELP = "config file (default: $SOLBOT_CONFIG or config/trading.toml)"
 
 
-def _command_modules() -> list[ModuleType]:
-    mods = []
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """A subcommand as ``solbot --help`` lists it, and the module that implements it."""
+
+    name: str
+    help: str
+    description: str
+    module: str
+
+
+def command_specs() -> list[CommandSpec]:
+    """Every command module in ``bot.cli.commands`` (a module defining ``NAME``), by name."""
+    specs = []
     for info in pkgutil.iter_modules(bot.cli.commands.__path__):
         if info.name.startswith("_") or info.name == "common":
             continue
-        mod = importlib.import_module(f"bot.cli.commands.{info.name}")
-        if hasattr(mod, "NAME"):
-            mods.append(mod)
-    return sorted(mods, key=lambda m: m.NAME)
+        module = f"{_PACKAGE}.{info.name}"
+        origin = getattr(info.module_finder.find_spec(module, None), "origin", None)  # type: ignore[call-arg]
+        spec = _spec_from_source(Path(origin), module) if origin else None
+        if spec is None:
+            spec = _spec_from_import(module)
+        if spec is not None and spec.name:
+            specs.append(spec)
+    return sorted(specs, key=lambda s: s.name)
+
+
+def _spec_from_source(path: Path, module: str) -> CommandSpec | None:
+    """The spec from the module's top-level string assignments, or None when they cannot be read
+    that way (no source, or a value computed at import)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    values: dict[str, str] = {}
+    try:
+        tree = ast.parse(_header(text))
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        target, value = _assignment(node)
+        if target in ("NAME", "HELP", "DESCRIPTION"):
+            if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+                return None
+            values[target] = value.value
+    if "NAME" not in values:
+        return CommandSpec("", "", "", module)  # a helper module, not a command
+    if "HELP" not in values:
+        return None
+    return CommandSpec(values["NAME"], values["HELP"], values.get("DESCRIPTION", values["HELP"]), module)
+
+
+def _header(text: str) -> str:
+    """The module text before its first top-level ``def``/``class``/decorator: where the constants
+    are, and a tenth of the parsing."""
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith(("def ", "async def ", "class ", "@")):
+            return "".join(lines[:i])
+    return text
+
+
+def _assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None]:
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        return node.targets[0].id, node.value
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.target.id, node.value
+    return None, None
+
+
+def _spec_from_import(module: str) -> CommandSpec | None:
+    mod = importlib.import_module(module)
+    if not hasattr(mod, "NAME"):
+        return None
+    return CommandSpec(mod.NAME, mod.HELP, getattr(mod, "DESCRIPTION", mod.HELP), module)
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser. Its module is imported and its ``add_arguments`` called the first
+    time argparse hands it the command line (to parse or to print ``--help``). Parsers that a
+    command nests inside itself (``trade buy``) inherit the class with ``command`` unset."""
+
+    command: CommandSpec | None = None
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        spec, self.command = self.command, None
+        if spec is not None:
+            mod = importlib.import_module(spec.module)
+            mod.add_arguments(self)
+            self.set_defaults(_module=mod)
+        return super().parse_known_args(args, namespace)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,25 +128,27 @@ def build_parser() -> argparse.ArgumentParser:
         prog="solbot",
         description="Ensemble trading bot for Solana DEX tokens (paper by default).",
     )
-    parser.add_argument("--config", metavar="PATH", default=None,
-                        help="config file (default: $SOLBOT_CONFIG or config/trading.toml)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for mod in _command_modules():
-        p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
-        p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
-                       help="config file (default: $SOLBOT_CONFIG or config/trading.toml)")
-        mod.add_arguments(p)
-        p.set_defaults(_module=mod)
+    parser.add_argument("--config", metavar="PATH", default=None, help=_CONFIG_HELP)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_CommandParser)
+    for spec in command_specs():
+        p = sub.add_parser(spec.name, help=spec.help, description=spec.description)
+        p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=_CONFIG_HELP)
+        p.command = spec
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    mod: Any = args._module
+    from bot.ops.allocator import tune_allocator  # ctypes: only once a command is chosen
+
     tune_allocator()
-    mod = args._module
     try:
         if hasattr(mod, "arun"):
+            import asyncio
+
             return int(asyncio.run(mod.arun(args)) or 0)
         return int(mod.run(args) or 0)
     except OperatorError as exc:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from tests.ops.conftest import ROOT
 
@@ -39,14 +43,76 @@ def test_installs_into_a_prefix_and_is_idempotent(tmp_path: Path):
     assert "exists, kept" in proc.stdout and mode(env) == 0o600
 
 
+def fake_python(tmp: Path, executable: str, prefix: str) -> Path:
+    """An interpreter as install.sh's location question sees it: it answers where its binary and
+    its standard library are (what a real one prints for ``sys._base_executable`` and
+    ``sys.base_prefix``, realpath'ed)."""
+    path = tmp / "fake-python"
+    path.write_text(f"#!/bin/sh\nprintf '%s\\n' '{executable}' '{prefix}'\n")
+    path.chmod(0o755)
+    return path
+
+
+def usable_python(tmp: Path) -> str:
+    """Debian's interpreter where there is one (what a server uses), else one answering like it."""
+    if Path("/usr/bin/python3").exists():
+        return "/usr/bin/python3"
+    return str(fake_python(tmp, "/usr/bin/python3.11", "/usr"))
+
+
 def test_dry_run_changes_nothing_and_shows_every_step(tmp_path: Path):
-    proc = install("--prefix", str(tmp_path / "root"), "--dry-run", "--pip-args", "--no-index")
+    proc = install("--prefix", str(tmp_path / "root"), "--dry-run", "--pip-args", "--no-index",
+                   "--python", usable_python(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "root").exists()
     out = proc.stdout
     assert "-m venv" in out and "pip install --quiet --upgrade --no-index" in out
     assert "install -m 0600" in out and "solbot.env" in out
     assert "solbot-healthcheck.timer" in out
+    # the CPU check solbot.service skips (POLARS_SKIP_CPU_CHECK=1) runs once at install
+    assert "env -u POLARS_SKIP_CPU_CHECK" in out and "Missing required CPU features" in out
+
+
+@pytest.mark.parametrize("executable, prefix", [
+    ("/root/.pyenv/versions/3.11.7/bin/python3.11", "/root/.pyenv/versions/3.11.7"),  # pyenv as root
+    ("/home/alice/.local/bin/python3.11", "/usr"),        # a binary in a home directory
+    ("/usr/local/bin/python3.11", "/home/alice/py311"),    # its standard library in one
+    ("/run/user/1000/py/bin/python3", "/run/user/1000/py"),
+])
+def test_refuses_an_interpreter_systemd_cannot_see(tmp_path: Path, executable: str, prefix: str):
+    py = fake_python(tmp_path, executable, prefix)
+    proc = install("--prefix", str(tmp_path / "root"), "--python", str(py))  # not a dry run
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    bad = executable if executable.startswith(("/root/", "/home/", "/run/user/")) else prefix
+    assert bad in lines[0] and "ProtectHome" in lines[0] and "--python /usr/bin/python3" in lines[0]
+    assert not (tmp_path / "root").exists()  # refused before changing anything
+
+
+def test_refuses_an_existing_venv_made_from_a_home_interpreter(tmp_path: Path):
+    venv_python = tmp_path / "root" / "opt" / "solbot" / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    fake = fake_python(tmp_path, "/root/.pyenv/versions/3.11.7/bin/python3.11", "/root/.pyenv/versions/3.11.7")
+    venv_python.write_bytes(fake.read_bytes())
+    venv_python.chmod(0o755)
+    proc = install("--prefix", str(tmp_path / "root"), "--python", usable_python(tmp_path))
+    assert proc.returncode == 2
+    assert "existing venv" in proc.stderr and "/root/.pyenv" in proc.stderr
+    assert not (tmp_path / "root" / "etc").exists()
+
+
+def test_refuses_this_test_runs_interpreter_when_it_lives_in_a_home(tmp_path: Path):
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    if not base.startswith(("/root/", "/home/")):
+        pytest.skip(f"this interpreter ({base}) is outside /root and /home; the fakes above cover it")
+    proc = install("--prefix", str(tmp_path / "root"), "--dry-run", "--python", sys.executable)
+    assert proc.returncode == 2 and base in proc.stderr
+
+
+def test_names_an_interpreter_that_does_not_run(tmp_path: Path):
+    proc = install("--prefix", str(tmp_path / "root"), "--dry-run", "--python", str(tmp_path / "nope"))
+    assert proc.returncode == 2 and "cannot run the interpreter" in proc.stderr
 
 
 def test_dry_run_for_the_real_root_plans_the_user(tmp_path: Path):
