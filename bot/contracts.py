@@ -94,6 +94,11 @@ class TokenSafety:
     top10_holder_share: float | None = None  # 0..1
     sell_route_ok: bool | None = None  # a reverse quote succeeded
     created_at: int | None = None  # unix seconds
+    # The token's reference pool, read from the chain (``chain.pool_facts``) or a dataset's columns:
+    pool_reserve_usd: float | None = None  # both sides of the on-chain reserves, in USD
+    lp_burned_share: float | None = None  # 0..1 of the pool's LP burned or held by known lockers
+    on_bonding_curve: bool | None = None  # still on an incomplete Pump.fun bonding curve
+    bonding_curve_progress: float | None = None  # 0..1, that curve's progress
     source: str = ""
     ts: int = 0
 
@@ -115,6 +120,9 @@ class MarketUpdate:
     symbols: dict[str, str] = field(default_factory=dict)
     sol_usd: float | None = None
     exhausted: bool = False  # replay/sim: no more data will come
+    #: mint -> address of the token's reference pool (the deepest one) where the source names it
+    #: (live feeds: DexScreener's ``pairAddress``); chain reads of pool facts start there
+    pools: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ One row per token per one-minute bar. Required columns: ``ts`` (UTC datetime, ba
 minute-aligned), ``mint``, ``symbol``, ``open``, ``high``, ``low``, ``close`` (USD),
 ``volume_usd``, ``liquidity_usd``, ``buys``, ``sells``. Optional columns are listed in
 ``OPTIONAL_SCHEMA``: whale flow, attention signals, the second pool's price, SOL/USD, token
-decimals, pool creation time and token safety facts (authorities, holder concentration).
+decimals, pool creation time, token safety facts (authorities, holder concentration) and the
+reference pool's facts read from the chain (reserves, LP burned or locked, Pump.fun bonding curve).
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ OPTIONAL_SCHEMA: dict[str, pl.DataType] = {
     "mint_authority_set": pl.Boolean(),
     "freeze_authority_set": pl.Boolean(),
     "top10_holder_share": pl.Float64(),
+    # pool facts of the token's reference pool (as of that bar), read from the chain; replay turns
+    # them into the same PoolSafety the live engine builds, so backtests judge entries by the same
+    # [risk.safety] rules. Null = unknown.
+    "pool_reserve_usd": pl.Float64(),  # both sides of the pool's on-chain reserves, in USD
+    "lp_burned_share": pl.Float64(),  # 0..1: share of the pool's LP tokens burned or held by known lockers
+    # still trading on an incomplete Pump.fun bonding curve (false: graduated, or never had one)
+    "on_bonding_curve": pl.Boolean(),
+    "bonding_curve_progress": pl.Float64(),  # 0..1: that curve's progress (read when on_bonding_curve is true)
 }
 
 PRICE_COLUMNS = ("open", "high", "low", "close")

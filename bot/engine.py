@@ -41,7 +41,7 @@ from bot.control import Close, ControlQueue, Pause, ResetBreaker, Resume
 from bot.ledger import Ledger
 from bot.market.state import MarketState
 from bot.orders.execution import execute_intent
-from bot.orders.mint_facts import ChainSafety, to_token_safety
+from bot.orders.mint_facts import ChainSafety
 from bot.orders.mint_facts import merge as merge_safety
 from bot.orders.portfolio import mark_positions, portfolio_state, utc_day
 from bot.orders.reconcile import position_differences
@@ -327,13 +327,17 @@ class Engine:
         return entries, len(rejected)
 
     async def _read_chain_safety(self, mint: str, now: int) -> None:
-        """Buy candidates get their safety facts and decimals from the mint account (cached)."""
+        """Buy candidates get their safety facts and decimals from the mint account, and their
+        reference pool's facts from the pool's accounts (cached); the chain's facts override the
+        feed's."""
         if self._chain_safety is None:
             return
-        facts = await self._chain_safety.read(mint, now)
+        facts, report = await self._chain_safety.report(mint, self.market.pool_address(mint), now,
+                                                        sol_usd=self.market.sol_usd())
         if facts is not None:
             self.market.set_decimals(mint, facts.decimals)
-            self.market.set_safety(merge_safety(to_token_safety(facts, now), self.market.safety(mint)))
+        if report is not None:
+            self.market.set_safety(merge_safety(report, self.market.safety(mint)))
 
     async def _execute(self, intent: OrderIntent, now: int) -> bool:
         """Journal the intent, execute it, record the outcome (``bot.orders.execution``). True when it filled."""

@@ -25,6 +25,7 @@ from bot.orders.mint_facts import ChainSafety
 from bot.risk.manager import RiskManager
 from bot.risk.types import MarketConditions
 from chain.paper import PaperExecutor, PaperWallet
+from chain.pool_facts import PoolFactsReader
 from chain.rpc_methods import ChainRpc
 from chain.token_safety import TokenSafetyReader
 from chain.types import LAMPORTS_PER_SOL, Executor
@@ -32,7 +33,7 @@ from strategies.ensemble import Ensemble
 from strategies.registry import build_strategies
 
 if TYPE_CHECKING:
-    from chain.rpc_pool import PoolStats
+    from chain.rpc_pool import PoolStats, RpcPool
 
 log = logging.getLogger("solbot.wiring")
 
@@ -100,7 +101,7 @@ def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger,
 class ExecutionSide:
     """The executor for ``[environment] execution_mode`` and what comes with its RPC pool: the
     health reader ``() -> (healthy, total)``, the pool's own stats (``RpcPool.stats``) for /metrics
-    and the chain's token safety reads (all None when the mode uses no RPC pool)."""
+    and the chain's token and pool safety reads (all None when the mode uses no RPC pool)."""
 
     executor: Executor
     rpc_health: Callable[[], tuple[int, int]] | None = None
@@ -108,30 +109,79 @@ class ExecutionSide:
     chain_safety: ChainSafety | None = None
 
 
+def reads_chain(cfg: Config) -> bool:
+    """Whether the executor reads the market from the chain and Jupiter (RPC pool, mint and pool
+    facts, route probes): live always; paper only with live feeds. Backtests, replays and
+    simulations run paper offline and deterministic: their facts come from the dataset."""
+    return cfg.environment.execution_mode == "live" or cfg.feeds.source == "live"
+
+
+@dataclass(frozen=True, slots=True)
+class _ChainReads:
+    pool: RpcPool
+    health: Callable[[], tuple[int, int]]
+    safety: ChainSafety
+
+    def side(self, executor: Executor) -> ExecutionSide:
+        return ExecutionSide(executor, self.health, self.pool.stats, self.safety)
+
+
+async def _chain_reads(cfg: Config) -> _ChainReads:
+    """The RPC pool (started) and the engine's mint and pool fact reads through it."""
+    from chain.rpc_pool import RpcPool
+
+    pool = RpcPool(cfg.rpc)
+    await pool.start()
+
+    def health() -> tuple[int, int]:
+        st = pool.stats()
+        return st.healthy_read, len(st.endpoints)
+
+    rpc = ChainRpc(pool, cfg.rpc.commitment)
+    safety = ChainSafety(TokenSafetyReader(rpc), cfg.market.safety_refresh_seconds, pools=PoolFactsReader(rpc),
+                         pool_refresh_seconds=cfg.market.pool_refresh_seconds,
+                         available=lambda: bool(pool.healthy()))
+    return _ChainReads(pool, health, safety)
+
+
 async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: Clock) -> ExecutionSide:
-    """The executor ``[environment] execution_mode`` names, with its RPC pool's extras."""
+    """The executor ``[environment] execution_mode`` names, with its RPC pool's extras.
+
+    Paper and live read the market the same way (``reads_chain``): the same RPC pool, the same
+    mint and pool facts, the same Jupiter route probe; only signing and sending differ. Paper
+    with live feeds whose RPC cannot be reached says so in one line; its entries are then refused
+    as ``*_unknown`` (and ``/readyz`` names the ``rpc`` check)."""
     from chain.jupiter import JupiterClient
 
     key = secrets.jupiter_api_key.get_secret_value() if secrets.jupiter_api_key else None
     if cfg.environment.execution_mode == "paper":
-        if cfg.execution.paper.use_live_quotes and cfg.feeds.source == "live":
-            # Live feeds: paper fills take a real executable quote when Jupiter answers (never in
-            # backtest/replay/sim, which must stay deterministic and never quote a past moment).
-            jupiter = JupiterClient(cfg.jupiter, api_key=key)
-            return ExecutionSide(PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger),
-                                               quoter=jupiter.quote, on_close=jupiter.aclose))
-        return ExecutionSide(build_paper_executor(cfg, ledger))
+        if not reads_chain(cfg):
+            return ExecutionSide(build_paper_executor(cfg, ledger))
+        reads = await _chain_reads(cfg)
+        pool = reads.pool
+        if not pool.healthy():
+            log.warning("paper: no RPC endpoint answers (%d configured, [rpc] endpoints); mint and pool facts "
+                        "stay unknown and entries are refused as *_unknown until one does (see /readyz)",
+                        len(cfg.rpc.endpoints))
+        jupiter = JupiterClient(cfg.jupiter, api_key=key)
+
+        async def close() -> None:
+            await jupiter.aclose()
+            await pool.aclose()
+
+        paper = PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger), quoter=jupiter.quote,
+                              on_close=close)
+        return reads.side(paper)
     from chain.fees import estimator_for
     from chain.live_executor import LiveExecutor
-    from chain.rpc_pool import RpcPool
     from chain.wallet import WalletError, load_wallet_from_env
 
     try:
         wallet = load_wallet_from_env({"SOLBOT_KEYPAIR": secrets.keypair_path or ""})
     except WalletError as exc:
         raise ConfigError([str(exc)]) from None
-    pool = RpcPool(cfg.rpc)
-    await pool.start()
+    reads = await _chain_reads(cfg)
+    pool = reads.pool
     executor = LiveExecutor(cfg=cfg.execution, commitment=cfg.rpc.commitment, pool=pool,
                             router=JupiterClient(cfg.jupiter, api_key=key), wallet=wallet, journal=ledger,
                             fee_estimator=estimator_for(cfg.execution.live, pool, cfg.rpc.commitment),
@@ -141,13 +191,7 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
     except BaseException:
         await executor.aclose()
         raise
-
-    def health() -> tuple[int, int]:
-        st = pool.stats()
-        return st.healthy_read, len(st.endpoints)
-
-    reader = TokenSafetyReader(ChainRpc(pool, cfg.rpc.commitment))
-    return ExecutionSide(executor, health, pool.stats, ChainSafety(reader, cfg.market.safety_refresh_seconds))
+    return reads.side(executor)
 
 
 async def recover_intents(executor: Executor, ledger: Ledger, sol_usd: float) -> list[str]:

@@ -34,6 +34,7 @@ from chain.errors import ChainDataError, ChainError, OrderRejected, TxCheckFaile
 from chain.fees import PriorityFeeEstimator, RpcPercentileFee, fee_lamports
 from chain.fills import fill_from_tx
 from chain.jupiter import QuoteRequest, SwapRouter, check_quote, decode_instruction_error
+from chain.route_probe import probe_routes
 from chain.rpc_methods import ChainRpc
 from chain.rpc_pool import RpcPool
 from chain.tx_check import TOKEN_2022_PROGRAM, TOKEN_PROGRAM, TxFacts, check_swap_tx
@@ -55,9 +56,6 @@ from chain.types import (
 from chain.wallet import Wallet
 
 log = logging.getLogger(__name__)
-
-#: Slippage sent with risk probe quotes (the quoted price does not depend on it; nothing executes).
-PROBE_SLIPPAGE_BPS = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,18 +271,7 @@ class LiveExecutor:
     # ------------------------------------------------------------------ probes for risk
 
     async def quote_check(self, mint: str, lamports_in: int, pool: PoolSnapshot) -> QuoteCheck:
-        try:
-            buy = await self.router.quote(QuoteRequest(WSOL_MINT, mint, lamports_in, PROBE_SLIPPAGE_BPS))
-        except ChainError as exc:
-            return QuoteCheck(mint, lamports_in, float("nan"), float("nan"), False, exc.kind)
-        tokens = buy.out_amount / 10**pool.token_decimals
-        price_usd = (lamports_in / 1e9) / tokens * pool.sol_usd if tokens else float("inf")
-        try:
-            await self.router.quote(QuoteRequest(mint, WSOL_MINT, max(1, buy.out_amount), PROBE_SLIPPAGE_BPS))
-            sell_ok, detail = True, "jupiter"
-        except ChainError as exc:
-            sell_ok, detail = False, f"reverse quote: {exc.kind}"
-        return QuoteCheck(mint, lamports_in, price_usd, buy.price_impact_pct * 100.0, sell_ok, detail)
+        return await probe_routes(self.router.quote, mint, lamports_in, pool)
 
     async def token_balance(self, mint: str) -> int | None:
         try:

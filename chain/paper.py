@@ -6,11 +6,13 @@ live swap costs: the pool fee (inside the model), the base fee per signature, th
 and the rent of a token account opened on the first buy of a token (refunded when a full exit
 closes the account, if configured). Fills are recorded exactly like live ones, flagged paper.
 
-With live feeds (never in backtest or replay) a ``quoter`` (``JupiterClient.quote``) can be
-injected: fills then use the real executable quote for exactly the order's amount (real route,
-real price impact) and fall back to the model only when the quote service is unreachable or
-answers garbage. A definite answer (no route, token not tradable) fails the order, as it would
-live.
+With live feeds (never in backtest or replay) a ``quoter`` (``JupiterClient.quote``) is
+injected. The risk gate's route probe (``quote_check``: buy quote and honeypot reverse quote) is
+then the live executor's own (``chain.route_probe``), unavailable Jupiter included: paper reads
+the market exactly as live does. With ``use_live_quotes`` fills also use the real executable
+quote for exactly the order's amount (real route, real price impact) and fall back to the model
+only when the quote service is unreachable or answers garbage. A definite answer (no route,
+token not tradable) fails the order, as it would live.
 
 The paper wallet (lamports, token balances, open token accounts) is state the engine restores
 from the ledger on start, so a restart does not reset it.
@@ -27,6 +29,7 @@ from chain.config import ExecutionConfig
 from chain.errors import ChainError, OrderRejected
 from chain.jupiter import Quote, QuoteRequest, check_quote
 from chain.paper_model import quote
+from chain.route_probe import Quoter, probe_routes
 from chain.types import (
     WSOL_MINT,
     CloseResult,
@@ -43,9 +46,6 @@ from chain.types import (
 )
 
 log = logging.getLogger(__name__)
-
-#: ``JupiterClient.quote``: an executable quote for a request (raises ``ChainError``).
-Quoter = Callable[[QuoteRequest], Awaitable[Quote]]
 
 #: A simple swap transaction carries one signature: the wallet's.
 SIGNATURES_PER_SWAP = 1
@@ -88,9 +88,9 @@ class PaperExecutor:
                 return self.execute_now(order, quoted_out=q.out_amount)
         return self.execute_now(order)
 
-    async def _live_quote(self, req: QuoteRequest, *, check: bool = True) -> Quote | None:
-        """The live quote (checked like the live executor checks it unless it is only a risk
-        probe); None when the quote service is unavailable."""
+    async def _live_quote(self, req: QuoteRequest) -> Quote | None:
+        """The live quote, checked like the live executor checks it; None when the quote service
+        is unavailable."""
         assert self._quoter is not None
         try:
             q = await self._quoter(req)
@@ -99,8 +99,7 @@ class PaperExecutor:
         except ChainError as exc:
             log.info("live quote unavailable (%s); modelling the fill", exc.kind)
             return None
-        if check:
-            check_quote(q, req, max_price_impact_pct=self._cfg.live.max_price_impact)
+        check_quote(q, req, max_price_impact_pct=self._cfg.live.max_price_impact)
         return q
 
     def execute_now(self, order: OrderRequest, *, quoted_out: int | None = None) -> ExecutionResult:
@@ -179,20 +178,11 @@ class PaperExecutor:
         return out
 
     async def quote_check(self, mint: str, lamports_in: int, pool: PoolSnapshot) -> QuoteCheck:
-        if self.live_quotes:
-            try:
-                buy = await self._live_quote(QuoteRequest(WSOL_MINT, mint, lamports_in, 0), check=False)
-            except ChainError as exc:
-                return QuoteCheck(mint, lamports_in, float("nan"), float("nan"), False, exc.kind)
-            if buy is not None:
-                tokens = buy.out_amount / 10**pool.token_decimals
-                price_usd = (lamports_in / 1e9) / tokens * pool.sol_usd if tokens else float("inf")
-                try:
-                    rev = await self._live_quote(QuoteRequest(mint, WSOL_MINT, max(1, buy.out_amount), 0), check=False)
-                    sell_ok, detail = rev is not None, "jupiter" if rev is not None else "reverse quote unavailable"
-                except ChainError as exc:
-                    sell_ok, detail = False, f"reverse quote: {exc.kind}"
-                return QuoteCheck(mint, lamports_in, price_usd, buy.price_impact_pct * 100.0, sell_ok, detail)
+        """With a quoter (live feeds): the live executor's probe, verbatim (``chain.route_probe``),
+        whatever ``use_live_quotes`` says about fills. Without one (backtest, replay, sim): the
+        constant-product model over the snapshot, which has no sell route to lose."""
+        if self._quoter is not None:
+            return await probe_routes(self._quoter, mint, lamports_in, pool)
         model = self._cfg.paper
         try:
             q = quote(pool, Side.BUY, lamports_in, model.pool_fee_bps)

@@ -73,6 +73,16 @@ class LargestTokenAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class RawAccount:
+    """An account as stored: its owner program, lamports and raw data bytes (base64 on the wire)."""
+
+    pubkey: str
+    owner: str
+    lamports: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class SimulationResult:
     err: Any
     logs: tuple[str, ...]
@@ -221,6 +231,40 @@ def parse_token_accounts_at(addresses: Sequence[str], result: Any) -> list[Token
     return [None if v is None else _token_account(a, v) for a, v in zip(addresses, values, strict=True)]
 
 
+def _raw_account(pubkey: str, v: Any) -> RawAccount:
+    o = _obj(v, "account")
+    data = _list(o.get("data"), "account.data")
+    if len(data) != 2 or data[1] != "base64" or not isinstance(data[0], str):
+        raise ChainDataError("account.data: expected [<base64>, \"base64\"]")
+    try:
+        raw = base64.b64decode(data[0], validate=True)
+    except ValueError:
+        raise ChainDataError("account.data: not base64") from None
+    return RawAccount(pubkey, _str(o.get("owner"), "account.owner"), _int(o.get("lamports"), "account.lamports"), raw)
+
+
+def parse_raw_accounts(addresses: Sequence[str], result: Any) -> list[RawAccount | None]:
+    """``getMultipleAccounts`` (base64) in request order; None where an account does not exist."""
+    values = _list(_value(result, "getMultipleAccounts"), "getMultipleAccounts.value")
+    if len(values) != len(addresses):
+        raise ChainDataError("getMultipleAccounts: answer length differs from the request")
+    return [None if v is None else _raw_account(a, v) for a, v in zip(addresses, values, strict=True)]
+
+
+def parse_parsed_accounts(addresses: Sequence[str], result: Any) -> list[dict[str, Any] | None]:
+    """``getMultipleAccounts`` (jsonParsed) in request order: each account object, unread (the
+    caller knows which kind each is), or None where it does not exist."""
+    values = _list(_value(result, "getMultipleAccounts"), "getMultipleAccounts.value")
+    if len(values) != len(addresses):
+        raise ChainDataError("getMultipleAccounts: answer length differs from the request")
+    return [None if v is None else _obj(v, "account") for v in values]
+
+
+def token_account_of(pubkey: str, account: dict[str, Any]) -> TokenAccount:
+    """A jsonParsed token account (raises ChainDataError for anything else)."""
+    return _token_account(pubkey, account)
+
+
 def parse_largest_accounts(result: Any) -> list[LargestTokenAccount]:
     out = []
     for x in _list(_value(result, "getTokenLargestAccounts"), "getTokenLargestAccounts.value"):
@@ -296,6 +340,18 @@ class ChainRpc:
         params = [list(addresses), {"encoding": "jsonParsed", "commitment": self.commitment}]
         return await self.pool.call("getMultipleAccounts", params,
                                     parse=lambda r: parse_token_accounts_at(addresses, r))
+
+    async def raw_accounts(self, addresses: Sequence[str]) -> list[RawAccount | None]:
+        """Several accounts' raw data in one ``getMultipleAccounts`` call (base64, at most 100)."""
+        params = [list(addresses), {"encoding": "base64", "commitment": self.commitment}]
+        return await self.pool.call("getMultipleAccounts", params,
+                                    parse=lambda r: parse_raw_accounts(addresses, r))
+
+    async def parsed_accounts(self, addresses: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Several accounts in one ``getMultipleAccounts`` call (jsonParsed, at most 100)."""
+        params = [list(addresses), {"encoding": "jsonParsed", "commitment": self.commitment}]
+        return await self.pool.call("getMultipleAccounts", params,
+                                    parse=lambda r: parse_parsed_accounts(addresses, r))
 
     async def simulate(self, raw: bytes) -> SimulationResult:
         params = [base64.b64encode(raw).decode(),

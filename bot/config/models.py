@@ -33,6 +33,7 @@ class MarketConfig(Section):
     default_token_decimals: int = Field(ge=0, le=18)
     sol_usd_fallback: float = Field(gt=0)
     safety_refresh_seconds: float = Field(gt=0)
+    pool_refresh_seconds: float = Field(gt=0)
 
 
 class EngineConfig(Section):

@@ -192,11 +192,12 @@ class LiveFeedSource:
         bars = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
         snaps = {m: self._snapshot_fields(self._snapshots[m], now) for m in self._changed
                  if m in self._snapshots and m in self.universe.tracked}
+        pools = {m: self._snapshots[m].reference.pair_address for m in snaps}
         self._changed.clear()
         safety, self._safety_new = self._safety_new, {}
         symbols, self._symbols_new = self._symbols_new, {}
         return MarketUpdate(ts=now, bars=bars, snapshots=snaps, safety=safety, symbols=symbols,
-                            sol_usd=self.sol_usd)
+                            sol_usd=self.sol_usd, pools=pools)
 
     def health(self, now: int) -> list[FeedHealth]:
         out = []

@@ -7,6 +7,8 @@ window needs and then carries on from there, so a restarted bot neither skips no
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 
@@ -15,6 +17,8 @@ from bot.feeds.config import FeedsConfig
 
 BAR = 60
 SAFETY_COLUMNS = ("mint_authority_set", "freeze_authority_set", "top10_holder_share")
+#: The reference pool's facts (``bot.dataset``): each read when the dataset has it, else unknown.
+POOL_COLUMNS = ("pool_reserve_usd", "lp_burned_share", "on_bonding_curve", "bonding_curve_progress")
 
 
 class ReplayFeed:
@@ -27,6 +31,7 @@ class ReplayFeed:
                                  .get_columns(), strict=True))
         self._has_sol = "sol_usd" in self._frame.columns
         self._has_safety = all(c in self._frame.columns for c in SAFETY_COLUMNS)
+        self._pool_cols = tuple(c for c in POOL_COLUMNS if c in self._frame.columns)
         self._has_created = "pair_created_at" in self._frame.columns
         self._safety_seen: dict[str, tuple] = {}
         first = int(self._ts[0]) if len(self._ts) else 0
@@ -67,20 +72,26 @@ class ReplayFeed:
                             exhausted=self._pos >= len(self._ts))
 
     def _safety(self, bars: pl.DataFrame, now: int) -> dict[str, TokenSafety]:
-        """Safety reports from the dataset's safety columns, emitted when they change.
+        """Safety reports from the dataset's safety and pool columns, emitted when they change.
 
         A dataset records SPL tokens' authorities and holder concentration; Token-2022
-        extensions are absent from such tokens, so they are reported as known-absent."""
-        if not self._has_safety or bars.height == 0:
+        extensions are absent from such tokens, so they are reported as known-absent. Pool facts
+        (``POOL_COLUMNS``) are read where the dataset has them; a missing column is unknown."""
+        facts = (SAFETY_COLUMNS if self._has_safety else ()) + self._pool_cols
+        if not facts or bars.height == 0:
             return {}
-        cols = ["mint", *SAFETY_COLUMNS] + (["pair_created_at"] if self._has_created else [])
+        cols = ["mint", *facts] + (["pair_created_at"] if self._has_created and self._has_safety else [])
         last = bars.select(cols).unique("mint", keep="last", maintain_order=True)
         out: dict[str, TokenSafety] = {}
         for row in last.iter_rows(named=True):
-            key = tuple(row[c] for c in SAFETY_COLUMNS)
+            key = tuple(row[c] for c in facts)
             if self._safety_seen.get(row["mint"]) == key:
                 continue
             self._safety_seen[row["mint"]] = key
+            pool = {c: _known(row[c]) for c in self._pool_cols}
+            if not self._has_safety:
+                out[row["mint"]] = TokenSafety(mint=row["mint"], **pool, source=self.name, ts=now)
+                continue
             created = row.get("pair_created_at")
             out[row["mint"]] = TokenSafety(
                 mint=row["mint"], mint_authority_set=row["mint_authority_set"],
@@ -88,7 +99,7 @@ class ReplayFeed:
                 permanent_delegate=False, transfer_hook=False, non_transferable=False, default_frozen=False,
                 top10_holder_share=row["top10_holder_share"],
                 created_at=int(created.timestamp()) if created is not None else None,
-                source=self.name, ts=now)
+                **pool, source=self.name, ts=now)
         return out
 
     def health(self, now: int) -> list[FeedHealth]:
@@ -102,3 +113,8 @@ class ReplayFeed:
 
     async def aclose(self) -> None:
         return None
+
+
+def _known(v: object) -> object:
+    """A dataset value with NaN read as unknown (None), like a null."""
+    return None if isinstance(v, float) and math.isnan(v) else v

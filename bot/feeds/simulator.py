@@ -263,6 +263,12 @@ def simulate(tokens: int, hours: float, seed: int, start: datetime | None = None
         "mint_authority_set": np.repeat(mint_auth, steps),
         "freeze_authority_set": np.repeat(freeze_auth, steps),
         "top10_holder_share": np.repeat(top10, steps),
+        # pool facts as the chain reports them: the simulated pool is constant product with its LP
+        # burned (its reserves are the liquidity it reports), no token is on a bonding curve
+        "pool_reserve_usd": liquidity.ravel(),
+        "lp_burned_share": np.ones(n * steps),
+        "on_bonding_curve": np.zeros(n * steps, dtype=bool),
+        "bonding_curve_progress": np.full(n * steps, np.nan),
     })
     frame = conform(frame, "simulated dataset")
     ev_rows.sort(key=lambda e: (e[0], e[1], e[2]))

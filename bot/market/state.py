@@ -49,6 +49,7 @@ class MarketState:
         self._last_seen = np.zeros(0)  # unix ts of the newest data per row
         self._snap: dict[str, dict[str, float]] = {}
         self._safety: dict[str, TokenSafety] = {}
+        self._pools: dict[str, str] = {}  # mint -> reference pool address (live feeds)
         self._sol_usd: float | None = None
         self._sol_usd_ts: int = 0
         self._present_optional: set[str] = set()
@@ -96,6 +97,7 @@ class MarketState:
         self._snap.pop(mint, None)
         self._safety.pop(mint, None)
         self._info.pop(mint, None)
+        self._pools.pop(mint, None)
 
     def _col_index(self, ts: np.ndarray) -> np.ndarray:
         if self._base is None:
@@ -127,6 +129,9 @@ class MarketState:
                 self._last_seen[self._rows[mint]] = max(self._last_seen[self._rows[mint]], update.ts)
         for mint, report in update.safety.items():
             self._safety[mint] = report
+        for mint, address in update.pools.items():
+            if mint in self._rows:
+                self._pools[mint] = address
 
     def _apply_bars(self, bars: pl.DataFrame, symbols: dict[str, str]) -> None:
         ts = bars["ts"].dt.epoch("s").to_numpy()
@@ -177,6 +182,10 @@ class MarketState:
 
     def set_safety(self, report: TokenSafety) -> None:
         self._safety[report.mint] = report
+
+    def pool_address(self, mint: str) -> str | None:
+        """The token's reference pool as the feed names it (None: the feed does not say)."""
+        return self._pools.get(mint)
 
     def safety(self, mint: str) -> TokenSafety | None:
         return self._safety.get(mint)

@@ -136,7 +136,7 @@ class EngineStatus:
 
     def readiness(self) -> list[ReadinessCheck]:
         if self._rpc_health is None:
-            rpc = ReadinessCheck("rpc", True, "no RPC endpoint used in paper mode")
+            rpc = ReadinessCheck("rpc", True, "no RPC pool: replay/sim facts come from the dataset")
         else:
             rpc = rpc_check(*self._rpc_health())
         return [feeds_check(self._feed.health(self._engine.clock.now())), rpc,

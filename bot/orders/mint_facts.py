@@ -9,18 +9,27 @@ chain and a feed (Birdeye) disagree the chain wins; what the chain cannot say (p
 from the feed.
 
 ``to_token_safety`` is the one mapping from the chain's ``MintSafety`` to the risk manager's
-``TokenSafety``: the engine's entries and ``solbot trade`` both use it.
+``TokenSafety``: the engine's entries and ``solbot trade`` both use it. ``pool_fields`` maps the
+chain's ``PoolFacts`` of the token's reference pool (reserves, LP burned or locked, Pump.fun
+bonding curve; ``chain.pool_facts``) onto the same report, and ``chain_report`` puts the two
+together.
 
-Reads are cached per mint for ``refresh_seconds``; a failed read is retried at the next refresh
-and, meanwhile, the feed's report (or nothing — which the risk manager treats as unknown) stands.
+Reads are cached per mint (mint facts for ``refresh_seconds``, pool facts for
+``pool_refresh_seconds``: reserves move); a failed read is retried at the next refresh and,
+meanwhile, the feed's report (or nothing — which the risk manager treats as unknown) stands.
+While the RPC pool has no healthy endpoint nothing is read (facts stay unknown; the start-up
+line and ``/readyz`` already say why), so a dead RPC does not log a warning per candidate.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from bot.contracts import TokenSafety
+from chain.pool_facts import PoolFacts, PoolFactsReader
 from chain.token_safety import MintSafety, TokenSafetyReader
 
 log = logging.getLogger("solbot.safety")
@@ -44,6 +53,24 @@ def to_token_safety(m: MintSafety, now: int) -> TokenSafety:
     )
 
 
+def pool_fields(p: PoolFacts, sol_usd: float) -> dict[str, Any]:
+    """The reference pool's facts as ``TokenSafety`` fields (None = unknown)."""
+    curve = p.curve
+    return {"pool_reserve_usd": p.reserve_usd(sol_usd), "lp_burned_share": p.lp_burned_share,
+            "on_bonding_curve": p.on_bonding_curve,
+            "bonding_curve_progress": curve.progress if curve is not None else None}
+
+
+def chain_report(mint: str, facts: MintSafety | None, pool: PoolFacts | None, *, sol_usd: float,
+                 now: int) -> TokenSafety | None:
+    """What the chain said about ``mint`` (mint account and reference pool); None when neither
+    could be read."""
+    if facts is None and pool is None:
+        return None
+    report = to_token_safety(facts, now) if facts is not None else TokenSafety(mint, source="chain", ts=now)
+    return replace(report, **pool_fields(pool, sol_usd)) if pool is not None else report
+
+
 def merge(chain: TokenSafety, feed: TokenSafety | None) -> TokenSafety:
     """Chain facts override the feed's; fields the chain left unknown keep the feed's value."""
     if feed is None:
@@ -54,16 +81,53 @@ def merge(chain: TokenSafety, feed: TokenSafety | None) -> TokenSafety:
 
 
 class ChainSafety:
-    def __init__(self, reader: TokenSafetyReader, refresh_seconds: float) -> None:
+    """``ChainSafety(TokenSafetyReader(rpc), refresh_seconds, pools=PoolFactsReader(rpc),
+    pool_refresh_seconds=..., available=lambda: bool(pool.healthy()))``."""
+
+    def __init__(self, reader: TokenSafetyReader, refresh_seconds: float, *,
+                 pools: PoolFactsReader | None = None, pool_refresh_seconds: float = 60.0,
+                 available: Callable[[], bool] = lambda: True) -> None:
         self._reader = reader
         self._refresh = refresh_seconds
+        self._pools = pools
+        self._pool_refresh = pool_refresh_seconds
+        self._available = available
         self._cache: dict[str, tuple[int, MintSafety | None]] = {}
+        self._pool_cache: dict[tuple[str, str], tuple[int, PoolFacts | None]] = {}
+
+    async def report(self, mint: str, pool: str | None, now: int, *, sol_usd: float
+                     ) -> tuple[MintSafety | None, TokenSafety | None]:
+        """(mint facts, the chain's report on mint and pool): what the engine merges over the feed's."""
+        facts = await self.read(mint, now)
+        pool_facts = await self.read_pool(mint, pool, now) if pool else None
+        return facts, chain_report(mint, facts, pool_facts, sol_usd=sol_usd, now=now)
+
+    async def read_pool(self, mint: str, pool: str, now: int) -> PoolFacts | None:
+        """The reference pool's facts, from cache when fresh; None when they cannot be read now."""
+        if self._pools is None:
+            return None
+        key = (mint, pool)
+        hit = self._pool_cache.get(key)
+        if hit is not None and now - hit[0] < self._pool_refresh:
+            return hit[1]
+        if not self._available():
+            return None
+        try:
+            facts: PoolFacts | None = await self._pools.read(mint, pool)
+        except Exception as exc:  # any chain/RPC/layout failure: unknown for now, never a crash
+            log.warning("pool read for %s (pool %s) failed (%s: %s); pool facts unknown until the next refresh",
+                        mint, pool, type(exc).__name__, exc)
+            facts = None
+        self._pool_cache[key] = (now, facts)
+        return facts
 
     async def read(self, mint: str, now: int) -> MintSafety | None:
         """The mint's safety facts, from cache when fresh; None when the chain cannot be read now."""
         hit = self._cache.get(mint)
         if hit is not None and now - hit[0] < self._refresh:
             return hit[1]
+        if not self._available():
+            return None
         try:
             facts: MintSafety | None = await self._reader.read(mint)
         except Exception as exc:  # any chain/RPC failure: unknown for now, never a crash

@@ -30,6 +30,11 @@ class SafetyConfig(RiskSection):
     min_liquidity_usd: float = Field(ge=0)
     min_age_minutes: float = Field(ge=0)
     max_top10_holder_share: float = Field(gt=0, le=1)
+    # The reference pool's facts from the chain (chain.pool_facts) or a dataset's columns:
+    min_lp_burned_share: float = Field(ge=0, le=1)  # 0 = off
+    max_liquidity_mismatch: float = Field(gt=0, le=1)  # 1 = off
+    reject_incomplete_bonding_curve: bool
+    min_bonding_curve_progress: float = Field(ge=0, le=1)  # 0 = off
     require_sell_route: bool
     max_quote_spread_bps: float = Field(gt=0)
     max_price_impact_bps: float = Field(gt=0)

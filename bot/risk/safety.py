@@ -64,6 +64,56 @@ def holder_share_violation(s: TokenSafety | None, cfg: SafetyConfig, *,
     return None
 
 
+def liquidity_mismatch(feed_usd: float, chain_usd: float) -> float:
+    """How far the feed's liquidity figure and the chain's reserves disagree: ``|feed - chain| /
+    max(feed, chain)``, 0 (equal) .. 1 (one of them is nothing); 0.5 = one is twice the other."""
+    top = max(feed_usd, chain_usd)
+    return abs(feed_usd - chain_usd) / top if top > 0 else 0.0
+
+
+def pool_violation(s: TokenSafety | None, cfg: SafetyConfig, *, liquidity_usd: float | None,
+                   unknown_fails: bool) -> tuple[str, str] | None:
+    """(rule, detail) for the first pool rule the token's reference pool fails: LP burned or
+    locked (``lp_burned_share``), the feed's liquidity against the on-chain reserves
+    (``liquidity_mismatch``), the Pump.fun bonding curve (``bonding_curve_incomplete``,
+    ``bonding_curve_progress``); ``<rule>_unknown`` for a fact that is unknown when
+    ``unknown_fails`` (``bonding_curve_unknown``: whether the token is on a curve)."""
+    if cfg.min_lp_burned_share > 0:
+        share = None if s is None else s.lp_burned_share
+        if share is None:
+            if unknown_fails:
+                return "lp_burned_share_unknown", "share of LP burned or locked unknown (pool not read or not readable)"
+        elif share < cfg.min_lp_burned_share:
+            return "lp_burned_share", (f"{share:.0%} of the pool's LP is burned or locked, minimum "
+                                       f"{cfg.min_lp_burned_share:.0%}: the rest can be withdrawn")
+    if cfg.max_liquidity_mismatch < 1:
+        chain = None if s is None else s.pool_reserve_usd
+        if chain is None or liquidity_usd is None:
+            if unknown_fails:
+                return "liquidity_mismatch_unknown", "on-chain pool reserves unknown"
+        else:
+            off = liquidity_mismatch(liquidity_usd, chain)
+            if off > cfg.max_liquidity_mismatch:
+                return "liquidity_mismatch", (f"feed liquidity ${liquidity_usd:,.0f} vs on-chain reserves "
+                                              f"${chain:,.0f}: {off:.0%} apart, limit {cfg.max_liquidity_mismatch:.0%}")
+    if cfg.reject_incomplete_bonding_curve or cfg.min_bonding_curve_progress > 0:
+        on = None if s is None else s.on_bonding_curve
+        if on is None:
+            if unknown_fails:
+                return "bonding_curve_unknown", "whether the token still trades on a Pump.fun bonding curve: unknown"
+        elif on:
+            if cfg.reject_incomplete_bonding_curve:
+                return "bonding_curve_incomplete", "token still trades on its Pump.fun bonding curve (not graduated)"
+            progress = None if s is None else s.bonding_curve_progress
+            if progress is None:
+                if unknown_fails:
+                    return "bonding_curve_progress_unknown", "Pump.fun bonding curve progress unknown"
+            elif progress < cfg.min_bonding_curve_progress:
+                return "bonding_curve_progress", (f"Pump.fun bonding curve {progress:.0%} complete, minimum "
+                                                  f"{cfg.min_bonding_curve_progress:.0%}")
+    return None
+
+
 def entry_safety(s: TokenSafety | None, cfg: SafetyConfig, *, mint: str, liquidity_usd: float | None,
                  age_minutes: float | None, now: int) -> Rejected | None:
     """The first failing safety rule for a prospective entry, or None when all pass."""
@@ -86,6 +136,9 @@ def entry_safety(s: TokenSafety | None, cfg: SafetyConfig, *, mint: str, liquidi
     held = holder_share_violation(s, cfg, unknown_fails=cfg.reject_unknown)
     if held:
         return Rejected(mint, *held)
+    pooled = pool_violation(s, cfg, liquidity_usd=liquidity_usd, unknown_fails=cfg.reject_unknown)
+    if pooled:
+        return Rejected(mint, *pooled)
     if cfg.require_sell_route and s is not None and s.sell_route_ok is False:
         return Rejected(mint, "no_sell_route", "no sell route (reverse quote failed): possible honeypot")
     return None

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from bot.backtest.driver import run_backtest
@@ -120,3 +121,13 @@ def test_cli_unwritable_ledger_is_one_clear_line(tmp_path):
     data = write_dataset(simulate(2, 1, 1).frame, tmp_path / "m.parquet")
     res = run_cli("backtest", "--data", str(data), "--ledger", str(blocker / "x" / "l.sqlite3"))
     assert res.returncode == 2 and "cannot be created" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_pool_columns_judge_entries_by_the_same_rules(dataset, base_config, report):
+    """A recording whose pools kept their LP (or lack the pool columns) is judged by the pool
+    rules, named in the report's rejection counts; the simulated pools (LP burned) trade."""
+    assert report["trades"] and not {"lp_burned_share", "lp_burned_share_unknown"} & set(report["rejections"])
+    unburned = run_backtest(base_config, dataset.with_columns(pl.lit(0.2).alias("lp_burned_share"))).report
+    assert not unburned["trades"] and unburned["rejections"].get("lp_burned_share", 0) > 0
+    absent = run_backtest(base_config, dataset.drop("pool_reserve_usd", "lp_burned_share")).report
+    assert not absent["trades"] and absent["rejections"].get("lp_burned_share_unknown", 0) > 0

@@ -6,6 +6,7 @@ The quote is the far side; the paper executor, the Jupiter client and the wiring
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ from bot.ledger import Ledger
 from bot.wiring import build_executor
 from chain.config import JupiterConfig
 from chain.jupiter import JupiterClient
+from chain.live_executor import LiveExecutor
 from chain.paper import PaperExecutor, PaperWallet
 from chain.paper_model import quote as model_quote
 from chain.types import LAMPORTS_PER_SOL, ExecutionStatus, OrderRequest, PoolSnapshot, Side
@@ -28,6 +30,7 @@ BASE = "http://jup.test"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 QUOTE = json.loads((SAMPLES / "jupiter_quote_v1_response.json").read_text())  # 0.1 SOL -> 16198753 USDC units
 NO_ROUTE = json.loads((SAMPLES / "jupiter_error_400_no_routes_found.COMMUNITY_CAPTURED.json").read_text())
+NOT_TRADABLE = json.loads((SAMPLES / "jupiter_error_400_token_not_tradable.COMMUNITY_CAPTURED.json").read_text())
 POOL = PoolSnapshot(USDC, 1.0, 2_000_000.0, 150.0, 6, 1_700_000_000)  # the model's view (SOL $150)
 
 
@@ -119,15 +122,60 @@ async def test_quote_check_prices_from_the_live_quote_and_probes_the_sell_route(
     assert qc.buy_price_usd == pytest.approx(0.1 / 16.198753 * 150.0)
 
 
+DEAD_RPC = "http://127.0.0.1:9"  # discard port: connection refused, never the internet
+
+
 @pytest.mark.parametrize(("source", "use", "live"), [("live", True, True), ("live", False, False),
                                                      ("replay", True, False), ("sim", True, False)])
-async def test_build_executor_quotes_live_only_with_live_feeds(cfg, tmp_path, source, use, live):
+async def test_build_executor_reads_the_chain_only_with_live_feeds(cfg, tmp_path, caplog, source, use, live):
+    """Paper with live feeds builds the RPC pool and the chain's fact reads like live (and quotes
+    fills live only with use_live_quotes); replay and sim stay offline: no pool, no reads."""
     c = with_overrides(cfg, {"feeds": {"source": source, "replay_path": "x.parquet"},
                              "execution": {"paper": {"use_live_quotes": use}},
+                             "rpc": {"endpoints": [{"url": DEAD_RPC}], "request_timeout_seconds": 0.5},
                              "ledger": {"path": str(tmp_path / "l.sqlite3")}})
     ledger = Ledger.open(c.ledger.path, lambda: 0)
     side = await build_executor(c, Secrets(), ledger, WallClock())
-    ex, health = side.executor, side.rpc_health
-    assert isinstance(ex, PaperExecutor) and ex.live_quotes is live and health is None
-    await ex.aclose()
-    ledger.close()
+    ex = side.executor
+    try:
+        assert isinstance(ex, PaperExecutor) and ex.live_quotes is live
+        if source == "live":
+            assert side.rpc_health is not None and side.rpc_health() == (0, 1)
+            assert side.chain_safety is not None and side.rpc_stats is not None
+            said = [r for r in caplog.records if r.name == "solbot.wiring" and "no RPC endpoint answers" in r.message]
+            assert len(said) == 1, caplog.text
+            # unreachable RPC: facts stay unknown, quietly (no read is attempted, nothing cached)
+            assert await side.chain_safety.report(USDC, "pool", 0, sol_usd=150.0) == (None, None)
+        else:
+            assert (side.rpc_health, side.rpc_stats, side.chain_safety) == (None, None, None)
+    finally:
+        await ex.aclose()
+        ledger.close()
+
+
+@respx.mock
+async def test_quote_check_is_the_live_probe_even_when_fills_are_modelled(cfg):
+    """use_live_quotes only decides fills: the honeypot check always asks Jupiter, as live does."""
+    off = with_overrides(cfg, {"execution": {"paper": {"use_live_quotes": False}}})
+    route = respx.get(f"{BASE}/swap/v1/quote").mock(side_effect=[
+        httpx.Response(200, json=QUOTE), httpx.Response(400, json=NOT_TRADABLE)])
+    qc = await paper(off, jupiter()).quote_check(USDC, 100_000_000, POOL)
+    assert route.call_count == 2
+    assert not qc.sell_route_ok and qc.detail == "reverse quote: token_not_tradable"
+
+
+@respx.mock
+async def test_unreachable_jupiter_fails_the_probe_as_live_does(cfg):
+    """Before, paper modelled the probe when Jupiter was down (sell route "ok"); live refuses."""
+    respx.get(f"{BASE}/swap/v1/quote").mock(side_effect=httpx.ConnectError("refused"))
+    live = await LiveExecutor.quote_check(_Routed(jupiter()), USDC, 100_000_000, POOL)  # type: ignore[arg-type]
+    qc = await paper(cfg, jupiter()).quote_check(USDC, 100_000_000, POOL)
+    assert (qc.sell_route_ok, qc.detail) == (live.sell_route_ok, live.detail) == (False, "jupiter_unavailable")
+    assert math.isnan(qc.buy_price_usd) and math.isnan(live.buy_price_usd)
+
+
+class _Routed:
+    """The one attribute ``LiveExecutor.quote_check`` reads (its router)."""
+
+    def __init__(self, router: JupiterClient) -> None:
+        self.router = router

@@ -111,6 +111,7 @@ def test_default_paper_run_stays_up_when_feeds_are_unreachable(tmp_path):
     dead = "http://127.0.0.1:9"  # discard port: connection refused
     cfg = tmp_path / "t.toml"
     cfg.write_text(edit(TOML, ('base_url = "https://api.dexscreener.com"', f'base_url = "{dead}"'),
+                        ('url = "https://api.mainnet-beta.solana.com"', f'url = "{dead}"'),
                         ('path = "data/solbot.sqlite3"', f'path = "{db}"'), ("port = 8080", "port = 0")))
     proc = start(cfg)
     try:
@@ -131,7 +132,8 @@ def test_default_paper_run_stays_up_when_feeds_are_unreachable(tmp_path):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10)
             raise AssertionError("not ready without feed data")
         except urllib.error.HTTPError as e:
-            assert e.code == 503 and "feeds" in json.loads(e.read())["failing"]
+            # paper reads the chain like live: the unreachable RPC is named as well
+            assert e.code == 503 and {"feeds", "rpc"} <= set(json.loads(e.read())["failing"])
         # /metrics renders the live feed's typed stats (every solbot_feed_* series used to be
         # missing with live feeds, with a warning per scrape)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
@@ -152,6 +154,7 @@ def test_default_paper_run_stays_up_when_feeds_are_unreachable(tmp_path):
     assert code == 0, out
     assert "unavailable" in out and "retrying with backoff" in out
     assert "Traceback" not in out and "metrics source" not in out
+    assert sum("no RPC endpoint answers" in ln for ln in out.splitlines()) == 1, out  # one line, at start
 
 
 def test_health_port_in_use_is_one_clear_line(tmp_path):
@@ -164,7 +167,8 @@ def test_health_port_in_use_is_one_clear_line(tmp_path):
         cfg = tmp_path / "t.toml"
         cfg.write_text(edit(TOML, ('path = "data/solbot.sqlite3"', f'path = "{tmp_path / "l.sqlite3"}"'),
                             ("port = 8080", f"port = {port}"),
-                            ('base_url = "https://api.dexscreener.com"', 'base_url = "http://127.0.0.1:9"')))
+                            ('base_url = "https://api.dexscreener.com"', 'base_url = "http://127.0.0.1:9"'),
+                            ('url = "https://api.mainnet-beta.solana.com"', 'url = "http://127.0.0.1:9"')))
         res = subprocess.run([sys.executable, "-m", "bot", "--config", str(cfg), "run"], cwd=ROOT,
                              capture_output=True, text=True, timeout=120)
     assert res.returncode == 2

@@ -4,6 +4,8 @@ with a feed's report."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.clock import SimClock
@@ -49,7 +51,9 @@ async def reader_for(world: LocalWorld, base_config) -> tuple[TokenSafetyReader,
 
 
 def entry_rule(s: TokenSafety | None, cfg) -> str | None:
-    """The first safety rule an entry would fail (liquidity and age taken as fine)."""
+    """The first safety rule an entry would fail (liquidity, age and the pool taken as fine)."""
+    if s is not None:
+        s = replace(s, pool_reserve_usd=1e9, lp_burned_share=1.0, on_bonding_curve=False)
     r = entry_safety(s, cfg.risk.safety, mint=s.mint if s else "M", liquidity_usd=1e9, age_minutes=1e6, now=0)
     return None if r is None else r.rule
 

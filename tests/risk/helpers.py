@@ -66,7 +66,8 @@ def flat(price: float, n: int = 200) -> list[float]:
 def safe(mint: str, **kw: Any) -> TokenSafety:
     base = dict(mint_authority_set=False, freeze_authority_set=False, token_2022=False,
                 transfer_fee_bps=None, permanent_delegate=None, transfer_hook=None, non_transferable=None,
-                default_frozen=None, top10_holder_share=0.2, sell_route_ok=True, created_at=T0 - 86_400)
+                default_frozen=None, top10_holder_share=0.2, sell_route_ok=True, created_at=T0 - 86_400,
+                pool_reserve_usd=1_000_000.0, lp_burned_share=1.0, on_bonding_curve=False)  # make_view's pool
     base.update(kw)
     return TokenSafety(mint=mint, **base)
 

@@ -83,7 +83,7 @@ def test_low_liquidity_rejects():
 
 def test_liquidity_draining_token_is_not_bought():
     liq = [1_000_000.0] * 195 + [300_000.0] * 5
-    r = _screen(view=make_view({A: {"close": flat(1.0), "liquidity": liq}}))
+    r = _screen(view=make_view({A: {"close": flat(1.0), "liquidity": liq}}), sf=safe(A, pool_reserve_usd=300_000.0))
     assert isinstance(r, Rejected) and r.rule == "liquidity_dropping"
 
 
@@ -172,7 +172,8 @@ def test_highly_correlated_token_is_blocked_and_moderate_correlation_shrinks_siz
 
 def test_liquidity_fraction_caps_size():
     cfg = risk_cfg(safety={"min_liquidity_usd": 1000.0})
-    plan = _screen(RiskManager(cfg), view=make_view({A: {"close": flat(1.0), "liquidity": 3_000.0}}))
+    plan = _screen(RiskManager(cfg), view=make_view({A: {"close": flat(1.0), "liquidity": 3_000.0}}),
+                   sf=safe(A, pool_reserve_usd=3_000.0))
     # 2% of $3,000 at $150/SOL = 0.4 SOL
     assert isinstance(plan, EntryPlan)
     assert plan.lamports_in <= 0.4 * LAMPORTS_PER_SOL

@@ -69,7 +69,7 @@ def check_caps(cfg, book, cands, quote_ratio) -> int:
     approved = []
     for k, (price, _, conf, liq) in enumerate(cands):
         mint = f"CAND{k:04d}"
-        plan = rm.screen_entry(buy(mint, conf), view, pf, safe(mint), T0)
+        plan = rm.screen_entry(buy(mint, conf), view, pf, safe(mint, pool_reserve_usd=liq), T0)
         if not isinstance(plan, EntryPlan):
             continue
         v = rm.finalize_entry(plan, quote(mint, price * quote_ratio), pf, T0)

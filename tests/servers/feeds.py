@@ -115,13 +115,14 @@ def _h(mint: str, salt: str = "") -> float:
 
 
 def make_pair(mint: str, *, quote: str = WSOL, price: float | None = None, liquidity: float | None = None,
-              created_ms: int | None = None, tick: int = 0, pair_suffix: str = "P") -> dict[str, Any]:
+              created_ms: int | None = None, tick: int = 0, pair_suffix: str = "P",
+              pair_address: str | None = None) -> dict[str, Any]:
     base_price = price if price is not None else 0.001 + _h(mint)
     px = base_price * (1 + 0.001 * ((tick % 7) - 3))
     sol = 150.0
     return {
         "chainId": "solana", "dexId": "raydium", "url": f"https://dexscreener.com/solana/{mint}{pair_suffix}",
-        "pairAddress": f"{mint[:20]}{pair_suffix}",
+        "pairAddress": pair_address or f"{mint[:20]}{pair_suffix}",
         "baseToken": {"address": mint, "name": f"Token {mint[:4]}", "symbol": mint[:4].upper()},
         "quoteToken": {"address": quote, "name": "Wrapped SOL" if quote == WSOL else "USD Coin",
                        "symbol": "SOL" if quote == WSOL else "USDC"},

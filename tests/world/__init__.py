@@ -16,6 +16,7 @@ Usage (tests and bench scripts)::
         world.gift_tokens("BONK", 1_000)  # from a holder to the wallet: tokens the bot never bought
         world.advance(151)  # produce blocks at once (expire a blockhash)
         world.jupiter.controls.rate_limited = True  # 429 + x-ratelimit-reset
+        world.pair_address("BONK")  # the token's Raydium AMM v4 pool state (the feed's pairAddress)
 
 Faults per node (``rpc_server.Fault``): DEAD, SLOW(delay_ms), RATE_LIMIT(retry_after),
 HTTP_ERROR(status), MALFORMED, BEHIND(slots), BLACKHOLE, DROP_CONNECTION(after_processing);
@@ -38,6 +39,17 @@ from solders.pubkey import Pubkey
 
 from .chain import Chain, write_keypair_file
 from .jupiter_server import WSOL_MINT, JupiterServer, Pool, QuoteError, sign_user_slot
+from .pools import (
+    RAYDIUM_AMM_V4,
+    WSOL,
+    WorldPool,
+    add_lp_mint,
+    amm_v4_bytes,
+    ensure_wsol_mint,
+    put,
+    put_token_account,
+    set_token_amount,
+)
 from .rpc_server import Fault, FaultSpec, RpcNode
 
 LAMPORTS_PER_SOL = 1_000_000_000
@@ -52,6 +64,12 @@ class TokenSpec:
     by a program-derived address, as AMM vaults are on mainnet), ``holders`` to one extra wallet
     each, ``burned`` to the incinerator's token account (all visible to
     ``getTokenLargestAccounts``). ``pool_sol`` is the pool's SOL reserve in SOL.
+
+    ``pool_state``: the pool as mainnet shows it to a reader, a Raydium AMM v4 ``AmmInfo`` account
+    (``tests.world.pools``) over the local Jupiter's reserves: its coin vault is the pool's token
+    vault, its pc vault a WSOL token account kept equal to the pool's SOL reserve every block, and
+    its LP mint has ``lp_burned`` of the issued LP burned (and ``lp_locked`` held by Raydium's LP
+    lock). ``None``: no pool state account (readers see an unknown pool).
     """
 
     name: str
@@ -66,6 +84,9 @@ class TokenSpec:
     freeze_authority: bool = False
     tradable: bool = True
     burned: int = 0
+    pool_state: str | None = "raydium_amm_v4"
+    lp_burned: float = 1.0
+    lp_locked: float = 0.0
 
 
 class LocalWorld:
@@ -79,6 +100,7 @@ class LocalWorld:
         self.mints: dict[str, str] = {}
         self.pools: dict[str, Pool] = {}
         self.holders: dict[str, list[Keypair]] = {}  # per token: the TokenSpec.holders wallets
+        self.pool_states: dict[str, WorldPool] = {}  # per token: its AMM v4 pool state (TokenSpec.pool_state)
         self._tmp: tempfile.TemporaryDirectory | None = None
 
     # ------------------------------------------------------------------ construction
@@ -177,7 +199,34 @@ class LocalWorld:
             self.jupiter.controls.not_tradable.add(str(mint))
         self.mints[spec.name] = str(mint)
         self.pools[spec.name] = pool
+        if spec.pool_state == "raydium_amm_v4":
+            self.pool_states[spec.name] = self._amm_v4_state(spec, pool)
+        elif spec.pool_state is not None:
+            raise ValueError(f"TokenSpec.pool_state {spec.pool_state!r}: only 'raydium_amm_v4' or None")
         return str(mint)
+
+    def _amm_v4_state(self, spec: TokenSpec, pool: Pool) -> WorldPool:
+        chain = self.chain
+        ensure_wsol_mint(chain)
+        sol_vault = put_token_account(chain, WSOL, pool.vault_authority, self.jupiter.reserves(pool)[0])
+        lp_total = 10**12
+        lp = add_lp_mint(chain, total=lp_total, burned=spec.lp_burned, locked=spec.lp_locked)
+        address = put(chain, Keypair().pubkey(), RAYDIUM_AMM_V4, amm_v4_bytes(
+            coin_mint=pool.mint, pc_mint=WSOL, coin_vault=pool.token_account, pc_vault=sol_vault, lp_mint=lp,
+            lp_amount=lp_total, coin_decimals=spec.decimals))
+        if not self.pool_states:
+            chain.add_listener(lambda block: self._sync_pool_states())
+        return WorldPool(address, lp, sol_vault)
+
+    def _sync_pool_states(self) -> None:
+        """Keep each AMM v4 state's WSOL vault at its pool's SOL reserve (the local Jupiter moves
+        native lamports)."""
+        for name, st in self.pool_states.items():
+            set_token_amount(self.chain, st.sol_vault, self.jupiter.reserves(self.pools[name])[0])
+
+    def pair_address(self, name: str) -> str:
+        """The token's pool state address: what DexScreener reports as the pair's ``pairAddress``."""
+        return str(self.pool_states[name].address)
 
     async def stop(self) -> None:
         await self.chain.stop()

@@ -100,6 +100,8 @@ class JupiterControls:
 
     #: mints answered with 400 TOKEN_NOT_TRADABLE
     not_tradable: set[str] = field(default_factory=set)
+    #: honeypots: buys quote normally, selling the mint answers 400 TOKEN_NOT_TRADABLE
+    unsellable: set[str] = field(default_factory=set)
     #: 429 with x-ratelimit-reset = now + rate_limit_reset_s
     rate_limited: bool = False
     rate_limit_reset_s: int = 2
@@ -211,6 +213,8 @@ class JupiterServer:
         for m in (input_mint, output_mint):
             if m in self.controls.not_tradable or (m != WSOL_MINT and m not in self.pools):
                 raise QuoteError(f"The token {m} is not tradable", "TOKEN_NOT_TRADABLE")
+        if input_mint in self.controls.unsellable:
+            raise QuoteError(f"The token {input_mint} is not tradable", "TOKEN_NOT_TRADABLE")
         if input_mint == output_mint:
             raise QuoteError("Circular arbitrage is disabled", "CIRCULAR_ARBITRAGE_IS_DISABLED")
         if WSOL_MINT not in (input_mint, output_mint):
