@@ -69,7 +69,7 @@ class Runner:
             self.alerts = alerts
             control = ControlQueue(cfg.telegram.command_queue_size)
             heartbeat = Heartbeat()
-            metrics = Metrics(cfg.health)
+            metrics = Metrics(cfg.health, mode=cfg.environment.execution_mode)
 
             def beat() -> None:
                 heartbeat.beat(time.monotonic())
