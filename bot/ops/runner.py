@@ -27,9 +27,12 @@ from bot.engine import CycleReport, Engine, EngineEvent, EventKind
 from bot.errors import OperatorError
 from bot.ledger import Ledger
 from bot.ops.alerts import Alert, AlertBus, AlertKind, Severity, event_sink
+from bot.ops.control_socket import ControlServer, socket_path
 from bot.ops.engine_status import EngineStatus
 from bot.ops.health import HealthServer
 from bot.ops.metrics import Metrics
+from bot.ops.operator import About, OperatorCommands
+from bot.ops.reports import LedgerReports
 from bot.ops.sdnotify import Notifier
 from bot.ops.status import Heartbeat
 from bot.ops.telegram.service import TelegramService
@@ -138,7 +141,19 @@ class Runner:
                                     f"({exc.strerror}); is another solbot running? Change [health] port") from None
             closers.append(health.stop)
             self.health = health
-            telegram = TelegramService.from_config(cfg.telegram, self.secrets, status, control, alerts)
+            commands = OperatorCommands(status, control, confirm_timeout_seconds=cfg.telegram.confirm_timeout_seconds,
+                                        trades_shown=cfg.telegram.trades_shown,
+                                        reports=LedgerReports(ledger, clock.now), about=About(feed=feed.name))
+            control_socket = ControlServer(socket_path(cfg.ledger.path), commands,
+                                           idle_timeout_seconds=cfg.telegram.confirm_timeout_seconds)
+            try:
+                await control_socket.start()
+            except OSError as exc:
+                raise OperatorError(f"control socket {control_socket.path} cannot be created "
+                                    f"({exc.strerror or exc}); the ledger's directory must be writable") from None
+            closers.append(control_socket.stop)
+            telegram = TelegramService.from_config(cfg.telegram, self.secrets, status, control, alerts,
+                                                   commands=commands)
             if telegram is not None:
                 await telegram.start()
                 closers.append(telegram.stop)
