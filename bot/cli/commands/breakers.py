@@ -2,6 +2,7 @@
 
 Over the bot's control socket, answered like Telegram's ``/breakers`` (read-only). A tripped
 breaker stops new entries until its reset rule (``[risk.breakers]``) or ``solbot reset-breaker NAME``.
+Paper and live alike.
 
 Exit status: 0 when the bot answered; 1 when no bot is running; 2 for an operator error.
 """

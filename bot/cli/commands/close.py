@@ -6,9 +6,9 @@ there is none. The engine sells at its next cycle through its normal exit path (
 ledger), whole positions by the one sell rule ``min(wallet balance, ledger position)``. In live mode
 that is a real sell on chain; in paper mode a modelled one.
 
-Exit status: 0 when the close was confirmed and queued; 1 when no bot is running, it refused (no
-such position format, full queue) or the confirmation was declined; 2 for an operator error (config
-unreadable, no --yes without a terminal).
+Exit status: 0 when the close was confirmed and queued; 1 when no bot is running, it refused (not a
+mint, full queue) or the confirmation was declined; 2 for an operator error (config unreadable, no
+--yes without a terminal).
 """
 
 from __future__ import annotations
