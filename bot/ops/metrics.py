@@ -23,7 +23,8 @@ Two kinds of metrics:
   the last cycle (duration, time, count) and heartbeat age.
 
   ``register_gauge(name, help, fn)``: any other ``fn() -> float`` (the runner registers
-  ``solbot_telegram_queue_depth`` and ``solbot_alerts_dropped_total`` this way).
+  ``solbot_telegram_queue_depth``, ``solbot_alerts_dropped_total`` and, with the webhook on,
+  ``solbot_webhook_queue_depth``/``_sent_total``/``_failed_total`` this way).
 
 Always there: ``process_*`` (RSS, CPU, fds; see :mod:`bot.ops.process_metrics` for why it works
 under ``ProcSubset=pid``), ``python_info``, ``python_gc_*`` and ``solbot_build_info``.

@@ -80,5 +80,11 @@ def test_log_level_overrides_the_config_for_one_command(tmp_path: Path):
         return out
 
     assert '"level": "info"' not in run("run")  # the file's "warning"
-    assert "solbot running" in run("run", "--log-level", "info")  # after the command
-    assert "solbot running" in run("--log-level", "info", "run")  # or before it
+    assert "solbot running" in run("run", "--log-level", "info")
+    # before the command works the same way
+    for argv in (["--log-level", "info", "run"], ["run", "--log-level", "info"]):
+        args = cli.build_parser().parse_args(["--config", str(cfg), *argv])
+        from bot.cli.common import load, log_level
+
+        assert log_level(args, load(args).config) == "info"
+    assert log_level(cli.build_parser().parse_args(["--config", str(cfg), "run"]), load(args).config) == "warning"
