@@ -7,7 +7,8 @@ token query parameters (``?api-key=...``), passwords in URLs and credential head
 bot token), URL-encoded too.
 
 :class:`RedactingFilter` applies a redactor to a log record's message, arguments, exception
-text, stack and string ``extra=`` fields. ``bot.ops.logs.setup_logging`` installs it once, on the
+text, stack and every ``extra=`` field (strings, the strings inside lists and dicts, and the
+``str()`` of any other object, which is what a formatter would print). ``bot.ops.logs.setup_logging`` installs it once, on the
 process's one log handler, so it sees every record that is output, from every logger (a filter
 on a logger would miss its children's records). Importing this module changes nothing in
 ``logging``. The Telegram service and the feed HTTP client use the same :class:`Redactor` for the
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -63,8 +65,24 @@ class Redactor:
         return redact(text)
 
 
-# LogRecord attributes that are not ``extra=`` fields (extras are redacted when they are strings).
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+#: LogRecord attributes that are not ``extra=`` fields (``bot.ops.logs`` emits every other one).
+RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+_PLAIN = (int, float, bool, type(None))
+
+
+def _redact_value(r: Redactor, value: Any) -> Any:
+    """``value`` with its strings redacted; containers keep their shape, any other object becomes
+    its redacted ``str()`` (a formatter would print that, secret included)."""
+    if isinstance(value, str):
+        return r(value)
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, dict):
+        return {_redact_value(r, k) if isinstance(k, str) else k: _redact_value(r, v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact_value(r, v) for v in value]
+    return r(str(value))
 
 
 class RedactingFilter(logging.Filter):
@@ -89,6 +107,6 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = r(record.stack_info)
         for key, value in list(vars(record).items()):
-            if key not in _RECORD_FIELDS and isinstance(value, str):
-                setattr(record, key, r(value))
+            if key not in RECORD_FIELDS:
+                setattr(record, key, _redact_value(r, value))
         return True

@@ -2,7 +2,8 @@
 # Installs solbot as a systemd service:
 #   - a system user and group "solbot" (no login shell, home /var/lib/solbot)
 #   - the package into a virtual environment at /opt/solbot/.venv
-#   - the units solbot.service, solbot-healthcheck.service and .timer into /etc/systemd/system
+#   - the units solbot.service, solbot-healthcheck.service and .timer, solbot-backup.service and
+#     .timer into /etc/systemd/system
 #   - /etc/solbot/trading.toml and /etc/solbot/solbot.env (mode 0600), only if absent: an existing
 #     config or secrets file is never overwritten
 # and prints the next steps. Safe to run again (upgrades the package and the units).
@@ -132,7 +133,8 @@ fi
 run install -m 0644 "$src/README.md" "$opt/README.md"
 
 # 4. units (always updated)
-for unit in solbot.service solbot-healthcheck.service solbot-healthcheck.timer; do
+for unit in solbot.service solbot-healthcheck.service solbot-healthcheck.timer \
+            solbot-backup.service solbot-backup.timer; do
     run install -m 0644 "$src/systemd/$unit" "$units/$unit"
 done
 
@@ -162,8 +164,11 @@ solbot is installed${prefix:+ under $prefix}. Next steps:
      (that file: owner $user, mode 0600).
   2. Review /etc/solbot/trading.toml (execution_mode stays "paper" until you change it), then:
        sudo -u $user /opt/solbot/.venv/bin/solbot --config /etc/solbot/trading.toml check-config
-  3. Start it and the health check:
-       sudo systemctl enable --now solbot.service solbot-healthcheck.timer
+  3. Start it, the health check and the daily ledger backup:
+       sudo systemctl enable --now solbot.service solbot-healthcheck.timer solbot-backup.timer
   4. Watch it:  journalctl -u solbot -f     and
        /opt/solbot/.venv/bin/solbot --config /etc/solbot/trading.toml health
+  5. Control it without Telegram, as the bot's user from its directory:
+       cd /var/lib/solbot && sudo -u $user /opt/solbot/.venv/bin/solbot --config /etc/solbot/trading.toml breakers
+     (also pause, resume, close MINT|all, reset-breaker NAME, backup, restore FILE)
 NEXT

@@ -10,6 +10,7 @@ scripts/setup-venv.sh --test
 # container test must run: not being able to boot the container is a failure, not a skip.
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     export SOLBOT_REQUIRE_SYSTEMD_TEST="${SOLBOT_REQUIRE_SYSTEMD_TEST:-1}"
+    export SOLBOT_REQUIRE_PROMTOOL="${SOLBOT_REQUIRE_PROMTOOL:-1}"  # ... and so must the promtool checks
 fi
 .venv/bin/ruff check .
 .venv/bin/lint-imports pyproject.toml

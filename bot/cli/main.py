@@ -7,6 +7,10 @@ reaches its subcommand, where its ``add_arguments`` fills in the subparser. So `
 that ``solbot run`` needs. A module whose ``NAME``/``HELP`` are not plain string literals still
 works; it is imported to read them.
 
+``solbot COMMAND --help`` ends with the command module's docstring (what it does, paper vs live,
+its exit status). ``--version`` prints the version; ``--log-level`` overrides ``[environment]
+log_level`` for one command (``bot.cli.common.log_level``).
+
 Operator errors (bad config, missing dataset, unwritable ledger...) print one clear line per
 problem to stderr and exit 2, without a traceback.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import inspect
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -28,6 +33,9 @@ from bot.errors import OperatorError
 
 _PACKAGE = bot.cli.commands.__name__
 _CONFIG_HELP = "config file (default: $SOLBOT_CONFIG or config/trading.toml)"
+#: The same levels as ``[environment] log_level`` (``bot.config.models.EnvironmentConfig``).
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_LOG_LEVEL_HELP = "log level for this command, instead of [environment] log_level"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +128,26 @@ class _CommandParser(argparse.ArgumentParser):
             mod = importlib.import_module(spec.module)
             mod.add_arguments(self)
             self.set_defaults(_module=mod)
+            if mod.__doc__:  # `solbot COMMAND --help` ends with the module's docstring, as written
+                self.epilog = inspect.cleandoc(mod.__doc__).replace("``", "`")
+                self.formatter_class = argparse.RawDescriptionHelpFormatter
         return super().parse_known_args(args, namespace)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the version is looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kw: Any) -> None:
+        super().__init__(option_strings, dest=dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        import platform
+
+        import bot
+
+        print(f"solbot {bot.version()} (Python {platform.python_version()})")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,11 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ensemble trading bot for Solana DEX tokens (paper by default).",
     )
     parser.add_argument("--config", metavar="PATH", default=None, help=_CONFIG_HELP)
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default=None, help=_LOG_LEVEL_HELP)
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=_CommandParser)
     for spec in command_specs():
         p = sub.add_parser(spec.name, help=spec.help, description=spec.description)
         p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=_CONFIG_HELP)
+        p.add_argument("--log-level", choices=LOG_LEVELS, default=argparse.SUPPRESS, help=_LOG_LEVEL_HELP)
         p.command = spec
     return parser
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.config.ops import AlertsConfig, HealthConfig, TelegramConfig
+from bot.config.ops import AlertsConfig, HealthConfig, TelegramConfig, WebhookConfig
 from bot.feeds.config import FeedsConfig
 from bot.risk.config import RiskConfig
 from chain.config import ExecutionConfig, JupiterConfig, RpcConfig
@@ -66,6 +66,7 @@ class Config(Section):
     health: HealthConfig
     telegram: TelegramConfig
     alerts: AlertsConfig
+    webhook: WebhookConfig = WebhookConfig()
 
 
 #: Key paths (sections) that can be changed on a running bot (SIGHUP): strategy parameters and

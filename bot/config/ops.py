@@ -1,6 +1,7 @@
-"""``[health]``, ``[telegram]`` and ``[alerts]`` config.
+"""``[health]``, ``[telegram]``, ``[alerts]`` and ``[webhook]`` config.
 
-Every field is required: the shipped ``config/trading.toml`` documents each one.
+Every field of the first three is required: the shipped ``config/trading.toml`` documents each one.
+``[webhook]`` (added later) has defaults, so a config written before it still loads.
 """
 
 from __future__ import annotations
@@ -62,3 +63,15 @@ class AlertsConfig(OpsSection):
     dedupe_window_seconds: float = Field(ge=0)
     queue_size: int = Field(ge=1)
     min_severity: Severity
+
+
+class WebhookConfig(OpsSection):
+    """The generic alert webhook: a JSON POST per alert to ``SOLBOT_ALERT_WEBHOOK_URL`` (a secret:
+    Slack- and Discord-style URLs carry their token)."""
+
+    enabled: bool = False
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    attempts: int = Field(default=3, ge=1)
+    backoff_seconds: float = Field(default=2.0, gt=0)
+    max_retry_after_seconds: float = Field(default=60.0, ge=0)
+    min_severity: Severity = "warning"

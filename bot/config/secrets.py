@@ -25,6 +25,7 @@ SECRET_ENV_VARS: dict[str, str] = {
     "JUPITER_API_KEY": "Jupiter API key (optional; keyless tier is rate limited)",
     "TELEGRAM_BOT_TOKEN": "Telegram bot token; without it Telegram is off",
     "TELEGRAM_ALLOWED_CHAT_IDS": "comma-separated chat ids allowed to send commands",
+    "SOLBOT_ALERT_WEBHOOK_URL": "URL alerts are POSTed to as JSON when [webhook] enabled = true",
 }
 
 
@@ -39,6 +40,7 @@ class Secrets(BaseModel):
     jupiter_api_key: SecretStr | None = None
     telegram_bot_token: SecretStr | None = None
     telegram_allowed_chat_ids: tuple[int, ...] = ()
+    alert_webhook_url: SecretStr | None = None
 
     def feed_keys(self) -> FeedKeys:
         """The keys the live feeds use."""
@@ -48,7 +50,7 @@ class Secrets(BaseModel):
         """Raw secret strings, for the log redactor."""
         out = []
         for v in (self.birdeye_api_key, self.helius_api_key, self.jupiter_api_key,
-                  self.telegram_bot_token):
+                  self.telegram_bot_token, self.alert_webhook_url):
             if v is not None and v.get_secret_value():
                 out.append(v.get_secret_value())
         return out
@@ -105,6 +107,7 @@ def load_secrets(env: dict[str, str] | None = None, dotenv_path: Path | None = P
         jupiter_api_key=_secret(get("JUPITER_API_KEY")),
         telegram_bot_token=_secret(get("TELEGRAM_BOT_TOKEN")),
         telegram_allowed_chat_ids=tuple(chat_ids),
+        alert_webhook_url=_secret(get("SOLBOT_ALERT_WEBHOOK_URL")),
     )
 
 

@@ -22,11 +22,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from bot.config.ops import AlertsConfig
 from bot.engine import EngineEvent, EventKind, Severity
 
-__all__ = ["EVENT_ALERTS", "Alert", "AlertBus", "AlertKind", "Delivery", "Severity", "event_sink", "to_alert"]
+__all__ = ["EVENT_ALERTS", "Alert", "AlertBus", "AlertFanout", "AlertKind", "AlertPublisher", "Delivery", "Severity",
+           "event_sink", "to_alert"]
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +174,22 @@ def to_alert(event: EngineEvent) -> Alert:
     return Alert(event.severity, EVENT_ALERTS[event.kind], event.text)
 
 
-def event_sink(bus: AlertBus, now: Callable[[], float]) -> Callable[[EngineEvent], None]:
+class AlertPublisher(Protocol):
+    def publish(self, alert: Alert, now: float) -> bool: ...
+
+
+class AlertFanout:
+    """Publishes each alert onto every sink's bus (Telegram's, the webhook's): each has its own
+    queue, so a slow or dead sink never delays or drops another's alerts."""
+
+    def __init__(self, *buses: AlertPublisher) -> None:
+        self._buses = buses
+
+    def publish(self, alert: Alert, now: float) -> bool:
+        return any([b.publish(alert, now) for b in self._buses])  # a list, not a generator: every bus
+
+
+def event_sink(bus: AlertPublisher, now: Callable[[], float]) -> Callable[[EngineEvent], None]:
     """An ``on_event`` callback for the engine: every :class:`EngineEvent` becomes an
     :class:`Alert` on ``bus``. It never raises (an alert must never break trading)."""
 

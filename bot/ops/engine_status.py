@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,7 @@ class _Snapshot:
     ledger_writable: bool = True
     by_strategy: dict[str, float] = field(default_factory=dict)
     var_sol: dict[float, float] = field(default_factory=dict)
+    equity_peak_sol: float | None = None
 
 
 class EngineStatus:
@@ -102,7 +104,9 @@ class EngineStatus:
             worst=min(closing, key=lambda t: t.pnl_sol or 0.0, default=None),
             by_strategy=by_strategy)
         var = self._book_var({p.mint: (p.cost_sol + (p.unrealized_pnl_sol or 0.0)) for p in positions})
-        return _Snapshot(tuple(positions), trades, pnl, equity, ledger.writable(), by_strategy, var)
+        peak = book.get("peak")
+        return _Snapshot(tuple(positions), trades, pnl, equity, ledger.writable(), by_strategy, var,
+                         float(peak) if isinstance(peak, int | float) else None)
 
     def _book_var(self, values_sol: dict[str, float]) -> dict[float, float]:
         """Historical 95%/99% VaR of the open book in SOL, from the last view's one-minute returns."""
@@ -132,7 +136,17 @@ class EngineStatus:
             uptime_seconds=time.monotonic() - self._started_mono, open_positions=len(self._snap.positions),
             equity_sol=self._snap.equity_sol, pnl_today_sol=pnl.total_sol, breakers=tuple(self.breakers()),
             weights=self.weights(), positions=self._snap.positions,
-            var_95_sol=self._snap.var_sol.get(0.95), var_99_sol=self._snap.var_sol.get(0.99))
+            var_95_sol=self._snap.var_sol.get(0.95), var_99_sol=self._snap.var_sol.get(0.99),
+            **self._engine_figures())
+
+    def _engine_figures(self) -> dict[str, Any]:
+        """Regime, high-water mark and the last cycle, for ``/metrics`` and ``/status``."""
+        engine, last = self._engine, self._engine.last_cycle
+        return {"market_regime": engine.ensemble.market_regime,
+                "market_regime_confidence": engine.ensemble.market_regime_confidence,
+                "equity_peak_sol": self._snap.equity_peak_sol,
+                "last_cycle_seconds": None if last is None else last.seconds,
+                "last_cycle_ts": None if last is None else last.ts, "cycles": engine.cycles}
 
     def readiness(self) -> list[ReadinessCheck]:
         if self._rpc_health is None:

@@ -19,10 +19,15 @@ Two kinds of metrics:
   latency EWMA, health, breaker, slot, slot lag and rate-limit cooldown.
 
   ``register_status(source)``: a :class:`bot.ops.status.StatusSource`, read for open positions,
-  equity, today's PnL, breaker states, trading state and heartbeat age.
+  equity and its high-water mark, today's PnL, breaker states, trading state, the market regime,
+  the last cycle (duration, time, count) and heartbeat age.
 
   ``register_gauge(name, help, fn)``: any other ``fn() -> float`` (the runner registers
-  ``solbot_telegram_queue_depth`` and ``solbot_alerts_dropped_total`` this way).
+  ``solbot_telegram_queue_depth``, ``solbot_alerts_dropped_total`` and, with the webhook on,
+  ``solbot_webhook_queue_depth``/``_sent_total``/``_failed_total`` this way).
+
+Always there: ``process_*`` (RSS, CPU, fds; see :mod:`bot.ops.process_metrics` for why it works
+under ``ProcSubset=pid``), ``python_info``, ``python_gc_*`` and ``solbot_build_info``.
 
 A callable that raises is logged and skipped; a scrape never fails because of one source.
 """
@@ -42,7 +47,9 @@ from prometheus_client.utils import floatToGoString
 
 from bot.config.ops import HealthConfig
 from bot.contracts import FeedHealth, FeedStats, LatencyHistogram
+from bot.ops.process_metrics import register_process_metrics
 from bot.ops.status import StatusSource
+from strategies.config import REGIMES
 
 if TYPE_CHECKING:
     from chain.rpc_pool import PoolStats
@@ -257,6 +264,23 @@ class _SnapshotCollector(Collector):
         for b in s.breakers:
             br.add_metric([b.name], 1.0 if b.tripped else 0.0)
         yield br
+        regime = GaugeMetricFamily("solbot_market_regime", "1 for the market-wide regime of the last cycle",
+                                   labels=["regime"])
+        for name in (*REGIMES, *([s.market_regime] if s.market_regime not in REGIMES else [])):
+            regime.add_metric([name], 1.0 if s.market_regime == name else 0.0)
+        yield regime
+        yield GaugeMetricFamily("solbot_market_regime_confidence", "Confidence in the market regime, 0..1",
+                                value=s.market_regime_confidence)
+        if s.equity_peak_sol is not None:
+            yield GaugeMetricFamily("solbot_equity_peak_sol", "The book's high-water mark in SOL (the "
+                                    "max_drawdown breaker measures from it)", value=s.equity_peak_sol)
+        yield CounterMetricFamily("solbot_cycles", "Engine cycles run since start", value=float(s.cycles))
+        if s.last_cycle_seconds is not None:
+            yield GaugeMetricFamily("solbot_last_cycle_seconds", "Duration of the last engine cycle",
+                                    value=s.last_cycle_seconds)
+        if s.last_cycle_ts is not None:
+            yield GaugeMetricFamily("solbot_last_cycle_timestamp_seconds",
+                                    "Engine clock time of the last cycle", value=float(s.last_cycle_ts))
 
     @staticmethod
     def _gauge(name: str, help_: str, fn: Callable[[], float]) -> Iterator[Metric]:
@@ -267,13 +291,16 @@ class _SnapshotCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, cfg: HealthConfig) -> None:
+    def __init__(self, cfg: HealthConfig, *, mode: str = "paper", proc: str = "/proc") -> None:
         self.registry = CollectorRegistry(auto_describe=False)
+        register_process_metrics(self.registry, mode=mode, proc=proc)
         self.cycle_seconds = Histogram(
             "solbot_cycle_seconds", "Duration of one engine cycle",
             buckets=list(cfg.cycle_latency_buckets_seconds), registry=self.registry)
         self.trades = Counter("solbot_trades", "Fills recorded by the engine", ["side"],
                               registry=self.registry)
+        for side in ("buy", "sell"):  # exported as 0 from the start, so rate() has a first point
+            self.trades.labels(side=side)
         self._snap = _SnapshotCollector()
         self.registry.register(self._snap)
 

@@ -26,13 +26,17 @@ from bot.control import ControlQueue
 from bot.engine import CycleReport, Engine, EngineEvent, EventKind
 from bot.errors import OperatorError
 from bot.ledger import Ledger
-from bot.ops.alerts import Alert, AlertBus, AlertKind, Severity, event_sink
+from bot.ops.alerts import Alert, AlertBus, AlertFanout, AlertKind, Severity, event_sink
+from bot.ops.control_socket import ControlServer, socket_path
 from bot.ops.engine_status import EngineStatus
 from bot.ops.health import HealthServer
 from bot.ops.metrics import Metrics
+from bot.ops.operator import About, OperatorCommands
+from bot.ops.reports import LedgerReports
 from bot.ops.sdnotify import Notifier
 from bot.ops.status import Heartbeat
 from bot.ops.telegram.service import TelegramService
+from bot.ops.webhook import WebhookSink
 from bot.wiring import build_engine, build_executor, build_feed, recover_intents
 from strategies.registry import build_strategies
 
@@ -65,17 +69,25 @@ class Runner:
             await feed.start()
             closers.append(feed.aclose)
 
-            alerts = AlertBus(cfg.alerts)
+            alerts = AlertBus(cfg.alerts)  # Telegram's
             self.alerts = alerts
+            url = self.secrets.alert_webhook_url
+            webhook = WebhookSink.from_config(cfg.webhook, cfg.alerts, url.get_secret_value() if url else None,
+                                              mode=cfg.environment.execution_mode, secrets=self.secrets.values())
+            self.webhook = webhook
+            if webhook is not None:
+                await webhook.start()
+                closers.append(webhook.stop)
+            publish = AlertFanout(alerts, *([webhook] if webhook is not None else []))
             control = ControlQueue(cfg.telegram.command_queue_size)
             heartbeat = Heartbeat()
-            metrics = Metrics(cfg.health)
+            metrics = Metrics(cfg.health, mode=cfg.environment.execution_mode)
 
             def beat() -> None:
                 heartbeat.beat(time.monotonic())
                 notifier.watchdog()
 
-            sink = event_sink(alerts, time.monotonic)
+            sink = event_sink(publish, time.monotonic)
 
             def on_event(ev: EngineEvent) -> None:
                 sink(ev)
@@ -130,6 +142,13 @@ class Runner:
                                    lambda: float(alerts.depth))
             metrics.register_gauge("solbot_alerts_dropped_total", "alerts dropped because the queue was full",
                                    lambda: float(alerts.dropped))
+            if webhook is not None:
+                metrics.register_gauge("solbot_webhook_queue_depth", "alerts waiting for the webhook",
+                                       lambda: float(webhook.bus.depth))
+                metrics.register_gauge("solbot_webhook_sent_total", "alerts the webhook delivered",
+                                       lambda: float(webhook.sent))
+                metrics.register_gauge("solbot_webhook_failed_total", "alerts the webhook gave up on",
+                                       lambda: float(webhook.failed))
             health = HealthServer(cfg.health, status, metrics)
             try:
                 await health.start()
@@ -138,7 +157,19 @@ class Runner:
                                     f"({exc.strerror}); is another solbot running? Change [health] port") from None
             closers.append(health.stop)
             self.health = health
-            telegram = TelegramService.from_config(cfg.telegram, self.secrets, status, control, alerts)
+            commands = OperatorCommands(status, control, confirm_timeout_seconds=cfg.telegram.confirm_timeout_seconds,
+                                        trades_shown=cfg.telegram.trades_shown,
+                                        reports=LedgerReports(ledger, clock.now), about=About(feed=feed.name))
+            control_socket = ControlServer(socket_path(cfg.ledger.path), commands,
+                                           idle_timeout_seconds=cfg.telegram.confirm_timeout_seconds)
+            try:
+                await control_socket.start()
+            except OSError as exc:
+                raise OperatorError(f"control socket {control_socket.path} cannot be created "
+                                    f"({exc.strerror or exc}); the ledger's directory must be writable") from None
+            closers.append(control_socket.stop)
+            telegram = TelegramService.from_config(cfg.telegram, self.secrets, status, control, alerts,
+                                                   commands=commands)
             if telegram is not None:
                 await telegram.start()
                 closers.append(telegram.stop)
@@ -147,8 +178,8 @@ class Runner:
             await status.refresh()
             beat()
             notifier.ready(f"solbot {cfg.environment.execution_mode} on {feed.name}")
-            alerts.publish(Alert(Severity.INFO, AlertKind.STARTED,
-                                 f"solbot started ({cfg.environment.execution_mode}, {feed.name})"), time.monotonic())
+            publish.publish(Alert(Severity.INFO, AlertKind.STARTED,
+                                  f"solbot started ({cfg.environment.execution_mode}, {feed.name})"), time.monotonic())
             log.info("solbot running: mode=%s feed=%s ledger=%s health=%s:%s", cfg.environment.execution_mode,
                      feed.name, cfg.ledger.path, cfg.health.host, health.port)
             if on_ready is not None:
@@ -156,7 +187,7 @@ class Runner:
             await engine.run(self.stop)
             log.info("stopping: engine loop finished its last cycle")
             notifier.stopping("solbot stopping")
-            alerts.publish(Alert(Severity.INFO, AlertKind.STOPPED, "solbot stopped"), time.monotonic())
+            publish.publish(Alert(Severity.INFO, AlertKind.STOPPED, "solbot stopped"), time.monotonic())
             return 0
         finally:
             for close in reversed(closers):
@@ -190,6 +221,8 @@ class Runner:
         plan = plan_reload(self.loaded.config, new.config)
         engine.reconfigure(plan.effective, build_strategies(plan.effective.strategies))
         self.alerts.reconfigure(plan.effective.alerts)
+        if self.webhook is not None:
+            self.webhook.reconfigure(plan.effective.alerts)
         self.loaded = LoadedConfig(plan.effective, path, new.text, new.sha256)
         self.ledger.record_config("reload", new.sha256, new.text, plan.applied, plan.pending_restart)
         log.info("reload applied %d key(s): %s", len(plan.applied), ", ".join(plan.applied) or "none")

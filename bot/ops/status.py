@@ -109,6 +109,12 @@ class StatusSummary:
     positions: tuple[PositionView, ...] = ()
     var_95_sol: float | None = None  # historical value-at-risk of the open book (one minute)
     var_99_sol: float | None = None
+    market_regime: str = "unknown"  # the ensemble's market-wide regime at the last cycle
+    market_regime_confidence: float = 0.0
+    equity_peak_sol: float | None = None  # the book's high-water mark (the drawdown breaker's peak)
+    last_cycle_seconds: float | None = None  # how long the last engine cycle took
+    last_cycle_ts: int | None = None  # the engine clock's time of the last cycle
+    cycles: int = 0  # cycles run since start
 
 
 class StatusSource(Protocol):

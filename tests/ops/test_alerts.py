@@ -6,8 +6,8 @@ import pytest
 
 from bot.config.ops import AlertsConfig
 from bot.engine import EngineEvent, EventKind
+from bot.ops import format as fmt
 from bot.ops.alerts import EVENT_ALERTS, Alert, AlertBus, AlertKind, Delivery, Severity, event_sink, to_alert
-from bot.ops.telegram import format as fmt
 
 
 def cfg(window: float = 300.0, size: int = 3, min_sev: str = "info") -> AlertsConfig:

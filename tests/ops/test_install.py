@@ -31,7 +31,8 @@ def test_installs_into_a_prefix_and_is_idempotent(tmp_path: Path):
     assert mode(env) == 0o600 and mode(etc) == 0o750 and mode(tmp_path / "var/lib/solbot") == 0o700
     assert toml.read_text() == (ROOT / "config" / "trading.toml").read_text()
     assert env.read_text() == (ROOT / ".env.example").read_text()
-    for unit in ("solbot.service", "solbot-healthcheck.service", "solbot-healthcheck.timer"):
+    for unit in ("solbot.service", "solbot-healthcheck.service", "solbot-healthcheck.timer",
+                 "solbot-backup.service", "solbot-backup.timer"):
         assert (tmp_path / "etc/systemd/system" / unit).read_text() == (ROOT / "systemd" / unit).read_text()
     assert "Next steps" in proc.stdout
     # the operator edits config and secrets; a second run keeps them

@@ -235,3 +235,52 @@ def test_a_failing_source_does_not_break_the_scrape(health_cfg, caplog):
     with caplog.at_level(logging.WARNING, logger="bot.ops.metrics"):
         assert b"solbot_cycle_seconds_count 1.0" in m.render()
     assert "metrics source feeds failed: RuntimeError" in caplog.text
+
+
+def test_process_metrics_survive_a_hidden_proc_stat(health_cfg, tmp_path):
+    """solbot.service runs with ProcSubset=pid: /proc/self is there, /proc/stat is not. The stock
+    collector then exports nothing at all; ours still exports RSS, CPU and fds."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client import ProcessCollector as Stock
+
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "self").symlink_to("/proc/self")  # like ProcSubset=pid: the pid directories only
+    stock = CollectorRegistry()
+    Stock(registry=stock, proc=str(proc))
+    assert b"process_" not in generate_latest(stock)
+    m = Metrics(health_cfg, mode="live", proc=str(proc))
+    s = scrape(m)
+    assert s[("process_resident_memory_bytes", ())] > 1e6
+    assert s[("process_open_fds", ())] > 0 and s[("process_cpu_seconds_total", ())] > 0
+    real = scrape(Metrics(health_cfg))  # with the real /proc/stat boot time
+    assert abs(s[("process_start_time_seconds", ())] - real[("process_start_time_seconds", ())]) < 2
+    [(labels, one)] = series(s, "solbot_build_info").items()
+    assert one == 1 and dict(labels)["mode"] == "live" and dict(labels)["version"]
+
+
+def test_regime_peak_and_last_cycle_families(health_cfg, engine_status):
+    import dataclasses
+
+    summary = dataclasses.replace(engine_status.status(), market_regime="trending_up",
+                                  market_regime_confidence=0.7, equity_peak_sol=12.0, last_cycle_seconds=0.4,
+                                  last_cycle_ts=1_700_000_040, cycles=3)
+
+    class Source:
+        def heartbeat_age(self, now: float) -> float:
+            return 1.0
+
+        def status(self):
+            return summary
+
+    m = Metrics(health_cfg)
+    m.register_status(Source())  # type: ignore[arg-type]
+    s = scrape(m)
+    regimes = series(s, "solbot_market_regime")
+    assert regimes[(("regime", "trending_up"),)] == 1 and sum(regimes.values()) == 1
+    assert len(regimes) == 6  # every regime the detector knows, so a state timeline has all rows
+    assert s[("solbot_market_regime_confidence", ())] == 0.7
+    assert s[("solbot_equity_peak_sol", ())] == 12.0
+    assert s[("solbot_last_cycle_seconds", ())] == 0.4
+    assert s[("solbot_last_cycle_timestamp_seconds", ())] == 1_700_000_040
+    assert s[("solbot_cycles_total", ())] == 3

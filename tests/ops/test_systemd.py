@@ -11,7 +11,8 @@ import pytest
 
 from tests.ops.conftest import ROOT
 
-UNITS = ["solbot.service", "solbot-healthcheck.service", "solbot-healthcheck.timer"]
+UNITS = ["solbot.service", "solbot-healthcheck.service", "solbot-healthcheck.timer", "solbot-backup.service",
+         "solbot-backup.timer"]
 EXEC = "/opt/solbot/.venv/bin/solbot"
 ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed here")
@@ -51,7 +52,7 @@ def exposure(unit: Path) -> float:
 
 
 @needs_analyze
-@pytest.mark.parametrize("unit", ["solbot.service", "solbot-healthcheck.service"])
+@pytest.mark.parametrize("unit", ["solbot.service", "solbot-healthcheck.service", "solbot-backup.service"])
 def test_security_exposure_is_ok(unit):
     assert exposure(ROOT / "systemd" / unit) <= 2.0
 
@@ -96,3 +97,13 @@ def test_health_check_needs_no_system_bus_and_survives_filtered_calls():
     assert lines["ExecStopPost"].startswith("+/bin/sh -c ")
     assert lines["SystemCallErrorNumber"] == "EPERM"
     assert lines["User"] == "solbot"  # the check itself stays unprivileged
+
+
+def test_backup_unit_runs_the_backup_as_the_bot_in_its_directory():
+    lines = dict(unit_lines("solbot-backup.service"))
+    assert lines["ExecStart"] == f"{EXEC} --config /etc/solbot/trading.toml backup --keep 14"
+    assert (lines["User"], lines["WorkingDirectory"], lines["StateDirectory"]) == ("solbot", "/var/lib/solbot", "solbot")
+    assert lines["PrivateNetwork"] == "yes"  # a backup needs no network
+    timer = dict(unit_lines("solbot-backup.timer"))
+    assert timer["Unit"] == "solbot-backup.service" and timer["Persistent"] == "true"
+    assert timer["OnCalendar"].startswith("*-*-* ")  # daily

@@ -8,7 +8,9 @@ paper mode on a replayed dataset, so it needs nothing outside the container.
 
 What is checked is what an operator relies on: start reaches READY; /healthz answers 200 and
 ``solbot health`` exits 0; the health-check timer fires (twice) without restarting a healthy
-bot; ``systemctl reload`` applies a hot key; a frozen bot (SIGSTOP) is restarted by the check;
+bot; ``systemctl reload`` applies a hot key; /metrics carries the process collector's series
+under the sandbox; ``solbot breakers``/``pause``/``resume`` reach the bot over its control socket
+as the bot's user; ``solbot-backup.service`` writes a backup while the bot runs; a frozen bot (SIGSTOP) is restarted by the check;
 ``systemctl stop`` exits 0 with a clean exit; the timer does not resurrect a stopped bot; a config
 error does not restart-loop; install.sh refuses an interpreter under /home, which a unit with
 ProtectHome=yes really cannot run.
@@ -263,6 +265,36 @@ def run_scenario(c: Container) -> None:
     c.run(["systemctl", "reload", "solbot.service"])
     wait_for("the reload to be applied", lambda: "reload applied 1 key(s): risk.max_open_positions"
              in journal(c, "solbot.service"), 30)
+    assert show(c, "solbot.service", "MainPID")["MainPID"] == pid
+
+    # /metrics under the unit's sandbox: ProcSubset=pid hides /proc/stat, and the process collector
+    # still exports RSS, CPU and fds
+    probe = ("import urllib.request as u; t = u.urlopen('http://127.0.0.1:8080/metrics', timeout=5).read().decode(); "
+             "print(sorted({l.split()[0] for l in t.splitlines() if l.startswith('process_')}))")
+    families = c.run([PYTHON, "-c", probe]).stdout
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds"):
+        assert name in families, families
+
+    # control without Telegram: the bot's user talks to the hardened bot over its socket
+    def operator(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return c.run(["/bin/sh", "-c", 'cd /var/lib/solbot && exec "$@"', "sh", SOLBOT, "--config", CONFIG, *args],
+                     user="solbot", check=check)
+
+    sock = c.path("/var/lib/solbot/data/solbot.sqlite3.sock")
+    assert stat.S_ISSOCK(sock.lstat().st_mode) and stat.S_IMODE(sock.lstat().st_mode) == 0o600
+    assert "operator_pause: ok" in operator("breakers").stdout
+    assert "pause requested" in operator("pause").stdout
+    wait_for("the pause to apply", lambda: "operator_pause: tripped" in operator("breakers").stdout, 30)
+    operator("resume")
+    wait_for("the resume to apply", lambda: "operator_pause: ok" in operator("breakers").stdout, 30)
+    assert operator("close", "all", check=False).returncode == 2  # no --yes, no terminal: refused
+
+    # the backup unit, while the bot runs: one consistent copy in data/backups, the bot untouched
+    c.run(["systemctl", "start", "solbot-backup.service"], timeout=120)
+    assert show(c, "solbot-backup.service", "Result")["Result"] == "success", journal(c, "solbot-backup.service")
+    [copy] = list(c.path("/var/lib/solbot/data/backups").iterdir())
+    assert copy.name.startswith("solbot-") and stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert "backed up data/solbot.sqlite3" in journal(c, "solbot-backup.service")
     assert show(c, "solbot.service", "MainPID")["MainPID"] == pid
 
     # a check that cannot run (its [health] settings broken since the bot started) is logged and

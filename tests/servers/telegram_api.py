@@ -46,6 +46,7 @@ class TelegramApiServer:
     edits: list[tuple[int, int, str]] = field(default_factory=list)
     callback_answers: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # method names, in order
+    my_commands: list[str] = field(default_factory=list)  # the last setMyCommands' command names
     rejected_token_calls: int = 0
 
     def __post_init__(self) -> None:
@@ -165,6 +166,8 @@ class TelegramApiServer:
         return self._ok(True)
 
     async def _m_setMyCommands(self, p: dict[str, Any]) -> web.Response:
+        cmds = p.get("commands") or []
+        self.my_commands = [c["command"] for c in (json.loads(cmds) if isinstance(cmds, str) else cmds)]
         return self._ok(True)
 
     async def _m_getUpdates(self, p: dict[str, Any]) -> web.Response:

@@ -1,4 +1,13 @@
-"""solbot backtest: the real engine over a dataset with a simulated clock and the paper executor."""
+"""``solbot backtest --data FILE``: the real engine over a market dataset, on a simulated clock.
+
+Exactly the code that trades, with the paper executor (never a live one, whatever
+``[environment] execution_mode`` says) and a throwaway in-memory ledger unless ``--ledger`` names
+one. Prints the summary; ``--report`` writes the JSON report, ``--plot`` a PNG of equity and
+drawdown. Needs no network and no running bot.
+
+Exit status: 0 when the backtest ran; 2 for an operator error (config invalid, dataset missing or
+not following the schema, output directory missing).
+"""
 
 from __future__ import annotations
 

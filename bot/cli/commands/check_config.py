@@ -1,4 +1,11 @@
-"""solbot check-config: validate the config and print the effective values, secrets masked."""
+"""``solbot check-config``: validate the config and print the effective values, secrets masked.
+
+Checks the whole file as ``solbot run`` would (unknown keys, types, ranges, cross-field rules) and
+the environment it needs (live mode needs ``SOLBOT_KEYPAIR`` pointing at a file), then prints the
+effective config and which secrets are set (never their values). Paper and live alike.
+
+Exit status: 0 when the config is valid; 2 with one line per problem otherwise.
+"""
 
 from __future__ import annotations
 

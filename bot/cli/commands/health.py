@@ -3,7 +3,7 @@
 For scripts and the ``solbot-healthcheck`` systemd timer. The default URL comes from the config's
 ``[health] host:port``; the reason for a failure is printed on stderr (the timer logs it). Exit
 status 2 means the check could not run (``[health]`` unreadable, bad ``--url``): no verdict on
-the bot.
+the bot. Paper and live bots answer alike.
 
 The check is light on purpose: it runs every 30 s under a strict sandbox, and a check that is
 slow to start or needs numpy/polars fails for reasons that say nothing about the bot. It imports

@@ -3,8 +3,11 @@
 Takes the ledger lock (refused while ``solbot run`` holds it), resolves every unfinished intent
 from its signature status and block height (recording fills that landed, never building a new
 transaction), then compares each open position with the wallet's token balance and the ledger's
-cash with the wallet's SOL. Every difference is printed; nothing is overwritten. Exit status 0
-when ledger and wallet agree, 1 when any difference remains, 2 on an operator error.
+cash with the wallet's SOL. Every difference is printed; nothing is overwritten. In live mode the
+wallet is the chain's (``SOLBOT_KEYPAIR``); in paper mode it is the paper wallet the ledger keeps,
+so there is nothing to disagree with. Run it after ``solbot restore``.
+
+Exit status: 0 when ledger and wallet agree; 1 when any difference remains; 2 for an operator error.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.cli.common import load
+from bot.cli.common import load, log_level
 from bot.cli.session import operator_session
 from bot.config import check_startup, load_secrets
 from bot.ops.logs import setup_logging
@@ -30,7 +33,7 @@ async def arun(args: argparse.Namespace) -> int:
     cfg = load(args).config
     secrets = load_secrets()
     check_startup(cfg, secrets)
-    setup_logging(cfg.environment.log_level, cfg.environment.log_format, secrets.values(), stream=sys.stderr)
+    setup_logging(log_level(args, cfg), cfg.environment.log_format, secrets.values(), stream=sys.stderr)
     async with operator_session(cfg, secrets) as session:
         ledger, executor = session.ledger, session.executor
         for r in session.recovered:

@@ -5,6 +5,10 @@ the one-minute bars with ``bot.dataset.write_dataset`` (a later revision of a ba
 the earlier one). Every raw response goes to ``PATH.raw.jsonl`` next to it for debugging (one JSON
 object per line: ts, source, path, status, body; API keys are never part of it). A session
 recorded today is tomorrow's backtest: ``solbot backtest`` / ``[feeds] source = "replay"``.
+It only reads market data: no ledger, no wallet, the same in paper and live configs.
+
+Exit status: 0 when the dataset was written; 2 for an operator error (config invalid, bad
+arguments, unwritable output).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import IO
 
 import polars as pl
 
-from bot.cli.common import load
+from bot.cli.common import load, log_level
 from bot.clock import WallClock
 from bot.config import load_secrets
 from bot.dataset import write_dataset
@@ -81,7 +85,7 @@ async def arun(args: argparse.Namespace) -> int:
     raw = RawRecorder(raw_path)
     clock = WallClock()
     secrets = load_secrets()
-    setup_logging(cfg.environment.log_level, cfg.environment.log_format, secrets.values(), stream=sys.stderr)
+    setup_logging(log_level(args, cfg), cfg.environment.log_format, secrets.values(), stream=sys.stderr)
     source = LiveFeedSource(cfg.feeds, secrets.feed_keys(), max_tracked_tokens=cfg.market.max_tracked_tokens,
                             clock=clock, on_response=raw)
     frames: list[pl.DataFrame] = []

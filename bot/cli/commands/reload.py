@@ -1,4 +1,13 @@
-"""solbot reload: ask the running bot to re-read its config (sends SIGHUP)."""
+"""``solbot reload``: ask the running bot to re-read its config (sends SIGHUP).
+
+Validates the file first (a broken file is never sent), then signals the process holding the
+ledger lock. The bot applies the hot-reloadable sections after its current cycle and logs which
+keys need a restart instead. ``systemctl reload solbot`` does the same under systemd. Paper and
+live alike.
+
+Exit status: 0 when the signal was sent; 2 when no bot holds the ledger, it cannot be signalled
+(another user), or the config is invalid.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,12 @@
-"""solbot simulate: generate a synthetic market dataset."""
+"""``solbot simulate --out FILE``: generate a synthetic market dataset.
+
+One-minute bars of ``--tokens`` tokens over ``--hours`` hours from the stochastic DEX-token model
+(pumps, rugs, regimes), in the dataset schema ``solbot backtest`` and ``[feeds] source = "replay"``
+read; ``--events`` also writes the ground truth. Same seed, same dataset. No network, no ledger,
+nothing paper- or live-specific.
+
+Exit status: 0 when the dataset was written; 2 for bad arguments or an unwritable output path.
+"""
 
 from __future__ import annotations
 

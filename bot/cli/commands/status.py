@@ -1,4 +1,12 @@
-"""solbot status: positions, PnL and recent trades from the ledger (read-only)."""
+"""``solbot status``: positions, PnL and recent trades from the ledger (read-only).
+
+Reads the ledger directly, so it works whether the bot runs or not (it never takes the lock).
+A fill's SOL amount is what it moved: spent including fees and rent on buys, received net of fees
+on sells. Paper fills are marked ``(paper)``. For the running bot's live view (breakers, marks)
+use ``/status`` on the health server, ``solbot breakers`` or Telegram.
+
+Exit status: 0 when the ledger was read; 2 when there is no ledger yet or the config is invalid.
+"""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ import logging
 import math
 import sys
 
-from bot.cli.common import load
+from bot.cli.common import load, log_level
 from bot.cli.session import OperatorSession, build_market_probe, operator_session
 from bot.config import Secrets, check_startup, load_secrets
 from bot.contracts import OrderIntent, Rejected
@@ -76,7 +76,7 @@ async def arun(args: argparse.Namespace) -> int:
     cfg = loaded.config
     secrets = load_secrets()
     check_startup(cfg, secrets)
-    setup_logging(cfg.environment.log_level, cfg.environment.log_format, secrets.values(), stream=sys.stderr)
+    setup_logging(log_level(args, cfg), cfg.environment.log_format, secrets.values(), stream=sys.stderr)
     side = Side(args.side)
     mint = parse_mint(args.mint)
     lamports = 0

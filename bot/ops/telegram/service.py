@@ -11,8 +11,11 @@ Never on the critical path:
   is reported with the next message;
 - connecting (``getMe``) happens in a background task that retries every
   ``telegram.startup_retry_seconds``; :meth:`TelegramService.start` returns at once;
-- commands only read :class:`bot.ops.status.StatusSource` or put a value on
-  :class:`bot.control.ControlQueue`; the engine applies it at its next cycle.
+- commands are answered by the operator-command layer (:class:`bot.ops.operator.OperatorCommands`,
+  shared with the control socket): queries read the status facade, commands put a value on
+  :class:`bot.control.ControlQueue` for the engine's next cycle; ``/close`` and ``/reset`` ask to
+  confirm with two buttons that only the asking chat can press, once, within
+  ``telegram.confirm_timeout_seconds``.
 
 Only chats in ``TELEGRAM_ALLOWED_CHAT_IDS`` are served. Updates from any other chat get no answer
 and are logged with the chat id and update kind only, never the message text. The bot token is
@@ -27,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets as _secrets
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -49,28 +51,14 @@ from telegram.request import HTTPXRequest
 from bot.clock import Clock, WallClock
 from bot.config import Secrets
 from bot.config.ops import TelegramConfig
-from bot.control import ALL, Close, ControlCommand, ControlQueue, Pause, ResetBreaker, Resume, is_mint
+from bot.control import ControlQueue
+from bot.ops import format as fmt
 from bot.ops.alerts import Alert, AlertBus, AlertKind, Severity
+from bot.ops.operator import OperatorCommands, Question
 from bot.ops.status import StatusSource
-from bot.ops.telegram import format as fmt
 from bot.redact import Redactor
 
 log = logging.getLogger(__name__)
-
-COMMANDS: tuple[tuple[str, str], ...] = (
-    ("status", "mode, state, uptime, equity, today's PnL"),
-    ("pnl", "today's PnL and attribution"),
-    ("positions", "open positions"),
-    ("trades", "recent fills"),
-    ("pause", "stop opening positions"),
-    ("resume", "lift the pause"),
-    ("close", "close <mint|all> (asks to confirm)"),
-    ("reset", "reset <breaker> (asks to confirm)"),
-    ("breakers", "circuit breakers"),
-    ("weights", "ensemble weights"),
-    ("help", "list commands"),
-)
-
 
 def next_report_time(now: datetime, hhmm: str) -> datetime:
     """The first ``HH:MM`` UTC strictly after ``now``."""
@@ -90,16 +78,17 @@ class TelegramService:
     def __init__(self, cfg: TelegramConfig, token: str, allowed_chat_ids: tuple[int, ...],
                  status: StatusSource, control: ControlQueue, alerts: AlertBus, *,
                  clock: Clock | None = None, monotonic: Callable[[], float] = time.monotonic,
-                 secrets: Iterable[str] = ()) -> None:
+                 secrets: Iterable[str] = (), commands: OperatorCommands | None = None) -> None:
         self._cfg = cfg
         self._allowed = frozenset(allowed_chat_ids)
         self._status = status
-        self._control = control
         self._alerts = alerts
         self._clock = clock or WallClock()
         self._monotonic = monotonic
         self._redact = Redactor((token, *secrets))  # for text this module builds or sends
-        self._pending: dict[str, tuple[ControlCommand, float, int]] = {}
+        self.commands = commands or OperatorCommands(
+            status, control, confirm_timeout_seconds=cfg.confirm_timeout_seconds,
+            trades_shown=cfg.trades_shown, monotonic=monotonic)
         self._tasks: list[asyncio.Task[None]] = []
         self._connected = asyncio.Event()
         self._polling = False
@@ -111,8 +100,8 @@ class TelegramService:
 
     @classmethod
     def from_config(cls, cfg: TelegramConfig, secrets: Secrets, status: StatusSource,
-                    control: ControlQueue, alerts: AlertBus, *, clock: Clock | None = None
-                    ) -> TelegramService | None:
+                    control: ControlQueue, alerts: AlertBus, *, clock: Clock | None = None,
+                    commands: OperatorCommands | None = None) -> TelegramService | None:
         """None (and a log line saying why) when Telegram is disabled or has no token."""
         if not cfg.enabled:
             log.info("telegram: disabled in config")
@@ -125,7 +114,7 @@ class TelegramService:
                         "or receive alerts")
         return cls(cfg, secrets.telegram_bot_token.get_secret_value(),
                    secrets.telegram_allowed_chat_ids, status, control, alerts, clock=clock,
-                   secrets=secrets.values())
+                   secrets=secrets.values(), commands=commands)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -145,13 +134,7 @@ class TelegramService:
                .get_updates_request(request(cfg.request_timeout_seconds + cfg.poll_timeout_seconds))
                .build())
         app.add_handler(TypeHandler(Update, self._gate), group=-1)
-        for name, fn in (("status", self._cmd_status), ("pnl", self._cmd_pnl),
-                         ("positions", self._cmd_positions), ("trades", self._cmd_trades),
-                         ("pause", self._cmd_pause), ("resume", self._cmd_resume),
-                         ("close", self._cmd_close), ("reset", self._cmd_reset),
-                         ("breakers", self._cmd_breakers), ("weights", self._cmd_weights),
-                         ("help", self._cmd_help), ("start", self._cmd_help)):
-            app.add_handler(CommandHandler(name, fn))
+        app.add_handler(CommandHandler([c.name for c in self.commands.commands] + ["start"], self._on_command))
         app.add_handler(CallbackQueryHandler(self._on_confirm, pattern=r"^(yes|no):"))
         app.add_error_handler(self._on_error)
         return app
@@ -196,7 +179,7 @@ class TelegramService:
                             self._describe(exc), self._cfg.startup_retry_seconds)
                 await asyncio.sleep(self._cfg.startup_retry_seconds)
         try:
-            await app.bot.set_my_commands([BotCommand(n, d) for n, d in COMMANDS])
+            await app.bot.set_my_commands([BotCommand(c.name, c.help) for c in self.commands.commands])
         except TelegramError as exc:
             log.warning("telegram: setMyCommands failed (%s)", self._describe(exc))
         assert app.updater is not None
@@ -301,107 +284,24 @@ class TelegramService:
     def _origin(self, update: Update) -> str:
         return f"telegram:{update.effective_chat.id if update.effective_chat else '?'}"
 
-    async def _query(self, update: Update, render: Callable[[], str]) -> None:
-        try:
-            text = render()
-        except Exception as exc:
-            log.error("telegram: status query failed (%s)", type(exc).__name__)
-            text = "status is unavailable right now"
-        await self._reply(update, text)
-
-    async def _cmd_status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._query(update, lambda: fmt.status(self._status.status()))
-
-    async def _cmd_pnl(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._query(update, lambda: fmt.pnl(self._status.pnl()))
-
-    async def _cmd_positions(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._query(update, lambda: fmt.positions(self._status.positions()))
-
-    async def _cmd_trades(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._query(update, lambda: fmt.trades(self._status.recent_trades(self._cfg.trades_shown)))
-
-    async def _cmd_breakers(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._query(update, lambda: fmt.breakers(self._status.breakers()))
-
-    async def _cmd_weights(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._query(update, lambda: fmt.weights(self._status.weights()))
-
-    async def _cmd_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._reply(update, fmt.HELP)
-
-    async def _submit(self, update: Update, command: ControlCommand, done: str) -> None:
-        if self._control.submit(command):
-            log.info("telegram: %s requested by %s", type(command).__name__, self._origin(update))
-            await self._reply(update, done)
+    async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        msg = update.effective_message
+        if msg is None or not msg.text:
+            return
+        name = msg.text.split()[0].lstrip("/").split("@", 1)[0]
+        answer = await self.commands.handle(name, context.args or [], self._origin(update), prefix="/")
+        if isinstance(answer, Question):
+            markup = InlineKeyboardMarkup([[
+                InlineKeyboardButton("✅ Confirm", callback_data=f"yes:{answer.nonce}"),
+                InlineKeyboardButton("Cancel", callback_data=f"no:{answer.nonce}")]])
+            await self._reply(update, answer.text, markup)
         else:
-            await self._reply(update, "the command queue is full; try again in a moment")
-
-    async def _cmd_pause(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._submit(update, Pause(self._origin(update)),
-                           "pause requested: no new entries from the next cycle; exits keep running")
-
-    async def _cmd_resume(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._submit(update, Resume(self._origin(update)),
-                           "resume requested: entries allowed again from the next cycle "
-                           "(tripped breakers stay tripped)")
-
-    async def _cmd_close(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        args = context.args or []
-        if len(args) != 1 or not (args[0] == ALL or is_mint(args[0])):
-            await self._reply(update, "usage: /close <mint|all>")
-            return
-        target = args[0]
-        what = "ALL open positions" if target == ALL else f"the position in {target}"
-        await self._confirm(update, Close(target, self._origin(update)), f"Close {what}?")
-
-    async def _cmd_reset(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        args = context.args or []
-        if len(args) != 1 or not args[0].replace("_", "").isalnum():
-            await self._reply(update, "usage: /reset <breaker name> (see /breakers)")
-            return
-        await self._confirm(update, ResetBreaker(args[0], self._origin(update)),
-                            f"Reset breaker {args[0]}? Trading may resume at the next cycle.")
-
-    async def _confirm(self, update: Update, command: ControlCommand, question: str) -> None:
-        now = self._monotonic()
-        self._pending = {k: v for k, v in self._pending.items()
-                         if now - v[1] < self._cfg.confirm_timeout_seconds}
-        nonce = _secrets.token_hex(8)
-        chat_id = update.effective_chat.id if update.effective_chat else 0
-        self._pending[nonce] = (command, now, chat_id)
-        markup = InlineKeyboardMarkup([[InlineKeyboardButton("✅ Confirm", callback_data=f"yes:{nonce}"),
-                                        InlineKeyboardButton("Cancel", callback_data=f"no:{nonce}")]])
-        await self._reply(update, question, markup)
+            await self._reply(update, answer.text)
 
     async def _on_confirm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         assert query is not None and query.data is not None
         answer, _, nonce = query.data.partition(":")
-        pending = self._pending.pop(nonce, None)
-        chat_id = update.effective_chat.id if update.effective_chat else None
         await query.answer()
-        if pending is None or pending[2] != chat_id:
-            await query.edit_message_text("this confirmation is no longer valid")
-            return
-        command, asked_at, _ = pending
-        if self._monotonic() - asked_at >= self._cfg.confirm_timeout_seconds:
-            await query.edit_message_text("this confirmation expired; send the command again")
-            return
-        if answer != "yes":
-            await query.edit_message_text("cancelled")
-            return
-        if self._control.submit(command):
-            log.info("telegram: %s confirmed by %s", command, self._origin(update))
-            await query.edit_message_text(f"{_describe_command(command)} requested; the engine acts at "
-                                          "its next cycle")
-        else:
-            await query.edit_message_text("the command queue is full; send the command again")
-
-
-def _describe_command(c: ControlCommand) -> str:
-    if isinstance(c, Close):
-        return "close of all positions" if c.target == ALL else f"close of {c.target}"
-    if isinstance(c, ResetBreaker):
-        return f"reset of breaker {c.name}"
-    return type(c).__name__.lower()
+        reply = self.commands.confirm(nonce, self._origin(update), answer == "yes")
+        await query.edit_message_text(self._redact(reply.text))

@@ -1,30 +1,28 @@
-"""Plain-text formatting of the status facade's values for Telegram (no parse mode, so nothing
-needs escaping). Pure functions: values in, text out."""
+"""Plain-text formatting of operator answers: the status facade's values and the ledger reports,
+for Telegram (no parse mode, so nothing needs escaping) and the control socket's terminal. Pure
+functions: values in, text out."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bot.ops.alerts import AlertKind, Delivery, Severity
 from bot.ops.status import BreakerState, PnlSummary, PositionView, StatusSummary, TradeRecord
+
+if TYPE_CHECKING:
+    from bot.ops.reports import Balance, DayPnl, LifetimeProfit, StrategyPerformance
 
 _SEVERITY_MARK = {Severity.INFO: "ℹ️", Severity.WARNING: "⚠️", Severity.CRITICAL: "🚨"}
 
 #: Telegram's limit for one message's text, in characters (protocol fact).
 MAX_MESSAGE_CHARS = 4096
 
-HELP = """solbot commands
-/status – mode, state, uptime, equity, today's PnL
-/pnl – today's PnL, win rate, drawdown, attribution
-/positions – open positions
-/trades – recent fills
-/pause – stop opening positions (exits keep running)
-/resume – lift the pause
-/close <mint|all> – exit a position or all (asks to confirm)
-/reset <breaker> – reset a tripped breaker (asks to confirm)
-/breakers – circuit breakers
-/weights – ensemble weights
-/help – this list"""
+
+def help_text(commands: Sequence[tuple[str, str]], prefix: str = "/") -> str:
+    """One line per ``(usage, help)``: ``/close <mint|all> – exit a position or all (asks to confirm)``."""
+    return "solbot commands\n" + "\n".join(f"{prefix}{usage} – {text}" for usage, text in commands)
 
 
 def clip(text: str) -> str:
@@ -135,3 +133,62 @@ def weights(ws: dict[str, float]) -> str:
     if not ws:
         return "no ensemble weights yet"
     return clip("\n".join(f"{name}: {w:.3f}" for name, w in sorted(ws.items(), key=lambda kv: -kv[1])))
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}%"
+
+
+def _num(v: float | None, fmt: str = ".2f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def profit(p: LifetimeProfit) -> str:
+    if p.first_trade_ts is None:
+        return "no trades yet"
+    wr = "-" if p.win_rate is None else f"{p.win_rate:.0%}"
+    lines = [
+        f"profit since {_ts(p.first_trade_ts)}",
+        f"total: {_sol(p.total_sol)}  (realised {_sol(p.realized_sol)}, unrealised {_sol(p.unrealized_sol)})",
+        f"return: {_pct(p.return_pct)} on {p.starting_equity_sol:.4f} SOL; equity {p.equity_sol:.4f} SOL"
+        + (f", {_pct(p.below_peak_pct)} below its peak {p.equity_peak_sol:.4f}" if p.equity_peak_sol else ""),
+        f"closed: {p.closed}  wins: {p.wins}  losses: {p.losses}  win rate: {wr}  open: {p.open_positions}",
+        f"avg win {_sol(p.avg_win_sol)}, avg loss {_sol(p.avg_loss_sol)}, payoff {_num(p.payoff)}, "
+        f"profit factor {_num(p.profit_factor)}, expectancy {_sol(p.expectancy_sol)} per trade",
+    ]
+    for label, c in (("best", p.best), ("worst", p.worst)):
+        if c is not None:
+            lines.append(f"{label}: {c.symbol} {_sol(c.pnl_sol)} ({c.exit_reason}, closed {_ts(c.closed_at)})")
+    return clip("\n".join(lines))
+
+
+def daily(days: Sequence[DayPnl]) -> str:
+    lines = [f"daily PnL, last {len(days)} day(s) (UTC)"]
+    for d in days:
+        eq = "-" if d.end_equity_sol is None else f"{d.end_equity_sol:.4f}"
+        lines.append(f"{d.day}  realised {_sol(d.realized_sol)}  closed {d.closed}  fills {d.fills}  equity {eq}")
+    return clip("\n".join(lines))
+
+
+def performance(rows: Sequence[StrategyPerformance]) -> str:
+    if not rows:
+        return "no closed trades attributed to a strategy yet"
+    lines = ["performance by strategy (closed positions it voted for; PnL by its share of the vote)"]
+    for r in rows:
+        wr = "-" if r.win_rate is None else f"{r.win_rate:.0%}"
+        lines.append(f"{r.strategy}: {_sol(r.pnl_sol)}  trades {r.trades}  win rate {wr}")
+    return clip("\n".join(lines))
+
+
+def balance(b: Balance) -> str:
+    lines = [f"cash: {b.cash_sol:.4f} SOL", f"positions: {b.positions_sol:.4f} SOL ({len(b.holdings)})"]
+    for h in b.holdings:
+        value = "no price" if h.value_sol is None else f"{h.value_sol:.4f} SOL"
+        lines.append(f"  {h.symbol} {h.mint}: {h.tokens:.6g} tokens, {value} (cost {h.cost_sol:.4f})")
+    lines.append(f"equity: {b.equity_sol:.4f} SOL")
+    return clip("\n".join(lines))
+
+
+def version(version: str, python: str, feed: str, s: StatusSummary) -> str:
+    return (f"solbot {version} (Python {python})\nmode: {s.mode}, feed: {feed}\n"
+            f"up {_dur(s.uptime_seconds)} since {_ts(s.started_at)}")
