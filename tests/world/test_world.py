@@ -212,8 +212,9 @@ async def test_wallet_file_and_reads(world: LocalWorld) -> None:
     async with httpx.AsyncClient() as c:
         u = w.rpc_urls[0]
         assert (await rpc(c, u, "getHealth"))["result"] == "ok"
+        before = w.chain.slot
         slot = (await rpc(c, u, "getSlot", {"commitment": "processed"}))["result"]
-        assert slot == w.chain.slot
+        assert before <= slot <= w.chain.slot  # the chain produces slots while the request is served
         assert (await rpc(c, u, "getBalance", w.wallet_pubkey))["result"]["value"] == 10 * 10**9
         largest = (await rpc(c, u, "getTokenLargestAccounts", w.mints["TEST"]))["result"]["value"]
         assert [int(a["amount"]) for a in largest][:1] == [w.pool_reserves("TEST")[1]]
