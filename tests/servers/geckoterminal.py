@@ -33,13 +33,17 @@ MAX_LIMIT = 1000
 
 
 def history(end_price: float, bars: int, end_ts: int, *, drift: float = 0.0, wiggle: float = 0.004,
-            skip_every: int = 0, volume_usd: float = 2_000.0) -> list[list[float]]:
+            phase: float = 0.0, skip_every: int = 0, volume_usd: float = 2_000.0) -> list[list[float]]:
     """``bars`` one-minute rows ending with the minute before ``end_ts`` and closing at
-    ``end_price``: a trend of ``drift`` per minute plus a deterministic wiggle. With
-    ``skip_every = k`` every k-th minute has no swaps (left out, like GeckoTerminal does)."""
+    ``end_price``: a trend of ``drift`` per minute plus a deterministic wiggle (``phase`` shifts it,
+    so tokens do not move in lockstep). With ``skip_every = k`` every k-th minute has no swaps (left
+    out, like GeckoTerminal does)."""
     end = end_ts - end_ts % 60
-    closes = [end_price * math.exp(-drift * (bars - 1 - i) + wiggle * math.sin(i * 1.7) - wiggle * math.sin((bars - 1) * 1.7))
-              for i in range(bars)]
+
+    def w(i: int) -> float:
+        return wiggle * math.sin(i * 1.7 + phase)
+
+    closes = [end_price * math.exp(-drift * (bars - 1 - i) + w(i) - w(bars - 1)) for i in range(bars)]
     rows: list[list[float]] = []
     prev = closes[0]
     for i, c in enumerate(closes):
