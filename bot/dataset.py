@@ -35,7 +35,6 @@ REQUIRED_SCHEMA: dict[str, pl.DataType] = {
 OPTIONAL_SCHEMA: dict[str, pl.DataType] = {
     "whale_buy_usd": pl.Float64(),
     "whale_sell_usd": pl.Float64(),
-    "attention": pl.Float64(),
     "boosts_active": pl.Float64(),
     "trending_rank": pl.Float64(),
     "alt_close": pl.Float64(),
