@@ -6,6 +6,8 @@ its rule as ``"<rule>_unknown"``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.contracts import Rejected, TokenSafety
 from bot.risk.config import SafetyConfig
 from chain.types import QuoteCheck
@@ -166,3 +168,48 @@ def quote_checks(quote: QuoteCheck | None, cfg: SafetyConfig, *, mint: str, feed
         return Rejected(mint, "price_impact",
                         f"price impact {impact_bps:.0f} bps above limit {cfg.max_price_impact_bps:g}")
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInputs:
+    """What one entry rule reads, named as market dataset columns (``bot.dataset``; a replay maps
+    them one to one onto ``TokenSafety`` and the market view). The one declaration the backtest's
+    input-coverage table and its warnings before a run read.
+
+    ``unknown``: the rejection a token-bar without these inputs gets (with ``reject_unknown``), or
+    None when missing inputs do not reject. ``assumed``: what a replay takes instead when the
+    dataset lacks ``assumed_without`` altogether (then nothing is rejected as unknown). Token-2022
+    rules read ``token_2022`` first: their other column matters for Token-2022 tokens only."""
+
+    rule: str
+    columns: tuple[str, ...]
+    unknown: str | None
+    assumed: str = ""
+    assumed_without: str = ""
+
+
+_CLASSIC_SPL = "no token_2022 column: tokens are taken as classic SPL tokens (no Token-2022 extensions)"
+
+
+def entry_rule_inputs(cfg: SafetyConfig) -> tuple[RuleInputs, ...]:
+    """The enabled entry safety rules (``entry_safety``) and the columns each needs to judge a token."""
+    unknown = cfg.reject_unknown
+    out: list[RuleInputs] = []
+
+    def add(rule: str, enabled: bool, columns: tuple[str, ...], *, assumed: str = "") -> None:
+        if enabled:
+            out.append(RuleInputs(rule, columns, f"{rule}_unknown" if unknown else None, assumed,
+                                  "token_2022" if assumed else ""))
+
+    add("mint_authority", cfg.reject_mint_authority, ("mint_authority_set",))
+    add("freeze_authority", cfg.reject_freeze_authority, ("freeze_authority_set",))
+    add("transfer_fee", True, ("token_2022", "transfer_fee_bps"), assumed=_CLASSIC_SPL)
+    for rule, flag in (("permanent_delegate", cfg.reject_permanent_delegate),
+                       ("transfer_hook", cfg.reject_transfer_hook),
+                       ("non_transferable", cfg.reject_non_transferable),
+                       ("default_frozen", cfg.reject_default_frozen)):
+        add(rule, flag, ("token_2022", rule), assumed=_CLASSIC_SPL)
+    add("min_liquidity", True, ("liquidity_usd",))
+    add("min_age", cfg.min_age_minutes > 0, ("pair_created_at",))
+    add("top10_holder_share", True, ("top10_holder_share",))
+    return tuple(out)
