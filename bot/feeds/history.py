@@ -277,6 +277,7 @@ class Backfill:
         if mint in self._queued:
             self._queued.discard(mint)
             self._queue = deque(t for t in self._queue if t.mint != mint)
+            self._wave.total -= 1
 
     def idle(self) -> bool:
         """Nothing queued or in flight (retries due later do not count)."""
