@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -204,7 +205,7 @@ class HistoryCache:
 
     def write(self, frame: pl.DataFrame) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")  # `record` beside `run`: own temp files
         frame.write_parquet(tmp, compression="zstd")
         tmp.replace(self.path)
 
