@@ -160,6 +160,12 @@ async def _chain_reads(cfg: Config) -> _ChainReads:
     return _ChainReads(pool, health, safety)
 
 
+async def build_chain_reads(cfg: Config) -> _ChainReads:
+    """The engine's chain reads (started RPC pool, mint and pool facts) for a command that reads the
+    market as the engine does without trading (``solbot record``); close with ``reads.pool.aclose()``."""
+    return await _chain_reads(cfg)
+
+
 async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: Clock) -> ExecutionSide:
     """The executor ``[environment] execution_mode`` names, with its RPC pool's extras.
 

@@ -39,9 +39,15 @@ class Coverage:
     def silent(self) -> bool:
         return self.kind == "strategy" and self.coverage == 0.0
 
+    @property
+    def absent(self) -> tuple[str, ...]:
+        """The required columns present on no token-bar (missing, or all null)."""
+        return tuple(c for c in self.required if self.columns.get(c, 0.0) == 0.0)
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["silent"] = self.silent
+        d["absent"] = list(self.absent)
         return d
 
 
@@ -54,22 +60,23 @@ def _present(frame: pl.DataFrame, col: str) -> pl.Expr:
     return e
 
 
-def _judged(frame: pl.DataFrame, cols: tuple[str, ...]) -> pl.Expr:
-    """Rows where these inputs let a rule judge: all present; for a Token-2022 rule (``token_2022``
-    first) a classic token needs nothing else."""
+def _judged(frame: pl.DataFrame, cols: tuple[str, ...], gate: str = "") -> pl.Expr:
+    """Rows where these inputs let a rule judge: all present; with a ``gate`` column (first), a
+    false gate settles it without the others (``bot.risk.safety.RuleInputs``)."""
     if not cols:
         return pl.lit(True)
-    if cols[0] == "token_2022" and len(cols) > 1 and "token_2022" in frame.columns:
+    if gate and cols[0] == gate and len(cols) > 1 and gate in frame.columns:
         rest = pl.all_horizontal([_present(frame, c) for c in cols[1:]])
-        return _present(frame, "token_2022") & (~pl.col("token_2022").fill_null(True) | rest)
+        return _present(frame, gate) & (~pl.col(gate).fill_null(True) | rest)
     return pl.all_horizontal([_present(frame, c) for c in cols])
 
 
-def _shares(frame: pl.DataFrame, groups: dict[str, tuple[str, ...]], columns: set[str]) -> dict[str, float]:
-    """Share of rows where the inputs of each group let it judge, and of each single column."""
+def _shares(frame: pl.DataFrame, groups: dict[str, tuple[tuple[str, ...], str]],
+            columns: set[str]) -> dict[str, float]:
+    """Share of rows where the inputs of each group (columns, gate) let it judge, and of each column."""
     if frame.height == 0:
         return {k: 0.0 for k in [*groups, *columns]}
-    exprs = [_judged(frame, cols).mean().alias(f"group:{k}") for k, cols in groups.items()]
+    exprs = [_judged(frame, cols, gate).mean().alias(f"group:{k}") for k, (cols, gate) in groups.items()]
     exprs += [_present(frame, c).mean().alias(f"col:{c}") for c in columns]
     row = frame.select(exprs).row(0, named=True)
     return {k.split(":", 1)[1]: float(v or 0.0) for k, v in row.items()}
@@ -78,8 +85,8 @@ def _shares(frame: pl.DataFrame, groups: dict[str, tuple[str, ...]], columns: se
 def input_coverage(frame: pl.DataFrame, strategies: Sequence[Strategy], safety: SafetyConfig) -> list[Coverage]:
     """Coverage of every strategy given and every enabled entry rule."""
     rules = entry_rule_inputs(safety)
-    groups = {f"s:{s.name}": s.inputs.required for s in strategies}
-    groups.update({f"r:{r.rule}": r.columns for r in rules})
+    groups = {f"s:{s.name}": (s.inputs.required, "") for s in strategies}
+    groups.update({f"r:{r.rule}": (r.columns, r.gate) for r in rules})
     columns = {c for s in strategies for c in s.inputs.columns} | {c for r in rules for c in r.columns}
     got = _shares(frame, groups, columns)
     out = []
@@ -123,7 +130,7 @@ def coverage_warnings(coverage: Sequence[Coverage]) -> list[str]:
             assumed_said = True
     for c in coverage:
         if c.silent:
-            lines.append(f"strategy {c.name} is silent: no {'/'.join(c.missing or c.required)} in the dataset, "
+            lines.append(f"strategy {c.name} is silent: no {'/'.join(c.absent or c.required)} in the dataset, "
                          "it cannot vote")
     return lines
 

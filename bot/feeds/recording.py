@@ -4,9 +4,10 @@
 each token's facts as they were read (the chain's mint facts, merged with Birdeye's where the chain
 is silent). ``complete_recording`` turns that into one dataset:
 
-- safety facts (``mint_authority_set``, ``freeze_authority_set``, ``top10_holder_share`` and the
-  Token-2022 columns) and ``decimals`` per bar: the last read at or before the bar; bars before the
-  first read (the backfilled history) carry the first read;
+- safety facts (``mint_authority_set``, ``freeze_authority_set``, ``top10_holder_share``, the
+  Token-2022 columns and the reference pool's facts: ``pool_reserve_usd``, ``lp_burned_share``,
+  ``on_bonding_curve``, ``bonding_curve_progress``) and ``decimals`` per bar: the last read at or
+  before the bar; bars before the first read (the backfilled history) carry the first read;
 - ``pair_created_at`` and ``decimals`` are per token: every bar gets the token's value;
 - ``sol_usd`` of bars that lack it (backfilled minutes) is the nearest known value.
 
@@ -36,6 +37,10 @@ FACT_COLUMNS: dict[str, str] = {
     "transfer_hook": "transfer_hook",
     "non_transferable": "non_transferable",
     "default_frozen": "default_frozen",
+    "pool_reserve_usd": "pool_reserve_usd",
+    "lp_burned_share": "lp_burned_share",
+    "on_bonding_curve": "on_bonding_curve",
+    "bonding_curve_progress": "bonding_curve_progress",
 }
 
 

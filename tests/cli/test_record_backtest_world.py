@@ -6,8 +6,10 @@ authority was kept, a Token-2022 one with a 5 % transfer fee and one where a wal
 thirds of the supply. The DexScreener stand-in lists a SOL pool for each (no Birdeye, no Helius:
 a keyless user), the GeckoTerminal stand-in has five hours of one-minute history for those pools
 ending at DexScreener's price, rising enough for the ensemble to want to buy. The recording is
-the backfill plus a few seconds of live snapshots; the mint facts come from the chain world
-through the RPC pool, as the engine reads them before a buy.
+the backfill plus a few seconds of live snapshots; the mint facts and the pools' facts (each token
+has a Raydium AMM v4 pool state on the chain, LP burned) come from the chain world through the RPC
+pool, as the engine reads them before a buy. DexScreener's price and liquidity agree with the
+pools' on-chain reserves.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ TOKENS = (
 )
 UNKNOWN_FOR_CHAIN_FACTS = {"mint_authority_unknown", "freeze_authority_unknown", "transfer_fee_unknown",
                            "top10_holder_share_unknown", "min_age_unknown", "permanent_delegate_unknown",
-                           "transfer_hook_unknown", "non_transferable_unknown", "default_frozen_unknown"}
+                           "transfer_hook_unknown", "non_transferable_unknown", "default_frozen_unknown",
+                           "lp_burned_share_unknown", "liquidity_mismatch_unknown", "bonding_curve_unknown",
+                           "bonding_curve_progress_unknown"}
+SOL_USD = 150.0  # the DexScreener stand-in's SOL price (priceUsd / priceNative)
 
 
 @pytest.fixture
@@ -54,8 +59,11 @@ async def test_a_recording_backtests_with_entries_judged_by_their_facts(world: L
     mints = {name: world.mints[name] for name in ("CLEAN", "FRZ", "MNT", "FEE", "HLD")}
     now = int(time.time())
     async with DexScreenerServer() as ds, GeckoTerminalServer() as gt:
-        for k, mint in enumerate(mints.values()):
-            pair = make_pair(mint, price=0.5 + 0.1 * k, liquidity=400_000.0)
+        for k, (name, mint) in enumerate(mints.items()):
+            spec = next(t for t in TOKENS if t.name == name)
+            price = spec.pool_sol * SOL_USD / (spec.pool_tokens / 10**spec.decimals)
+            pair = make_pair(mint, price=price, liquidity=2 * spec.pool_sol * SOL_USD,
+                             pair_address=world.pair_address(name))
             ds.overrides[mint] = [pair]
             gt.add_pool(pair["pairAddress"], mint,
                         history(float(pair["priceUsd"]), 300, now, drift=0.0015, phase=1.3 * k))
@@ -79,7 +87,7 @@ async def test_a_recording_backtests_with_entries_judged_by_their_facts(world: L
     assert ds_rec.group_by("mint").len()["len"].min() >= 290  # the backfill is in the recording
     by = {m: ds_rec.filter(pl.col("mint") == m) for m in mints.values()}
     for col in ("mint_authority_set", "freeze_authority_set", "top10_holder_share", "token_2022", "decimals",
-                "pair_created_at", "sol_usd"):
+                "pair_created_at", "sol_usd", "pool_reserve_usd", "lp_burned_share", "on_bonding_curve"):
         assert ds_rec[col].null_count() == 0, col  # every bar, the backfilled ones too
     assert by[mints["FRZ"]]["freeze_authority_set"].all() and not by[mints["CLEAN"]]["freeze_authority_set"].any()
     assert by[mints["MNT"]]["mint_authority_set"].all()
@@ -87,6 +95,8 @@ async def test_a_recording_backtests_with_entries_judged_by_their_facts(world: L
     assert by[mints["FEE"]]["decimals"][0] == 9 and by[mints["CLEAN"]]["decimals"][0] == 6
     assert by[mints["HLD"]]["top10_holder_share"][0] == pytest.approx(2 / 3, abs=0.01)
     assert by[mints["CLEAN"]]["top10_holder_share"][0] == 0.0  # the pool vault is not a holder
+    assert by[mints["CLEAN"]]["lp_burned_share"][0] == 1.0 and not by[mints["CLEAN"]]["on_bonding_curve"][0]
+    assert by[mints["CLEAN"]]["pool_reserve_usd"][0] == pytest.approx(2 * 100.0 * SOL_USD, rel=0.05)
     # no whale source, no trending source: unknown, not zero
     assert ds_rec["whale_buy_usd"].null_count() == ds_rec.height
     assert ds_rec["boosts_active"].drop_nulls().len() > 0  # DexScreener's boosts.active, keyless
@@ -96,6 +106,9 @@ async def test_a_recording_backtests_with_entries_judged_by_their_facts(world: L
                                         "--report", str(report_path)])
     assert rc == 0
     report = json.loads(report_path.read_text())
+    assert report["input_coverage"]["strategies"]["whale_tracking"]["silent"]  # no whale source: said
+    assert all(r["coverage"] == 1.0 for name, r in report["input_coverage"]["risk_rules"].items()), \
+        report["input_coverage"]["risk_rules"]
     rejected = report["rejections"]
     assert not (set(rejected) & UNKNOWN_FOR_CHAIN_FACTS), rejected
     assert {"freeze_authority", "mint_authority", "transfer_fee", "top10_holder_share"} <= set(rejected), rejected

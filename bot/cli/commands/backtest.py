@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if strategies:
         attribution = r["strategy_attribution"]
         print("  attribution: " + ", ".join(
-            f"{k} silent (no {'/'.join(c['missing'] or c['required'])})" if c["silent"]
+            f"{k} silent (no {'/'.join(c['absent'] or c['required'])})" if c["silent"]
             else f"{k} {attribution[k]['pnl_sol']:+.4f}" if k in attribution else f"{k} no votes"
             for k, c in strategies.items()))
     print("\n".join(coverage_lines(r["input_coverage"])))

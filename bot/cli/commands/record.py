@@ -2,9 +2,10 @@
 
 Runs the live feeds as ``solbot run`` does (including the history backfill of every tracked
 token and the start-up wait of ``[feeds.history]``) for M minutes, polling every
-``feeds.poll_interval_seconds``, and reads each recorded token's mint account through the RPC
-pool of ``[rpc]`` exactly as the engine does before a buy (``bot.orders.mint_facts``: authorities,
-Token-2022 extensions, largest holders, decimals; re-read every ``market.safety_refresh_seconds``;
+``feeds.poll_interval_seconds``, and reads each recorded token's mint account and reference pool
+through the RPC pool of ``[rpc]`` exactly as the engine does before a buy (``bot.orders.mint_facts``:
+authorities, Token-2022 extensions, largest holders, decimals, pool reserves, LP burned or locked,
+Pump.fun bonding curve; re-read every ``market.safety_refresh_seconds`` / ``pool_refresh_seconds``;
 Birdeye's token security fills what the chain leaves unknown). The dataset is written with
 ``bot.dataset.write_dataset`` (a later revision of a bar replaces the earlier one) and carries
 what a backtest needs: the bars, ``sol_usd``, ``decimals``, ``pair_created_at``, the safety
@@ -29,7 +30,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import polars as pl
 
@@ -41,9 +42,9 @@ from bot.dataset import write_dataset
 from bot.errors import DatasetError, OperatorError
 from bot.feeds.recording import FactRead, complete_recording
 from bot.ops.logs import setup_logging
-from bot.orders.mint_facts import ChainSafety, merge, to_token_safety
+from bot.orders.mint_facts import ChainSafety, merge
 from bot.redact import redact
-from bot.wiring import build_live_feed
+from bot.wiring import build_chain_reads, build_live_feed
 
 NAME = "record"
 HELP = "record live feeds into a market dataset (Parquet) plus a raw JSONL of responses"
@@ -98,33 +99,35 @@ class FactRecorder:
         self._queued: set[str] = set()
         self._last_read: dict[str, int] = {}
         self._chain_ok: set[str] = set()
-        self._pool = None
+        self._pools: dict[str, str] = {}  # mint -> reference pool address
+        self._sol_usd = cfg.market.sol_usd_fallback
+        self._pool: Any = None
         self._chain: ChainSafety | None = None
         self._task: asyncio.Task[None] | None = None
         self.chain_reads = 0
 
     async def start(self) -> None:
-        from chain.rpc_methods import ChainRpc
-        from chain.rpc_pool import RpcPool
-        from chain.token_safety import TokenSafetyReader
-
-        self._pool = pool = RpcPool(self.cfg.rpc)
-        await pool.start()
-        if pool.stats().healthy_read == 0:
-            log.warning("no [rpc] endpoint answers: the recording gets no mint facts from the chain "
-                        "(authorities, Token-2022 extensions, holders, decimals) unless Birdeye's token "
-                        "security is on; a backtest of it rejects entries as *_unknown")
-        self._chain = ChainSafety(TokenSafetyReader(ChainRpc(pool, self.cfg.rpc.commitment)),
-                                  self.cfg.market.safety_refresh_seconds)
+        reads = await build_chain_reads(self.cfg)
+        self._pool = reads.pool
+        if not reads.pool.healthy():
+            log.warning("no [rpc] endpoint answers: the recording gets no facts from the chain (authorities, "
+                        "Token-2022 extensions, holders, decimals, pool facts) unless Birdeye's token security "
+                        "is on; a backtest of it rejects entries as *_unknown")
+        self._chain = reads.safety
         self._task = asyncio.create_task(self._run(), name="record-facts")
 
-    def observe(self, mints: set[str], feed_safety: dict[str, TokenSafety], now: int) -> None:
-        """Tokens seen in this poll (read when new or due) and the feed's safety reports."""
+    def observe(self, mints: set[str], feed_safety: dict[str, TokenSafety], pools: dict[str, str],
+                sol_usd: float | None, now: int) -> None:
+        """Tokens seen in this poll (read when new or due), their reference pools, SOL/USD (to value
+        pool reserves) and the feed's safety reports."""
+        self._pools.update(pools)
+        if sol_usd:
+            self._sol_usd = sol_usd
         for mint, report in feed_safety.items():
             self._feed[mint] = report
             if mint not in self._chain_ok:  # no chain read (yet): the feed's facts stand
                 self.reads.setdefault(mint, []).append(FactRead(now, report))
-        every = self.cfg.market.safety_refresh_seconds
+        every = min(self.cfg.market.safety_refresh_seconds, self.cfg.market.pool_refresh_seconds)
         for mint in mints:
             last = self._last_read.get(mint)
             if mint not in self._queued and (last is None or now - last >= every):
@@ -138,13 +141,13 @@ class FactRecorder:
             mint = await self._queue.get()
             try:
                 now = clock.now()
-                facts = await self._chain.read(mint, now)
+                facts, report = await self._chain.report(mint, self._pools.get(mint), now, sol_usd=self._sol_usd)
                 self._last_read[mint] = now
-                if facts is not None:
+                if report is not None:
                     self._chain_ok.add(mint)
                     self.chain_reads += 1
-                    safety = merge(to_token_safety(facts, now), self._feed.get(mint))
-                    self.reads.setdefault(mint, []).append(FactRead(now, safety, facts.decimals))
+                    self.reads.setdefault(mint, []).append(
+                        FactRead(now, merge(report, self._feed.get(mint)), facts.decimals if facts else None))
             finally:
                 self._queued.discard(mint)
                 self._queue.task_done()
@@ -185,7 +188,8 @@ async def arun(args: argparse.Namespace) -> int:
             upd = await source.poll(clock.now())
             if upd.bars.height:
                 frames.append(upd.bars)
-            facts.observe(set(upd.bars["mint"].unique()) if upd.bars.height else set(), upd.safety, upd.ts)
+            facts.observe(set(upd.bars["mint"].unique()) if upd.bars.height else set(), upd.safety, upd.pools,
+                          upd.sol_usd, upd.ts)
             await raw.flush()
             if remaining <= 0:
                 break
