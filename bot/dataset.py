@@ -35,13 +35,20 @@ REQUIRED_SCHEMA: dict[str, pl.DataType] = {
 OPTIONAL_SCHEMA: dict[str, pl.DataType] = {
     "whale_buy_usd": pl.Float64(),
     "whale_sell_usd": pl.Float64(),
-    "attention": pl.Float64(),
     "boosts_active": pl.Float64(),
     "trending_rank": pl.Float64(),
     "alt_close": pl.Float64(),
     "sol_usd": pl.Float64(),
     "decimals": pl.Int64(),
     "pair_created_at": TS_TYPE,
+    # the mint's token program and Token-2022 extensions (as of that bar), read from the chain by
+    # `solbot record`; a dataset without `token_2022` is replayed as classic SPL tokens
+    "token_2022": pl.Boolean(),
+    "transfer_fee_bps": pl.Float64(),
+    "permanent_delegate": pl.Boolean(),
+    "transfer_hook": pl.Boolean(),
+    "non_transferable": pl.Boolean(),
+    "default_frozen": pl.Boolean(),
     # token safety facts (as of that bar); replay turns them into TokenSafety reports
     "mint_authority_set": pl.Boolean(),
     "freeze_authority_set": pl.Boolean(),

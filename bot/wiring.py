@@ -70,6 +70,25 @@ def _resume_point(ledger: Ledger, feed_name: str) -> int | None:
     return int(cursor["ts"]) if cursor and cursor.get("feed") == feed_name else None
 
 
+def history_cache_path(cfg: Config) -> Path:
+    """The backfilled-bars cache beside the ledger (``data/solbot.sqlite3`` -> ``data/solbot.history.parquet``)."""
+    return Path(cfg.ledger.path).with_suffix(".history.parquet")
+
+
+def build_live_feed(cfg: Config, secrets: Secrets, clock: Clock, *,
+                    held_mints: Callable[[], Iterable[str]] | None = None,
+                    on_response: Callable[[str, str, int, str], None] | None = None) -> FeedSource:
+    """Live feeds with the history backfill (``market.window_bars`` bars per newly tracked token,
+    cached beside the ledger) and the start-up wait of ``[feeds.history]``."""
+    from bot.feeds.history import HistoryCache
+    from bot.feeds.live import LiveFeedSource
+
+    return LiveFeedSource(cfg.feeds, secrets.feed_keys(), max_tracked_tokens=cfg.market.max_tracked_tokens,
+                          clock=clock, held_mints=held_mints, on_response=on_response,
+                          history_bars=cfg.market.window_bars, history_cache=HistoryCache(history_cache_path(cfg)),
+                          startup_wait_seconds=cfg.feeds.history.startup_wait_seconds)
+
+
 def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger,
                held_mints: Callable[[], Iterable[str]]) -> tuple[FeedSource, Clock]:
     """The feed ``[feeds] source`` names and the clock that goes with it: wall time for live
@@ -77,11 +96,8 @@ def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger,
     a previous run on the same data stopped."""
     src = cfg.feeds.source
     if src == "live":
-        from bot.feeds.live import LiveFeedSource
-
         clock = WallClock()
-        return LiveFeedSource(cfg.feeds, secrets.feed_keys(), max_tracked_tokens=cfg.market.max_tracked_tokens,
-                              clock=clock, held_mints=held_mints), clock
+        return build_live_feed(cfg, secrets, clock, held_mints=held_mints), clock
     if src == "replay":
         path = Path(cfg.feeds.replay_path)
         name = f"replay:{path.resolve()}"
@@ -142,6 +158,12 @@ async def _chain_reads(cfg: Config) -> _ChainReads:
                          pool_refresh_seconds=cfg.market.pool_refresh_seconds,
                          available=lambda: bool(pool.healthy()))
     return _ChainReads(pool, health, safety)
+
+
+async def build_chain_reads(cfg: Config) -> _ChainReads:
+    """The engine's chain reads (started RPC pool, mint and pool facts) for a command that reads the
+    market as the engine does without trading (``solbot record``); close with ``reads.pool.aclose()``."""
+    return await _chain_reads(cfg)
 
 
 async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: Clock) -> ExecutionSide:

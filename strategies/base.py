@@ -7,13 +7,14 @@ from typing import Protocol
 
 import numpy as np
 
-from strategies.types import MarketView, Reasons, StrategyVotes
+from strategies.types import Inputs, MarketView, Reasons, StrategyVotes
 
 NO_SIGNAL = "no signal"
 
 
 class Strategy(Protocol):
     name: str
+    inputs: Inputs  # the market columns it reads (see ``Inputs``)
 
     def evaluate(self, view: MarketView) -> StrategyVotes:
         """One call for all tokens; votes aligned with ``view.mints``."""

@@ -97,7 +97,6 @@ class WhaleTrackingParams(StrategyParams):
 
 class SentimentMomentumParams(StrategyParams):
     window_bars: int = Field(ge=2)
-    attention_change_full: float = Positive
     imbalance_full: float = Field(gt=0, le=1)
     trending_top: int = Bars
     min_trades: int = Bars

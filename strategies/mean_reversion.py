@@ -8,11 +8,12 @@ from strategies import indicators as ind
 from strategies.base import last, make_votes, ratio
 from strategies.config import MeanReversionParams
 from strategies.features import cached, candles, history
-from strategies.types import MarketView, StrategyVotes
+from strategies.types import Inputs, MarketView, StrategyVotes
 
 
 class MeanReversion:
     name = "mean_reversion"
+    inputs = Inputs(("close",))
 
     def __init__(self, params: MeanReversionParams, settle_periods: int) -> None:
         self.p = params

@@ -8,11 +8,12 @@ import numpy as np
 from strategies.base import lag, last, make_votes, ratio
 from strategies.config import MomentumBreakoutParams
 from strategies.features import candles, history
-from strategies.types import MarketView, StrategyVotes
+from strategies.types import Inputs, MarketView, StrategyVotes
 
 
 class MomentumBreakout:
     name = "momentum_breakout"
+    inputs = Inputs(("high", "low", "close", "volume_usd"))
 
     def __init__(self, params: MomentumBreakoutParams, settle_periods: int) -> None:
         self.p = params

@@ -8,7 +8,7 @@ import numpy as np
 from strategies.base import make_votes
 from strategies.config import PatternRecognitionParams
 from strategies.features import candles, history
-from strategies.types import MarketView, StrategyVotes
+from strategies.types import Inputs, MarketView, StrategyVotes
 
 #: Score each pattern contributes (its reliability as a signal). Fixed design weights, not
 #: tunables: the ensemble learns how much the strategy as a whole is worth.
@@ -40,6 +40,7 @@ def _take(a: np.ndarray, i: np.ndarray) -> np.ndarray:
 
 class PatternRecognition:
     name = "pattern_recognition"
+    inputs = Inputs(("open", "high", "low", "close"))
 
     def __init__(self, params: PatternRecognitionParams, settle_periods: int) -> None:
         self.p = params

@@ -1,5 +1,8 @@
-"""Sentiment momentum: attention (boosts, trending rank, attention score) and buy/sell count
-imbalance, and how fast they are rising. Absent signals are left out, not read as neutral."""
+"""Sentiment momentum: buy/sell count imbalance and how fast it is rising, DexScreener boosts
+being added, and a top trending rank. Absent signals are left out, not read as neutral.
+
+Every input has a live source: buys/sells and ``boosts_active`` come from DexScreener's pair
+snapshots (keyless), ``trending_rank`` from Birdeye's trending list (``BIRDEYE_API_KEY``)."""
 
 from __future__ import annotations
 
@@ -8,11 +11,12 @@ import numpy as np
 from strategies.base import make_votes, ratio
 from strategies.config import SentimentMomentumParams
 from strategies.features import candles, history, snapshot_or_last
-from strategies.types import MarketView, StrategyVotes
+from strategies.types import Inputs, MarketView, StrategyVotes
 
 
 class SentimentMomentum:
     name = "sentiment_momentum"
+    inputs = Inputs(("buys", "sells"), optional=("boosts_active", "trending_rank"))
 
     def __init__(self, params: SentimentMomentumParams, settle_periods: int) -> None:
         self.p = params
@@ -40,11 +44,6 @@ class SentimentMomentum:
         has_flow = trades >= p.min_trades
         parts = [np.where(has_flow, np.clip(imb / p.imbalance_full, -1, 1), np.nan),
                  np.where(has_flow, np.clip(imb_acc / p.imbalance_full, -1, 1) * 0.5, np.nan)]
-        att = c.get("attention")
-        d_att = np.full(n, np.nan)
-        if att is not None:
-            d_att = att[:, -1] - att[:, -w]
-            parts.append(np.clip(d_att / p.attention_change_full, -1, 1))
         rank = snapshot_or_last(view, "trending_rank")
         if rank is not None:
             parts.append(np.where(np.isfinite(rank) & (rank <= p.trending_top),
@@ -66,8 +65,6 @@ class SentimentMomentum:
             bits = []
             if has_flow[i]:
                 bits.append(f"buys/sells {imb[i]:+.2f} ({imb_acc[i]:+.2f} vs earlier)")
-            if np.isfinite(d_att[i]):
-                bits.append(f"attention {d_att[i]:+.0f}")
             if rank is not None and np.isfinite(rank[i]) and rank[i] <= p.trending_top:
                 bits.append(f"trending #{int(rank[i])}")
             if np.isfinite(d_boost[i]) and d_boost[i] != 0:

@@ -9,7 +9,7 @@ import numpy as np
 from strategies.base import make_votes, ratio
 from strategies.config import StatisticalArbitrageParams
 from strategies.features import candles, history
-from strategies.types import MarketView, StrategyVotes
+from strategies.types import Inputs, MarketView, StrategyVotes
 
 
 def _basket_log_index(logp: np.ndarray, min_tokens: int) -> np.ndarray:
@@ -23,6 +23,7 @@ def _basket_log_index(logp: np.ndarray, min_tokens: int) -> np.ndarray:
 
 class StatisticalArbitrage:
     name = "statistical_arbitrage"
+    inputs = Inputs(("close",), optional=("alt_close",))
 
     def __init__(self, params: StatisticalArbitrageParams, settle_periods: int) -> None:
         self.p = params

@@ -9,11 +9,12 @@ from strategies import indicators as ind
 from strategies.base import last, make_votes
 from strategies.config import TrendFollowingParams
 from strategies.features import cached, candles, history
-from strategies.types import MarketView, StrategyVotes
+from strategies.types import Inputs, MarketView, StrategyVotes
 
 
 class TrendFollowing:
     name = "trend_following"
+    inputs = Inputs(("high", "low", "close"))
 
     def __init__(self, params: TrendFollowingParams, settle_periods: int) -> None:
         self.p = params

@@ -29,16 +29,32 @@ CANDLE_COLUMNS: tuple[str, ...] = (
     "sells",
 )
 
-#: Optional columns: whale flow (USD of large buys/sells this bar), attention signals, and the
-#: price of the token's second-deepest pool (``alt_close``, for cross-pool statistical arbitrage).
+#: Optional columns: whale flow (USD of large buys/sells this bar), attention signals (DexScreener
+#: boosts, trending rank), and the price of the token's second-deepest pool (``alt_close``, for
+#: cross-pool statistical arbitrage).
 OPTIONAL_COLUMNS: tuple[str, ...] = (
     "whale_buy_usd",
     "whale_sell_usd",
-    "attention",  # 0..100 composite of boosts/profiles/trending for this bar
     "boosts_active",
     "trending_rank",  # NaN when not trending
     "alt_close",
 )
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """The market columns a strategy reads, declared once on the strategy (``Strategy.inputs``).
+
+    Where a token-bar lacks any ``required`` column the strategy cannot vote on it; ``optional``
+    columns add to its vote where they are present. The backtest's input-coverage table and its
+    warnings before a run read these declarations."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.required, *self.optional)
+
 
 #: How optional columns are aggregated when resampling: "sum" for flows, "last" for levels.
 _RESAMPLE_SUM = frozenset({"volume_usd", "buys", "sells", "whale_buy_usd", "whale_sell_usd"})

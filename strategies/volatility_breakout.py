@@ -9,11 +9,12 @@ from strategies import indicators as ind
 from strategies.base import make_votes, ratio
 from strategies.config import VolatilityBreakoutParams
 from strategies.features import cached, candles, history
-from strategies.types import MarketView, StrategyVotes
+from strategies.types import Inputs, MarketView, StrategyVotes
 
 
 class VolatilityBreakout:
     name = "volatility_breakout"
+    inputs = Inputs(("high", "low", "close"))
 
     def __init__(self, params: VolatilityBreakoutParams, settle_periods: int) -> None:
         self.p = params

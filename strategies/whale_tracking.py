@@ -9,11 +9,12 @@ import numpy as np
 from strategies.base import make_votes, ratio
 from strategies.config import WhaleTrackingParams
 from strategies.features import candles, history, snapshot_or_last
-from strategies.types import MarketView, StrategyVotes
+from strategies.types import Inputs, MarketView, StrategyVotes
 
 
 class WhaleTracking:
     name = "whale_tracking"
+    inputs = Inputs(("whale_buy_usd", "whale_sell_usd", "liquidity_usd"))
 
     def __init__(self, params: WhaleTrackingParams, settle_periods: int) -> None:
         self.p = params

@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from bot.backtest.coverage import Coverage, coverage_json, input_coverage
 from bot.backtest.report import build_report, count_votes
 from bot.clock import SimClock
 from bot.config import Config
@@ -35,14 +36,18 @@ def config_fingerprint(cfg: Config) -> tuple[str, str]:
 
 def run_backtest(cfg: Config, data: pl.DataFrame, ledger_path: Path | str | None = None, *,
                  config_sha256: str | None = None, config_text: str | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+                 progress: Callable[[int, int], None] | None = None,
+                 coverage: list[Coverage] | None = None) -> BacktestResult:
     return asyncio.run(arun_backtest(cfg, data, ledger_path, config_sha256=config_sha256,
-                                     config_text=config_text, progress=progress))
+                                     config_text=config_text, progress=progress, coverage=coverage))
 
 
 async def arun_backtest(cfg: Config, data: pl.DataFrame, ledger_path: Path | str | None = None, *,
                         config_sha256: str | None = None, config_text: str | None = None,
-                        progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+                        progress: Callable[[int, int], None] | None = None,
+                        coverage: list[Coverage] | None = None) -> BacktestResult:
+    """``coverage``: the dataset's input coverage when the caller already has it (it is computed
+    otherwise); the report carries it as ``input_coverage``."""
     feed = build_replay_feed(cfg, frame=data)
     start = feed.start_time()
     assert start is not None
@@ -57,7 +62,11 @@ async def arun_backtest(cfg: Config, data: pl.DataFrame, ledger_path: Path | str
         votes: Counter = Counter()
         total = (feed.last_ts() - start) // int(cfg.engine.cycle_seconds) + 2
         await _drive(engine, clock, votes, total, progress)
-        return BacktestResult(_report(cfg, engine, ledger, sha, votes), engine.cycles)
+        report = _report(cfg, engine, ledger, sha, votes)
+        if coverage is None:
+            coverage = input_coverage(data, engine.strategies, cfg.risk.safety)
+        report["input_coverage"] = coverage_json(coverage)
+        return BacktestResult(report, engine.cycles)
     finally:
         ledger.close()
 

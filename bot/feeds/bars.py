@@ -50,8 +50,8 @@ class _Bar:
     liquidity_usd: float = 0.0
     buys: int = 0
     sells: int = 0
-    whale_buy_usd: float = 0.0
-    whale_sell_usd: float = 0.0
+    whale_buy_usd: float | None = None  # None: no whale source on (unknown, not "no whales")
+    whale_sell_usd: float | None = None
     boosts_active: float | None = None
     trending_rank: float | None = None
     alt_close: float | None = None
@@ -82,9 +82,13 @@ def rows_to_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 class BarBuilder:
-    """Per-token current bar; ``drain()`` yields changed bars as dataset rows."""
+    """Per-token current bar; ``drain()`` yields changed bars as dataset rows.
 
-    def __init__(self) -> None:
+    ``whale_flow``: a whale source is on (Birdeye large trades, Helius whale wallets), so a bar
+    without large trades has 0 whale flow; without one the whale columns stay null (unknown)."""
+
+    def __init__(self, *, whale_flow: bool = False) -> None:
+        self.whale_flow = whale_flow
         self._current: dict[str, _Bar] = {}
         self._first_ts: dict[str, int] = {}
         self._changed: dict[tuple[int, str], _Bar] = {}
@@ -103,6 +107,8 @@ class BarBuilder:
         if bar is None or t > bar.ts:
             bar = _Bar(ts=t, mint=snap.mint, symbol=snap.symbol, open=price, high=price, low=price,
                        close=price)
+            if self.whale_flow:
+                bar.whale_buy_usd = bar.whale_sell_usd = 0.0
             self._current[snap.mint] = bar
             self._first_ts.setdefault(snap.mint, t)
         elif t < bar.ts:
@@ -135,9 +141,9 @@ class BarBuilder:
         if bar is None:
             return
         if trade.side == "buy":
-            bar.whale_buy_usd += trade.usd
+            bar.whale_buy_usd = (bar.whale_buy_usd or 0.0) + trade.usd
         else:
-            bar.whale_sell_usd += trade.usd
+            bar.whale_sell_usd = (bar.whale_sell_usd or 0.0) + trade.usd
         self._changed[(bar.ts, bar.mint)] = bar
 
     def forget(self, mint: str) -> None:
@@ -151,8 +157,9 @@ class BarBuilder:
 
 def candles_to_frame(candles: list[Candle], symbols: dict[str, str], liquidity: dict[str, float],
                      before: dict[str, int | None]) -> pl.DataFrame:
-    """Backfilled candles (e.g. Birdeye 1m OHLCV) as dataset rows, keeping only minutes before the
-    first snapshot-built bar of each token (``before``) so the two never collide."""
+    """Backfilled candles (Birdeye or GeckoTerminal 1m OHLCV) as dataset rows, keeping only minutes
+    before the first snapshot-built bar of each token (``before``) so the two never collide. Whale
+    flow, attention and snapshot fields of such bars are unknown (null)."""
     rows = []
     seen: set[tuple[int, str]] = set()
     for c in candles:

@@ -66,13 +66,30 @@ class DexScreenerConfig(FeedSection):
 class BirdeyeConfig(FeedSection):
     base_url: str = Field(pattern=r"^https?://")
     rate: RateLimitConfig  # per account, across all endpoints; depends on the plan
-    ohlcv_backfill_minutes: int = Field(ge=0)
     security_refresh_seconds: float = Field(gt=0)
     trending_interval_seconds: float = Field(gt=0)
     trending_limit: int = Field(ge=1, le=20)
     large_trades_interval_seconds: float = Field(gt=0)
     multi_price_batch: int = Field(ge=1, le=100)
     price_interval_seconds: float = Field(gt=0)
+
+
+class GeckoTerminalConfig(FeedSection):
+    """GeckoTerminal's public API (keyless): one-minute OHLCV history per pool."""
+
+    base_url: str = Field(pattern=r"^https?://")
+    rate: RateLimitConfig  # every GeckoTerminal call (documented 30 calls/min, public)
+    rate_limit_pause_seconds: float = Field(gt=0)  # a 429 without Retry-After pauses the bucket this long
+
+
+class HistoryConfig(FeedSection):
+    """One-minute OHLCV backfill of every token that starts being tracked (``market.window_bars``
+    minutes): Birdeye when its key is set, GeckoTerminal otherwise (and when Birdeye fails)."""
+
+    enabled: bool
+    startup_wait_seconds: float = Field(ge=0)
+    retry_seconds: float = Field(gt=0)
+    cache_fresh_minutes: float = Field(ge=0)
 
 
 class HeliusConfig(FeedSection):
@@ -126,6 +143,8 @@ class FeedsConfig(FeedSection):
     stale_after_seconds: float = Field(gt=0)
     dexscreener: DexScreenerConfig
     birdeye: BirdeyeConfig
+    geckoterminal: GeckoTerminalConfig
+    history: HistoryConfig
     helius: HeliusConfig
     http: HttpConfig
     discovery: DiscoveryConfig

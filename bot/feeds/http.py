@@ -157,8 +157,10 @@ class FeedHttpClient:
                  on_response: ResponseHook | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  monotonic: Monotonic = time.monotonic, sleep: Sleep = asyncio.sleep,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 default_retry_after: float | None = None) -> None:
         self.source = source
+        self.default_retry_after = default_retry_after  # a 429 without Retry-After counts as this
         self.log = logging.getLogger(f"solbot.feeds.{source}")
         self.http = http
         self.buckets = dict(buckets)
@@ -219,7 +221,12 @@ class FeedHttpClient:
                 retryable = isinstance(exc, RateLimited | ServerError | TransportError | FeedTimeout | NodeBehind)
                 self.stats.error(exc.kind)
                 attempt += 1
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is None and isinstance(exc, RateLimited):
+                    retry_after = self.default_retry_after
                 if not retryable or attempt >= self.http.max_attempts:
+                    if retry_after is not None:  # the next request of this bucket waits too
+                        limiter.pause_until(self._mono() + min(retry_after, self.http.max_retry_after_seconds))
                     if isinstance(exc, ClientError) and not isinstance(exc, AuthError):
                         self.breaker.record_success()  # the service answered; the request was wrong
                     else:
@@ -229,7 +236,6 @@ class FeedHttpClient:
                     raise
                 delay = backoff_delay(attempt - 1, self.http.backoff_base_seconds,
                                       self.http.backoff_max_seconds, self._rng)
-                retry_after = getattr(exc, "retry_after", None)
                 if retry_after is not None:
                     delay = max(delay, min(retry_after, self.http.max_retry_after_seconds))
                     limiter.pause_until(self._mono() + delay)

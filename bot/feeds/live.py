@@ -1,8 +1,11 @@
 """``LiveFeedSource``: DexScreener + Birdeye + Helius behind the engine's ``FeedSource`` protocol.
 
 Background tasks refresh the tracked tokens (scheduler, 30 mints per DexScreener call), run
-discovery, and — when the keys are set — read Birdeye (SOL price, 1m OHLCV backfill, token
-security, trending, large trades) and Helius (whale wallets over REST and ``logsSubscribe``).
+discovery, backfill each newly tracked token's one-minute history (``bot.feeds.history``: Birdeye
+with its key, else GeckoTerminal, keyless), and — when the keys are set — read Birdeye (SOL price,
+token security, trending, large trades) and Helius (whale wallets over REST and ``logsSubscribe``).
+With ``startup_wait_seconds``, ``start()`` returns once the first refresh and the start-up
+backfill are done (or that time is up), so the engine's first cycle can already vote.
 ``poll(now)`` hands the engine what changed since the last poll. An unreachable source never
 stops the bot: it is logged once when it goes down and once when it is back, its data goes stale
 (``health()``/``stale_mints()``), and its client keeps retrying with backoff behind its breaker.
@@ -30,12 +33,21 @@ from bot.contracts import (
     UniverseStats,
     WebsocketStats,
 )
-from bot.feeds.bars import BarBuilder, candles_to_frame
+from bot.feeds.bars import BarBuilder
 from bot.feeds.birdeye import BirdeyeClient, to_token_safety
 from bot.feeds.config import FeedKeys, FeedsConfig
 from bot.feeds.dexscreener import DexScreenerClient, group_by_token, sol_usd_from_pairs
 from bot.feeds.discovery import TokenUniverse
+from bot.feeds.geckoterminal import GeckoTerminalClient
 from bot.feeds.helius import HeliusClient, HeliusLogsStream, SignatureSeen
+from bot.feeds.history import (
+    Backfill,
+    BirdeyeHistory,
+    GeckoTerminalHistory,
+    HistoryCache,
+    HistoryProvider,
+    HistoryTarget,
+)
 from bot.feeds.http import ResponseHook
 from bot.feeds.scheduler import RefreshScheduler
 from bot.feeds.types import FeedError, LargeTrade, TokenSnapshot
@@ -78,7 +90,11 @@ class LiveFeedSource:
                  clock: Clock | None = None,
                  held_mints: Callable[[], Iterable[str]] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 on_response: ResponseHook | None = None) -> None:
+                 on_response: ResponseHook | None = None,
+                 history_bars: int = 0, history_cache: HistoryCache | None = None,
+                 startup_wait_seconds: float = 0.0) -> None:
+        """``history_bars``: one-minute bars backfilled per newly tracked token (0 = no backfill;
+        the wiring passes ``market.window_bars`` when ``[feeds.history] enabled``)."""
         self.cfg = cfg
         self.clock = clock or WallClock()
         self._held = held_mints or (lambda: ())
@@ -89,7 +105,15 @@ class LiveFeedSource:
         self.universe = TokenUniverse(cfg.discovery, cfg.filters, max_tracked_tokens)
         self.scheduler = RefreshScheduler(cfg.poll_interval_seconds,
                                           cfg.dexscreener.pairs_rate.requests_per_minute)
-        self.builder = BarBuilder()
+        self._history_bars = history_bars if cfg.history.enabled else 0
+        self._history_cache = history_cache
+        self._startup_wait = startup_wait_seconds
+        whales = bool(self._birdeye_key) or bool(self._helius_key and cfg.helius.whale_wallets)
+        self.builder = BarBuilder(whale_flow=whales)
+        self.geckoterminal: GeckoTerminalClient | None = None
+        self.history: Backfill | None = None
+        self._attempted: set[str] = set()  # tokens a refresh has been tried for (start-up wait)
+        self._discovery_rounds = 0
         self.ds: DexScreenerClient | None = None
         self.birdeye: BirdeyeClient | None = None
         self.helius: HeliusClient | None = None
@@ -104,8 +128,6 @@ class LiveFeedSource:
         self._safety_checked: dict[str, int] = {}
         self._trades_checked: dict[str, int] = {}
         self._trending: dict[str, float] = {}
-        self._backfill_queue: list[str] = []
-        self._backfill_frames: list[pl.DataFrame] = []
         self._seen_trades: dict[tuple[str, str], None] = {}  # insertion-ordered, bounded
         self._signatures: asyncio.Queue[str] = asyncio.Queue()
         self._whale_after: dict[str, int] = {}
@@ -127,18 +149,20 @@ class LiveFeedSource:
         self._started = True
         kw: dict[str, Any] = {"transport": self._transport, "on_response": self._on_response}
         self.ds = DexScreenerClient(self.cfg.dexscreener, self.cfg.http, **kw)
+        if self._birdeye_key:
+            self.birdeye = BirdeyeClient(self.cfg.birdeye, self.cfg.http, self._birdeye_key, **kw)
+            self.states["birdeye"] = _SourceState("birdeye")
+        await self._start_history(kw)  # before the first refresh: it queues the backfills
         self._spawn(lambda: self.scheduler.run(self._fetch_batch, self.cfg.http.max_in_flight), "pairs")
         self._refresh_token_set()
         if self.cfg.discovery.enabled:
             self._spawn(self._discovery_loop, "discovery")
-        if self._birdeye_key:
-            self.birdeye = BirdeyeClient(self.cfg.birdeye, self.cfg.http, self._birdeye_key, **kw)
-            self.states["birdeye"] = _SourceState("birdeye")
+        if self.birdeye is not None:
             self._spawn(self._birdeye_loop, "birdeye")
         else:
             logging.getLogger("solbot.feeds.birdeye").warning(
-                "Birdeye is off: BIRDEYE_API_KEY is not set (no OHLCV backfill, token security, "
-                "trending or large trades from Birdeye)")
+                "Birdeye is off: BIRDEYE_API_KEY is not set (no token security, trending or large trades "
+                "from Birdeye; history from GeckoTerminal)")
         if self._helius_key:
             self.helius = HeliusClient(self.cfg.helius, self.cfg.http, self._helius_key, **kw)
             self.states["helius"] = _SourceState("helius")
@@ -152,9 +176,59 @@ class LiveFeedSource:
         else:
             logging.getLogger("solbot.feeds.helius").warning(
                 "Helius is off: HELIUS_API_KEY is not set (no whale tracking, no priority-fee estimates)")
-        log.info("live feeds started: %d watch-list token(s), discovery %s, birdeye %s, helius %s",
+        log.info("live feeds started: %d watch-list token(s), discovery %s, history %s, birdeye %s, helius %s",
                  len(self.universe.watch), "on" if self.cfg.discovery.enabled else "off",
+                 "/".join(p.name for p in self.history.providers) if self.history else "off",
                  "on" if self.birdeye else "off", "on" if self.helius else "off")
+        if self._startup_wait > 0:
+            await self._warm_start(self._startup_wait)
+
+    async def _start_history(self, kw: dict[str, Any]) -> None:
+        """The backfill worker: Birdeye first when its key is set, GeckoTerminal always (keyless)."""
+        if self._history_bars <= 0:
+            return
+        providers: list[HistoryProvider] = []
+        if self.birdeye is not None:
+            providers.append(BirdeyeHistory(self.birdeye))
+        self.geckoterminal = GeckoTerminalClient(self.cfg.geckoterminal, self.cfg.http, **kw)
+        providers.append(GeckoTerminalHistory(self.geckoterminal))
+        cache = self._history_cache
+        if cache is not None:
+            n = await asyncio.to_thread(cache.load)
+            if n:
+                log.info("history cache %s: %d pool(s) of bars from the last run", cache.path, n)
+        self.history = Backfill(providers, bars=self._history_bars, clock=self.clock,
+                                first_live_bar=self.builder.first_bar_ts, retry_seconds=self.cfg.history.retry_seconds,
+                                cache=cache, cache_fresh_seconds=self.cfg.history.cache_fresh_minutes * 60)
+        self._spawn(self.history.run, "history")
+
+    async def _warm_start(self, limit: float) -> None:
+        """Wait (at most ``limit`` seconds) for the first discovery round, a first refresh of every
+        token it and the watch list named, and the backfill of those that are tracked."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        log.info("start-up: waiting up to %.0f s for the first refresh and history backfill, so the "
+                 "first cycle can vote", limit)
+
+        async def until(done: Callable[[], bool]) -> bool:
+            while not done():
+                if loop.time() >= deadline:
+                    return False
+                await asyncio.sleep(0.05)
+            return True
+
+        ok = await until(lambda: not self.cfg.discovery.enabled or self._discovery_rounds > 0)
+        wanted = set(self.universe.refresh_set())
+        ok = ok and await until(lambda: wanted <= self._attempted)
+        ok = ok and await until(lambda: self.history is None or self.history.idle())
+        ready = sum(1 for m in self.universe.tracked if self.builder.first_bar_ts(m) is not None)
+        if ok:
+            log.info("start-up: %d token(s) tracked with data after %.0f s", ready,
+                     limit - max(0.0, deadline - loop.time()))
+        else:
+            left = self.history.pending if self.history else 0
+            log.info("start-up: %d token(s) tracked with data after %.0f s; %d backfill(s) continue in the "
+                     "background", ready, limit, left)
 
     def _spawn(self, factory: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
         async def guarded() -> None:
@@ -177,17 +251,18 @@ class LiveFeedSource:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks.clear()
+        if self.history is not None:
+            await self.history.save()
         if self.ws:
             await self.ws.aclose()
-        for c in (self.ds, self.birdeye, self.helius):
+        for c in (self.ds, self.birdeye, self.geckoterminal, self.helius):
             if c is not None:
                 await c.aclose()
 
     # ------------------------------------------------------------------ engine API
 
     async def poll(self, now: int) -> MarketUpdate:
-        frames = [f for f in self._backfill_frames if f.height]
-        self._backfill_frames = []
+        frames = [f for f in self.history.drain() if f.height] if self.history is not None else []
         frames.append(self.builder.drain())
         bars = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
         snaps = {m: self._snapshot_fields(self._snapshots[m], now) for m in self._changed
@@ -219,7 +294,7 @@ class LiveFeedSource:
         return {m for m in self.universe.tracked if now - self._token_ok.get(m, -10**12) > lim}
 
     def stats(self) -> FeedStats:
-        clients = [c.http for c in (self.ds, self.birdeye) if c is not None]
+        clients = [c.http for c in (self.ds, self.birdeye, self.geckoterminal) if c is not None]
         if self.helius is not None:
             clients.append(self.helius.rest)
         ws = None
@@ -265,7 +340,9 @@ class LiveFeedSource:
             parsed = await self.ds.tokens(batch)
         except FeedError as exc:
             st.failed(self.clock.now(), exc)
+            self._attempted.update(batch)
             return False
+        self._attempted.update(batch)
         now = self.clock.now()
         st.ok(now)
         if not self._sol_from_birdeye:
@@ -285,12 +362,15 @@ class LiveFeedSource:
             if mint not in before or mint not in self._symbols_known:
                 self._symbols_new[mint] = snap.symbol
                 self._symbols_known.add(mint)
-            if mint not in before or self.builder.first_bar_ts(mint) is None:
-                self._backfill_queue.append(mint)
             self.builder.update(snap, sol_usd=self.sol_usd, trending_rank=self._trending.get(mint))
+            if self.history is not None:
+                ref = snap.reference
+                self.history.request(HistoryTarget(mint, ref.pair_address, snap.symbol, ref.liquidity_usd or 0.0))
         for mint in before - set(tracked):
             self.builder.forget(mint)
             self._snapshots.pop(mint, None)
+            if self.history is not None:
+                self.history.forget(mint)
         self._refresh_token_set()
         return True
 
@@ -312,6 +392,7 @@ class LiveFeedSource:
                 st.ok(now)
                 self.universe.offer((s.mint for s in got.items), now)
             self._refresh_token_set()
+            self._discovery_rounds += 1
             await asyncio.sleep(self.cfg.discovery.interval_seconds)
 
     def _add_trades(self, trades: Iterable[LargeTrade]) -> None:
@@ -325,7 +406,8 @@ class LiveFeedSource:
             self.builder.add_trade(t)
 
     async def _birdeye_loop(self) -> None:
-        """One worker for the shared per-account bucket, most important job first."""
+        """One worker for the shared per-account bucket, most important job first. (The OHLCV
+        backfill runs in the history worker, through the same client and bucket.)"""
         assert self.birdeye is not None
         be, bcfg, st = self.birdeye, self.cfg.birdeye, self.states["birdeye"]
         last_price = last_trending = -math.inf
@@ -339,16 +421,6 @@ class LiveFeedSource:
                     if sol:
                         self.sol_usd, self._sol_from_birdeye = sol, True
                     did = True
-                elif self._backfill_queue and bcfg.ohlcv_backfill_minutes > 0:
-                    mint = self._backfill_queue.pop(0)
-                    if mint in self.universe.tracked:
-                        got = await be.ohlcv_1m(mint, now - bcfg.ohlcv_backfill_minutes * 60, now)
-                        snap = self._snapshots.get(mint)
-                        self._backfill_frames.append(candles_to_frame(
-                            list(got.items), {mint: snap.symbol if snap else ""},
-                            {mint: (snap.reference.liquidity_usd or 0.0) if snap else 0.0},
-                            {mint: self.builder.first_bar_ts(mint)}))
-                        did = True
                 elif (mint := self._due(self._safety_checked, bcfg.security_refresh_seconds, now)):
                     self._safety_checked[mint] = now
                     self._safety_new[mint] = to_token_safety(await be.token_security(mint, now))

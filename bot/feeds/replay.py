@@ -17,6 +17,9 @@ from bot.feeds.config import FeedsConfig
 
 BAR = 60
 SAFETY_COLUMNS = ("mint_authority_set", "freeze_authority_set", "top10_holder_share")
+#: Token-2022 facts; without ``token_2022`` a dataset's tokens are taken as classic SPL tokens.
+TOKEN_2022_COLUMNS = ("token_2022", "transfer_fee_bps", "permanent_delegate", "transfer_hook",
+                      "non_transferable", "default_frozen")
 #: The reference pool's facts (``bot.dataset``): each read when the dataset has it, else unknown.
 POOL_COLUMNS = ("pool_reserve_usd", "lp_burned_share", "on_bonding_curve", "bonding_curve_progress")
 
@@ -30,7 +33,8 @@ class ReplayFeed:
         self._symbols = dict(zip(*self._frame.unique("mint", keep="first").select("mint", "symbol")
                                  .get_columns(), strict=True))
         self._has_sol = "sol_usd" in self._frame.columns
-        self._has_safety = all(c in self._frame.columns for c in SAFETY_COLUMNS)
+        self._safety_cols = tuple(c for c in (*SAFETY_COLUMNS, *TOKEN_2022_COLUMNS) if c in self._frame.columns)
+        self._has_safety = bool(self._safety_cols)
         self._pool_cols = tuple(c for c in POOL_COLUMNS if c in self._frame.columns)
         self._has_created = "pair_created_at" in self._frame.columns
         self._safety_seen: dict[str, tuple] = {}
@@ -66,7 +70,8 @@ class ReplayFeed:
         if bars.height:
             self._last_ts = int(self._ts[end - 1])
             if self._has_sol:
-                sol_usd = float(bars["sol_usd"][-1])
+                known = bars["sol_usd"].drop_nulls()
+                sol_usd = float(known[-1]) if len(known) else None
         return MarketUpdate(ts=now, bars=bars, symbols=self._symbols if bars.height else {},
                             safety=self._safety(bars, now), sol_usd=sol_usd,
                             exhausted=self._pos >= len(self._ts))
@@ -74,10 +79,11 @@ class ReplayFeed:
     def _safety(self, bars: pl.DataFrame, now: int) -> dict[str, TokenSafety]:
         """Safety reports from the dataset's safety and pool columns, emitted when they change.
 
-        A dataset records SPL tokens' authorities and holder concentration; Token-2022
-        extensions are absent from such tokens, so they are reported as known-absent. Pool facts
-        (``POOL_COLUMNS``) are read where the dataset has them; a missing column is unknown."""
-        facts = (SAFETY_COLUMNS if self._has_safety else ()) + self._pool_cols
+        A column the dataset lacks (or a null) is an unknown fact. Without ``token_2022`` the tokens
+        are taken as classic SPL tokens (no Token-2022 extensions); with it, a classic token has
+        none and a Token-2022 token has what its columns say. Pool facts (``POOL_COLUMNS``) are
+        read where the dataset has them; a missing column is unknown."""
+        facts = self._safety_cols + self._pool_cols
         if not facts or bars.height == 0:
             return {}
         cols = ["mint", *facts] + (["pair_created_at"] if self._has_created and self._has_safety else [])
@@ -93,11 +99,18 @@ class ReplayFeed:
                 out[row["mint"]] = TokenSafety(mint=row["mint"], **pool, source=self.name, ts=now)
                 continue
             created = row.get("pair_created_at")
+            t22 = row.get("token_2022") if "token_2022" in row else False
+
+            def ext(name: str, row: dict = row, t22: bool | None = t22) -> bool | None:
+                return False if t22 is False else row.get(name)
+
             out[row["mint"]] = TokenSafety(
-                mint=row["mint"], mint_authority_set=row["mint_authority_set"],
-                freeze_authority_set=row["freeze_authority_set"], token_2022=False, transfer_fee_bps=0.0,
-                permanent_delegate=False, transfer_hook=False, non_transferable=False, default_frozen=False,
-                top10_holder_share=row["top10_holder_share"],
+                mint=row["mint"], mint_authority_set=row.get("mint_authority_set"),
+                freeze_authority_set=row.get("freeze_authority_set"), token_2022=t22,
+                transfer_fee_bps=0.0 if t22 is False else _known(row.get("transfer_fee_bps")),
+                permanent_delegate=ext("permanent_delegate"), transfer_hook=ext("transfer_hook"),
+                non_transferable=ext("non_transferable"), default_frozen=ext("default_frozen"),
+                top10_holder_share=_known(row.get("top10_holder_share")),
                 created_at=int(created.timestamp()) if created is not None else None,
                 **pool, source=self.name, ts=now)
         return out

@@ -14,6 +14,14 @@ What it models, so that every strategy and every risk rule has something to bite
   like a constant-product pool (∝ √price) and reacts to events;
 - a second pool for some tokens (``alt_close``) whose spread to the main pool mean-reverts.
 
+It writes only columns a live source produces, so a strategy that earns on the simulator can earn
+live: candles, liquidity and buy/sell counts (DexScreener snapshots, GeckoTerminal/Birdeye history),
+``alt_close`` (DexScreener's second pool), ``boosts_active`` (DexScreener's ``boosts.active``),
+``trending_rank`` (Birdeye trending, with its key), whale flow (Birdeye large trades or Helius
+whale wallets, with their keys), ``sol_usd``, ``decimals``, ``pair_created_at`` and the safety facts
+(the chain's mint account, as ``solbot record`` reads it). Attention itself is only the model's
+hidden driver of boosts and trending rank: no live source reports it, so it is not a column.
+
 ``simulate`` returns the dataset and an event log (ground truth for tests and for reading a
 backtest). All randomness comes from one ``numpy.random.Generator`` seeded by ``seed``.
 """
@@ -240,7 +248,8 @@ def simulate(tokens: int, hours: float, seed: int, start: datetime | None = None
         buys[:, t], sells[:, t] = nb, trades - nb
         dead |= rug_now
 
-    # attention composite, boosts and trending rank derived from attention + volume surprise
+    # boosts and trending rank (the columns live sources report) derived from the hidden attention
+    # composite and the volume surprise
     vol_z = np.log(volume + 1.0) - np.log(liquidity * turnover[:, None] + 1.0)
     att = np.clip(attention + 8.0 * np.maximum(vol_z, 0.0) + rng.normal(0, 3, (n, steps)), 0, 100)
     boosts = np.where(att > 60, np.floor(att / 20), 0.0)
@@ -255,7 +264,7 @@ def simulate(tokens: int, hours: float, seed: int, start: datetime | None = None
         "volume_usd": volume.ravel(), "liquidity_usd": liquidity.ravel(),
         "buys": buys.ravel(), "sells": sells.ravel(),
         "whale_buy_usd": whale_buy.ravel(), "whale_sell_usd": whale_sell.ravel(),
-        "attention": att.ravel(), "boosts_active": boosts.ravel(), "trending_rank": rank.ravel(),
+        "boosts_active": boosts.ravel(), "trending_rank": rank.ravel(),
         "alt_close": alt.ravel(),
         "sol_usd": np.tile(sol_usd, n),
         "decimals": np.repeat(decimals, steps).astype(np.int64),

@@ -115,6 +115,21 @@ class MarketState:
             self._base += shift * BAR
             self._head = max(-1, self._head - shift)
             idx = idx - shift
+        lo = int(idx.min()) if len(idx) else 0
+        if lo < 0:
+            # Bars older than column 0: a history backfill that arrived after live bars set the
+            # time base. Move the axis back so they land, as far as they can still be seen (the
+            # last `window` minutes up to the newest bar); only older ones are dropped.
+            newest = max(self._head, int(idx.max()))
+            shift = -max(lo, newest - self.window + 1)
+            if shift > 0:
+                for arr in self._cols.values():
+                    arr[:, shift:] = arr[:, : self._cap - shift].copy()
+                    arr[:, :shift] = np.nan
+                self._base -= shift * BAR
+                if self._head >= 0:
+                    self._head += shift
+                idx = idx + shift
         return idx
 
     def apply(self, update: MarketUpdate) -> None:
@@ -150,9 +165,10 @@ class MarketState:
                     m, symbols.get(m) or rec.get("symbol") or m[:6],
                     int(rec["decimals"]) if has_dec and rec.get("decimals") is not None else self._default_decimals,
                     int(created.timestamp()) if created is not None else None)
+        self._complete_info(bars, new)
         rows = np.fromiter((self._rows[m] for m in mints), dtype=np.int64, count=len(mints))
         idx = self._col_index(ts)
-        ok = idx >= 0  # bars older than the buffer are dropped
+        ok = idx >= 0  # bars older than what a view can show are dropped
         rows, idx = rows[ok], idx[ok]
         for name in (*CANDLE_COLUMNS, *OPTIONAL_COLUMNS):
             if name not in bars.columns:
@@ -164,6 +180,20 @@ class MarketState:
         if len(idx):
             self._head = max(self._head, int(idx.max()))
             np.maximum.at(self._last_seen, rows, ts[ok] + BAR)
+
+    def _complete_info(self, bars: pl.DataFrame, new: list[str]) -> None:
+        """A token first seen in bars without its pool creation time (a history backfill) takes it
+        from the first later bars that carry it."""
+        if "pair_created_at" not in bars.columns:
+            return
+        missing = [m for m, i in self._info.items() if i.pair_created_at is None and m not in new]
+        if not missing:
+            return
+        got = (bars.filter(pl.col("mint").is_in(missing) & pl.col("pair_created_at").is_not_null())
+               .unique("mint", keep="last"))
+        for rec in got.select("mint", "pair_created_at").iter_rows(named=True):
+            i = self._info[rec["mint"]]
+            self._info[rec["mint"]] = TokenInfo(i.mint, i.symbol, i.decimals, int(rec["pair_created_at"].timestamp()))
 
     # ------------------------------------------------------------------ reading
 

@@ -42,6 +42,19 @@ from strategies.registry import build_strategies
 
 log = logging.getLogger("solbot.run")
 
+_EVENT_LEVELS = (logging.INFO, logging.WARNING, logging.ERROR)  # by Severity.rank
+
+
+def cycle_line(report: CycleReport, engine: Engine) -> str:
+    """One log line per cycle: what was looked at, who voted, what was decided and done."""
+    voting = [v for v in engine.last_votes if ((v.score != 0) & (v.confidence > 0)).any()]
+    n_votes = sum(int(((v.score != 0) & (v.confidence > 0)).sum()) for v in voting)
+    actions = [str(d.action) for d in engine.last_decisions]
+    return (f"cycle {engine.cycles}: {report.tokens} token(s) with enough history, {n_votes} vote(s) from "
+            f"{len(voting)} strateg{'y' if len(voting) == 1 else 'ies'}, {actions.count('buy')} buy / "
+            f"{actions.count('sell')} sell decision(s); {report.entries} entered, {report.exits} exited, "
+            f"{report.rejections} rejected")
+
 @dataclass
 class Runner:
     loaded: LoadedConfig
@@ -91,6 +104,8 @@ class Runner:
 
             def on_event(ev: EngineEvent) -> None:
                 sink(ev)
+                # in the log too: without Telegram this is where trades and breakers show up
+                log.log(_EVENT_LEVELS[ev.severity.rank], "%s", ev.text, extra={"event": str(ev.kind)})
                 if ev.kind in (EventKind.TRADE_OPENED, EventKind.TRADE_CLOSED, EventKind.TRADE_REDUCED):
                     metrics.record_trade("buy" if ev.kind is EventKind.TRADE_OPENED else "sell")
 
@@ -99,6 +114,7 @@ class Runner:
 
             async def after_cycle(report: CycleReport) -> None:
                 metrics.observe_cycle(report.seconds)
+                log.info("%s", cycle_line(report, engine), extra={"cycle": engine.cycles})
                 await status_box["status"].refresh()
                 held.clear()
                 held.update(p.mint for p in status_box["status"].positions())

@@ -6,6 +6,8 @@ its rule as ``"<rule>_unknown"``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.contracts import Rejected, TokenSafety
 from bot.risk.config import SafetyConfig
 from chain.types import QuoteCheck
@@ -166,3 +168,58 @@ def quote_checks(quote: QuoteCheck | None, cfg: SafetyConfig, *, mint: str, feed
         return Rejected(mint, "price_impact",
                         f"price impact {impact_bps:.0f} bps above limit {cfg.max_price_impact_bps:g}")
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInputs:
+    """What one entry rule reads, named as market dataset columns (``bot.dataset``; a replay maps
+    them one to one onto ``TokenSafety`` and the market view). The one declaration the backtest's
+    input-coverage table and its warnings before a run read.
+
+    ``unknown``: the rejection a token-bar without these inputs gets (with ``reject_unknown``), or
+    None when missing inputs do not reject. ``assumed``: what a replay takes instead when the
+    dataset lacks ``assumed_without`` altogether (then nothing is rejected as unknown). ``gate``:
+    a boolean first column whose false value settles the rule without the others (a classic SPL
+    token has no Token-2022 extensions; a token off any bonding curve has no curve progress)."""
+
+    rule: str
+    columns: tuple[str, ...]
+    unknown: str | None
+    assumed: str = ""
+    assumed_without: str = ""
+    gate: str = ""
+
+
+_CLASSIC_SPL = "no token_2022 column: tokens are taken as classic SPL tokens (no Token-2022 extensions)"
+
+
+def entry_rule_inputs(cfg: SafetyConfig) -> tuple[RuleInputs, ...]:
+    """The enabled entry safety rules (``entry_safety``) and the columns each needs to judge a token."""
+    unknown = cfg.reject_unknown
+    out: list[RuleInputs] = []
+
+    def add(rule: str, enabled: bool, columns: tuple[str, ...], *, assumed: str = "", gate: str = "",
+            unknown_rule: str = "") -> None:
+        if enabled:
+            out.append(RuleInputs(rule, columns, (unknown_rule or f"{rule}_unknown") if unknown else None, assumed,
+                                  "token_2022" if assumed else "", gate))
+
+    add("mint_authority", cfg.reject_mint_authority, ("mint_authority_set",))
+    add("freeze_authority", cfg.reject_freeze_authority, ("freeze_authority_set",))
+    add("transfer_fee", True, ("token_2022", "transfer_fee_bps"), assumed=_CLASSIC_SPL, gate="token_2022")
+    for rule, flag in (("permanent_delegate", cfg.reject_permanent_delegate),
+                       ("transfer_hook", cfg.reject_transfer_hook),
+                       ("non_transferable", cfg.reject_non_transferable),
+                       ("default_frozen", cfg.reject_default_frozen)):
+        add(rule, flag, ("token_2022", rule), assumed=_CLASSIC_SPL, gate="token_2022")
+    add("min_liquidity", True, ("liquidity_usd",))
+    add("min_age", cfg.min_age_minutes > 0, ("pair_created_at",))
+    add("top10_holder_share", True, ("top10_holder_share",))
+    add("lp_burned_share", cfg.min_lp_burned_share > 0, ("lp_burned_share",))
+    add("liquidity_mismatch", cfg.max_liquidity_mismatch < 1, ("pool_reserve_usd", "liquidity_usd"))
+    curve = cfg.reject_incomplete_bonding_curve or cfg.min_bonding_curve_progress > 0
+    add("bonding_curve_incomplete", cfg.reject_incomplete_bonding_curve, ("on_bonding_curve",),
+        unknown_rule="bonding_curve_unknown")
+    add("bonding_curve_progress", curve and not cfg.reject_incomplete_bonding_curve and cfg.min_bonding_curve_progress > 0,
+        ("on_bonding_curve", "bonding_curve_progress"), gate="on_bonding_curve")
+    return tuple(out)

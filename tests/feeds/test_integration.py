@@ -196,13 +196,13 @@ async def test_live_source_end_to_end_with_birdeye_and_helius(log_output) -> Non
             HeliusWsServer(hkey) as ws:
         hs.swaps.append(swap_tx("sigWS", wallet, MINTS[1], 200 * 10**9))
         cfg = live_cfg(ds.url, birdeye={"base_url": be.url, "price_interval_seconds": 0.5,
-                                        "rate": {"requests_per_minute": 6000.0, "burst": 5},
-                                        "ohlcv_backfill_minutes": 5},
+                                        "rate": {"requests_per_minute": 6000.0, "burst": 5}},
+                       geckoterminal={"base_url": "http://127.0.0.1:9"},  # only if Birdeye failed
                        helius={"base_url": hs.url, "ws_url": ws.url,
                                "whale_wallets": [wallet], "whale_poll_interval_seconds": 30.0},
                        discovery={"enabled": False, "watch_list": MINTS[:3]})
         src = LiveFeedSource(cfg, FeedKeys(birdeye_api_key=bkey, helius_api_key=hkey),
-                             max_tracked_tokens=10, clock=clock)
+                             max_tracked_tokens=10, clock=clock, history_bars=5)
         with log_output() as out:  # as `solbot run` sets logging up, without being told the keys
             await src.start()
             await _until(lambda: len(src.token_last_ok()) == 3 and len(src._safety_checked) == 3)
@@ -211,6 +211,7 @@ async def test_live_source_end_to_end_with_birdeye_and_helius(log_output) -> Non
             await _until(lambda: len(ws.subscribe_requests) == 2 and len(src.ws.subscriptions) == 1)
             assert await ws.push(wallet, "sigWS") == 1
             await _until(lambda: ("sigWS", MINTS[1]) in src._seen_trades)
+            await _until(lambda: src.history is not None and src.history.completed == 3)
             upd = await src.poll(clock.now())
             stats = src.stats()
             await src.aclose()

@@ -19,6 +19,7 @@ from bot.feeds.http import bucket_for
 from bot.feeds.scheduler import RefreshScheduler, make_plan
 from tests.feeds.conftest import REPO, FakeTime, feeds_cfg
 from tests.servers.feeds import DexScreenerServer, make_pair
+from tests.servers.geckoterminal import GeckoTerminalServer
 
 MINTS = [f"Rec{i:04d}{'y' * 37}"[:44] for i in range(1000)]
 
@@ -107,9 +108,13 @@ def test_bars_from_snapshots_revise_current_minute_only() -> None:
 async def test_record_command_writes_a_dataset_backtest_accepts(tmp_path: Path, monkeypatch, log_output) -> None:
     # log_output: `solbot record` sets up logging (with redaction) like every networked command;
     # the fixture restores the test process's logging afterwards
-    async with DexScreenerServer() as srv:
+    async with DexScreenerServer() as srv, GeckoTerminalServer() as gt:
         text = (REPO / "config" / "trading.toml").read_text()
         text = text.replace('base_url = "https://api.dexscreener.com"', f'base_url = "{srv.url}"')
+        text = text.replace('base_url = "https://api.geckoterminal.com/api/v2"', f'base_url = "{gt.base_url}"')
+        # no chain here: the recording has no mint facts (tests/cli/test_record_backtest_world.py has them)
+        text = text.replace('url = "https://api.mainnet-beta.solana.com", ws_url = "wss://api.mainnet-beta.solana.com"',
+                            'url = "http://127.0.0.1:9", ws_url = "ws://127.0.0.1:9"')
         text = re.sub(r"watch_list = \[\]", f"watch_list = {json.dumps(MINTS[:5])}", text, count=1)
         text = re.sub(r"(\[feeds\][^\[]*?)poll_interval_seconds = [0-9.]+", r"\1poll_interval_seconds = 0.5",
                       text, count=1, flags=re.S)

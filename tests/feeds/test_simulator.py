@@ -29,7 +29,8 @@ def test_dataset_follows_the_schema_with_one_row_per_token_minute(sim):
     assert all(f.schema[c] == t for c, t in REQUIRED_SCHEMA.items())
     assert (f["high"] >= f[["open", "close"]].max_horizontal()).all()
     assert (f["low"] <= f[["open", "close"]].min_horizontal()).all()
-    for opt in ("whale_buy_usd", "whale_sell_usd", "attention", "alt_close", "sol_usd", "decimals"):
+    for opt in ("whale_buy_usd", "whale_sell_usd", "boosts_active", "trending_rank", "alt_close", "sol_usd",
+                "decimals"):
         assert opt in f.columns
 
 

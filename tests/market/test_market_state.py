@@ -133,3 +133,42 @@ def test_dataset_round_trip_and_errors(tmp_path):
     pl.concat([frame, frame.head(1)]).write_parquet(tmp_path / "dup.parquet")
     with pytest.raises(DatasetError, match="duplicate"):
         read_dataset(tmp_path / "dup.parquet")
+
+
+def test_backfill_arriving_after_live_bars_lands():
+    """NOTES.md "backfill ordering": live (snapshot) bars set the time base first; a token's history
+    backfill that arrives a poll later used to be dropped as older than column 0."""
+    ms = state(window=100)
+    live = T0 + 60 * 80
+    ms.apply(MarketUpdate(live, bars([(live, "a", 2.0), (live, "b", 3.0)])))
+    history = [(T0 + 60 * i, "a", 1.0 + 0.01 * i) for i in range(80)]
+    ms.apply(MarketUpdate(live + 5, bars(history)))
+    v = ms.view(live + 60, min_bars=60)
+    assert v.mints == ("a",)  # a has 81 bars; b has only its live one
+    assert v.candles.ts[0] == T0 and v.candles.n_bars == 81
+    assert v.candles.close[0, 0] == 1.0 and v.candles.close[0, -1] == 2.0
+    assert ms.latest("b") == 3.0  # other tokens' bars moved with the axis
+    nxt = live + 60
+    ms.apply(MarketUpdate(nxt, bars([(nxt, "a", 2.5)])))
+    assert ms.view(nxt + 60).candles.close[0, -1] == 2.5
+
+
+def test_backfill_older_than_the_window_keeps_only_what_a_view_can_show():
+    ms = state(window=10)
+    live = T0 + 60 * 50
+    ms.apply(MarketUpdate(live, bars([(live, "a", 2.0)])))
+    ms.apply(MarketUpdate(live, bars([(T0 + 60 * i, "a", 1.0) for i in range(50)])))
+    v = ms.view(live + 60)
+    assert v.candles.n_bars == 10 and v.candles.ts[0] == live - 60 * 9 and v.candles.close[0, -1] == 2.0
+    assert all(arr.shape[1] <= 20 for arr in ms._cols.values())
+
+
+def test_pool_creation_time_from_later_bars_when_the_backfill_came_first():
+    ms = state(window=10)
+    ms.apply(MarketUpdate(T0 + 60, bars([(T0, "a", 1.0)])))
+    assert ms.info("a").pair_created_at is None
+    created = T0 - 3600
+    live = bars([(T0 + 60, "a", 1.1)]).with_columns(
+        pl.lit(created * 1_000_000).cast(pl.Datetime("us", "UTC")).alias("pair_created_at"))
+    ms.apply(MarketUpdate(T0 + 120, live))
+    assert ms.info("a").pair_created_at == created

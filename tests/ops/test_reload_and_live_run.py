@@ -112,6 +112,7 @@ def test_default_paper_run_stays_up_when_feeds_are_unreachable(tmp_path):
     cfg = tmp_path / "t.toml"
     cfg.write_text(edit(TOML, ('base_url = "https://api.dexscreener.com"', f'base_url = "{dead}"'),
                         ('url = "https://api.mainnet-beta.solana.com"', f'url = "{dead}"'),
+                        ('base_url = "https://api.geckoterminal.com/api/v2"', f'base_url = "{dead}"'),
                         ('path = "data/solbot.sqlite3"', f'path = "{db}"'), ("port = 8080", "port = 0")))
     proc = start(cfg)
     try:
@@ -141,7 +142,8 @@ def test_default_paper_run_stays_up_when_feeds_are_unreachable(tmp_path):
         assert {"solbot_feed_requests", "solbot_feed_errors", "solbot_feed_latency_seconds",
                 "solbot_feed_breaker_state", "solbot_feed_scheduler_tokens", "solbot_feed_universe_tracked",
                 "solbot_feed_fresh", "solbot_equity_sol"} <= set(families)
-        assert [s.labels for s in families["solbot_feed_requests"].samples] == [{"source": "dexscreener"}]
+        assert [s.labels for s in families["solbot_feed_requests"].samples] == [{"source": "dexscreener"},
+                                                                                {"source": "geckoterminal"}]
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not any("unavailable" in ln for ln in lines):
             ready, _, _ = select.select([proc.stdout], [], [], 1.0)

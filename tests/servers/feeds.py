@@ -208,11 +208,13 @@ class DexScreenerServer(FaultyServer):
 
 
 class BirdeyeServer(FaultyServer):
-    """Birdeye ``/defi/*`` endpoints; requires ``X-API-KEY == api_key`` (401 otherwise)."""
+    """Birdeye ``/defi/*`` endpoints; requires ``X-API-KEY == api_key`` (401 otherwise).
+    ``ohlcv_forbidden``: ``/defi/ohlcv`` answers 403, as for a key whose plan lacks it."""
 
     def __init__(self, api_key: str = "birdeye-test-key") -> None:
         self.api_key = api_key
         self.seen_keys: list[str] = []
+        self.ohlcv_forbidden = False
         super().__init__()
 
     def routes(self) -> None:
@@ -239,6 +241,9 @@ class BirdeyeServer(FaultyServer):
         return web.json_response({"success": True, "data": data})
 
     async def ohlcv(self, request: web.Request) -> web.Response:
+        if self.ohlcv_forbidden:
+            return web.json_response({"success": False, "message": "Forbidden: plan does not include this API"},
+                                     status=403)
         mint = request.query["address"]
         t0, t1 = int(request.query["time_from"]), int(request.query["time_to"])
         base = 0.001 + _h(mint)

@@ -75,7 +75,6 @@ def random_market(tokens: int, bars: int, seed: int, whales: bool = True) -> Pan
     cols["liquidity_usd"] = np.where(nan, np.nan, rng.lognormal(11, 1, (tokens, 1)) * np.ones(bars))
     cols["buys"] = np.where(nan, np.nan, rng.poisson(8, (tokens, bars)).astype(float))
     cols["sells"] = np.where(nan, np.nan, rng.poisson(8, (tokens, bars)).astype(float))
-    cols["attention"] = np.where(nan, np.nan, np.clip(np.cumsum(rng.normal(0, 2, (tokens, bars)), 1) + 30, 0, 100))
     cols["boosts_active"] = np.where(nan, np.nan, rng.integers(0, 3, (tokens, bars)).astype(float))
     cols["trending_rank"] = np.where(nan | (rng.random((tokens, bars)) < 0.7), np.nan,
                                      rng.integers(1, 50, (tokens, bars)).astype(float))

@@ -90,14 +90,27 @@ def test_whale_tracking_buys_accumulation_and_abstains_without_whale_data(scfg) 
     assert (bare.score == 0).all() and (bare.confidence == 0).all() and bare.reasons[0] == "no whale data"
 
 
-def test_sentiment_momentum_buys_rising_attention_with_buy_pressure(scfg) -> None:
+def test_sentiment_momentum_buys_rising_boosts_with_buy_pressure(scfg) -> None:
     close = _walk(5)
-    att = np.linspace(10, 80, BARS)
+    boosts = np.zeros(BARS)
+    boosts[-15:] = 2.0  # two boosts bought within the window
     buys = np.full(BARS, 30.0)
     sells = np.full(BARS, 10.0)
     v = _strategy(scfg, "sentiment_momentum").evaluate(
-        view(panel({"close": close, "attention": att, "buys": buys, "sells": sells})))
+        view(panel({"close": close, "boosts_active": boosts, "buys": buys, "sells": sells})))
     assert v.score[0] > 0.3 and v.confidence[0] > 0.4
+    assert "boosts +" in v.reasons[0]
+
+
+def test_sentiment_momentum_reads_no_attention_column(scfg) -> None:
+    """`attention` had no live source (the simulator alone produced it): it is not an input."""
+    close = _walk(5)
+    quiet = np.zeros(BARS)
+    s = _strategy(scfg, "sentiment_momentum")
+    v = s.evaluate(view(panel({"close": close, "attention": np.linspace(0, 100, BARS), "buys": quiet,
+                               "sells": quiet})))
+    assert v.score[0] == 0 and v.reasons[0] == "no sentiment data"
+    assert "attention" not in s.inputs.required + s.inputs.optional
 
 
 def test_pattern_recognition_sees_bullish_structure_and_bearish_structure(scfg) -> None:
@@ -137,7 +150,7 @@ def test_every_strategy_stays_finite_and_in_range_on_adversarial_inputs(scfg, ca
     close = ADVERSARIAL[case]
     zeros = np.where(np.isnan(close), np.nan, 0.0)
     p = panel({"close": close, "volume_usd": zeros, "liquidity_usd": zeros, "buys": zeros, "sells": zeros,
-               "whale_buy_usd": zeros, "whale_sell_usd": zeros, "attention": zeros, "alt_close": close})
+               "whale_buy_usd": zeros, "whale_sell_usd": zeros, "boosts_active": zeros, "alt_close": close})
     for s in build_strategies(scfg):
         for pp in (p, p.tail(1), p.tail(2)):
             v = s.evaluate(view(pp))

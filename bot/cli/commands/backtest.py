@@ -2,8 +2,10 @@
 
 Exactly the code that trades, with the paper executor (never a live one, whatever
 ``[environment] execution_mode`` says) and a throwaway in-memory ledger unless ``--ledger`` names
-one. Prints the summary; ``--report`` writes the JSON report, ``--plot`` a PNG of equity and
-drawdown. Needs no network and no running bot.
+one. Before it runs it says what the dataset lacks for the configured rules and strategies (a
+column a rule needs to judge an entry, a strategy that cannot vote). Prints the summary with the
+input coverage of every strategy and rule; ``--report`` writes the JSON report (``input_coverage``
+included), ``--plot`` a PNG of equity and drawdown. Needs no network and no running bot.
 
 Exit status: 0 when the backtest ran; 2 for an operator error (config invalid, dataset missing or
 not following the schema, output directory missing).
@@ -16,10 +18,12 @@ import json
 import sys
 from pathlib import Path
 
+from bot.backtest.coverage import coverage_lines, coverage_warnings, input_coverage
 from bot.backtest.driver import plot_report, run_backtest, tty_progress
 from bot.cli.common import load
 from bot.dataset import read_dataset
 from bot.errors import OperatorError
+from strategies.registry import build_strategies
 
 NAME = "backtest"
 HELP = "run the engine over a market dataset (simulated clock, paper executor) and report"
@@ -39,8 +43,13 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.report, args.plot):
         if path is not None and path.parent and not path.parent.exists():
             raise OperatorError(f"output directory {path.parent} does not exist")
-    result = run_backtest(loaded.config, data, args.ledger, config_sha256=loaded.sha256,
-                          config_text=loaded.text, progress=tty_progress())
+    cfg = loaded.config
+    coverage = input_coverage(data, build_strategies(cfg.strategies), cfg.risk.safety)
+    for line in coverage_warnings(coverage):
+        print(f"warning: {line}")
+    sys.stdout.flush()
+    result = run_backtest(cfg, data, args.ledger, config_sha256=loaded.sha256,
+                          config_text=loaded.text, progress=tty_progress(), coverage=coverage)
     r = result.report
     pf = "n/a" if r["profit_factor"] is None else f"{r['profit_factor']:.2f}"
     print(f"backtest {r['start']} → {r['end']} ({result.cycles} cycles)\n"
@@ -52,8 +61,14 @@ def run(args: argparse.Namespace) -> int:
           f"fees {r['fees_sol']:.4f} SOL")
     if r["rejections"]:
         print("  rejections: " + ", ".join(f"{k}={v}" for k, v in r["rejections"].items()))
-    if r["strategy_attribution"]:
-        print("  attribution: " + ", ".join(f"{k} {v['pnl_sol']:+.4f}" for k, v in r["strategy_attribution"].items()))
+    strategies = r["input_coverage"]["strategies"]
+    if strategies:
+        attribution = r["strategy_attribution"]
+        print("  attribution: " + ", ".join(
+            f"{k} silent (no {'/'.join(c['absent'] or c['required'])})" if c["silent"]
+            else f"{k} {attribution[k]['pnl_sol']:+.4f}" if k in attribution else f"{k} no votes"
+            for k, c in strategies.items()))
+    print("\n".join(coverage_lines(r["input_coverage"])))
     try:
         if args.report:
             args.report.write_text(json.dumps(r, indent=2, sort_keys=True) + "\n")
