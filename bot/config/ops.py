@@ -27,6 +27,10 @@ class HealthConfig(OpsSection):
     max_connections: int = Field(ge=1)
     check_timeout_seconds: float = Field(gt=0)
     cycle_latency_buckets_seconds: list[float] = Field(min_length=1)
+    dashboard_enabled: bool = True
+    dashboard_refresh_seconds: float = Field(default=5.0, ge=1)
+    dashboard_equity_hours: float = Field(default=24.0, gt=0)
+    dashboard_allowed_hosts: list[str] = Field(default_factory=list)
 
     @field_validator("cycle_latency_buckets_seconds")
     @classmethod
