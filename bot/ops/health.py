@@ -19,7 +19,7 @@ otherwise). That defeats DNS rebinding: a web page the operator visits cannot po
 domain name at 127.0.0.1 and read the book from the operator's browser. ``/healthz``, ``/readyz``
 and ``/metrics`` are for machines and accept any ``Host``.
 
-Built on plain asyncio streams rather than a web framework: the server only answers four GETs
+Built on plain asyncio streams rather than a web framework: the server only answers a few GETs
 without bodies, and owning the few lines of parsing lets us bound everything a hostile or broken
 client can hold: the request head size, the time to send it, and the number of open connections.
 """
