@@ -39,21 +39,21 @@ def facade(cfg, ledger, *, rpc_stats=None) -> EngineStatus:
 
 
 async def test_equity_curve_covers_the_configured_hours_thinned_with_the_newest_kept(make_config, ledger):
-    cfg = make_config({"health": {"dashboard_equity_hours": 6.0}})
-    for i in range(2 * 24 * 60 + 1):  # two days of one-minute snapshots, up to NOW
-        ts = T0 + 60 * i
+    cfg = make_config({"health": {"dashboard_equity_hours": 12.0}})
+    for i in range(20 * 60 + 1):  # 20 hours of one-minute snapshots, up to NOW
+        ts = NOW - 20 * 3600 + 60 * i
         ledger.record_equity(ts, 10.0 + i / 10_000, 10 * LAMPORTS_PER_SOL, 0.0, 150.0)
     status = facade(cfg, ledger)
     assert status.equity_curve() == []  # nothing read before the first refresh
     await status.refresh()
     curve = status.equity_curve()
-    assert curve[0].ts >= NOW - 6 * 3600 and curve[-1].ts == NOW  # the window, up to the latest snapshot
-    assert curve[0].ts - (NOW - 6 * 3600) < 60 * 2  # ... from its start (the stride is one or two minutes)
-    assert [p.ts for p in curve] == sorted(p.ts for p in curve)
-    assert CURVE_POINTS // 2 < len(curve) <= CURVE_POINTS + 1
-    assert curve[-1].equity_sol == pytest.approx(10.0 + 2 * 24 * 60 / 10_000)
-    # today's PnL still reads from the day's start, not from the curve's window
-    assert status.pnl().max_drawdown_pct == 0.0 and status.pnl().equity_sol == curve[-1].equity_sol
+    # the 721 snapshots of the last 12 hours, every second one: 361 points, oldest first, both ends kept
+    assert len(curve) == 361 <= CURVE_POINTS
+    assert curve[0].ts == NOW - 12 * 3600 and curve[-1].ts == NOW
+    assert [p.ts for p in curve] == [NOW - 12 * 3600 + 120 * k for k in range(361)]
+    assert curve[-1].equity_sol == pytest.approx(10.0 + 20 * 60 / 10_000)
+    # today's PnL still reads from the day's start (NOW is a UTC midnight), not from the curve's window
+    assert status.pnl().equity_sol == curve[-1].equity_sol and status.pnl().max_drawdown_pct == 0.0
 
 
 async def test_a_short_history_is_not_thinned(make_config, ledger):
