@@ -1,7 +1,8 @@
 """Config types owned by ``chain/``: RPC endpoints, Jupiter, execution (paper model and live sender).
 
-Defaults live in ``config/trading.toml`` only; every field here is required so the TOML stays the
-single source of tunables. The bot's config loader composes these into its root model.
+Every field's default is the value ``config/trading.toml`` documents (a key a config file leaves
+out takes it; tests/config checks the two agree). The bot's config loader composes these into its
+root model.
 """
 
 from __future__ import annotations
@@ -25,17 +26,19 @@ class RpcEndpoint(ChainSection):
 
 
 class RpcConfig(ChainSection):
-    endpoints: list[RpcEndpoint] = Field(min_length=1)
-    commitment: Literal["processed", "confirmed", "finalized"]
-    request_timeout_seconds: float = Field(gt=0)
-    probe_interval_seconds: float = Field(gt=0)
-    max_slot_lag: int = Field(ge=0)
-    hedge_delay_ms: float = Field(gt=0)
-    latency_ewma_alpha: float = Field(gt=0, le=1)
-    breaker_failure_threshold: int = Field(ge=1)
-    breaker_open_seconds: float = Field(gt=0)
-    max_backoff_seconds: float = Field(gt=0)
-    default_retry_after_seconds: float = Field(gt=0)
+    endpoints: list[RpcEndpoint] = Field(default=[
+        RpcEndpoint(url="https://api.mainnet-beta.solana.com", ws_url="wss://api.mainnet-beta.solana.com", weight=1.0),
+    ], min_length=1)
+    commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
+    request_timeout_seconds: float = Field(default=5.0, gt=0)
+    probe_interval_seconds: float = Field(default=5.0, gt=0)
+    max_slot_lag: int = Field(default=20, ge=0)
+    hedge_delay_ms: float = Field(default=300.0, gt=0)
+    latency_ewma_alpha: float = Field(default=0.2, gt=0, le=1)
+    breaker_failure_threshold: int = Field(default=3, ge=1)
+    breaker_open_seconds: float = Field(default=2.0, gt=0)
+    max_backoff_seconds: float = Field(default=60.0, gt=0)
+    default_retry_after_seconds: float = Field(default=1.0, gt=0)
 
     @model_validator(mode="after")
     def _roles(self) -> RpcConfig:
@@ -47,42 +50,49 @@ class RpcConfig(ChainSection):
 
 
 class JupiterConfig(ChainSection):
-    base_url: str = Field(pattern=r"^https?://")
-    requests_per_second: float = Field(gt=0)
-    only_direct_routes: bool
-    restrict_intermediate_tokens: bool
-    timeout_seconds: float = Field(gt=0)
-    dynamic_compute_unit_limit: bool
-    max_rate_limit_wait_seconds: float = Field(ge=0)
+    base_url: str = Field(default="https://api.jup.ag", pattern=r"^https?://")
+    requests_per_second: float = Field(default=0.5, gt=0)
+    only_direct_routes: bool = False
+    restrict_intermediate_tokens: bool = True
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    dynamic_compute_unit_limit: bool = True
+    max_rate_limit_wait_seconds: float = Field(default=10.0, ge=0)
 
 
 class PaperModelConfig(ChainSection):
     """How the paper executor models a fill when it cannot (or must not) take a live quote."""
 
-    pool_fee_bps: float = Field(ge=0, le=1000)
-    base_fee_lamports_per_signature: int = Field(ge=0)
-    priority_fee_lamports: int = Field(ge=0)
-    ata_rent_lamports: int = Field(ge=0)
-    use_live_quotes: bool
+    pool_fee_bps: float = Field(default=25.0, ge=0, le=1000)
+    base_fee_lamports_per_signature: int = Field(default=5000, ge=0)
+    priority_fee_lamports: int = Field(default=50000, ge=0)
+    ata_rent_lamports: int = Field(default=2_039_280, ge=0)
+    use_live_quotes: bool = True
 
 
 class LiveExecutionConfig(ChainSection):
     """The live executor: pre-sign checks, priority fee, sending and confirming."""
 
-    simulate_before_send: bool
-    max_price_impact: float = Field(gt=0, le=1)
-    allowed_program_ids: list[str] = Field(min_length=1)
-    priority_fee_source: Literal["rpc", "helius"]
-    priority_fee_helius_level: Literal["Min", "Low", "Medium", "High", "VeryHigh", "UnsafeMax"]
-    priority_fee_percentile: float = Field(ge=0, le=100)
-    priority_fee_compute_units: int = Field(gt=0)
-    max_priority_fee_lamports: int = Field(ge=0)
-    rebroadcast_interval_seconds: float = Field(gt=0)
-    status_poll_interval_seconds: float = Field(gt=0)
-    use_websocket: bool
+    simulate_before_send: bool = True
+    max_price_impact: float = Field(default=0.05, gt=0, le=1)
+    allowed_program_ids: list[str] = Field(default=[
+        "ComputeBudget111111111111111111111111111111",
+        "11111111111111111111111111111111",
+        "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
+        "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb",
+        "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL",
+        "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4",
+    ], min_length=1)
+    priority_fee_source: Literal["rpc", "helius"] = "rpc"
+    priority_fee_helius_level: Literal["Min", "Low", "Medium", "High", "VeryHigh", "UnsafeMax"] = "High"
+    priority_fee_percentile: float = Field(default=75.0, ge=0, le=100)
+    priority_fee_compute_units: int = Field(default=300_000, gt=0)
+    max_priority_fee_lamports: int = Field(default=2_000_000, ge=0)
+    rebroadcast_interval_seconds: float = Field(default=2.0, gt=0)
+    status_poll_interval_seconds: float = Field(default=0.5, gt=0)
+    use_websocket: bool = True
 
 
 class ExecutionConfig(ChainSection):
-    paper: PaperModelConfig
-    live: LiveExecutionConfig
-    close_empty_token_accounts: bool
+    paper: PaperModelConfig = Field(default_factory=PaperModelConfig)
+    live: LiveExecutionConfig = Field(default_factory=LiveExecutionConfig)
+    close_empty_token_accounts: bool = True

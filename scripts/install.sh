@@ -6,7 +6,11 @@
 #     .timer into /etc/systemd/system
 #   - /etc/solbot/trading.toml and /etc/solbot/solbot.env (mode 0600), only if absent: an existing
 #     config or secrets file is never overwritten
-# and prints the next steps. Safe to run again (upgrades the package and the units).
+# and prints the next steps. Safe to run again: it upgrades the package (the versions pinned in
+# constraints.txt, which CI tested) and the units, then runs `solbot check-config --diff` on the
+# config and secrets with the version just installed (listing the keys the config leaves to the
+# defaults and any it sets that this version does not have) and restarts a running solbot.service
+# only when that passes. When it fails, the bot is not restarted and install.sh exits 2.
 #
 # Usage: sudo scripts/install.sh [--prefix DIR] [--dry-run] [--no-venv] [--python PY] [--pip-args "ARGS"]
 #   --prefix DIR   install under DIR instead of / (staging, packaging, tests); the user is not
@@ -18,6 +22,7 @@
 #                  which hides those, so the bot would fail with 203/EXEC. Debian: /usr/bin/python3
 #                  (apt install python3-venv)
 #   --pip-args A   extra pip arguments, e.g. "--no-index --find-links /srv/wheels" for offline hosts
+#                  (the wheels must include the versions in constraints.txt)
 set -euo pipefail
 
 src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -120,8 +125,11 @@ else
         run "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "solbot needs Python 3.11+")'
         run "$python" -m venv "$opt/.venv"
     fi
+    # the versions CI tested (scripts/freeze-constraints.sh pins them from a venv that passed)
+    constraints=()
+    [ -f "$src/constraints.txt" ] && constraints=(-c "$src/constraints.txt")
     # shellcheck disable=SC2086  # pip_args is a list of words on purpose
-    run "$opt/.venv/bin/python" -m pip install --quiet --upgrade $pip_args "$src"
+    run "$opt/.venv/bin/python" -m pip install --quiet --upgrade $pip_args "${constraints[@]}" "$src"
     # solbot.service skips polars' import-time CPU check (POLARS_SKIP_CPU_CHECK=1: the check needs
     # writable+executable memory, which MemoryDenyWriteExecute=yes forbids), so run it here once.
     if ! run env -u POLARS_SKIP_CPU_CHECK "$opt/.venv/bin/python" \
@@ -152,8 +160,28 @@ else
 fi
 
 # 6. systemd
+systemd=0
 if [ "$real_root" -eq 1 ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemd=1
     run systemctl daemon-reload
+fi
+
+# 7. the config and secrets must load with the version now installed; only then is a running bot
+#    restarted into it (a config that fails would stop it for good: exit 2 is not retried)
+solbot="$opt/.venv/bin/solbot"
+check=("$solbot" --config "$etc/trading.toml" check-config --diff --env-file "$etc/solbot.env")
+if [ -x "$solbot" ] || [ "$dry_run" -eq 1 ]; then
+    echo "+ ${check[*]}"
+    if [ "$dry_run" -eq 0 ] && ! "${check[@]}"; then
+        echo "install.sh: $etc/trading.toml or $etc/solbot.env does not load with the version just installed (see above); solbot.service was NOT restarted: fix the file, check it with: ${check[*]}; then: systemctl restart solbot.service" >&2
+        exit 2
+    fi
+else
+    echo "= no $solbot: config not checked (--no-venv and no venv there)"
+fi
+if [ "$systemd" -eq 1 ] && systemctl is-active --quiet solbot.service; then
+    echo "= solbot.service is running: restarting it into the version just installed"
+    run systemctl restart solbot.service
 fi
 
 cat <<NEXT

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Creates .venv in the repository root (if missing) and installs solbot into it.
 # Usage: scripts/setup-venv.sh [--test]   (--test also installs the test extras)
-# Idempotent: re-running only reinstalls when pyproject.toml changed since the last install.
+# Versions come from constraints.txt (pinned from a venv that passed the tests by
+# scripts/freeze-constraints.sh), so every .venv gets what CI tested.
+# Idempotent: re-running only reinstalls when pyproject.toml or constraints.txt changed since the
+# last install.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -17,8 +20,11 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 stamp=".venv/.solbot-installed${extras}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ ! -x .venv/bin/solbot ]; then
+constraints=()
+[ -f constraints.txt ] && constraints=(-c constraints.txt)
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ] \
+        || [ ! -x .venv/bin/solbot ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip >&2
-    .venv/bin/python -m pip install --quiet -e ".${extras}" >&2
+    .venv/bin/python -m pip install --quiet "${constraints[@]}" -e ".${extras}" >&2
     touch "$stamp"
 fi

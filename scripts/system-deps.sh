@@ -7,11 +7,17 @@
 #                      then only /usr/bin/promtool into /usr/local/bin): installing the package
 #                      would also install and start a Prometheus server (init script, unit), which
 #                      the systemd container test would then boot too.
+#   chromium, chromium-driver
+#                      tests/ops/test_dashboard_browser.py loads the status page in a real headless
+#                      Chromium through /usr/bin/chromedriver (17-37 s to install here; no browser
+#                      is ever downloaded by the tests themselves)
 # Prints what is missing (and changes nothing) when it cannot install.
 set -euo pipefail
 packages=()
 command -v systemd-nspawn >/dev/null 2>&1 || packages+=(systemd-container)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+[ -x /usr/bin/chromedriver ] || packages+=(chromium-driver)
 need_promtool=0
 command -v promtool >/dev/null 2>&1 || need_promtool=1
 [ ${#packages[@]} -eq 0 ] && [ "$need_promtool" -eq 0 ] && exit 0

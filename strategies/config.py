@@ -1,7 +1,8 @@
 """Config types owned by ``strategies/``: per-strategy parameters, ensemble and regime settings.
 
-Every field is required; values come from ``[strategies.*]``, ``[ensemble]``, ``[ensemble.regime]``
-and ``[ensemble.gating]`` in ``config/trading.toml``.
+Values come from ``[strategies.*]``, ``[ensemble]``, ``[ensemble.regime]`` and ``[ensemble.gating]``
+in ``config/trading.toml``. Every field's default is the value the shipped file documents (a key a
+file leaves out takes it; tests/config checks the two agree).
 """
 
 from __future__ import annotations
@@ -23,10 +24,6 @@ STRATEGY_NAMES: tuple[str, ...] = (
 #: Regime labels. ``unknown`` is a token with too little history to classify.
 REGIMES: tuple[str, ...] = ("trending_up", "trending_down", "ranging", "choppy", "crisis", "unknown")
 
-Positive = Field(gt=0)
-Bars = Field(ge=1)
-
-
 class StrategySection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -34,36 +31,36 @@ class StrategySection(BaseModel):
 class StrategyParams(StrategySection):
     """Fields every strategy has; each strategy extends this with its own parameters."""
 
-    enabled: bool
-    weight: float = Field(ge=0)
+    enabled: bool = True
+    weight: float = Field(default=1.0, ge=0)
 
 
 class MomentumBreakoutParams(StrategyParams):
-    lookback_bars: int = Field(ge=2)
-    volume_lookback_bars: int = Field(ge=2)
-    volume_surge: float = Field(gt=1)
-    roc_fast_bars: int = Bars
-    roc_slow_bars: int = Bars
-    roc_full: float = Positive
+    lookback_bars: int = Field(default=60, ge=2)
+    volume_lookback_bars: int = Field(default=30, ge=2)
+    volume_surge: float = Field(default=3.0, gt=1)
+    roc_fast_bars: int = Field(default=5, ge=1)
+    roc_slow_bars: int = Field(default=15, ge=1)
+    roc_full: float = Field(default=0.1, gt=0)
 
 
 class MeanReversionParams(StrategyParams):
-    period: int = Field(ge=2)
-    band_k: float = Positive
-    rsi_period: int = Field(ge=2)
-    rsi_low: float = Field(gt=0, lt=50)
-    rsi_high: float = Field(gt=50, lt=100)
-    z_full: float = Positive
+    period: int = Field(default=20, ge=2)
+    band_k: float = Field(default=2.0, gt=0)
+    rsi_period: int = Field(default=14, ge=2)
+    rsi_low: float = Field(default=30.0, gt=0, lt=50)
+    rsi_high: float = Field(default=70.0, gt=50, lt=100)
+    z_full: float = Field(default=3.0, gt=0)
 
 
 class TrendFollowingParams(StrategyParams):
-    timeframe_minutes: int = Bars
-    fast: int = Bars
-    mid: int = Bars
-    slow: int = Bars
-    adx_period: int = Field(ge=2)
-    adx_min: float = Field(gt=0, lt=100)
-    adx_full: float = Field(gt=0, le=100)
+    timeframe_minutes: int = Field(default=5, ge=1)
+    fast: int = Field(default=8, ge=1)
+    mid: int = Field(default=21, ge=1)
+    slow: int = Field(default=55, ge=1)
+    adx_period: int = Field(default=14, ge=2)
+    adx_min: float = Field(default=20.0, gt=0, lt=100)
+    adx_full: float = Field(default=40.0, gt=0, le=100)
 
     @model_validator(mode="after")
     def _ordered(self) -> TrendFollowingParams:
@@ -75,18 +72,18 @@ class TrendFollowingParams(StrategyParams):
 
 
 class VolatilityBreakoutParams(StrategyParams):
-    period: int = Field(ge=2)
-    bollinger_k: float = Positive
-    keltner_k: float = Positive
-    squeeze_recent_bars: int = Bars
-    atr_percentile_bars: int = Field(ge=2)
-    atr_percentile_max: float = Field(gt=0, le=1)
+    period: int = Field(default=20, ge=2)
+    bollinger_k: float = Field(default=2.0, gt=0)
+    keltner_k: float = Field(default=1.5, gt=0)
+    squeeze_recent_bars: int = Field(default=10, ge=1)
+    atr_percentile_bars: int = Field(default=120, ge=2)
+    atr_percentile_max: float = Field(default=0.3, gt=0, le=1)
 
 
 class WhaleTrackingParams(StrategyParams):
-    window_bars: int = Bars
-    recent_bars: int = Bars
-    flow_to_liquidity_full: float = Positive
+    window_bars: int = Field(default=30, ge=1)
+    recent_bars: int = Field(default=10, ge=1)
+    flow_to_liquidity_full: float = Field(default=0.05, gt=0)
 
     @model_validator(mode="after")
     def _recent_inside_window(self) -> WhaleTrackingParams:
@@ -96,25 +93,25 @@ class WhaleTrackingParams(StrategyParams):
 
 
 class SentimentMomentumParams(StrategyParams):
-    window_bars: int = Field(ge=2)
-    imbalance_full: float = Field(gt=0, le=1)
-    trending_top: int = Bars
-    min_trades: int = Bars
+    window_bars: int = Field(default=30, ge=2)
+    imbalance_full: float = Field(default=0.3, gt=0, le=1)
+    trending_top: int = Field(default=10, ge=1)
+    min_trades: int = Field(default=20, ge=1)
 
 
 class PatternRecognitionParams(StrategyParams):
-    timeframe_minutes: int = Bars
-    lookback_bars: int = Field(ge=6)
-    pivot_bars: int = Bars
-    double_tolerance: float = Field(gt=0, lt=1)
+    timeframe_minutes: int = Field(default=5, ge=1)
+    lookback_bars: int = Field(default=36, ge=6)
+    pivot_bars: int = Field(default=2, ge=1)
+    double_tolerance: float = Field(default=0.02, gt=0, lt=1)
 
 
 class StatisticalArbitrageParams(StrategyParams):
-    period: int = Field(ge=10)
-    z_entry: float = Positive
-    z_full: float = Positive
-    max_half_life_bars: float = Positive
-    min_basket_tokens: int = Field(ge=2)
+    period: int = Field(default=60, ge=10)
+    z_entry: float = Field(default=2.0, gt=0)
+    z_full: float = Field(default=3.5, gt=0)
+    max_half_life_bars: float = Field(default=30.0, gt=0)
+    min_basket_tokens: int = Field(default=5, ge=2)
 
     @model_validator(mode="after")
     def _z_order(self) -> StatisticalArbitrageParams:
@@ -126,16 +123,16 @@ class StatisticalArbitrageParams(StrategyParams):
 class StrategiesConfig(StrategySection):
     """One table per strategy under ``[strategies.<name>]``, plus settings they share."""
 
-    settle_periods: int = Field(ge=3)
+    settle_periods: int = Field(default=10, ge=3)
 
-    momentum_breakout: MomentumBreakoutParams
-    mean_reversion: MeanReversionParams
-    trend_following: TrendFollowingParams
-    volatility_breakout: VolatilityBreakoutParams
-    whale_tracking: WhaleTrackingParams
-    sentiment_momentum: SentimentMomentumParams
-    pattern_recognition: PatternRecognitionParams
-    statistical_arbitrage: StatisticalArbitrageParams
+    momentum_breakout: MomentumBreakoutParams = Field(default_factory=MomentumBreakoutParams)
+    mean_reversion: MeanReversionParams = Field(default_factory=MeanReversionParams)
+    trend_following: TrendFollowingParams = Field(default_factory=TrendFollowingParams)
+    volatility_breakout: VolatilityBreakoutParams = Field(default_factory=VolatilityBreakoutParams)
+    whale_tracking: WhaleTrackingParams = Field(default_factory=WhaleTrackingParams)
+    sentiment_momentum: SentimentMomentumParams = Field(default_factory=SentimentMomentumParams)
+    pattern_recognition: PatternRecognitionParams = Field(default_factory=PatternRecognitionParams)
+    statistical_arbitrage: StatisticalArbitrageParams = Field(default_factory=StatisticalArbitrageParams)
 
     def params(self, name: str) -> StrategyParams:
         return getattr(self, name)
@@ -147,30 +144,59 @@ class StrategiesConfig(StrategySection):
 class RegimeConfig(StrategySection):
     """How tokens and the market are classified (see ``strategies/regime.py``)."""
 
-    adx_period: int = Field(ge=2)
-    adx_trend: float = Field(gt=0, lt=100)
-    chop_period: int = Field(ge=2)
-    chop_choppy: float = Field(gt=0, lt=100)
-    vol_period: int = Field(ge=2)
-    vol_history_bars: int = Field(ge=2)
-    vol_high_percentile: float = Field(gt=0, le=1)
-    crisis_window_bars: int = Bars
-    token_crisis_drop: float = Field(gt=0, lt=1)
-    market_crisis_drop: float = Field(gt=0, lt=1)
-    correlation_bars: int = Field(ge=3)
-    correlation_spike: float = Field(gt=0, le=1)
-    min_market_tokens: int = Field(ge=2)
+    adx_period: int = Field(default=14, ge=2)
+    adx_trend: float = Field(default=25.0, gt=0, lt=100)
+    chop_period: int = Field(default=14, ge=2)
+    chop_choppy: float = Field(default=61.8, gt=0, lt=100)
+    vol_period: int = Field(default=30, ge=2)
+    vol_history_bars: int = Field(default=240, ge=2)
+    vol_high_percentile: float = Field(default=0.95, gt=0, le=1)
+    crisis_window_bars: int = Field(default=15, ge=1)
+    token_crisis_drop: float = Field(default=0.4, gt=0, lt=1)
+    market_crisis_drop: float = Field(default=0.15, gt=0, lt=1)
+    correlation_bars: int = Field(default=30, ge=3)
+    correlation_spike: float = Field(default=0.6, gt=0, le=1)
+    min_market_tokens: int = Field(default=5, ge=2)
 
 
 class GatingConfig(StrategySection):
     """Which strategies' votes count in each regime. New entries are never taken in ``crisis``."""
 
-    trending_up: list[str]
-    trending_down: list[str]
-    ranging: list[str]
-    choppy: list[str]
-    crisis: list[str]
-    unknown: list[str]
+    trending_up: list[str] = [
+        "momentum_breakout",
+        "trend_following",
+        "volatility_breakout",
+        "whale_tracking",
+        "sentiment_momentum",
+        "pattern_recognition",
+    ]
+    trending_down: list[str] = [
+        "trend_following",
+        "whale_tracking",
+        "sentiment_momentum",
+        "pattern_recognition",
+        "statistical_arbitrage",
+    ]
+    ranging: list[str] = [
+        "mean_reversion",
+        "volatility_breakout",
+        "whale_tracking",
+        "sentiment_momentum",
+        "pattern_recognition",
+        "statistical_arbitrage",
+    ]
+    choppy: list[str] = ["whale_tracking", "sentiment_momentum", "volatility_breakout"]
+    crisis: list[str] = [
+        "momentum_breakout",
+        "mean_reversion",
+        "trend_following",
+        "volatility_breakout",
+        "whale_tracking",
+        "sentiment_momentum",
+        "pattern_recognition",
+        "statistical_arbitrage",
+    ]
+    unknown: list[str] = ["whale_tracking", "sentiment_momentum"]
 
     @field_validator("*")
     @classmethod
@@ -185,17 +211,17 @@ class GatingConfig(StrategySection):
 
 
 class EnsembleConfig(StrategySection):
-    entry_threshold: float = Field(gt=0, le=1)
-    exit_threshold: float = Field(gt=0, le=1)
-    min_agreeing: int = Field(ge=1)
-    min_vote: float = Field(ge=0, lt=1)
-    horizon_minutes: int = Bars
-    learning_rate: float = Field(ge=0)
-    edge_scale: float = Positive
-    min_weight: float = Field(ge=0, le=1)
-    max_weight: float = Field(gt=0, le=1)
-    regime: RegimeConfig
-    gating: GatingConfig
+    entry_threshold: float = Field(default=0.25, gt=0, le=1)
+    exit_threshold: float = Field(default=0.25, gt=0, le=1)
+    min_agreeing: int = Field(default=2, ge=1)
+    min_vote: float = Field(default=0.05, ge=0, lt=1)
+    horizon_minutes: int = Field(default=15, ge=1)
+    learning_rate: float = Field(default=0.05, ge=0)
+    edge_scale: float = Field(default=0.05, gt=0)
+    min_weight: float = Field(default=0.02, ge=0, le=1)
+    max_weight: float = Field(default=0.4, gt=0, le=1)
+    regime: RegimeConfig = Field(default_factory=RegimeConfig)
+    gating: GatingConfig = Field(default_factory=GatingConfig)
 
     @model_validator(mode="after")
     def _bounds(self) -> EnsembleConfig:

@@ -21,6 +21,9 @@ from bot.errors import ConfigError
 #: The same resolution as ``bot.config.resolve_config_path`` (importing bot.config is heavy).
 DEFAULT_CONFIG_PATH = "config/trading.toml"
 CONFIG_ENV_VAR = "SOLBOT_CONFIG"
+#: ``LedgerConfig.path``'s default: a file without ``[ledger] path`` runs the bot on it (tests hold
+#: the two equal).
+DEFAULT_LEDGER_PATH = "data/solbot.sqlite3"
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -41,8 +44,8 @@ def read_toml(path: Path) -> dict[str, Any]:
 def ledger_path(args: argparse.Namespace) -> Path:
     """``[ledger] path`` of the config named by ``--config`` / ``$SOLBOT_CONFIG`` / the default."""
     path = config_path(args)
-    section = read_toml(path).get("ledger")
-    value = section.get("path") if isinstance(section, dict) else None
+    section = read_toml(path).get("ledger", {})
+    value = section.get("path", DEFAULT_LEDGER_PATH) if isinstance(section, dict) else None
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{path}: [ledger] path must be the ledger's file name (see config/trading.toml)")
     if value == ":memory:":

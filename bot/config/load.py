@@ -35,12 +35,16 @@ def resolve_config_path(cli_value: str | None) -> Path:
     return Path(cli_value or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
 
 
-def parse_config_text(text: str, origin: str = "<string>") -> Config:
+def parse_toml(text: str, origin: str = "<string>") -> dict[str, Any]:
+    """The TOML document as plain data, not validated."""
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{origin}: not valid TOML: {exc}"]) from None
-    return validate_config(raw)
+
+
+def parse_config_text(text: str, origin: str = "<string>") -> Config:
+    return validate_config(parse_toml(text, origin))
 
 
 def validate_config(raw: dict[str, Any]) -> Config:
@@ -50,15 +54,20 @@ def validate_config(raw: dict[str, Any]) -> Config:
         raise ConfigError(format_validation_error(exc, Config)) from None
 
 
-def load_config(path: Path | str) -> LoadedConfig:
+def read_config_text(path: Path | str) -> str:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"config file {p} does not exist; pass --config PATH or set "
                            f"{CONFIG_ENV_VAR}"]) from None
     except OSError as exc:
         raise ConfigError([f"config file {p} cannot be read: {exc.strerror}"]) from None
+
+
+def load_config(path: Path | str) -> LoadedConfig:
+    p = Path(path)
+    text = read_config_text(p)
     cfg = parse_config_text(text, str(p))
     return LoadedConfig(cfg, p, text, hashlib.sha256(text.encode()).hexdigest())
 
@@ -147,20 +156,20 @@ def _render(node: Any, path: list[str], lines: list[str]) -> None:
     if path and scalars:
         lines.append(f"\n[{'.'.join(path)}]")
     for k, v in scalars.items():
-        lines.append(f"{k} = {_toml_value(v)}")
+        lines.append(f"{k} = {toml_value(v)}")
     for k, v in tables.items():
         _render(v, [*path, k], lines)
 
 
-def _toml_value(v: Any) -> str:
+def toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
     if v is None:
         return '""'
     return repr(v)

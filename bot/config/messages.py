@@ -1,6 +1,7 @@
 """Turns pydantic validation errors into one actionable line per problem.
 
-``risk.max_position_sol: must be > 0, got -1`` rather than a pydantic traceback.
+``risk.max_position_sol: must be > 0, got -1`` rather than a pydantic traceback; a key removed in a
+recent version says so and what replaces it (:data:`REMOVED_KEYS`) instead of "unknown key".
 """
 
 from __future__ import annotations
@@ -8,6 +9,29 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+
+#: Keys removed from the config, by dotted path: why, and what to set instead.
+REMOVED_KEYS: dict[str, str] = {
+    "feeds.helius.rpc_url": "priority fees are read over the [rpc] pool now; for Helius' estimate add a "
+                            'Helius endpoint to [rpc] endpoints and set [execution.live] priority_fee_source = "helius"',
+    "feeds.helius.rpc_rate": "the feed no longer calls Helius' JSON-RPC; rate-limit the Helius endpoint in [rpc] "
+                             "endpoints with max_rps",
+    "feeds.helius.priority_level": "set [execution.live] priority_fee_helius_level instead",
+    "feeds.helius.priority_lookback_slots": "the priority fee is estimated by [execution.live] priority_fee_source; "
+                                            "nothing replaces it",
+    "execution.paper.latency_ms": "it was never read: paper fills are priced at the decision's pool snapshot or "
+                                  "the live quote",
+    "feeds.birdeye.ohlcv_backfill_minutes": "history backfill covers market.window_bars minutes, from Birdeye "
+                                            "or GeckoTerminal ([feeds.history])",
+    "strategies.sentiment_momentum.attention_change_full": "attention had no live source and was dropped from "
+                                                           "sentiment_momentum",
+}
+
+
+def removed_message(path: str) -> str | None:
+    """``path: removed in this version (...); delete it`` for a key in :data:`REMOVED_KEYS`."""
+    why = REMOVED_KEYS.get(path)
+    return None if why is None else f"{path}: removed in this version ({why}); delete it"
 
 
 def key_path(loc: tuple[int | str, ...]) -> str:
@@ -59,6 +83,9 @@ def describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     value = err.get("input")
     path = key_path(loc)
     if kind == "extra_forbidden":
+        removed = removed_message(path)
+        if removed is not None:
+            return removed
         allowed = _allowed_keys(model, loc[:-1])
         hint = f" (allowed keys here: {', '.join(allowed)})" if allowed else ""
         return f"{path}: unknown key{hint}; check for a typo"

@@ -22,51 +22,51 @@ class Section(BaseModel):
 
 
 class EnvironmentConfig(Section):
-    execution_mode: Literal["paper", "live"]
-    log_level: Literal["debug", "info", "warning", "error"]
-    log_format: Literal["auto", "json", "text"]
+    execution_mode: Literal["paper", "live"] = "paper"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "text"] = "auto"
 
 
 class MarketConfig(Section):
-    window_bars: int = Field(ge=10, le=10_000)
-    max_tracked_tokens: int = Field(ge=1)
-    default_token_decimals: int = Field(ge=0, le=18)
-    sol_usd_fallback: float = Field(gt=0)
-    safety_refresh_seconds: float = Field(gt=0)
-    pool_refresh_seconds: float = Field(gt=0)
+    window_bars: int = Field(default=500, ge=10, le=10_000)
+    max_tracked_tokens: int = Field(default=1000, ge=1)
+    default_token_decimals: int = Field(default=6, ge=0, le=18)
+    sol_usd_fallback: float = Field(default=150.0, gt=0)
+    safety_refresh_seconds: float = Field(default=600.0, gt=0)
+    pool_refresh_seconds: float = Field(default=60.0, gt=0)
 
 
 class EngineConfig(Section):
-    cycle_seconds: float = Field(ge=1)
-    heartbeat_seconds: float = Field(ge=1)
-    warmup_bars: int = Field(ge=1)
+    cycle_seconds: float = Field(default=60.0, ge=1)
+    heartbeat_seconds: float = Field(default=10.0, ge=1)
+    warmup_bars: int = Field(default=60, ge=1)
 
 
 class BacktestConfig(Section):
-    initial_equity_sol: float = Field(gt=0)
+    initial_equity_sol: float = Field(default=10.0, gt=0)
 
 
 class LedgerConfig(Section):
-    path: str = Field(min_length=1)
+    path: str = Field(default="data/solbot.sqlite3", min_length=1)
 
 
 class Config(Section):
-    environment: EnvironmentConfig
-    feeds: FeedsConfig
-    market: MarketConfig
-    engine: EngineConfig
-    strategies: StrategiesConfig
-    ensemble: EnsembleConfig
-    risk: RiskConfig
-    rpc: RpcConfig
-    jupiter: JupiterConfig
-    execution: ExecutionConfig
-    backtest: BacktestConfig
-    ledger: LedgerConfig
-    health: HealthConfig
-    telegram: TelegramConfig
-    alerts: AlertsConfig
-    webhook: WebhookConfig = WebhookConfig()
+    environment: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
+    feeds: FeedsConfig = Field(default_factory=FeedsConfig)
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    strategies: StrategiesConfig = Field(default_factory=StrategiesConfig)
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    rpc: RpcConfig = Field(default_factory=RpcConfig)
+    jupiter: JupiterConfig = Field(default_factory=JupiterConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
 
 
 #: Key paths (sections) that can be changed on a running bot (SIGHUP): strategy parameters and

@@ -1,7 +1,6 @@
 """``[health]``, ``[telegram]``, ``[alerts]`` and ``[webhook]`` config.
 
-Every field of the first three is required: the shipped ``config/trading.toml`` documents each one.
-``[webhook]`` (added later) has defaults, so a config written before it still loads.
+Every field has the default the shipped ``config/trading.toml`` documents.
 """
 
 from __future__ import annotations
@@ -20,13 +19,18 @@ class OpsSection(BaseModel):
 
 
 class HealthConfig(OpsSection):
-    host: str
-    port: int = Field(ge=0, le=65535)
-    heartbeat_max_age_seconds: float = Field(gt=0)
-    request_timeout_seconds: float = Field(gt=0)
-    max_connections: int = Field(ge=1)
-    check_timeout_seconds: float = Field(gt=0)
-    cycle_latency_buckets_seconds: list[float] = Field(min_length=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    heartbeat_max_age_seconds: float = Field(default=180.0, gt=0)
+    request_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=256, ge=1)
+    check_timeout_seconds: float = Field(default=5.0, gt=0)
+    cycle_latency_buckets_seconds: list[float] = Field(
+        default=[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0], min_length=1)
+    dashboard_enabled: bool = True
+    dashboard_refresh_seconds: float = Field(default=5.0, ge=1)
+    dashboard_equity_hours: float = Field(default=24.0, gt=0)
+    dashboard_allowed_hosts: list[str] = Field(default_factory=list)
 
     @field_validator("cycle_latency_buckets_seconds")
     @classmethod
@@ -37,18 +41,18 @@ class HealthConfig(OpsSection):
 
 
 class TelegramConfig(OpsSection):
-    enabled: bool
-    base_url: str = Field(pattern=r"^https?://")
-    poll_timeout_seconds: int = Field(ge=0, le=50)
-    request_timeout_seconds: float = Field(gt=0)
-    min_send_interval_seconds: float = Field(ge=0)
-    send_attempts: int = Field(ge=1)
-    retry_backoff_seconds: float = Field(gt=0)
-    startup_retry_seconds: float = Field(gt=0)
-    confirm_timeout_seconds: float = Field(gt=0)
-    command_queue_size: int = Field(ge=1)
-    daily_report_utc: str
-    trades_shown: int = Field(ge=1, le=50)
+    enabled: bool = True
+    base_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://")
+    poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    min_send_interval_seconds: float = Field(default=1.0, ge=0)
+    send_attempts: int = Field(default=3, ge=1)
+    retry_backoff_seconds: float = Field(default=5.0, gt=0)
+    startup_retry_seconds: float = Field(default=30.0, gt=0)
+    confirm_timeout_seconds: float = Field(default=120.0, gt=0)
+    command_queue_size: int = Field(default=32, ge=1)
+    daily_report_utc: str = "20:00"
+    trades_shown: int = Field(default=10, ge=1, le=50)
 
     @field_validator("daily_report_utc")
     @classmethod
@@ -60,9 +64,9 @@ class TelegramConfig(OpsSection):
 
 
 class AlertsConfig(OpsSection):
-    dedupe_window_seconds: float = Field(ge=0)
-    queue_size: int = Field(ge=1)
-    min_severity: Severity
+    dedupe_window_seconds: float = Field(default=300.0, ge=0)
+    queue_size: int = Field(default=100, ge=1)
+    min_severity: Severity = "info"
 
 
 class WebhookConfig(OpsSection):

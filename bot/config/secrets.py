@@ -1,11 +1,15 @@
 """Secrets from the environment (``.env`` loaded first when present; real variables win).
 
-Secrets never live in the TOML. ``SecretStr`` keeps them out of reprs and logs.
+Secrets never live in the TOML. ``SecretStr`` keeps them out of reprs and logs. A value that is
+obviously a placeholder (``your-…``, ``replace-with-…``, ``changeme``, ``<…>``, an ``example.com``
+URL: what ``.env.example`` shows) is refused with one line naming the variable, instead of being sent to Birdeye, Helius or
+Telegram as if it were a key.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +31,21 @@ SECRET_ENV_VARS: dict[str, str] = {
     "TELEGRAM_ALLOWED_CHAT_IDS": "comma-separated chat ids allowed to send commands",
     "SOLBOT_ALERT_WEBHOOK_URL": "URL alerts are POSTed to as JSON when [webhook] enabled = true",
 }
+
+
+#: What an unedited example value looks like (case-insensitive). Real keys are random strings.
+_PLACEHOLDER = re.compile(r"^(your[-_ ]|replace|change[-_ ]?me|<.*>$|x{4,}$)|replace[-_ ]?(with|me)|your[-_ ].*(key|token)"
+                          r"|^https?://([^/]*\.)?example\.(com|org|net)([:/]|$)",  # RFC 2606: never a real endpoint
+                          re.IGNORECASE)
+
+
+def placeholder_problem(name: str, value: str, origin: str) -> str | None:
+    """One line naming ``name`` when ``value`` is an example placeholder (the value is not shown)."""
+    if not _PLACEHOLDER.search(value.strip()):
+        return None
+    purpose = SECRET_ENV_VARS.get(name, "")
+    return (f"{name} (from {origin}) is a placeholder, not a real value; put the real one there or "
+            f"comment the line out" + (f" ({purpose})" if purpose else ""))
 
 
 class Secrets(BaseModel):
@@ -80,9 +99,18 @@ def parse_dotenv(text: str) -> dict[str, str]:
 
 def load_secrets(env: dict[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Secrets:
     merged: dict[str, str] = {}
+    origin: dict[str, str] = {}
     if dotenv_path is not None and dotenv_path.is_file():
-        merged.update(parse_dotenv(dotenv_path.read_text(encoding="utf-8")))
-    merged.update(os.environ if env is None else env)
+        from_file = parse_dotenv(dotenv_path.read_text(encoding="utf-8"))
+        merged.update(from_file)
+        origin.update(dict.fromkeys(from_file, str(dotenv_path)))
+    environ = os.environ if env is None else env
+    merged.update(environ)
+    origin.update(dict.fromkeys(environ, "the environment"))
+    placeholders = [line for name in SECRET_ENV_VARS
+                    if (line := placeholder_problem(name, merged.get(name, ""), origin.get(name, "")))]
+    if placeholders:
+        raise ConfigError(placeholders)
 
     def get(name: str) -> str | None:
         v = merged.get(name, "").strip()

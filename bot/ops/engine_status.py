@@ -21,10 +21,15 @@ from bot.engine import Engine
 from bot.ledger import TradeRow
 from bot.ops.status import (
     BreakerState,
+    EquityPoint,
+    FeedSourceHealth,
     Heartbeat,
     PnlSummary,
     PositionView,
     ReadinessCheck,
+    RpcEndpointHealth,
+    RpcHealth,
+    RugMarkView,
     StatusSummary,
     TradeRecord,
     feeds_check,
@@ -33,9 +38,12 @@ from bot.ops.status import (
 )
 from bot.orders.portfolio import utc_day
 from bot.risk.analytics import book_var, max_drawdown
+from chain.rpc_pool import PoolStats
 from chain.types import LAMPORTS_PER_SOL
 
 RECENT_TRADES = 50
+#: The equity curve handed to the dashboard is thinned to about this many points.
+CURVE_POINTS = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +56,19 @@ class _Snapshot:
     by_strategy: dict[str, float] = field(default_factory=dict)
     var_sol: dict[float, float] = field(default_factory=dict)
     equity_peak_sol: float | None = None
+    curve: tuple[EquityPoint, ...] = ()
 
 
 class EngineStatus:
     def __init__(self, engine: Engine, feed: FeedSource, *, mode: str, heartbeat: Heartbeat,
-                 rpc_health: Callable[[], tuple[int, int]] | None, started_at: int) -> None:
+                 rpc_health: Callable[[], tuple[int, int]] | None, started_at: int,
+                 rpc_stats: Callable[[], PoolStats] | None = None) -> None:
         self._engine = engine
         self._feed = feed
         self._mode = mode
         self._heartbeat = heartbeat
         self._rpc_health = rpc_health
+        self._rpc_stats = rpc_stats
         self._started_at = started_at
         self._started_mono = time.monotonic()
         self._snap = _Snapshot()
@@ -87,7 +98,10 @@ class EngineStatus:
                                                                    newest_first=True))
                  if t.pnl_sol is not None]
         closing = [t for t in today if t.reason and t.side == "sell"]
-        equity_rows = ledger.equity_rows(day_start_ts)
+        curve_start = now - int(self._engine.cfg.health.dashboard_equity_hours * 3600)
+        window_rows = ledger.equity_rows(min(day_start_ts, curve_start))
+        equity_rows = [r for r in window_rows if r.ts >= day_start_ts]
+        curve = _thin([EquityPoint(r.ts, r.equity_sol) for r in window_rows if r.ts >= curve_start], CURVE_POINTS)
         equity = equity_rows[-1].equity_sol if equity_rows else (ledger.cash_lamports() or 0) / LAMPORTS_PER_SOL
         book = ledger.get_kv("book", {}) or {}
         by_strategy: dict[str, float] = {}
@@ -106,7 +120,7 @@ class EngineStatus:
         var = self._book_var({p.mint: (p.cost_sol + (p.unrealized_pnl_sol or 0.0)) for p in positions})
         peak = book.get("peak")
         return _Snapshot(tuple(positions), trades, pnl, equity, ledger.writable(), by_strategy, var,
-                         float(peak) if isinstance(peak, int | float) else None)
+                         float(peak) if isinstance(peak, int | float) else None, curve)
 
     def _book_var(self, values_sol: dict[str, float]) -> dict[float, float]:
         """Historical 95%/99% VaR of the open book in SOL, from the last view's one-minute returns."""
@@ -174,6 +188,31 @@ class EngineStatus:
     def weights(self) -> dict[str, float]:
         return dict(self._engine.ensemble.weights)
 
+    def equity_curve(self) -> list[EquityPoint]:
+        return list(self._snap.curve)
+
+    def feeds(self) -> list[FeedSourceHealth]:
+        requests = {r.source: r for r in self._feed.stats().requests}
+        out = []
+        for h in self._feed.health(self._engine.clock.now()):
+            r = requests.get(h.source)
+            out.append(FeedSourceHealth(h.source, h.fresh, h.last_ok_ts, h.detail,
+                                        None if r is None else r.requests,
+                                        None if r is None else sum(r.errors.values()),
+                                        None if r is None else r.breaker))
+        return out
+
+    def rpc(self) -> RpcHealth | None:
+        if self._rpc_stats is None:
+            return None
+        st = self._rpc_stats()
+        return RpcHealth(st.healthy_read, st.healthy_send, st.best_slot, tuple(
+            RpcEndpointHealth(e.label, e.role, e.health, e.breaker_open, e.slot_lag, e.latency_ewma_ms)
+            for e in st.endpoints))
+
+    def rug_marks(self) -> list[RugMarkView]:
+        return []  # the risk state keeps no rug marks yet (issue 12 adds them)
+
     def _paused(self) -> bool:
         return self._engine.risk.trading_state is not TradingState.ACTIVE and any(
             b.name == "operator_pause" and b.tripped for b in self._engine.risk.breakers())
@@ -187,3 +226,14 @@ def _trade(r: TradeRow) -> TradeRecord:
                        price_usd=r.price_usd, reason=r.reason,
                        pnl_sol=None if r.pnl_lamports is None else r.pnl_lamports / LAMPORTS_PER_SOL,
                        strategies=tuple(v.strategy for v in backers), why=why)
+
+
+def _thin(points: list[EquityPoint], n: int) -> tuple[EquityPoint, ...]:
+    """At most about ``n`` points, evenly strided, the newest always kept."""
+    if len(points) <= n:
+        return tuple(points)
+    step = -(-len(points) // n)
+    kept = points[::step]
+    if kept[-1] is not points[-1]:
+        kept.append(points[-1])
+    return tuple(kept)

@@ -6,11 +6,20 @@
                   ledger writable), else 503 naming the failing checks.
 ``GET /metrics``  Prometheus text format.
 ``GET /status``   JSON summary (mode, uptime, positions, today's PnL, breakers, weights).
+``GET /``         the operator's status page (``bot.ops.dashboard``; off with
+                  ``health.dashboard_enabled = false``), strict Content-Security-Policy.
+``GET /dashboard.json``  the page's data.
 
 Other paths 404; methods other than GET/HEAD 405. One request per connection (``Connection:
 close``), which is all health checkers and Prometheus need.
 
-Built on plain asyncio streams rather than a web framework: the server only answers four GETs
+The pages with the bot's book (``/``, ``/dashboard.json``, ``/status``) answer only requests whose
+``Host`` is an IP address, ``localhost`` or a name in ``health.dashboard_allowed_hosts`` (403
+otherwise). That defeats DNS rebinding: a web page the operator visits cannot point its own
+domain name at 127.0.0.1 and read the book from the operator's browser. ``/healthz``, ``/readyz``
+and ``/metrics`` are for machines and accept any ``Host``.
+
+Built on plain asyncio streams rather than a web framework: the server only answers a few GETs
 without bodies, and owning the few lines of parsing lets us bound everything a hostile or broken
 client can hold: the request head size, the time to send it, and the number of open connections.
 """
@@ -18,6 +27,7 @@ client can hold: the request head size, the time to send it, and the number of o
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import time
@@ -26,6 +36,7 @@ from http import HTTPStatus
 from typing import Any
 
 from bot.config.ops import HealthConfig
+from bot.ops.dashboard import dashboard_data, page
 from bot.ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.ops.metrics import Metrics
 from bot.ops.status import StatusSource, to_json
@@ -39,15 +50,23 @@ MAX_HEAD_BYTES = 8192
 MAX_DISCARD_BYTES = 65536
 
 _JSON = "application/json"
+_HTML = "text/html; charset=utf-8"
+#: Paths that show the book: refused unless the Host header is one we answer to (see above).
+_PRIVATE = frozenset({"/", "/dashboard.json", "/status"})
+#: On every response; the page adds its Content-Security-Policy and framing rules.
+_COMMON_HEADERS = ("X-Content-Type-Options: nosniff", "Cross-Origin-Resource-Policy: same-origin")
+_PAGE_HEADERS = ("X-Frame-Options: DENY", "Referrer-Policy: no-referrer", "Cross-Origin-Opener-Policy: same-origin")
 
 
 class HealthServer:
     def __init__(self, cfg: HealthConfig, status: StatusSource, metrics: Metrics, *,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self._cfg = cfg
         self._status = status
         self._metrics = metrics
         self._monotonic = monotonic
+        self._wall = wall
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
         self.refused = 0  # connections turned away at max_connections
@@ -57,6 +76,10 @@ class HealthServer:
             "/metrics": self._metrics_page,
             "/status": self._status_page,
         }
+        if cfg.dashboard_enabled:
+            self._routes["/"] = self._dashboard_page
+            self._routes["/dashboard.json"] = self._dashboard_data
+        self._allowed_hosts = frozenset(h.lower().rstrip(".") for h in cfg.dashboard_allowed_hosts)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -127,12 +150,39 @@ class HealthServer:
             await self._respond(writer, 405, _JSON, _dumps({"error": "method not allowed"}), method,
                                 extra=("Allow: GET, HEAD",))
             return
+        if path in _PRIVATE and not self._host_allowed(headers.get("host")):
+            await self._respond(writer, 403, _JSON, _dumps({
+                "error": f"Host {headers.get('host')!r} is not an address this bot answers {path} to; "
+                         "use http://127.0.0.1:PORT/ (an SSH tunnel works) or add the name to "
+                         "[health] dashboard_allowed_hosts"}), method)
+            return
+        extra: tuple[str, ...] = ()
         try:
             code, ctype, body = route()
+            if path == "/":
+                extra = (f"Content-Security-Policy: {page().csp}", *_PAGE_HEADERS)
         except Exception as exc:
             log.error("health server: %s failed: %s", path, type(exc).__name__)
             code, ctype, body = 500, _JSON, _dumps({"error": "status source failed"})
-        await self._respond(writer, code, ctype, body, method)
+        await self._respond(writer, code, ctype, body, method, extra=extra)
+
+    def _host_allowed(self, host: str | None) -> bool:
+        """An IP literal, ``localhost`` (and ``*.localhost``, which browsers pin to loopback), or a
+        configured name. No Host header (HTTP/1.0 tools) is not a browser: allowed."""
+        if host is None:
+            return True
+        name = host.strip().lower()
+        if name.startswith("["):  # [v6]:port
+            name = name[1:name.find("]")] if "]" in name else name
+        elif name.count(":") == 1:
+            name = name.rsplit(":", 1)[0]
+        name = name.rstrip(".")
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            pass
+        return name == "localhost" or name.endswith(".localhost") or name in self._allowed_hosts
 
     async def _discard_body(self, reader: asyncio.StreamReader, headers: dict[str, str]) -> None:
         try:
@@ -151,7 +201,7 @@ class HealthServer:
         reason = HTTPStatus(code).phrase
         lines = [f"HTTP/1.1 {code} {reason}", f"Content-Type: {ctype}",
                  f"Content-Length: {len(body)}", "Cache-Control: no-store", "Connection: close",
-                 *extra]
+                 *_COMMON_HEADERS, *extra]
         payload = ("\r\n".join(lines) + "\r\n\r\n").encode() + (b"" if method == "HEAD" else body)
         try:
             writer.write(payload)
@@ -185,6 +235,14 @@ class HealthServer:
     def _status_page(self) -> tuple[int, str, bytes]:
         body = to_json(self._status.status())
         body["heartbeat_age_seconds"] = self._status.heartbeat_age(self._monotonic())
+        return 200, _JSON, _dumps(body)
+
+    def _dashboard_page(self) -> tuple[int, str, bytes]:
+        return 200, _HTML, page().html
+
+    def _dashboard_data(self) -> tuple[int, str, bytes]:
+        body = dashboard_data(self._status, heartbeat_age=self._status.heartbeat_age(self._monotonic()),
+                              generated_at=int(self._wall()), refresh_seconds=self._cfg.dashboard_refresh_seconds)
         return 200, _JSON, _dumps(body)
 
 

@@ -146,7 +146,7 @@ class Runner:
                                   chain_safety=side.chain_safety)
             self.engine = engine
             status = EngineStatus(engine, feed, mode=cfg.environment.execution_mode, heartbeat=heartbeat,
-                                  rpc_health=rpc_health, started_at=wall.now())
+                                  rpc_health=rpc_health, started_at=wall.now(), rpc_stats=rpc_stats)
             status_box["status"] = status
             metrics.register_status(status)
             metrics.register_feed_stats(feed.stats)

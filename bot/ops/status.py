@@ -117,6 +117,58 @@ class StatusSummary:
     cycles: int = 0  # cycles run since start
 
 
+@dataclass(frozen=True, slots=True)
+class EquityPoint:
+    """One point of the equity curve (the ledger's equity snapshots, thinned for display)."""
+
+    ts: int
+    equity_sol: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSourceHealth:
+    """One feed source as operations see it: freshness plus, for HTTP sources, its request
+    counters and circuit breaker (``requests``/``errors`` are totals since start)."""
+
+    source: str
+    fresh: bool
+    last_ok_ts: int | None
+    detail: str = ""
+    requests: int | None = None  # None: not an HTTP source (replay, sim)
+    errors: int | None = None
+    breaker: str | None = None  # closed | open | half_open
+
+
+@dataclass(frozen=True, slots=True)
+class RpcEndpointHealth:
+    label: str  # host[:port]#index, never the path or query (where providers put API keys)
+    role: str
+    health: str
+    breaker_open: bool
+    slot_lag: int | None
+    latency_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RpcHealth:
+    """The RPC pool (``None`` from :meth:`StatusSource.rpc` when the bot uses no RPC endpoint)."""
+
+    healthy_read: int
+    healthy_send: int
+    best_slot: int | None
+    endpoints: tuple[RpcEndpointHealth, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RugMarkView:
+    """A token marked rugged (never bought again until the operator clears the mark)."""
+
+    mint: str
+    symbol: str
+    reason: str
+    since: int  # when it was marked
+
+
 class StatusSource(Protocol):
     """What the engine answers about itself. All methods are cheap and non-blocking (they read
     in-memory snapshots taken at the last cycle; no I/O, no awaiting)."""
@@ -146,6 +198,19 @@ class StatusSource(Protocol):
 
     def weights(self) -> dict[str, float]:
         """Current ensemble weights by strategy name."""
+        ...
+
+    def equity_curve(self) -> list[EquityPoint]:
+        """Equity over the last ``health.dashboard_equity_hours``, oldest first, at most a few
+        hundred points."""
+        ...
+
+    def feeds(self) -> list[FeedSourceHealth]: ...
+
+    def rpc(self) -> RpcHealth | None: ...
+
+    def rug_marks(self) -> list[RugMarkView]:
+        """Tokens marked rugged, newest first (empty until the risk state keeps such marks)."""
         ...
 
 

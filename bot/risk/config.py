@@ -1,7 +1,8 @@
-"""``[risk]`` config: hard caps, sizing, portfolio limits, breakers and exits. All fields required.
+"""``[risk]`` config: hard caps, sizing, portfolio limits, breakers and exits.
 
-The values live in ``config/trading.toml`` (``[risk]``, ``[risk.safety]``, ``[risk.sizing]``,
-``[risk.portfolio]``, ``[risk.breakers]``, ``[risk.exits]``); nothing here has a default.
+The values are documented in ``config/trading.toml`` (``[risk]``, ``[risk.safety]``,
+``[risk.sizing]``, ``[risk.portfolio]``, ``[risk.breakers]``, ``[risk.exits]``); each field's default
+is the value shown there (a key a config file leaves out takes it; tests/config checks the two agree).
 """
 
 from __future__ import annotations
@@ -19,38 +20,38 @@ class RiskSection(BaseModel):
 class SafetyConfig(RiskSection):
     """Token safety gate. Every rule rejects with its own name (``mint_authority``...)."""
 
-    reject_unknown: bool  # a fact that could not be read fails its rule (rule name + "_unknown")
-    reject_mint_authority: bool
-    reject_freeze_authority: bool
-    max_transfer_fee_bps: float = Field(ge=0)
-    reject_permanent_delegate: bool
-    reject_transfer_hook: bool
-    reject_non_transferable: bool
-    reject_default_frozen: bool
-    min_liquidity_usd: float = Field(ge=0)
-    min_age_minutes: float = Field(ge=0)
-    max_top10_holder_share: float = Field(gt=0, le=1)
+    reject_unknown: bool = True  # a fact that could not be read fails its rule (rule name + "_unknown")
+    reject_mint_authority: bool = True
+    reject_freeze_authority: bool = True
+    max_transfer_fee_bps: float = Field(default=100.0, ge=0)
+    reject_permanent_delegate: bool = True
+    reject_transfer_hook: bool = True
+    reject_non_transferable: bool = True
+    reject_default_frozen: bool = True
+    min_liquidity_usd: float = Field(default=20000.0, ge=0)
+    min_age_minutes: float = Field(default=30.0, ge=0)
+    max_top10_holder_share: float = Field(default=0.5, gt=0, le=1)
     # The reference pool's facts from the chain (chain.pool_facts) or a dataset's columns:
-    min_lp_burned_share: float = Field(ge=0, le=1)  # 0 = off
-    max_liquidity_mismatch: float = Field(gt=0, le=1)  # 1 = off
-    reject_incomplete_bonding_curve: bool
-    min_bonding_curve_progress: float = Field(ge=0, le=1)  # 0 = off
-    require_sell_route: bool
-    max_quote_spread_bps: float = Field(gt=0)
-    max_price_impact_bps: float = Field(gt=0)
+    min_lp_burned_share: float = Field(default=0.9, ge=0, le=1)  # 0 = off
+    max_liquidity_mismatch: float = Field(default=0.5, gt=0, le=1)  # 1 = off
+    reject_incomplete_bonding_curve: bool = False
+    min_bonding_curve_progress: float = Field(default=0.5, ge=0, le=1)  # 0 = off
+    require_sell_route: bool = True
+    max_quote_spread_bps: float = Field(default=300.0, gt=0)
+    max_price_impact_bps: float = Field(default=200.0, gt=0)
 
 
 class SizingConfig(RiskSection):
-    atr_bars: int = Field(ge=2)
-    min_stop_fraction: float = Field(gt=0, lt=1)
-    max_stop_fraction: float = Field(gt=0, lt=1)
-    min_order_sol: float = Field(gt=0)
-    kelly_fraction: float = Field(gt=0, le=1)
-    kelly_window: int = Field(ge=1)
-    kelly_prior_trades: int = Field(ge=1)
-    kelly_prior_win_rate: float = Field(gt=0, lt=1)
-    kelly_prior_payoff: float = Field(gt=0)
-    max_liquidity_fraction: float = Field(gt=0, le=1)
+    atr_bars: int = Field(default=14, ge=2)
+    min_stop_fraction: float = Field(default=0.02, gt=0, lt=1)
+    max_stop_fraction: float = Field(default=0.4, gt=0, lt=1)
+    min_order_sol: float = Field(default=0.01, gt=0)
+    kelly_fraction: float = Field(default=0.25, gt=0, le=1)
+    kelly_window: int = Field(default=50, ge=1)
+    kelly_prior_trades: int = Field(default=20, ge=1)
+    kelly_prior_win_rate: float = Field(default=0.4, gt=0, lt=1)
+    kelly_prior_payoff: float = Field(default=2.0, gt=0)
+    max_liquidity_fraction: float = Field(default=0.02, gt=0, le=1)
 
     @model_validator(mode="after")
     def _stops(self) -> SizingConfig:
@@ -62,13 +63,13 @@ class SizingConfig(RiskSection):
 
 
 class PortfolioConfig(RiskSection):
-    max_token_exposure_fraction: float = Field(gt=0, le=1)
-    max_heat: float = Field(gt=0, le=1)
-    correlation_bars: int = Field(ge=3)
-    min_correlation_bars: int = Field(ge=3)
-    max_correlation: float = Field(gt=0, le=1)
-    cooldown_minutes: float = Field(ge=0)
-    cash_reserve_sol: float = Field(ge=0)
+    max_token_exposure_fraction: float = Field(default=0.15, gt=0, le=1)
+    max_heat: float = Field(default=0.06, gt=0, le=1)
+    correlation_bars: int = Field(default=120, ge=3)
+    min_correlation_bars: int = Field(default=30, ge=3)
+    max_correlation: float = Field(default=0.8, gt=0, le=1)
+    cooldown_minutes: float = Field(default=60.0, ge=0)
+    cash_reserve_sol: float = Field(default=0.05, ge=0)
 
     @model_validator(mode="after")
     def _bars(self) -> PortfolioConfig:
@@ -83,15 +84,15 @@ ResetRule = Literal["next_utc_day", "operator"]
 
 
 class BreakersConfig(RiskSection):
-    daily_loss_reset: ResetRule
-    max_drawdown_fraction: float = Field(gt=0, lt=1)
-    max_drawdown_reset: ResetRule
-    max_consecutive_losses: int = Field(ge=1)
-    consecutive_losses_reset: ResetRule
-    abnormal_trip_cycles: int = Field(ge=1)
-    abnormal_reset: Literal["auto", "operator"]
-    abnormal_clear_cycles: int = Field(ge=1)
-    crisis_regimes: list[str]
+    daily_loss_reset: ResetRule = "next_utc_day"
+    max_drawdown_fraction: float = Field(default=0.25, gt=0, lt=1)
+    max_drawdown_reset: ResetRule = "operator"
+    max_consecutive_losses: int = Field(default=5, ge=1)
+    consecutive_losses_reset: ResetRule = "next_utc_day"
+    abnormal_trip_cycles: int = Field(default=3, ge=1)
+    abnormal_reset: Literal["auto", "operator"] = "auto"
+    abnormal_clear_cycles: int = Field(default=3, ge=1)
+    crisis_regimes: list[str] = ["crisis"]
 
 
 class TakeProfitLevel(RiskSection):
@@ -100,16 +101,17 @@ class TakeProfitLevel(RiskSection):
 
 
 class ExitsConfig(RiskSection):
-    take_profit_ladder: list[TakeProfitLevel]
-    trailing_activation_r: float = Field(gt=0)
-    trailing_distance_r: float = Field(gt=0)
-    time_stop_minutes: float = Field(gt=0)
-    time_stop_min_gain_r: float
-    rug_liquidity_drop: float = Field(gt=0, lt=1)
-    rug_window_minutes: float = Field(gt=0)
-    exit_on_safety_change: bool
-    exit_on_sell_route_lost: bool
-    ensemble_exit: bool
+    take_profit_ladder: list[TakeProfitLevel] = [TakeProfitLevel(r=1.5, fraction=0.3),
+                                                  TakeProfitLevel(r=3.0, fraction=0.4)]
+    trailing_activation_r: float = Field(default=2.0, gt=0)
+    trailing_distance_r: float = Field(default=1.0, gt=0)
+    time_stop_minutes: float = Field(default=240.0, gt=0)
+    time_stop_min_gain_r: float = 0.5
+    rug_liquidity_drop: float = Field(default=0.5, gt=0, lt=1)
+    rug_window_minutes: float = Field(default=10.0, gt=0)
+    exit_on_safety_change: bool = True
+    exit_on_sell_route_lost: bool = True
+    ensemble_exit: bool = True
 
     @model_validator(mode="after")
     def _ladder(self) -> ExitsConfig:
@@ -126,22 +128,22 @@ class ExitsConfig(RiskSection):
 
 class RiskConfig(RiskSection):
     # Hard caps: never exceeded whatever the inputs (checked again in chain/ before signing).
-    max_position_sol: float = Field(gt=0)
-    max_total_exposure_sol: float = Field(gt=0)
-    max_open_positions: int = Field(ge=1)
-    max_slippage_bps: int = Field(ge=1, le=5000)
-    max_priority_fee_lamports: int = Field(ge=0)
-    daily_loss_limit_sol: float = Field(gt=0)
+    max_position_sol: float = Field(default=1.0, gt=0)
+    max_total_exposure_sol: float = Field(default=5.0, gt=0)
+    max_open_positions: int = Field(default=5, ge=1)
+    max_slippage_bps: int = Field(default=300, ge=1, le=5000)
+    max_priority_fee_lamports: int = Field(default=2_000_000, ge=0)
+    daily_loss_limit_sol: float = Field(default=1.0, gt=0)
     # Sizing
-    risk_per_trade: float = Field(gt=0, le=0.2)
+    risk_per_trade: float = Field(default=0.01, gt=0, le=0.2)
     # Exits
-    stop_loss_atr: float = Field(gt=0)
-    take_profit_r: float = Field(gt=0)  # final take profit: everything left is sold at this gain (R)
-    safety: SafetyConfig
-    sizing: SizingConfig
-    portfolio: PortfolioConfig
-    breakers: BreakersConfig
-    exits: ExitsConfig
+    stop_loss_atr: float = Field(default=2.5, gt=0)
+    take_profit_r: float = Field(default=6.0, gt=0)  # final take profit: everything left is sold at this gain (R)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    sizing: SizingConfig = Field(default_factory=SizingConfig)
+    portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
+    breakers: BreakersConfig = Field(default_factory=BreakersConfig)
+    exits: ExitsConfig = Field(default_factory=ExitsConfig)
 
     @model_validator(mode="after")
     def _cross(self) -> RiskConfig:

@@ -91,6 +91,15 @@ def test_reads_the_same_endpoint_as_the_config_model(tmp_path: Path):
             model.host, model.port, model.check_timeout_seconds)
 
 
+def test_keys_left_out_take_the_models_defaults(tmp_path: Path):
+    assert health_cmd.DEFAULTS == {k: HealthConfig.model_fields[k].default for k in health_cmd.DEFAULTS}
+    older = tmp_path / "older.toml"  # a config without [health] (or without some of its keys) runs
+    older.write_text("[risk]\nmax_open_positions = 3\n")  # with the defaults: the check looks there too
+    model = load_config(older).config.health
+    assert health_cmd.read_endpoint(older) == health_cmd.HealthEndpoint(
+        model.host, model.port, model.check_timeout_seconds) == health_cmd.HealthEndpoint("127.0.0.1", 8080, 5.0)
+
+
 def test_resolves_the_config_path_like_the_rest_of_solbot(monkeypatch):
     monkeypatch.delenv("SOLBOT_CONFIG", raising=False)
     assert health_cmd.config_path(None) == resolve_config_path(None)
@@ -143,8 +152,8 @@ def test_config_problems_exit_2_with_one_line(tmp_path: Path, capsys):
     assert main(["--config", str(tmp_path / "bad.toml"), "health"]) == 2
     assert "not valid TOML" in capsys.readouterr().err
     nohealth = tmp_path / "nohealth.toml"
-    nohealth.write_text("[risk]\n")
+    nohealth.write_text("health = 3\n")
     assert main(["--config", str(nohealth), "health"]) == 2
-    assert "[health] section is missing" in capsys.readouterr().err
+    assert "health must be a table" in capsys.readouterr().err
     assert main(["health", "--url", "ftp://127.0.0.1:1", "--timeout", "1"]) == 2
     assert "not an http:// or https:// URL" in capsys.readouterr().err

@@ -9,10 +9,15 @@ import pytest
 from bot.contracts import FeedHealth
 from bot.ops.status import (
     BreakerState,
+    EquityPoint,
+    FeedSourceHealth,
     Heartbeat,
     PnlSummary,
     PositionView,
     ReadinessCheck,
+    RpcEndpointHealth,
+    RpcHealth,
+    RugMarkView,
     StatusSummary,
     TradeRecord,
     feeds_check,
@@ -45,7 +50,7 @@ class EngineStatus:
 
     now: int = 1_700_000_000
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
-    feeds: list[FakeFeed] = field(default_factory=list)
+    fake_feeds: list[FakeFeed] = field(default_factory=list)
     rpc_healthy: int = 1
     rpc_total: int = 2
     ledger_ok: bool = True
@@ -54,6 +59,9 @@ class EngineStatus:
     pos: list[PositionView] = field(default_factory=list)
     breaker_list: list[BreakerState] = field(default_factory=lambda: [
         BreakerState("daily_loss", False), BreakerState("rpc_errors", True, "5 failures", 1_700_000_000)])
+    curve: list[EquityPoint] = field(default_factory=list)
+    rugged: list[RugMarkView] = field(default_factory=list)
+    market_regime: str = "ranging"
 
     def heartbeat_age(self, now: float) -> float:
         return self.heartbeat.age(now)
@@ -63,10 +71,11 @@ class EngineStatus:
             mode="paper", trading_state="reducing" if self.paused else "active", paused=self.paused,
             started_at=self.now - 3600, uptime_seconds=3600.0, open_positions=len(self.pos),
             equity_sol=10.5, pnl_today_sol=0.5, breakers=tuple(self.breaker_list),
-            weights=self.weights(), positions=tuple(self.pos))
+            weights=self.weights(), positions=tuple(self.pos), market_regime=self.market_regime,
+            market_regime_confidence=0.7)
 
     def readiness(self) -> list[ReadinessCheck]:
-        return [feeds_check([f.health(self.now) for f in self.feeds]),
+        return [feeds_check([f.health(self.now) for f in self.fake_feeds]),
                 rpc_check(self.rpc_healthy, self.rpc_total), ledger_check(self.ledger_ok)]
 
     def positions(self) -> list[PositionView]:
@@ -88,7 +97,23 @@ class EngineStatus:
     def weights(self) -> dict[str, float]:
         return {"momentum": 0.6, "mean_rev": 0.4}
 
+    def equity_curve(self) -> list[EquityPoint]:
+        return list(self.curve)
+
+    def feeds(self) -> list[FeedSourceHealth]:
+        return [FeedSourceHealth(h.source, h.fresh, h.last_ok_ts, h.detail, 120, 3, "closed")
+                for h in (f.health(self.now) for f in self.fake_feeds)]
+
+    def rpc(self) -> RpcHealth | None:
+        return RpcHealth(self.rpc_healthy, self.rpc_healthy, 250_000_000, tuple(
+            RpcEndpointHealth(f"node{i}.example#{i}", "both", "healthy" if i < self.rpc_healthy else "unhealthy",
+                              i >= self.rpc_healthy, 0 if i < self.rpc_healthy else 40, 35.0)
+            for i in range(self.rpc_total)))
+
+    def rug_marks(self) -> list[RugMarkView]:
+        return list(self.rugged)
+
 
 @pytest.fixture
 def engine_status() -> EngineStatus:
-    return EngineStatus(feeds=[FakeFeed("dexscreener", 120, 1_700_000_000)])
+    return EngineStatus(fake_feeds=[FakeFeed("dexscreener", 120, 1_700_000_000)])

@@ -41,7 +41,7 @@ async def test_healthz_follows_the_heartbeat(server, engine_status, health_cfg):
 
 
 async def test_readyz_flips_when_a_feed_goes_stale_and_back(server, engine_status):
-    feed = engine_status.feeds[0]
+    feed = engine_status.fake_feeds[0]
     feed.last_ok_ts = engine_status.now - 10
     assert (await get(server, "/readyz")).status_code == 200
     engine_status.now += feed.stale_after + 1  # no new data from the feed for too long

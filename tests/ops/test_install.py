@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -67,7 +68,10 @@ def test_dry_run_changes_nothing_and_shows_every_step(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "root").exists()
     out = proc.stdout
-    assert "-m venv" in out and "pip install --quiet --upgrade --no-index" in out
+    assert "-m venv" in out and f"pip install --quiet --upgrade --no-index -c {ROOT}/constraints.txt {ROOT}" in out
+    etc = tmp_path / "root" / "etc" / "solbot"
+    assert (f"+ {tmp_path}/root/opt/solbot/.venv/bin/solbot --config {etc}/trading.toml check-config --diff "
+            f"--env-file {etc}/solbot.env") in out
     assert "install -m 0600" in out and "solbot.env" in out
     assert "solbot-healthcheck.timer" in out
     # the CPU check solbot.service skips (POLARS_SKIP_CPU_CHECK=1) runs once at install
@@ -125,3 +129,48 @@ def test_dry_run_for_the_real_root_plans_the_user(tmp_path: Path):
 
 def test_rejects_unknown_options():
     assert install("--frobnicate").returncode == 2
+
+
+def prefix_with_solbot(tmp: Path) -> Path:
+    """A prefix whose /opt/solbot/.venv holds this checkout's solbot (what --no-venv leaves alone)."""
+    venv_bin = tmp / "root" / "opt" / "solbot" / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "solbot").symlink_to(ROOT / ".venv" / "bin" / "solbot")
+    return tmp / "root"
+
+
+def test_an_upgrade_checks_the_kept_config_with_the_new_version_and_lists_the_defaulted_keys(tmp_path: Path):
+    root = prefix_with_solbot(tmp_path)
+    toml = root / "etc" / "solbot" / "trading.toml"
+    toml.parent.mkdir(parents=True)
+    # the operator's config from an older version: no [alerts] yet
+    toml.write_text(re.sub(r"(?ms)^\[alerts\]\n.*?(?=^\[|\Z)", "", (ROOT / "config" / "trading.toml").read_text()))
+    proc = install("--prefix", str(root), "--no-venv")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"# 3 key(s) not set in {toml}: the defaults apply" in proc.stdout
+    assert "[alerts]\ndedupe_window_seconds = 300.0" in proc.stdout and f"# {toml} is valid" in proc.stdout
+    assert "Next steps" in proc.stdout
+
+
+def test_an_upgrade_refuses_a_config_the_new_version_does_not_load(tmp_path: Path):
+    root = prefix_with_solbot(tmp_path)
+    toml = root / "etc" / "solbot" / "trading.toml"
+    toml.parent.mkdir(parents=True)
+    toml.write_text((ROOT / "config" / "trading.toml").read_text().replace(
+        "[execution.paper]\n", "[execution.paper]\nlatency_ms = 400.0\n", 1))
+    proc = install("--prefix", str(root), "--no-venv")
+    assert proc.returncode == 2
+    assert "execution.paper.latency_ms: removed in this version" in proc.stderr
+    assert "solbot.service was NOT restarted" in proc.stderr and "Next steps" not in proc.stdout
+    assert toml.read_text().count("latency_ms") == 1  # the operator's file is never rewritten
+
+
+def test_an_upgrade_refuses_placeholder_secrets(tmp_path: Path):
+    root = prefix_with_solbot(tmp_path)
+    env = root / "etc" / "solbot" / "solbot.env"
+    env.parent.mkdir(parents=True)
+    env.write_text("TELEGRAM_BOT_TOKEN=123456:replace-with-your-bot-token\n")
+    env.chmod(0o600)
+    proc = install("--prefix", str(root), "--no-venv")
+    assert proc.returncode == 2
+    assert f"TELEGRAM_BOT_TOKEN (from {env}) is a placeholder" in proc.stderr

@@ -13,7 +13,8 @@ under the sandbox; ``solbot breakers``/``pause``/``resume`` reach the bot over i
 as the bot's user; ``solbot-backup.service`` writes a backup while the bot runs; a frozen bot (SIGSTOP) is restarted by the check;
 ``systemctl stop`` exits 0 with a clean exit; the timer does not resurrect a stopped bot; a config
 error does not restart-loop; install.sh refuses an interpreter under /home, which a unit with
-ProtectHome=yes really cannot run.
+ProtectHome=yes really cannot run; the installed package serves the status page; running install.sh
+again (an upgrade) restarts the bot only when its config loads with the new version.
 
 When the container cannot boot here the test says why and skips; with
 ``SOLBOT_REQUIRE_SYSTEMD_TEST=1`` (set by scripts/test.sh when run as root with apt, as on CI) that is a failure.
@@ -64,13 +65,17 @@ def cannot_run(reason: str) -> None:
 # -- what goes into the container ---------------------------------------------------------------
 
 def wheelhouse(python: str) -> Path:
-    """Wheels of the package's dependencies (and its build backend) for ``python``, cached per
-    dependency set and interpreter: what install.sh installs from with ``--no-index``."""
+    """Wheels of the package's dependencies (and its build backend) for ``python``, at the versions
+    constraints.txt pins, cached per dependency set, pins and interpreter: what install.sh installs
+    from with ``--no-index`` (and the same ``-c constraints.txt``)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     reqs = [*project["project"]["dependencies"], *project["build-system"]["requires"]]
+    constraints = ROOT / "constraints.txt"
+    pinned = ["-c", str(constraints)] if constraints.exists() else []
     version = subprocess.run([python, "-c", "import sys, sysconfig; print(sys.version, sysconfig.get_platform())"],
                              capture_output=True, text=True, check=True).stdout.strip()
-    key = hashlib.sha256(json.dumps([reqs, version]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([reqs, version, constraints.read_text() if pinned else ""]).encode()
+                         ).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "solbot" / f"systemd-test-wheels-{key}"
     if (cache / ".complete").exists():
         return cache
@@ -82,7 +87,7 @@ def wheelhouse(python: str) -> Path:
         # --use-pep517: sdist-only dependencies (construct) build in an isolated env with their own
         # setuptools/wheel; a fresh venv of Debian's pip has no `wheel` for the legacy path
         proc = subprocess.run([str(build / "venv/bin/python"), "-m", "pip", "wheel", "--quiet", "--use-pep517",
-                               "--wheel-dir", str(build / "wheels"), *reqs], capture_output=True, text=True,
+                               "--wheel-dir", str(build / "wheels"), *pinned, *reqs], capture_output=True, text=True,
                               timeout=900)
         if proc.returncode != 0:
             cannot_run(f"pip could not fetch the dependencies' wheels for {python}:\n{proc.stderr[-2000:]}")
@@ -249,6 +254,11 @@ def run_scenario(c: Container) -> None:
              "print(r.status, json.loads(r.read())['heartbeat_age_seconds'])")
     status, age = c.run([PYTHON, "-c", probe]).stdout.split()
     assert status == "200" and float(age) < 30
+    # the status page ships in the installed package (package data, not only in a source checkout)
+    page = ("import urllib.request as u; r = u.urlopen('http://127.0.0.1:8080/', timeout=5); "
+            "print(r.status, r.headers['Content-Type'], 'script-src' in r.headers['Content-Security-Policy'], "
+            "b'/dashboard.json' in r.read())")
+    assert c.run([PYTHON, "-c", page]).stdout.split() == ["200", "text/html;", "charset=utf-8", "True", "True"]
     as_unit = c.run([SOLBOT, "--config", CONFIG, "health"], user="solbot")
     assert "/healthz: ok" in as_unit.stdout
     c.run([SOLBOT, "--config", CONFIG, "health", "--ready"])
@@ -296,6 +306,23 @@ def run_scenario(c: Container) -> None:
     assert copy.name.startswith("solbot-") and stat.S_IMODE(copy.stat().st_mode) == 0o600
     assert "backed up data/solbot.sqlite3" in journal(c, "solbot-backup.service")
     assert show(c, "solbot.service", "MainPID")["MainPID"] == pid
+
+    # an upgrade (install.sh again): the kept config is checked with the new version, and the
+    # running bot is restarted into it only because the check passed
+    proc = c.run(["bash", f"{SRC}/scripts/install.sh", "--python", PYTHON,
+                  "--pip-args", "--no-index --find-links /srv/wheels"], timeout=600)
+    assert f"# {CONFIG} is valid" in proc.stdout and "restarting it into the version just installed" in proc.stdout
+    st = show(c, "solbot.service", "MainPID", "ActiveState", "NRestarts")
+    assert st["MainPID"] not in (pid, "0") and st["ActiveState"] == "active", st
+    pid = st["MainPID"]
+    # ... and with a config the installed version refuses, it is not restarted at all
+    edit_config(c, "[execution.paper]\n", "[execution.paper]\nlatency_ms = 400.0\n")
+    proc = c.run(["bash", f"{SRC}/scripts/install.sh", "--no-venv"], check=False, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "execution.paper.latency_ms: removed in this version" in proc.stderr
+    assert "solbot.service was NOT restarted" in proc.stderr
+    assert show(c, "solbot.service", "MainPID", "ActiveState") == {"MainPID": pid, "ActiveState": "active"}
+    edit_config(c, "[execution.paper]\nlatency_ms = 400.0\n", "[execution.paper]\n")
 
     # a check that cannot run (its [health] settings broken since the bot started) is logged and
     # leaves the running bot alone: that says nothing about the bot

@@ -39,6 +39,9 @@ DEFAULT_CONFIG_PATH = "config/trading.toml"
 CONFIG_ENV_VAR = "SOLBOT_CONFIG"
 #: Bytes of a response body read at most (the health endpoints answer a few hundred).
 _MAX_BODY = 65536
+#: ``HealthConfig``'s defaults for the keys read here (a file written for an older version, or one
+#: without ``[health]``, gets the same values the bot runs with; tests hold them to the model).
+DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 8080, "check_timeout_seconds": 5.0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,8 +67,8 @@ def config_path(cli_value: str | None) -> Path:
 
 
 def read_endpoint(path: Path) -> HealthEndpoint:
-    """``[health] host, port, check_timeout_seconds`` from the config file, checked like the
-    ``HealthConfig`` model checks them; any other section is not looked at."""
+    """``[health] host, port, check_timeout_seconds`` from the config file (the model's defaults when
+    absent), checked like the ``HealthConfig`` model checks them; any other section is not looked at."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -75,9 +78,9 @@ def read_endpoint(path: Path) -> HealthEndpoint:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    section = raw.get("health")
+    section = raw.get("health", {})
     if not isinstance(section, dict):
-        raise ConfigError(f"{path}: [health] section is missing; it names host and port of the bot's "
+        raise ConfigError(f"{path}: health must be a table ([health]) naming host and port of the bot's "
                           "health server (see config/trading.toml)")
     host = _get(path, section, "host", str, "a string (an address such as 127.0.0.1)")
     port = _get(path, section, "port", int, "an integer from 0 to 65535")
@@ -91,9 +94,7 @@ def read_endpoint(path: Path) -> HealthEndpoint:
 
 
 def _get(path: Path, section: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
-    if key not in section:
-        raise ConfigError(f"{path}: [health] {key} is missing; it must be {what}")
-    value = section[key]
+    value = section.get(key, DEFAULTS[key])
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ConfigError(f"{path}: [health] {key} must be {what}, got {value!r}")
     return value
