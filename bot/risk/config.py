@@ -149,9 +149,10 @@ class RugsConfig(RiskSection):
 class LearningConfig(RiskSection):
     """How the edge estimate (the Kelly record) keeps learning while entries are blocked.
 
-    Every rejected buy that only the bot's own state stopped (breakers, the Kelly cap, portfolio
-    limits, a pause) is followed as a shadow trade through the real exit rules on the bars after
-    the decision; its outcome enters the record with ``shadow_weight`` (0 = no shadow trades).
+    Every buy rejected by a rule that blocks all entries (a breaker, a pause, the trading state, the
+    Kelly record's no edge / cap) on a token that passes the token checks is followed as a shadow
+    trade through the real exit rules on the bars after the decision; its outcome enters the record
+    with ``shadow_weight`` (0 = no shadow trades).
     Every outcome's weight halves each ``kelly_half_life_hours`` (0 = no decay), so an old record
     fades toward the prior."""
 

@@ -49,17 +49,19 @@ RUGGED = "rugged"
 BOOK_VAR = "book_var"
 DRAWDOWN_LIQUIDATION = "drawdown_liquidation"
 
-#: Rejections that only the bot's own state caused (breakers, a pause, the Kelly cap, portfolio
-#: limits): the buy would have been placed otherwise, so it is followed as a shadow trade.
-#: Everything else is about the token or the market data and is not followed.
-_STATE_RULES = frozenset({"paused", "halted", "max_open_positions", "correlation", "kelly_no_edge",
-                          "kelly_cap", "size_below_minimum", "max_total_exposure", "max_token_exposure",
-                          "heat", "insufficient_cash", BOOK_VAR})
+#: Rejections that block entries whatever the signal and the book -- a breaker, a pause, the
+#: trading state, the Kelly record itself -- are followed as shadow trades: while they hold, no
+#: trade can close, so without shadows the record could never learn that the market has changed.
+#: Rejections about the token or its data are not followed (the bot would never buy it), nor are
+#: the portfolio limits (max positions, exposure, heat, cash, correlation, book VaR): they only
+#: pick which signals a trading bot takes, its closed trades keep the record learning, and
+#: following the weaker signals it left would bias the record.
+_BLOCKING_RULES = frozenset({"paused", "halted", "kelly_no_edge", "kelly_cap"})
 
 
 def follows_as_shadow(rule: str) -> bool:
     """Whether a rejection with this rule is followed as a shadow trade."""
-    return rule in _STATE_RULES or rule.startswith(("breaker_", "trading_"))
+    return rule in _BLOCKING_RULES or rule.startswith(("breaker_", "trading_"))
 
 #: Which rejection rule names a size that came out below ``min_order_sol``, by the binding stage.
 _SMALL_SIZE_RULE = {
@@ -130,18 +132,20 @@ class RiskManager:
         return out
 
     def state(self) -> dict:
-        return copy.deepcopy({
+        """A JSON-able copy of the state (written by the engine every cycle, so copied field by
+        field: a generic deep copy of the rug watch list costs more than the rest of the cycle's risk work)."""
+        return {
             "version": STATE_VERSION,
-            "breakers": self._breakers.s,
-            "pause": self._pause,
-            "trades": self._record.trades,
-            "last_exit": self._last_exit,
-            "highs": self._highs,
-            "costs": self._costs,
-            "shadow_outcomes": self._record.shadows,
+            "breakers": copy.deepcopy(self._breakers.s),
+            "pause": copy.deepcopy(self._pause),
+            "trades": [list(t) for t in self._record.trades],
+            "last_exit": dict(self._last_exit),
+            "highs": dict(self._highs),
+            "costs": dict(self._costs),
+            "shadow_outcomes": [list(t) for t in self._record.shadows],
             "shadows": self._shadows.state(),
             "rugs": self._rugs.state(),
-        })
+        }
 
     def reconfigure(self, cfg: RiskConfig) -> None:
         """Hot reload: new limits apply from the next call; breakers, record, highs, rug marks and
@@ -186,13 +190,14 @@ class RiskManager:
 
     def follow_rejected(self, decision: Decision, rejected: Rejected, view: MarketView, portfolio: PortfolioState,
                         safety: TokenSafety | None, now: int) -> bool:
-        """Follow a rejected buy as a shadow trade when only the bot's own state stopped it and the
-        token passes the token checks. True when a shadow was opened."""
+        """Follow a rejected buy as a shadow trade when a blocking rule stopped it (``follows_as_shadow``)
+        and the token passes the token checks. True when a shadow was opened."""
         if (self.cfg.learning.shadow_weight <= 0 or decision.action is not Action.BUY
                 or rejected.mint != decision.mint or not follows_as_shadow(rejected.rule)):
             return False
         mint = decision.mint
-        if mint in self._held or any(p.mint == mint for p in portfolio.positions) or self._shadows.following(mint):
+        if (mint in self._held or any(p.mint == mint for p in portfolio.positions)
+                or not self._shadows.can_open(mint, now)):
             return False
         last = max(portfolio.last_exit_ts.get(mint, -1), self._last_exit.get(mint, -1))
         if last >= 0 and now - last < self.cfg.portfolio.cooldown_minutes * 60:

@@ -80,6 +80,7 @@ class RugMemory:
         self._watch: dict[str, dict[str, list[Any]]] = {
             m: {src: list(v) for src, v in per.items()} for m, per in (s.get("watch") or {}).items()}
         self._cleared: dict[str, int] = dict(s.get("cleared") or {})
+        self._last_report: dict[str, TokenSafety] = {}  # the report last observed per token (not persisted)
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -96,7 +97,10 @@ class RugMemory:
         return sorted(out, key=lambda r: (-r.at, r.mint))
 
     def state(self) -> dict[str, Any]:
-        return {"marks": self._marks, "watch": self._watch, "cleared": self._cleared}
+        """A JSON-able copy."""
+        return {"marks": {m: dict(v) for m, v in self._marks.items()},
+                "watch": {m: {src: list(v) for src, v in per.items()} for m, per in self._watch.items()},
+                "cleared": dict(self._cleared)}
 
     # -- transitions ---------------------------------------------------------------------------
 
@@ -117,6 +121,7 @@ class RugMemory:
             return False
         self._cleared[mint] = int(now)
         self._watch.pop(mint, None)
+        self._last_report.pop(mint, None)
         return True
 
     def observe(self, view: MarketView, safety: Mapping[str, TokenSafety], now: int) -> list[RugMark]:
@@ -134,7 +139,9 @@ class RugMemory:
                 self._add(mint, now, LIQUIDITY_DROP,
                           f"liquidity fell {drops[i]:.0%} within {ex.rug_window_minutes:g} min", out)
         for mint, s in safety.items():
-            self._observe_safety(mint, s, now, out)
+            if self._last_report.get(mint) is not s:  # the same report again changes nothing
+                self._observe_safety(mint, s, now, out)
+        self._last_report = dict(safety)
         for mint in [m for m in self._watch if m not in safety]:
             del self._watch[mint]  # the market stopped tracking it; bounded by the tracked tokens
         return out

@@ -1,6 +1,9 @@
 """Shadow trades: rejected buys followed through the real exit rules, so the edge estimate keeps
 learning while entries are blocked. Pure apart from its own JSON-able state.
 
+Which rejections are followed is the risk manager's choice (``bot.risk.manager.follows_as_shadow``:
+the rules that block every entry -- breakers, a pause, the trading state, the Kelly record).
+
 A shadow is opened at the decision's price with the stop the entry would have carried, and is then
 run each cycle through ``bot.risk.exits.exit_on_view`` (the exit evaluation of held positions: rug
 exit, stop, trailing stop, ensemble exit, time stop, take-profit ladder) as a synthetic position of
@@ -51,8 +54,9 @@ class ShadowBook:
         self.skipped_full = int(s.get("skipped_full", 0))
 
     def state(self) -> dict[str, Any]:
-        return {"open": self._open, "closed_at": self._closed_at, "opened": self.opened,
-                "skipped_full": self.skipped_full}
+        """A JSON-able copy."""
+        return {"open": {m: dict(v) for m, v in self._open.items()}, "closed_at": dict(self._closed_at),
+                "opened": self.opened, "skipped_full": self.skipped_full}
 
     @property
     def open_count(self) -> int:
@@ -61,20 +65,34 @@ class ShadowBook:
     def following(self, mint: str) -> bool:
         return mint in self._open
 
+    def _refused(self, mint: str, now: int) -> str | None:
+        if mint in self._open:
+            return "following"
+        last = self._closed_at.get(mint)
+        if last is not None and now - last < self.cfg.portfolio.cooldown_minutes * 60:
+            return "cooldown"
+        if len(self._open) >= self.cfg.learning.max_open_shadows:
+            return "full"
+        return None
+
+    def can_open(self, mint: str, now: int) -> bool:
+        """Whether ``open`` could follow a buy in ``mint`` now (not followed already, out of its
+        shadow cooldown, room in the book; a full book is counted). Checked before the token checks,
+        which cost more."""
+        why = self._refused(mint, now)
+        if why == "full":
+            self.skipped_full += 1
+        return why is None
+
     def open(self, mint: str, rule: str, price_usd: float, stop_usd: float, now: int, seen_bar: int) -> bool:
         """Follow a rejected buy from ``now``; ``seen_bar`` is the start of the newest bar the decision
         saw. False when one is followed in ``mint`` already, the token is in its shadow cooldown, or
         the book is full."""
-        if mint in self._open or not (price_usd > 0) or not (0 < stop_usd < price_usd):
+        if not (price_usd > 0) or not (0 < stop_usd < price_usd) or self._refused(mint, now) is not None:
             return False
-        last = self._closed_at.get(mint)
-        if last is not None and now - last < self.cfg.portfolio.cooldown_minutes * 60:
-            return False
-        if len(self._open) >= self.cfg.learning.max_open_shadows:
-            self.skipped_full += 1
-            return False
-        self._open[mint] = {"at": int(now), "seen": int(seen_bar), "rule": rule, "entry": float(price_usd), "stop": float(stop_usd),
-                            "high": float(price_usd), "units": UNITS, "proceeds": 0.0, "mark": float(price_usd)}
+        self._open[mint] = {"at": int(now), "seen": int(seen_bar), "rule": rule, "entry": float(price_usd),
+                            "stop": float(stop_usd), "high": float(price_usd), "units": UNITS, "proceeds": 0.0,
+                            "mark": float(price_usd)}
         self.opened += 1
         return True
 

@@ -41,11 +41,14 @@ def _reject_and_follow(rm: RiskManager, mint: str, view, now: int, **safety) -> 
 
 def test_which_rejections_are_followed():
     for rule in ("breaker_consecutive_losses", "breaker_max_drawdown", "paused", "halted", "kelly_no_edge",
-                 "max_open_positions", "heat", "correlation", "trading_reducing", "book_var"):
+                 "kelly_cap", "trading_reducing"):
         assert follows_as_shadow(rule), rule
     for rule in ("rugged", "mint_authority", "top10_holder_share_unknown", "no_sell_route", "stale_data",
                  "insufficient_history", "too_volatile", "position_open", "cooldown", "liquidity_dropping",
-                 "liquidity_fraction", "no_quote", "price_impact", "not_a_buy"):
+                 "liquidity_fraction", "no_quote", "price_impact", "not_a_buy",
+                 # portfolio limits: the bot is trading, its closed trades feed the record
+                 "max_open_positions", "heat", "correlation", "book_var", "max_total_exposure",
+                 "insufficient_cash", "size_below_minimum"):
         assert not follows_as_shadow(rule), rule
 
 
@@ -226,3 +229,14 @@ def test_screen_entry_sizes_from_the_decayed_record():
     later = T0 + 48 * 3600
     view = make_view({A: {"close": flat(1.0)}}, now=later)
     assert isinstance(rm.screen_entry(buy(A), view, portfolio(now=later), safe(A), later), EntryPlan)
+
+
+def test_a_buy_left_out_by_a_full_book_is_not_followed():
+    cfg = risk_cfg(max_open_positions=1)
+    rm = RiskManager(cfg)
+    held = portfolio(positions=(position(B),))
+    view = make_view({A: {"close": flat(1.0)}, B: {"close": flat(1.0)}})
+    rm.on_cycle(held, OK, T0)
+    r = rm.screen_entry(buy(A), view, held, safe(A), T0)
+    assert r.rule == "max_open_positions"
+    assert not rm.follow_rejected(buy(A), r, view, held, safe(A), T0) and rm.shadows_open == 0
