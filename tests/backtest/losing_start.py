@@ -19,7 +19,7 @@ from bot.feeds.simulator import DEFAULT_START, SimParams, simulate
 LOSING = SimParams(pump_rate_per_hour=1 / 1000, pump_preceded_by_whales=0.0, false_signal_rate_per_hour=3.0,
                    dump_rate_per_hour=1 / 2)
 _PRICES = ("open", "high", "low", "close", "alt_close")
-_FLOWS = ("liquidity_usd", "volume_usd", "whale_buy_usd", "whale_sell_usd")
+_FLOWS = ("liquidity_usd", "volume_usd", "whale_buy_usd", "whale_sell_usd", "pool_reserve_usd")
 _FACTS = ("mint_authority_set", "freeze_authority_set", "top10_holder_share", "pair_created_at", "decimals")
 
 

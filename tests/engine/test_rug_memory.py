@@ -74,7 +74,8 @@ def _revive(frame: pl.DataFrame, mint: str, rug: int, donor: str) -> pl.DataFram
     k_price, k_liq = at["close"] / ref["close"], at["liquidity_usd"] / ref["liquidity_usd"]
     after = frame.filter((pl.col("mint") == donor) & (ts > rug)).with_columns(
         *(pl.col(c) * k_price for c in ("open", "high", "low", "close")),
-        *(pl.col(c) * k_liq for c in ("liquidity_usd", "volume_usd", "whale_buy_usd", "whale_sell_usd")),
+        *(pl.col(c) * k_liq for c in ("liquidity_usd", "volume_usd", "whale_buy_usd", "whale_sell_usd",
+                                      "pool_reserve_usd")),
         pl.col("alt_close") * k_price,
         pl.lit(mint).alias("mint"), pl.lit(at["symbol"]).alias("symbol"),
         pl.lit(at["decimals"]).cast(pl.Int64).alias("decimals"))

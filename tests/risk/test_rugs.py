@@ -20,6 +20,8 @@ A, B = "RUGmint1111", "SAFEmint111"
 
 
 def _screen(rm: RiskManager, mint: str, view: MarketView, now: int, **safety):
+    # the pool's on-chain reserves agree with the view's liquidity (A is a thin 30k pool once pulled)
+    safety.setdefault("pool_reserve_usd", 30_000.0 if mint == A else 1_000_000.0)
     return rm.screen_entry(buy(mint), view, portfolio(now=now), safe(mint, **safety), now)
 
 

@@ -8,8 +8,8 @@ within that one bar the pool loses ``liquidity_loss`` of its liquidity and the p
 afterwards it is simply a thinner pool, trading with the same process (runs included), so nothing
 but memory tells it apart from any other thin pool once the drop leaves the rug window.
 
-Every token looks safe (authorities renounced, holders spread, old pool), so only the rug itself
-can stop the bot from buying. Deterministic per seed.
+Every token looks safe (authorities renounced, holders spread, old pool, LP burned, reserves as the
+feed says), so only the rug itself can stop the bot from buying. Deterministic per seed.
 """
 
 from __future__ import annotations
@@ -113,5 +113,10 @@ def rug_market(*, tokens: int = 8, hours: float = 12.0, rug_minute: int = 300, s
         "mint_authority_set": np.zeros(tokens * steps, dtype=bool),
         "freeze_authority_set": np.zeros(tokens * steps, dtype=bool),
         "top10_holder_share": np.full(tokens * steps, 0.2),
+        # the pool's own accounts agree with the feed; LP burned; no bonding curve
+        "pool_reserve_usd": liq.ravel(),
+        "lp_burned_share": np.ones(tokens * steps),
+        "on_bonding_curve": np.zeros(tokens * steps, dtype=bool),
+        "bonding_curve_progress": np.full(tokens * steps, np.nan),
     })
     return RugMarket(conform(frame, "thin-pool market"), mints, mints[0], t0 + 60 * rug_minute)
