@@ -13,7 +13,9 @@ consecutive-loss breaker's next_utc_day reset comes a few hours in, while the ma
 Measured (seed 1, 2 busy cores): before, 15 closed positions in the first hours and no entry after
 them (41,033 kelly_no_edge rejections; 43% of the second half's rejections, the rest token rules);
 shipped, entries every 12 h after the first (91, 107, 100, 92, 97), kelly_no_edge 0% of the second
-half, 273 shadow trades opened, 47.7 vs 42.5 ms per cycle.
+half, 273 shadow trades opened; 48-60 vs 41-43 ms per cycle over two runs, the shipped run
+trading 497 positions against 15 (the risk manager's observe hook itself profiles at about 0.4 ms
+per cycle on 200 tokens, its state copy at 0.6 ms).
 """
 
 from __future__ import annotations
