@@ -23,7 +23,7 @@ import pytest
 from bot.control import ClearRugged, Close, ControlQueue, Pause
 from bot.ops.control_socket import MAX_UNIX_PATH, ControlServer, socket_path
 from bot.ops.operator import OperatorCommands
-from bot.ops.status import RuggedToken
+from bot.ops.status import RugMarkView
 from tests.ops.conftest import MINT, ROOT
 from tests.world.cli import edit
 
@@ -140,8 +140,8 @@ async def test_destructive_commands_wait_for_a_yes_on_the_same_connection(served
 async def test_rugged_lists_marks_and_unrug_clears_a_marked_token_after_a_yes(served, engine_status):
     server, control, _ = served
     other = "So11111111111111111111111111111111111111112"
-    engine_status.rugged_list.append(RuggedToken(MINT, "RUGGY", 1_700_000_000, "mint_authority",
-                                                 "mint authority set again after being renounced (chain)"))
+    engine_status.rugged.append(RugMarkView(MINT, "RUGGY", "mint_authority", 1_700_000_000,
+                                            "mint authority set again after being renounced (chain)"))
     reader, writer = await asyncio.open_unix_connection(str(server.path))
     try:
         async def say(body: dict) -> dict:
