@@ -4,7 +4,7 @@ Telegram (or any other operator surface) never touches engine state: it puts a c
 :class:`ControlQueue` and answers "requested". The engine calls :meth:`ControlQueue.drain` at the
 start of each cycle and applies what it gets (``Pause`` = no new entries, exits still run;
 ``Resume``; ``Close`` = exit a position or all of them through the normal risk/executor path;
-``ResetBreaker``). There is deliberately no command that changes the execution mode: paper to
+``ResetBreaker``; ``ClearRugged`` = forget one token's rug mark). There is deliberately no command that changes the execution mode: paper to
 live is a config change and a restart, made by a human on the server.
 """
 
@@ -56,7 +56,19 @@ class ResetBreaker:
     origin: str = ""
 
 
-ControlCommand = Pause | Resume | Close | ResetBreaker
+@dataclass(frozen=True, slots=True)
+class ClearRugged:
+    """Clear the rug mark of one token (``mint``) so that it may be bought again."""
+
+    mint: str
+    origin: str = ""
+
+    def __post_init__(self) -> None:
+        if not is_mint(self.mint):
+            raise ValueError("ClearRugged mint must be a mint address")
+
+
+ControlCommand = Pause | Resume | Close | ResetBreaker | ClearRugged
 
 
 class ControlQueue:
@@ -67,7 +79,7 @@ class ControlQueue:
         self.refused = 0
 
     def submit(self, command: ControlCommand) -> bool:
-        if not isinstance(command, Pause | Resume | Close | ResetBreaker):
+        if not isinstance(command, Pause | Resume | Close | ResetBreaker | ClearRugged):
             raise TypeError(f"not a control command: {type(command).__name__}")
         try:
             self._q.put_nowait(command)

@@ -10,7 +10,8 @@ Each cycle:
  1. drain operator commands (pause/resume/close/reset breaker);
  2. poll the feed and update the market state; build the view;
  3. strategies vote, the ensemble decides (per-strategy votes kept on every decision);
- 4. mark the book; the risk manager updates breakers;
+ 4. mark the book; the risk manager updates breakers, marks rugged tokens and runs its shadow
+    trades (rejected buys followed through the exit rules) on the new bars;
  5. exits first (they run even when new entries are stopped), then entries, strongest first;
     every order is journaled as an intent before the executor sees it;
  6. record equity and the learned/breaker state in one transaction; beat the heartbeat.
@@ -37,7 +38,7 @@ from bot.contracts import (
     Position,
     Rejected,
 )
-from bot.control import Close, ControlQueue, Pause, ResetBreaker, Resume
+from bot.control import ClearRugged, Close, ControlQueue, Pause, ResetBreaker, Resume
 from bot.ledger import Ledger
 from bot.market.state import MarketState
 from bot.orders.execution import execute_intent
@@ -75,6 +76,7 @@ class EventKind(StrEnum):
     FEEDS_RECOVERED = "feeds_recovered"
     RPC_DEGRADED = "rpc_degraded"
     RPC_RECOVERED = "rpc_recovered"
+    TOKEN_RUGGED = "token_rugged"  # the risk manager marked a token rugged: never bought again
 
 
 class Severity(StrEnum):
@@ -236,6 +238,7 @@ class Engine:
             self._emit(EventKind.BREAKER_TRIPPED if tripped else EventKind.BREAKER_RESET,
                        Severity.CRITICAL if tripped else Severity.INFO,
                        f"breaker {ev.name} {ev.kind}: {ev.reason}", breaker=ev.name)
+        await self._observe_risk(view, portfolio, by_mint, now)
 
         exits = await self._run_exits(view, portfolio, by_mint, now)
         entries, rejections = await self._run_entries(view, decisions, now)
@@ -264,6 +267,19 @@ class Engine:
         self._book = book
         return portfolio_state(now, cash or 0, positions, marks, book["peak"], book["day_start_equity"],
                                self.risk.trading_state, sol_usd, kv["last_exit_ts"] or {})
+
+    async def _observe_risk(self, view: MarketView, portfolio: PortfolioState,
+                            decisions: Mapping[str, Decision], now: int) -> None:
+        """Rug marks and shadow trades on this cycle's bars (``RiskManager.observe``)."""
+        marks, _closed = self.risk.observe(view, decisions, self.market.safety_reports(), now)
+        held = {p.mint for p in portfolio.positions}
+        for m in marks:
+            info = self.market.info(m.mint)
+            name = info.symbol if info else m.mint[:8]
+            await self._io(self.ledger.record_event, "token_rugged", f"{m.mint} {m.reason}: {m.detail}")
+            self._emit(EventKind.TOKEN_RUGGED, Severity.WARNING if m.mint in held else Severity.INFO,
+                       f"{name} ({m.mint}) marked rugged, never bought again until cleared: {m.reason}: {m.detail}",
+                       mint=m.mint)
 
     async def _balances(self, mints: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -318,6 +334,7 @@ class Engine:
                 verdict = self.risk.finalize_entry(verdict, quote, portfolio, now)
             if isinstance(verdict, Rejected):
                 rejected.append((verdict.mint, verdict.rule, verdict.detail))
+                self.risk.follow_rejected(decision, verdict, view, portfolio, self.market.safety(decision.mint), now)
                 continue
             assert isinstance(verdict, Approved)
             if await self._execute(verdict.intent, now):
@@ -413,7 +430,7 @@ class Engine:
         for cmd in self.commands.drain():
             await self.handle_command(cmd, now)
 
-    async def handle_command(self, cmd: Pause | Resume | Close | ResetBreaker, now: int) -> None:
+    async def handle_command(self, cmd: Pause | Resume | Close | ResetBreaker | ClearRugged, now: int) -> None:
         """Operator commands arrive as values and are applied here, at the start of a cycle."""
         if isinstance(cmd, Pause):
             self.risk.pause(f"operator {cmd.origin}".strip())
@@ -424,6 +441,9 @@ class Engine:
                 log.warning("reset of unknown or untripped breaker %r ignored", cmd.name)
         elif isinstance(cmd, Close):
             await self._operator_close(cmd.target, now)
+        elif isinstance(cmd, ClearRugged):
+            if not self.risk.clear_rugged(cmd.mint, now):
+                log.warning("clear of rug mark of %s ignored: the token is not marked", cmd.mint)
         else:
             log.warning("unknown operator command %s ignored", type(cmd).__name__)
             return

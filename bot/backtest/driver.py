@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from bot.backtest.coverage import Coverage, coverage_json, input_coverage
-from bot.backtest.report import build_report, count_votes
+from bot.backtest.report import build_report, count_votes, risk_block
 from bot.clock import SimClock
 from bot.config import Config
 from bot.engine import Engine
@@ -86,6 +86,17 @@ async def _drive(engine: Engine, clock: SimClock, votes: Counter, total: int,
         await clock.sleep_until((now // period + 1) * period)
 
 
+def _risk(engine: Engine, ledger: Ledger) -> dict[str, Any]:
+    equity = ledger.equity_rows()
+    mid = (equity[0].ts + equity[-1].ts) // 2 if equity else 0
+    risk = engine.risk
+    edge = risk.edge(engine.clock.now())
+    return risk_block(rejections_second_half=ledger.rejection_counts(since_ts=mid),
+                      buys_second_half=sum(1 for t in ledger.trade_rows(since_ts=mid) if str(t.fill.side) == "buy"),
+                      rugged=[m.mint for m in risk.rugged()], shadow_outcomes=edge.shadow_outcomes,
+                      shadows_opened=risk.shadows_opened, kelly_risk_end=edge.kelly_risk)
+
+
 def _report(cfg: Config, engine: Engine, ledger: Ledger, sha: str, votes: Counter) -> dict[str, Any]:
     positions = ledger.open_positions()
     marks = mark_positions(positions, engine.market.latest, engine.market.sol_usd())
@@ -93,7 +104,7 @@ def _report(cfg: Config, engine: Engine, ledger: Ledger, sha: str, votes: Counte
         config_sha256=sha, initial_equity_sol=cfg.backtest.initial_equity_sol, trades=ledger.trade_rows(),
         positions=ledger.position_rows(), equity=ledger.equity_rows(), rejections=ledger.rejection_counts(),
         outcomes=ledger.outcome_rows(), vote_counts=dict(votes), marks_sol=dict(marks.by_mint),
-        cycle_seconds=cfg.engine.cycle_seconds)
+        cycle_seconds=cfg.engine.cycle_seconds, risk=_risk(engine, ledger))
 
 
 def tty_progress(stream=sys.stderr) -> Callable[[int, int], None] | None:

@@ -58,10 +58,30 @@ def _sol(lamports: int | None) -> float | None:
     return None if lamports is None else lamports / LAMPORTS_PER_SOL
 
 
+def risk_block(*, rejections_second_half: dict[str, int], buys_second_half: int, rugged: Sequence[str],
+               shadow_outcomes: int, shadows_opened: int, kelly_risk_end: float) -> dict[str, Any]:
+    """What the risk manager's memory and learning did: tokens marked rugged, and how much of the
+    second half's rejections the Kelly record's "no edge" caused (a self-lock shows as a share near
+    1 with no entries)."""
+    total = sum(rejections_second_half.values())
+    no_edge = rejections_second_half.get("kelly_no_edge", 0)
+    return {
+        "rugged_tokens": sorted(rugged),
+        "rejections_second_half": total,
+        "kelly_no_edge_second_half": no_edge,
+        "kelly_no_edge_share_second_half": no_edge / total if total else None,
+        "entries_second_half": buys_second_half,
+        "shadow_trades_opened": shadows_opened,
+        "shadow_outcomes_in_record": shadow_outcomes,
+        "kelly_risk_fraction_end": kelly_risk_end,
+    }
+
+
 def build_report(*, config_sha256: str, initial_equity_sol: float, trades: Sequence[TradeRow],
                  positions: Sequence[PositionRow], equity: Sequence[EquityRow], rejections: dict[str, int],
                  outcomes: Sequence[OutcomeRow], vote_counts: dict[str, int],
-                 marks_sol: dict[str, float], cycle_seconds: float) -> dict[str, Any]:
+                 marks_sol: dict[str, float], cycle_seconds: float,
+                 risk: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report. A trade's ``size_sol`` is ``Fill.cash_lamports`` (spent incl. fees and rent on a
     buy, received net of fees on a sell), the same number ``solbot status`` and ``/status`` show;
     ``fees_sol`` is the part of it that was fees and rent."""
@@ -136,6 +156,7 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, trades: Seque
         "strategy_attribution": {k: dict(v) for k, v in sorted(attribution.items())},
         "strategy_votes": dict(sorted(vote_counts.items())),
         "equity_curve": curve,
+        "risk": risk or {},  # risk_block(): rug marks, kelly_no_edge share in the second half
     }
 
 

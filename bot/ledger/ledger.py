@@ -470,9 +470,11 @@ class Ledger:
             c.execute("INSERT INTO rejections(ts, mint, rule, detail) VALUES (?, ?, ?, ?)",
                       (self._clock(), mint, rule, detail))
 
-    def rejection_counts(self) -> dict[str, int]:
+    def rejection_counts(self, since_ts: int | None = None) -> dict[str, int]:
+        """Rejections by rule (those at or after ``since_ts`` when given)."""
+        where, args = ("", ()) if since_ts is None else (" WHERE ts >= ?", (int(since_ts),))
         return {r["rule"]: r["n"] for r in self._q(
-            "SELECT rule, COUNT(*) AS n FROM rejections GROUP BY rule ORDER BY rule")}
+            f"SELECT rule, COUNT(*) AS n FROM rejections{where} GROUP BY rule ORDER BY rule", args)}
 
     def rejections(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._q("SELECT * FROM rejections ORDER BY id")]

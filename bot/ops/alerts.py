@@ -45,6 +45,7 @@ class AlertKind(StrEnum):
     RPC_RECOVERED = "rpc_recovered"
     FEEDS_STALE = "feeds_stale"
     FEEDS_RECOVERED = "feeds_recovered"
+    TOKEN_RUGGED = "token_rugged"
     STARTED = "started"
     STOPPED = "stopped"
     DAILY_REPORT = "daily_report"
@@ -63,6 +64,7 @@ EVENT_ALERTS: dict[EventKind, AlertKind] = {
     EventKind.FEEDS_RECOVERED: AlertKind.FEEDS_RECOVERED,
     EventKind.RPC_DEGRADED: AlertKind.RPC_DEGRADED,
     EventKind.RPC_RECOVERED: AlertKind.RPC_RECOVERED,
+    EventKind.TOKEN_RUGGED: AlertKind.TOKEN_RUGGED,
 }
 
 

@@ -23,7 +23,7 @@ that somehow reached the DOM as markup could not run.
     feeds         [FeedSourceHealth, ...]
     rpc           RpcHealth or null (no RPC endpoint in use)
     regime        {market, confidence} (the status' market regime, for the page's card)
-    rugged        [RugMarkView {mint, symbol, reason, since}, ...] newest first
+    rugged        [RugMarkView {mint, symbol, reason, since, detail}, ...] newest first
 
 Every list is present (possibly empty), so a section the bot cannot fill yet renders as "none".
 """

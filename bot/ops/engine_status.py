@@ -21,6 +21,7 @@ from bot.engine import Engine
 from bot.ledger import TradeRow
 from bot.ops.status import (
     BreakerState,
+    EdgeView,
     EquityPoint,
     FeedSourceHealth,
     Heartbeat,
@@ -44,6 +45,7 @@ from chain.types import LAMPORTS_PER_SOL
 RECENT_TRADES = 50
 #: The equity curve handed to the dashboard is thinned to about this many points.
 CURVE_POINTS = 400
+RUGGED_IN_SUMMARY = 20  # newest rug marks carried by status(); rug_marks() has them all
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,7 @@ class EngineStatus:
 
     def status(self) -> StatusSummary:
         pnl = self.pnl()
+        rugged = self.rug_marks()
         return StatusSummary(
             mode=self._mode, trading_state=str(self._engine.risk.trading_state),
             paused=self._paused(), started_at=self._started_at,
@@ -151,6 +154,7 @@ class EngineStatus:
             equity_sol=self._snap.equity_sol, pnl_today_sol=pnl.total_sol, breakers=tuple(self.breakers()),
             weights=self.weights(), positions=self._snap.positions,
             var_95_sol=self._snap.var_sol.get(0.95), var_99_sol=self._snap.var_sol.get(0.99),
+            rugged_count=len(rugged), rugged=tuple(rugged[:RUGGED_IN_SUMMARY]), edge=self.edge(),
             **self._engine_figures())
 
     def _engine_figures(self) -> dict[str, Any]:
@@ -211,7 +215,17 @@ class EngineStatus:
             for e in st.endpoints))
 
     def rug_marks(self) -> list[RugMarkView]:
-        return []  # the risk state keeps no rug marks yet (issue 12 adds them)
+        market = self._engine.market
+        out = []
+        for m in self._engine.risk.rugged():
+            info = market.info(m.mint)
+            out.append(RugMarkView(m.mint, info.symbol if info else "", m.reason, m.at, m.detail))
+        return out
+
+    def edge(self) -> EdgeView:
+        risk = self._engine.risk
+        e = risk.edge(self._engine.clock.now())
+        return EdgeView(e.kelly_risk, e.trades, e.shadow_outcomes, e.weight, risk.shadows_open)
 
     def _paused(self) -> bool:
         return self._engine.risk.trading_state is not TradingState.ACTIVE and any(

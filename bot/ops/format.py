@@ -9,7 +9,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.ops.alerts import AlertKind, Delivery, Severity
-from bot.ops.status import BreakerState, PnlSummary, PositionView, StatusSummary, TradeRecord
+from bot.ops.status import (
+    BreakerState,
+    EdgeView,
+    PnlSummary,
+    PositionView,
+    RugMarkView,
+    StatusSummary,
+    TradeRecord,
+)
 
 if TYPE_CHECKING:
     from bot.ops.reports import Balance, DayPnl, LifetimeProfit, StrategyPerformance
@@ -69,6 +77,25 @@ def status(s: StatusSummary) -> str:
         f"open positions: {s.open_positions}",
         "breakers tripped: " + (", ".join(tripped) if tripped else "none"),
     ]
+    if s.edge is not None:
+        lines.append(edge(s.edge))
+    lines.append(f"rugged tokens: {s.rugged_count}")
+    return clip("\n".join(lines))
+
+
+def edge(e: EdgeView) -> str:
+    cap = (f"risk up to {e.kelly_risk_fraction:.2%} of equity per trade" if e.kelly_risk_fraction > 0
+           else "no edge: entries rejected (kelly_no_edge)")
+    return (f"edge: {cap} ({e.closed_trades} trades, {e.shadow_outcomes} shadow outcomes, "
+            f"weight {e.record_weight:.1f}; {e.shadows_open} shadow(s) open)")
+
+
+def rugged(rs: list[RugMarkView], prefix: str = "/") -> str:
+    if not rs:
+        return "no token is marked rugged"
+    lines = [f"{len(rs)} token(s) marked rugged, never bought again ({prefix}unrug <mint> clears one)"]
+    for r in rs:
+        lines.append(f"{r.symbol or _short(r.mint)} {r.mint}\n  {_ts(r.since)} {r.reason}: {r.detail}")
     return clip("\n".join(lines))
 
 

@@ -3,7 +3,7 @@
 A surface (``bot.ops.telegram.service``, ``bot.ops.control_socket``) turns what the operator typed
 into ``(name, args)`` and calls :meth:`OperatorCommands.handle` with an ``origin`` naming who asked
 (``telegram:<chat id>``, ``socket:uid=<uid>...``). The answer is a :class:`Reply` (text to show) or,
-for a destructive command (``close``, ``reset``), a :class:`Question`: nothing happens until the
+for a destructive command (``close``, ``reset``, ``unrug``), a :class:`Question`: nothing happens until the
 same origin answers it with :meth:`OperatorCommands.confirm` within ``confirm_timeout_seconds``.
 A question can be answered once; an answer from another origin, a late one or a replayed one is
 refused. Telegram shows the question with two buttons; ``solbot close``/``reset-breaker`` prompt on a
@@ -24,7 +24,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import bot
-from bot.control import ALL, Close, ControlCommand, ControlQueue, Pause, ResetBreaker, Resume, is_mint
+from bot.control import (
+    ALL,
+    ClearRugged,
+    Close,
+    ControlCommand,
+    ControlQueue,
+    Pause,
+    ResetBreaker,
+    Resume,
+    is_mint,
+)
 from bot.ops import format as fmt
 from bot.ops.reports import LedgerReports
 from bot.ops.status import StatusSource
@@ -87,6 +97,8 @@ COMMANDS: tuple[CommandInfo, ...] = (
     CommandInfo("close", "close <mint|all>", "exit a position or all (asks to confirm)", destructive=True),
     CommandInfo("reset", "reset <breaker>", "reset a tripped breaker (asks to confirm)", destructive=True),
     CommandInfo("breakers", "breakers", "circuit breakers"),
+    CommandInfo("rugged", "rugged", "tokens marked rugged (never bought again)"),
+    CommandInfo("unrug", "unrug <mint>", "clear one rug mark (asks to confirm)", destructive=True),
     CommandInfo("weights", "weights", "ensemble weights"),
     CommandInfo("version", "version", "solbot version, mode, uptime"),
     CommandInfo("help", "help", "this list"),
@@ -99,6 +111,8 @@ def describe(c: ControlCommand) -> str:
         return "close of all positions" if c.target == ALL else f"close of {c.target}"
     if isinstance(c, ResetBreaker):
         return f"reset of breaker {c.name}"
+    if isinstance(c, ClearRugged):
+        return f"clear of the rug mark of {c.mint}"
     return type(c).__name__.lower()
 
 
@@ -191,6 +205,9 @@ class OperatorCommands:
     async def _cmd_breakers(self, args: list[str], origin: str, prefix: str) -> Reply:
         return await self._query(lambda: fmt.breakers(self._status.breakers()))
 
+    async def _cmd_rugged(self, args: list[str], origin: str, prefix: str) -> Reply:
+        return await self._query(lambda: fmt.rugged(self._status.rug_marks(), prefix))
+
     async def _cmd_weights(self, args: list[str], origin: str, prefix: str) -> Reply:
         return await self._query(lambda: fmt.weights(self._status.weights()))
 
@@ -264,3 +281,13 @@ class OperatorCommands:
             return Reply(f"no breaker named {args[0]!r}; breakers: {', '.join(sorted(known))}", ok=False)
         return self._ask(ResetBreaker(args[0], origin),
                          f"Reset breaker {args[0]}? Trading may resume at the next cycle.", origin)
+
+
+    async def _cmd_unrug(self, args: list[str], origin: str, prefix: str) -> Reply | Question:
+        if len(args) != 1 or not is_mint(args[0]):
+            return Reply(f"usage: {prefix}unrug <mint> (see {prefix}rugged)", ok=False)
+        marked = {r.mint for r in self._status.rug_marks()}
+        if args[0] not in marked:
+            return Reply(f"{args[0]} is not marked rugged (see {prefix}rugged)", ok=False)
+        return self._ask(ClearRugged(args[0], origin),
+                         f"Clear the rug mark of {args[0]}? The bot may buy it again.", origin)

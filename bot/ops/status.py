@@ -95,6 +95,17 @@ class BreakerState:
 
 
 @dataclass(frozen=True, slots=True)
+class EdgeView:
+    """The risk manager's edge estimate (the Kelly record) and what it rests on."""
+
+    kelly_risk_fraction: float  # equity fraction the Kelly cap allows to risk per trade; 0 = no edge
+    closed_trades: int  # closed trades in the record
+    shadow_outcomes: int  # rejected buys followed through the exits, in the record
+    record_weight: float  # their total weight after decay (the prior counts as kelly_prior_trades)
+    shadows_open: int  # rejected buys being followed now
+
+
+@dataclass(frozen=True, slots=True)
 class StatusSummary:
     mode: str  # "paper" | "live"
     trading_state: str  # TradingState value: active | reducing | halted
@@ -115,6 +126,9 @@ class StatusSummary:
     last_cycle_seconds: float | None = None  # how long the last engine cycle took
     last_cycle_ts: int | None = None  # the engine clock's time of the last cycle
     cycles: int = 0  # cycles run since start
+    rugged_count: int = 0  # tokens marked rugged
+    rugged: tuple[RugMarkView, ...] = ()  # the newest marks (all of them: StatusSource.rug_marks)
+    edge: EdgeView | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +179,9 @@ class RugMarkView:
 
     mint: str
     symbol: str
-    reason: str
+    reason: str  # liquidity_drop | mint_authority | freeze_authority | holder_concentration
     since: int  # when it was marked
+    detail: str = ""  # what was seen ("liquidity fell 97% within 10 min")
 
 
 class StatusSource(Protocol):
@@ -210,7 +225,7 @@ class StatusSource(Protocol):
     def rpc(self) -> RpcHealth | None: ...
 
     def rug_marks(self) -> list[RugMarkView]:
-        """Tokens marked rugged, newest first (empty until the risk state keeps such marks)."""
+        """Every token marked rugged, newest first."""
         ...
 
 

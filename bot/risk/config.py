@@ -1,7 +1,8 @@
 """``[risk]`` config: hard caps, sizing, portfolio limits, breakers and exits.
 
 The values are documented in ``config/trading.toml`` (``[risk]``, ``[risk.safety]``,
-``[risk.sizing]``, ``[risk.portfolio]``, ``[risk.breakers]``, ``[risk.exits]``); each field's default
+``[risk.sizing]``, ``[risk.portfolio]``, ``[risk.breakers]``, ``[risk.exits]``, ``[risk.rugs]``,
+``[risk.learning]``); each field's default
 is the value shown there (a key a config file leaves out takes it; tests/config checks the two agree).
 """
 
@@ -70,6 +71,10 @@ class PortfolioConfig(RiskSection):
     max_correlation: float = Field(default=0.8, gt=0, le=1)
     cooldown_minutes: float = Field(default=60.0, ge=0)
     cash_reserve_sol: float = Field(default=0.05, ge=0)
+    # Entry limit on the historical VaR of the open book plus the candidate (``book_var``); 0 = off.
+    max_book_var_fraction: float = Field(default=0.0, ge=0, lt=1)
+    var_level: float = Field(default=0.95, gt=0.5, lt=1)
+    var_bars: int = Field(default=120, ge=10)
 
     @model_validator(mode="after")
     def _bars(self) -> PortfolioConfig:
@@ -93,6 +98,8 @@ class BreakersConfig(RiskSection):
     abnormal_reset: Literal["auto", "operator"] = "auto"
     abnormal_clear_cycles: int = Field(default=3, ge=1)
     crisis_regimes: list[str] = ["crisis"]
+    # sell the whole book (normal exit path) while max_drawdown is tripped
+    liquidate_on_max_drawdown: bool = False
 
 
 class TakeProfitLevel(RiskSection):
@@ -126,6 +133,36 @@ class ExitsConfig(RiskSection):
         return self
 
 
+class RugsConfig(RiskSection):
+    """Rug memory: a token marked rugged is never bought again (``rugged``) until the operator clears it.
+
+    A token is marked when its liquidity falls by ``[risk.exits] rug_liquidity_drop`` within
+    ``rug_window_minutes``, when its mint or freeze authority is set again after being seen
+    renounced, or when its top-10 holder share rises by ``holder_share_jump`` above the lowest
+    share seen from the same source."""
+
+    remember: bool = True
+    holder_share_jump: float = Field(default=0.25, gt=0, le=1)
+    max_marks: int = Field(default=5000, ge=1)  # the oldest marks are forgotten beyond this many
+
+
+class LearningConfig(RiskSection):
+    """How the edge estimate (the Kelly record) keeps learning while entries are blocked.
+
+    Every buy rejected by a rule that blocks all entries (a breaker, a pause, the trading state, the
+    Kelly record's no edge / cap) on a token that passes the token checks is followed as a shadow
+    trade through the real exit rules on the bars after the decision; its outcome enters the record
+    with ``shadow_weight`` (0 = no shadow trades).
+    Every outcome's weight halves each ``kelly_half_life_hours`` (0 = no decay), so an old record
+    fades toward the prior."""
+
+    shadow_weight: float = Field(default=0.5, ge=0, le=1)
+    shadow_window: int = Field(default=100, ge=1)  # shadow outcomes kept in the record
+    max_open_shadows: int = Field(default=50, ge=1)  # shadow trades followed at once (more are not opened)
+    shadow_cost_bps: float = Field(default=150.0, ge=0, lt=10_000)  # round-trip fees and slippage of a shadow
+    kelly_half_life_hours: float = Field(default=48.0, ge=0)
+
+
 class RiskConfig(RiskSection):
     # Hard caps: never exceeded whatever the inputs (checked again in chain/ before signing).
     max_position_sol: float = Field(default=1.0, gt=0)
@@ -144,6 +181,8 @@ class RiskConfig(RiskSection):
     portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
     breakers: BreakersConfig = Field(default_factory=BreakersConfig)
     exits: ExitsConfig = Field(default_factory=ExitsConfig)
+    rugs: RugsConfig = Field(default_factory=RugsConfig)
+    learning: LearningConfig = Field(default_factory=LearningConfig)
 
     @model_validator(mode="after")
     def _cross(self) -> RiskConfig:

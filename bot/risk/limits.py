@@ -1,4 +1,4 @@
-"""Portfolio measures for the entry limits: exposure, heat, correlation with the open book. Pure."""
+"""Portfolio measures for the entry limits: exposure, heat, correlation with the open book, book VaR. Pure."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from bot.contracts import Position
+from bot.risk.analytics import book_var
 from bot.risk.features import log_returns, token_index
 from chain.types import LAMPORTS_PER_SOL
 from strategies.types import MarketView
@@ -74,3 +75,25 @@ def correlation_to_book(view: MarketView, mint: str, positions: tuple[Position, 
         return 0.0
     c = float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))
     return max(-1.0, min(1.0, c))
+
+
+def simple_returns(view: MarketView, i: int, bars: int) -> np.ndarray:
+    """The last ``bars`` one-minute simple returns of the close (NaN where a bar is missing)."""
+    return np.expm1(log_returns(view, i, bars))
+
+
+def book_var_with(view: MarketView, positions: tuple[Position, ...], marks: Mapping[str, float], sol_usd: float,
+                  *, candidate: str, candidate_sol: float, level: float, bars: int) -> float:
+    """Historical VaR (SOL, >= 0) at ``level`` of the open book plus ``candidate_sol`` of ``candidate``:
+    today's values replayed over the last ``bars`` one-minute returns (``bot.risk.analytics.book_var``;
+    a missing return counts as 0). Positions without market data are left out."""
+    values: dict[str, float] = {}
+    rets: dict[str, np.ndarray] = {}
+    for mint, value in [(p.mint, position_value_sol(p, marks.get(p.mint) or p.entry_price_usd, sol_usd))
+                        for p in positions] + [(candidate, candidate_sol)]:
+        i = token_index(view, mint)
+        if i is None:
+            continue
+        values[mint] = values.get(mint, 0.0) + value
+        rets[mint] = simple_returns(view, i, bars)
+    return book_var(values, rets, (level,))[level]

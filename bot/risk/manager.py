@@ -1,9 +1,14 @@
 """The risk manager: the gate every decision passes and the owner of every exit plan.
 
 Answers with data (``Approved(intent)`` / ``Rejected(mint, rule, detail)``), never exceptions.
-Pure apart from its own small JSON-able state (breakers, Kelly record, cooldowns, trailing highs),
-which the engine persists through ``state()`` and hands back to the constructor after a restart.
-Time is always passed in (unix seconds); nothing here reads a clock.
+Pure apart from its own small JSON-able state (breakers, Kelly record, cooldowns, trailing highs,
+rug marks, shadow trades), which the engine persists through ``state()`` and hands back to the
+constructor after a restart. Time is always passed in (unix seconds); nothing here reads a clock.
+
+State format (``STATE_VERSION`` 2): ``version``, ``breakers``, ``pause``, ``trades`` (closed-trade
+record ``[[ts, return on cost]]``), ``last_exit``, ``highs``, ``costs`` (all as in version 1), and
+new in version 2: ``shadow_outcomes`` (``[[ts, return]]``), ``shadows`` (``bot.risk.shadows``) and
+``rugs`` (``bot.risk.rugs``). A version-1 state loads as is: the new parts start empty.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from bot.clock import utc
 from bot.contracts import (
     Approved,
     OrderIntent,
@@ -24,18 +30,38 @@ from bot.contracts import (
 )
 from bot.risk import breakers as br
 from bot.risk.config import RiskConfig
-from bot.risk.exits import effective_stop, evaluate_exit
+from bot.risk.exits import ExitOrder, effective_stop, exit_on_view
 from bot.risk.features import atr, liquidity_drop, liquidity_now, mark_price, token_index
-from bot.risk.limits import correlation_to_book, exposure_sol, heat_sol
+from bot.risk.limits import book_var_with, correlation_to_book, exposure_sol, heat_sol
+from bot.risk.record import EdgeRecord, EdgeSummary
+from bot.risk.rugs import RugMark, RugMemory
 from bot.risk.safety import entry_safety, quote_checks
 from bot.risk.sells import sellable
-from bot.risk.sizing import kelly_risk_fraction, size_entry, stop_fraction
+from bot.risk.shadows import ShadowBook, ShadowOutcome
+from bot.risk.sizing import size_entry, stop_fraction
 from bot.risk.types import BreakerEvent, BreakerStatus, EntryPlan, MarketConditions
 from chain.types import LAMPORTS_PER_SOL, QuoteCheck, Side
 from strategies.types import Action, Decision, MarketView
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 OPERATOR_PAUSE = "operator_pause"
+RUGGED = "rugged"
+BOOK_VAR = "book_var"
+DRAWDOWN_LIQUIDATION = "drawdown_liquidation"
+
+#: Rejections that block entries whatever the signal and the book -- a breaker, a pause, the
+#: trading state, the Kelly record itself -- are followed as shadow trades: while they hold, no
+#: trade can close, so without shadows the record could never learn that the market has changed.
+#: Rejections about the token or its data are not followed (the bot would never buy it), nor are
+#: the portfolio limits (max positions, exposure, heat, cash, correlation, book VaR): they only
+#: pick which signals a trading bot takes, its closed trades keep the record learning, and
+#: following the weaker signals it left would bias the record.
+_BLOCKING_RULES = frozenset({"paused", "halted", "kelly_no_edge", "kelly_cap"})
+
+
+def follows_as_shadow(rule: str) -> bool:
+    """Whether a rejection with this rule is followed as a shadow trade."""
+    return rule in _BLOCKING_RULES or rule.startswith(("breaker_", "trading_"))
 
 #: Which rejection rule names a size that came out below ``min_order_sol``, by the binding stage.
 _SMALL_SIZE_RULE = {
@@ -61,7 +87,10 @@ class RiskManager:
         s = copy.deepcopy(state) if state else {}
         self._breakers = br.Breakers(cfg, s.get("breakers"))
         self._pause: dict[str, Any] | None = s.get("pause")
-        self._trades: list[list[float]] = list(s.get("trades", []))  # [ts, return on cost]
+        self._record = EdgeRecord(cfg, s.get("trades"), s.get("shadow_outcomes"))
+        self._rugs = RugMemory(cfg, s.get("rugs"))
+        self._shadows = ShadowBook(cfg, s.get("shadows"))
+        self._held: set[str] = set(s.get("costs", {}))
         self._last_exit: dict[str, int] = dict(s.get("last_exit", {}))
         self._highs: dict[str, float] = dict(s.get("highs", {}))
         self._costs: dict[str, int] = dict(s.get("costs", {}))
@@ -103,25 +132,88 @@ class RiskManager:
         return out
 
     def state(self) -> dict:
-        return copy.deepcopy({
+        """A JSON-able copy of the state (written by the engine every cycle, so copied field by
+        field: a generic deep copy of the rug watch list costs more than the rest of the cycle's risk work)."""
+        return {
             "version": STATE_VERSION,
-            "breakers": self._breakers.s,
-            "pause": self._pause,
-            "trades": self._trades,
-            "last_exit": self._last_exit,
-            "highs": self._highs,
-            "costs": self._costs,
-        })
+            "breakers": copy.deepcopy(self._breakers.s),
+            "pause": copy.deepcopy(self._pause),
+            "trades": [list(t) for t in self._record.trades],
+            "last_exit": dict(self._last_exit),
+            "highs": dict(self._highs),
+            "costs": dict(self._costs),
+            "shadow_outcomes": [list(t) for t in self._record.shadows],
+            "shadows": self._shadows.state(),
+            "rugs": self._rugs.state(),
+        }
 
     def reconfigure(self, cfg: RiskConfig) -> None:
-        """Hot reload: new limits apply from the next call; breakers, record and highs are kept."""
+        """Hot reload: new limits apply from the next call; breakers, record, highs, rug marks and
+        shadow trades are kept."""
         self.cfg = cfg
-        self._breakers.cfg = cfg
+        for part in (self._breakers, self._record, self._rugs, self._shadows):
+            part.cfg = cfg
+
+    # -- rug memory & learning -----------------------------------------------------------------
+
+    def rugged(self) -> list[RugMark]:
+        """Tokens marked rugged (never bought again until cleared), newest first."""
+        return self._rugs.marks()
+
+    def clear_rugged(self, mint: str, now: int) -> bool:
+        """Operator: clear one rug mark. False when the token was not marked."""
+        return self._rugs.clear(mint, now)
+
+    def edge(self, now: int) -> EdgeSummary:
+        """The edge estimate (Kelly record) as of ``now``."""
+        return self._record.summary(now)
+
+    @property
+    def shadows_open(self) -> int:
+        return self._shadows.open_count
+
+    @property
+    def shadows_opened(self) -> int:
+        """Shadow trades opened since the state began (persisted)."""
+        return self._shadows.opened
+
+    def observe(self, view: MarketView, decisions: Mapping[str, Decision], safety: Mapping[str, TokenSafety],
+                now: int) -> tuple[list[RugMark], list[ShadowOutcome]]:
+        """Once per cycle, before exits and entries: mark tokens this cycle shows rugged, and run the
+        shadow trades through the exit rules (their outcomes enter the Kelly record). Returns the new
+        marks and the closed shadows."""
+        marks = self._rugs.observe(view, safety, now)
+        closed = self._shadows.advance(view, decisions, safety, now)
+        for o in closed:
+            self._record.add_shadow(o.closed_at, o.ret)
+        return marks, closed
+
+    def follow_rejected(self, decision: Decision, rejected: Rejected, view: MarketView, portfolio: PortfolioState,
+                        safety: TokenSafety | None, now: int) -> bool:
+        """Follow a rejected buy as a shadow trade when a blocking rule stopped it (``follows_as_shadow``)
+        and the token passes the token checks. True when a shadow was opened."""
+        if (self.cfg.learning.shadow_weight <= 0 or decision.action is not Action.BUY
+                or rejected.mint != decision.mint or not follows_as_shadow(rejected.rule)):
+            return False
+        mint = decision.mint
+        if (mint in self._held or any(p.mint == mint for p in portfolio.positions)
+                or not self._shadows.can_open(mint, now)):
+            return False
+        last = max(portfolio.last_exit_ts.get(mint, -1), self._last_exit.get(mint, -1))
+        if last >= 0 and now - last < self.cfg.portfolio.cooldown_minutes * 60:
+            return False
+        facts = self._token_screen(decision, view, safety, now)
+        if isinstance(facts, Rejected):
+            return False
+        price, _liq, _atr, sf = facts
+        seen = int(view.candles.ts[-1]) if view.candles.n_bars else now
+        return self._shadows.open(mint, rejected.rule, price, price * (1 - sf), now, seen)
 
     # -- cycle hooks ---------------------------------------------------------------------------
 
     def on_cycle(self, portfolio: PortfolioState, conditions: MarketConditions, now: int) -> list[BreakerEvent]:
         held = {p.mint for p in portfolio.positions}
+        self._held = held
         for p in portfolio.positions:
             self._costs[p.mint] = max(self._costs.get(p.mint, 0), p.cost_lamports)
         for mint in [m for m in self._highs if m not in held]:
@@ -133,8 +225,7 @@ class RiskManager:
         """A position is fully closed: losses in a row, the Kelly record, the cooldown clock."""
         cost = cost_lamports if cost_lamports is not None else self._costs.get(mint)
         if cost and cost > 0:
-            self._trades.append([int(now), pnl_lamports / cost])
-            self._trades = self._trades[-self.cfg.sizing.kelly_window:]
+            self._record.add_trade(now, pnl_lamports / cost)
         self._last_exit[mint] = int(now)
         self._costs.pop(mint, None)
         self._highs.pop(mint, None)
@@ -188,15 +279,21 @@ class RiskManager:
             "cash": portfolio.cash_lamports / LAMPORTS_PER_SOL - cfg.portfolio.cash_reserve_sol - pending_sol,
         }
 
-    def screen_entry(self, decision: Decision, view: MarketView, portfolio: PortfolioState,
-                     safety: TokenSafety | None, now: int, token_decimals: int | None = None) -> Rejected | EntryPlan:
-        """Cheap pure checks before a quote is asked for, and the proposed size."""
+    def _rug_block(self, mint: str) -> Rejected | None:
+        mark = self._rugs.mark(mint)
+        if mark is None:
+            return None
+        return Rejected(mint, RUGGED, f"marked rugged {utc(mark.at):%Y-%m-%d %H:%M} UTC ({mark.reason}: "
+                        f"{mark.detail}); an operator can clear the mark")
+
+    def _token_screen(self, decision: Decision, view: MarketView, safety: TokenSafety | None,
+                      now: int) -> Rejected | tuple[float, float | None, float, float]:
+        """The checks about the token itself (rug mark, market data, safety, volatility), whatever
+        the book: ``(price, liquidity, ATR, stop fraction)`` or the first failing rule."""
         cfg, mint = self.cfg, decision.mint
-        if decision.action is not Action.BUY:
-            return Rejected(mint, "not_a_buy", f"decision is {decision.action.value}")
-        blocked = self._entry_block(mint, portfolio) or self._book_checks(mint, portfolio, now)
-        if blocked:
-            return blocked
+        rugged = self._rug_block(mint)
+        if rugged:
+            return rugged
         i = token_index(view, mint)
         if i is None:
             return Rejected(mint, "no_market_data", "token not in the market view")
@@ -222,6 +319,23 @@ class RiskManager:
         if sf > cfg.sizing.max_stop_fraction:
             return Rejected(mint, "too_volatile", f"stop distance {sf:.0%} of price exceeds "
                             f"{cfg.sizing.max_stop_fraction:.0%}")
+        return price, liq, a, sf
+
+    def screen_entry(self, decision: Decision, view: MarketView, portfolio: PortfolioState,
+                     safety: TokenSafety | None, now: int, token_decimals: int | None = None) -> Rejected | EntryPlan:
+        """Cheap pure checks before a quote is asked for, and the proposed size."""
+        cfg, mint = self.cfg, decision.mint
+        if decision.action is not Action.BUY:
+            return Rejected(mint, "not_a_buy", f"decision is {decision.action.value}")
+        # A rugged token is counted as such even while a breaker or a full book would also stop it.
+        blocked = (self._rug_block(mint) or self._entry_block(mint, portfolio)
+                   or self._book_checks(mint, portfolio, now))
+        if blocked:
+            return blocked
+        facts = self._token_screen(decision, view, safety, now)
+        if isinstance(facts, Rejected):
+            return facts
+        price, liq, a, sf = facts
         equity, sol_usd = portfolio.equity_sol, portfolio.sol_usd
         if not (equity > 0) or not (sol_usd > 0):
             return Rejected(mint, "no_equity", f"equity {equity} SOL, SOL/USD {sol_usd}")
@@ -242,7 +356,7 @@ class RiskManager:
         if corr >= cfg.portfolio.max_correlation:
             return Rejected(mint, "correlation", f"return correlation with the open book {corr:.2f} "
                             f">= {cfg.portfolio.max_correlation:g}")
-        kelly = kelly_risk_fraction([r for _, r in self._trades], cfg.sizing)
+        kelly = self._record.kelly(now)
         rooms = {**self._rooms(portfolio, now), "heat": heat_room - inflight_risk / sf}
         sz = size_entry(cfg, equity_sol=equity, stop_frac=sf, confidence=decision.confidence, kelly_risk=kelly,
                         correlation=corr, liquidity_usd=liq or 0.0, sol_usd=sol_usd, rooms_sol=rooms)
@@ -252,6 +366,14 @@ class RiskManager:
                 rule = "kelly_no_edge"
             return Rejected(mint, rule, f"size {sz.final_sol:.4f} SOL (limited by {sz.binding}) below minimum "
                             f"{cfg.sizing.min_order_sol:g} SOL")
+        limit = cfg.portfolio.max_book_var_fraction
+        if limit > 0:
+            var = book_var_with(view, portfolio.positions, marks, sol_usd, candidate=mint,
+                                candidate_sol=sz.final_sol, level=cfg.portfolio.var_level,
+                                bars=cfg.portfolio.var_bars)
+            if var > limit * equity:
+                return Rejected(mint, BOOK_VAR, f"one-minute {cfg.portfolio.var_level:.0%} VaR of the book with "
+                                f"this entry {var:.4f} SOL exceeds {limit:.2%} of equity ({limit * equity:.4f} SOL)")
         return EntryPlan(mint=mint, lamports_in=_lamports(sz.final_sol), price_usd=price,
                          stop_price_usd=price * (1 - sf), stop_distance_usd=price * sf, atr_usd=a,
                          liquidity_usd=liq or 0.0, token_decimals=token_decimals or 0, decision=decision,
@@ -293,14 +415,20 @@ class RiskManager:
 
     # -- exits ---------------------------------------------------------------------------------
 
+    def liquidating(self) -> bool:
+        """``liquidate_on_max_drawdown`` is on and the drawdown breaker is tripped: sell the book."""
+        return self.cfg.breakers.liquidate_on_max_drawdown and br.MAX_DRAWDOWN in self._breakers.tripped()
+
     def plan_exits(self, view: MarketView, portfolio: PortfolioState, decisions: Mapping[str, Decision],
                    safety: Mapping[str, TokenSafety], balances: Mapping[str, int], now: int) -> list[OrderIntent]:
         """One exit order per position that needs one this cycle. ``balances`` are the wallet's;
         amounts never exceed ``min(wallet balance, ledger position)`` (``bot.risk.sells``), and a
-        position whose balance is unknown is left for the next cycle."""
+        position whose balance is unknown is left for the next cycle. While ``liquidating()``, every
+        position not already being sold whole is sold whole (``drawdown_liquidation``)."""
         if self.trading_state is TradingState.HALTED or portfolio.trading_state is TradingState.HALTED:
             return []
         cfg = self.cfg
+        liquidate = self.liquidating()
         out: list[OrderIntent] = []
         for p in portfolio.positions:
             i = token_index(view, p.mint)
@@ -310,9 +438,11 @@ class RiskManager:
             cap = sellable(p, balances.get(p.mint))
             if isinstance(cap, Rejected) or cap.amount <= 0:
                 continue
-            drop = liquidity_drop(view, i, cfg.exits.rug_window_minutes * 60) if i is not None else 0.0
-            order = evaluate_exit(p, balance=cap.amount, mark_usd=mark, high_usd=high, liquidity_drop=drop,
-                                  safety=safety.get(p.mint), decision=decisions.get(p.mint), cfg=cfg, now=now)
+            order = exit_on_view(p, view, i, balance=cap.amount, mark_usd=mark, high_usd=high,
+                                 safety=safety.get(p.mint), decision=decisions.get(p.mint), cfg=cfg, now=now)
+            if liquidate and (order is None or order.amount < cap.amount):
+                t = self._breakers.s["tripped"][br.MAX_DRAWDOWN]
+                order = ExitOrder(DRAWDOWN_LIQUIDATION, cap.amount, f"max_drawdown tripped: {t['reason']}")
             if order is None:
                 continue
             out.append(OrderIntent(

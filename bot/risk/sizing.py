@@ -20,15 +20,23 @@ def kelly_risk_fraction(returns: Sequence[float], cfg: SizingConfig) -> float:
     The win rate and the payoff ratio (average win / average loss) are blended with the prior,
     which counts as ``kelly_prior_trades`` trades; Kelly ``f = W - (1 - W) / payoff`` (>= 0).
     """
-    recent = [r for r in returns[-cfg.kelly_window:] if math.isfinite(r)]
-    n = len(recent)
-    wins = [r for r in recent if r > 0]
-    losses = [-r for r in recent if r < 0]
+    return weighted_kelly_risk_fraction([(r, 1.0) for r in returns[-cfg.kelly_window:]], cfg)
+
+
+def weighted_kelly_risk_fraction(observations: Sequence[tuple[float, float]], cfg: SizingConfig) -> float:
+    """``kelly_risk_fraction`` over ``(return, weight)`` observations: each counts as ``weight``
+    trades (1 for a closed trade; less for a shadow outcome or an old one). With every weight 1 it is
+    exactly the unweighted estimate."""
+    obs = [(r, w) for r, w in observations if math.isfinite(r) and math.isfinite(w) and w > 0]
+    n = sum(w for _, w in obs)
+    win_w = sum(w for r, w in obs if r > 0)
+    loss_w = sum(w for r, w in obs if r < 0)
     pn = cfg.kelly_prior_trades
-    win_rate = (len(wins) + pn * cfg.kelly_prior_win_rate) / (n + pn)
-    if wins and losses:
-        observed = (sum(wins) / len(wins)) / (sum(losses) / len(losses))
-        payoff = (n * observed + pn * cfg.kelly_prior_payoff) / (n + pn)
+    win_rate = (win_w + pn * cfg.kelly_prior_win_rate) / (n + pn)
+    if win_w > 0 and loss_w > 0:
+        avg_win = sum(w * r for r, w in obs if r > 0) / win_w
+        avg_loss = sum(-w * r for r, w in obs if r < 0) / loss_w
+        payoff = (n * (avg_win / avg_loss) + pn * cfg.kelly_prior_payoff) / (n + pn)
     else:
         payoff = cfg.kelly_prior_payoff
     f = win_rate - (1.0 - win_rate) / payoff

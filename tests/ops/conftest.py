@@ -72,7 +72,7 @@ class EngineStatus:
             started_at=self.now - 3600, uptime_seconds=3600.0, open_positions=len(self.pos),
             equity_sol=10.5, pnl_today_sol=0.5, breakers=tuple(self.breaker_list),
             weights=self.weights(), positions=tuple(self.pos), market_regime=self.market_regime,
-            market_regime_confidence=0.7)
+            market_regime_confidence=0.7, rugged_count=len(self.rugged), rugged=tuple(self.rugged))
 
     def readiness(self) -> list[ReadinessCheck]:
         return [feeds_check([f.health(self.now) for f in self.fake_feeds]),

@@ -4,7 +4,7 @@ import pytest
 
 from bot import control
 from bot.contracts import TradingState
-from bot.control import ALL, Close, ControlQueue, Pause, ResetBreaker, Resume
+from bot.control import ALL, ClearRugged, Close, ControlQueue, Pause, ResetBreaker, Resume
 from tests.ops.conftest import MINT
 
 
@@ -30,6 +30,13 @@ def test_close_accepts_a_mint_or_all_only():
     for bad in ("", "ALL", "not-a-mint", MINT + "0", "0" * 40):
         with pytest.raises(ValueError):
             Close(bad)
+
+
+def test_clear_rugged_needs_a_mint():
+    assert ControlQueue(1).submit(ClearRugged(MINT, "telegram:1"))
+    for bad in ("", ALL, "not-a-mint"):
+        with pytest.raises(ValueError):
+            ClearRugged(bad)
 
 
 def test_no_command_can_change_the_execution_mode():
@@ -72,4 +79,38 @@ async def test_the_engine_drains_the_queue_each_cycle_and_applies_commands_in_or
     audit = [e["detail"] for e in ledger.events("operator_command")]
     assert [d.split(" ", 1)[0] for d in audit] == [type(c).__name__ for c in commands] + ["ResetBreaker"]
     assert all("telegram:" in d for d in audit[:-1])
+    ledger.close()
+
+
+async def test_the_engine_clears_a_rug_mark_on_command_and_the_status_facade_shows_marks(base_config):
+    from bot.ops.engine_status import EngineStatus
+    from bot.ops.status import Heartbeat, to_json
+
+    q = ControlQueue(8)
+    engine, clock, ledger = _engine(base_config, q)
+    await engine.cycle(clock.now())
+    mint = MINT
+    # the same observation the engine makes each cycle, on a view where this token's pool was pulled
+    from tests.risk.helpers import make_view
+
+    now = clock.now()
+    engine.risk.observe(make_view({mint: {"close": [1.0] * 30, "liquidity": [1e6] * 29 + [1e4]}}, now=now),
+                        {}, {}, now)
+    status = EngineStatus(engine, engine.feed, mode="paper", heartbeat=Heartbeat(), rpc_health=None,
+                          started_at=now)
+    [shown] = status.rug_marks()
+    assert (shown.mint, shown.reason, shown.since, shown.symbol) == (mint, "liquidity_drop", now, "")
+    assert "fell 99%" in shown.detail
+    summary = status.status()
+    assert summary.rugged_count == 1 and summary.rugged == (shown,)
+    assert summary.edge is not None and summary.edge.kelly_risk_fraction > 0
+    body = to_json(summary)
+    assert body["rugged"][0]["mint"] == mint and body["edge"]["shadows_open"] == 0
+    other = "So11111111111111111111111111111111111111112"
+    assert q.submit(ClearRugged(other, "telegram:1")) and q.submit(ClearRugged(mint, "telegram:1"))
+    await engine.cycle(clock.now())
+    assert status.rug_marks() == [] and engine.risk.rugged() == []
+    audit = [e["detail"] for e in ledger.events("operator_command")]
+    assert audit == [f"ClearRugged {ClearRugged(other, 'telegram:1')}",
+                     f"ClearRugged {ClearRugged(mint, 'telegram:1')}"]
     ledger.close()

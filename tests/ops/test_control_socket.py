@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.control import Close, ControlQueue, Pause
+from bot.control import ClearRugged, Close, ControlQueue, Pause
 from bot.ops.control_socket import MAX_UNIX_PATH, ControlServer, socket_path
 from bot.ops.operator import OperatorCommands
+from bot.ops.status import RugMarkView
 from tests.ops.conftest import MINT, ROOT
 from tests.world.cli import edit
 
@@ -134,6 +135,34 @@ async def test_destructive_commands_wait_for_a_yes_on_the_same_connection(served
         writer.close()
     [close] = control.drain()
     assert close == Close("all", close.origin) and close.origin.startswith("socket:uid=")
+
+
+async def test_rugged_lists_marks_and_unrug_clears_a_marked_token_after_a_yes(served, engine_status):
+    server, control, _ = served
+    other = "So11111111111111111111111111111111111111112"
+    engine_status.rugged.append(RugMarkView(MINT, "RUGGY", "mint_authority", 1_700_000_000,
+                                            "mint authority set again after being renounced (chain)"))
+    reader, writer = await asyncio.open_unix_connection(str(server.path))
+    try:
+        async def say(body: dict) -> dict:
+            writer.write(json.dumps(body).encode() + b"\n")
+            await writer.drain()
+            return json.loads(await reader.readline())
+
+        listed = await say({"command": "rugged"})
+        assert listed["ok"] and MINT in listed["text"] and "unrug <mint> clears one" in listed["text"]
+        assert "/unrug" not in listed["text"], "the socket spells commands without a slash"
+        assert await say({"command": "unrug", "args": [other]}) == {
+            "ok": False, "text": f"{other} is not marked rugged (see rugged)"}
+        assert (await say({"command": "unrug", "args": ["nope"]}))["text"] == "usage: unrug <mint> (see rugged)"
+        ask = await say({"command": "unrug", "args": [MINT]})
+        assert ask["question"] == f"Clear the rug mark of {MINT}? The bot may buy it again." and control.drain() == []
+        assert await say({"nonce": ask["nonce"], "answer": "yes"}) == {
+            "ok": True, "text": f"clear of the rug mark of {MINT} requested; the engine acts at its next cycle"}
+    finally:
+        writer.close()
+    [cmd] = control.drain()
+    assert cmd == ClearRugged(MINT, cmd.origin) and cmd.origin.startswith("socket:uid=")
 
 
 async def test_a_path_longer_than_a_unix_address_still_works(tmp_path, engine_status):

@@ -81,7 +81,7 @@ async def test_dashboard_json_carries_every_section_of_the_facade(server, engine
     engine_status.pos = [PositionView(MINT, XSS, 1_700_000_000, 0.5, 1e-4, 1.2e-4, 0.1, 9e-5, ("momentum",))]
     engine_status.trades = [TradeRecord(1_700_000_050, MINT, XSS, "buy", 0.5, 1e-4, "entry", None, ("momentum",))]
     engine_status.curve = [EquityPoint(1_700_000_000, 10.0), EquityPoint(1_700_000_060, 10.2)]
-    engine_status.rugged = [RugMarkView(MINT, XSS, "liquidity fell 97% in 1 min", 1_700_000_100)]
+    engine_status.rugged = [RugMarkView(MINT, XSS, "liquidity_drop", 1_700_000_100, "liquidity fell 97% in 1 min")]
     engine_status.heartbeat.beat(time.monotonic())
     r = await get(server, "/dashboard.json")
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
@@ -97,7 +97,8 @@ async def test_dashboard_json_carries_every_section_of_the_facade(server, engine
     assert d["feeds"][0]["source"] == "dexscreener" and d["feeds"][0]["breaker"] == "closed"
     assert d["rpc"]["healthy_read"] == 1 and [e["health"] for e in d["rpc"]["endpoints"]] == ["healthy", "unhealthy"]
     assert d["regime"] == {"market": "ranging", "confidence": 0.7}
-    assert d["rugged"] == [{"mint": MINT, "symbol": XSS, "reason": "liquidity fell 97% in 1 min", "since": 1_700_000_100}]
+    assert d["rugged"] == [{"mint": MINT, "symbol": XSS, "reason": "liquidity_drop", "since": 1_700_000_100,
+                            "detail": "liquidity fell 97% in 1 min"}]
 
 
 async def test_a_heartbeat_never_seen_is_null_not_infinity(server):

@@ -13,8 +13,9 @@ import pytest
 from bot.clock import SimClock
 from bot.config import Secrets
 from bot.config.ops import AlertsConfig, TelegramConfig
-from bot.control import ALL, Close, ControlQueue, Pause, ResetBreaker
+from bot.control import ALL, ClearRugged, Close, ControlQueue, Pause, ResetBreaker
 from bot.ops.alerts import Alert, AlertBus, AlertKind, Severity
+from bot.ops.status import RugMarkView
 from bot.ops.telegram.service import TelegramService, next_report_time
 from tests.ops.conftest import MINT
 from tests.servers.telegram_api import TelegramApiServer
@@ -225,6 +226,32 @@ async def test_query_commands_format_the_status_facade(stack, server):
                         ("/resume", "resume requested")):
         await server.push_command(OPERATOR, cmd)
         await server.wait_sent(lambda s, e=expect: s.chat_id == OPERATOR and e in s.text)
+
+
+async def test_rugged_lists_the_marks_and_unrug_clears_one_after_confirmation(stack, server, engine_status):
+    await server.push_command(OPERATOR, "/rugged")
+    await server.wait_sent(lambda s: s.text == "no token is marked rugged")
+    engine_status.rugged.append(RugMarkView(MINT, "RUGGY", "liquidity_drop", 1_700_000_000,
+                                            "liquidity fell 97% within 10 min"))
+    await server.push_command(OPERATOR, "/rugged")
+    listed = await server.wait_sent(lambda s: "token(s) marked rugged" in s.text)
+    assert "RUGGY" in listed.text and MINT in listed.text and "liquidity fell 97%" in listed.text
+    assert "2023-11-14 22:13 UTC" in listed.text
+    await server.push_command(OPERATOR, "/status")
+    await server.wait_sent(lambda s: "rugged tokens: 1" in s.text)
+    await server.push_command(OPERATOR, "/unrug not-a-mint")
+    await server.wait_sent(lambda s: s.text.startswith("usage: /unrug"))
+    await server.push_command(OPERATOR, f"/unrug {MINT}")
+    ask = await server.wait_sent(lambda s: f"Clear the rug mark of {MINT}" in s.text)
+    assert stack.control.drain() == [], "nothing happens before the confirmation"
+    await server.push_callback(OPERATOR, ask.reply_markup["inline_keyboard"][0][0]["callback_data"],
+                               ask.message_id)
+    for _ in range(200):
+        if server.edits:
+            break
+        await asyncio.sleep(0.01)
+    assert "clear of the rug mark" in server.edits[0][2]
+    assert stack.control.drain() == [ClearRugged(MINT, f"telegram:{OPERATOR}")]
 
 
 async def test_429_retry_after_is_honoured(stack, server):
