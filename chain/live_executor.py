@@ -69,6 +69,9 @@ from chain.wallet import Wallet
 
 log = logging.getLogger(__name__)
 
+#: How long the fill waits, after landing, for the block engine to say whether a bundle landed it.
+LANDED_VIA_WAIT_S = 1.5
+
 
 @dataclass(frozen=True, slots=True)
 class SignedSwap:
@@ -263,7 +266,8 @@ class LiveExecutor:
                                    signature=sig)
         via_task = None
         if sender is not None and landing.outcome is Outcome.CONFIRMED:
-            via_task = asyncio.create_task(sender.landed_via(self.cfg.jito.timeout_seconds))
+            # at most about one block-engine request interval: booking the fill must not wait long
+            via_task = asyncio.create_task(sender.landed_via(min(self.cfg.jito.timeout_seconds, LANDED_VIA_WAIT_S)))
         try:
             tx = await landed_transaction(self.rpc, sig, self.live.status_poll_interval_seconds)
             via = await via_task if via_task is not None else ""
