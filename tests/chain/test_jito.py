@@ -323,3 +323,43 @@ async def test_both_sends_the_same_bytes_to_the_engine_and_the_pool():
 def test_a_block_engine_is_required_for_the_jito_paths():
     with pytest.raises(ValueError):
         PathSender(SendPath.JITO, pool(), None)
+
+
+@respx.mock
+async def test_landed_via_asks_the_block_engine_and_never_guesses():
+    respx.post(f"{BE}/api/v1/bundles").mock(return_value=rpc_ok("bundle-1"))
+    status = respx.post(f"{BE}/api/v1/getBundleStatuses")
+    landed = {"bundle_id": "bundle-1", "transactions": ["SIG"], "slot": 9, "confirmation_status": "confirmed",
+              "err": {"Ok": None}}
+    clock = FakeClock()
+    be, p = engine(clock), pool()
+    assert await PathSender(SendPath.JITO, p, be).landed_via(1.0) == "rpc"  # no bundle was ever accepted
+    sender = PathSender(SendPath.BOTH, p, be)
+    respx.post(RPC).mock(return_value=rpc_ok("SIG"))
+    await sender.send(b"tx")
+    status.mock(return_value=rpc_ok({"context": {"slot": 10}, "value": [landed]}))
+    assert await sender.landed_via(5.0) == "jito"
+    status.mock(return_value=rpc_ok({"context": {"slot": 10}, "value": [None]}))
+    assert await sender.landed_via(5.0) == "rpc"  # the block engine says the bundle did not land
+    status.mock(side_effect=httpx.ConnectError("refused"))
+    assert await sender.landed_via(5.0) == ""  # cannot be told
+    await be.aclose()
+    await p.aclose()
+
+
+@respx.mock
+async def test_watch_wakes_the_landing_loop_when_the_bundle_landed():
+    respx.post(f"{BE}/api/v1/bundles").mock(return_value=rpc_ok("bundle-1"))
+    respx.post(f"{BE}/api/v1/getBundleStatuses").mock(side_effect=[
+        rpc_ok({"context": {"slot": 1}, "value": [None]}),
+        rpc_ok({"context": {"slot": 2}, "value": [{"bundle_id": "bundle-1", "transactions": ["S"], "slot": 2,
+                                                   "confirmation_status": "processed", "err": {"Ok": None}}]})])
+    be, p = BlockEngine(jito_cfg(BE, requests_per_second=100.0)), pool()
+    sender = PathSender(SendPath.JITO, p, be, poll_interval_seconds=0.05)
+    await sender.send(b"tx")
+    wake = asyncio.Event()
+    await asyncio.wait_for(sender.watch(wake), 5)
+    assert wake.is_set() and sender.landed_bundle == "bundle-1"
+    assert await sender.landed_via(0.1) == "jito"  # known from the hint, nothing more asked
+    await be.aclose()
+    await p.aclose()
