@@ -97,6 +97,7 @@ async def path_trials(world: LocalWorld, path: str, trials: int) -> tuple[list[f
     """Send→confirm on one send path: the executor's sender for the first send and every
     rebroadcast, its landing loop (signature status, expiry), as ``LiveExecutor.execute`` does."""
     j = MemoryJournal()
+    await asyncio.sleep(1.2)  # the previous path's block-engine client may have just asked
     ex = await make_executor(world, j, send_path=path)
     lat, ok = [], 0
     for i in range(trials):

@@ -328,11 +328,15 @@ class BlockEngine:
         self._set_state(JitoState.DOWN, why)
         return JitoUnavailable(f"{self.label} {why}")
 
-    async def send_bundle(self, raw: bytes) -> str:
+    async def send_bundle(self, raw: bytes, *, wait: bool = True) -> str | None:
         """Send one signed transaction as a one-transaction bundle; returns the bundle id.
-        Raises ``JitoRateLimited``, ``JitoUnavailable`` or ``JitoRejected``."""
+        ``wait=False``: only if a request is free right now (else None, nothing sent). Raises
+        ``JitoRateLimited``, ``JitoUnavailable`` or ``JitoRejected``."""
+        if not wait and not self.limiter.try_acquire():
+            return None
         params = [[base64.b64encode(raw).decode()], {"encoding": "base64"}]
-        bundle_id = await self._rpc("/api/v1/bundles", "sendBundle", params, parse_bundle_id)
+        bundle_id = await self._rpc("/api/v1/bundles", "sendBundle", params, parse_bundle_id,
+                                    token_taken=not wait)
         self.bundles_accepted += 1
         return bundle_id
 

@@ -9,7 +9,9 @@ and is handed to ``chain.confirm.land`` as its ``send``/``watch``:
   the SAME signed bytes go to the RPC pool instead (the tip inside is then an ordinary transfer
   and is paid all the same). A bundle the block engine answers with an error (rejected) is not
   a reason to go public: that send is skipped and the next rebroadcast tries again;
-- ``both``: the block engine and the RPC pool at once, the same bytes.
+- ``both``: the block engine and the RPC pool at once, the same bytes. The block engine gets a
+  copy only when one of its requests is free at that moment: a send never waits for its rate
+  limit while the RPC copy could already be landing (the next rebroadcast tries again).
 
 One signature whatever the path, so the transaction lands at most once; expiry is decided by
 ``land`` from the chain exactly as for the RPC path. The block engine's state changes are logged
@@ -82,7 +84,7 @@ class PathSender:
             self.rpc_sends += 1
             return SendOutcome(await self.pool.send_transaction(raw), None)
         if self.path is SendPath.BOTH:
-            (bundle_id, why), rpc = await asyncio.gather(self._to_engine(raw), self._to_pool(raw))
+            (bundle_id, why), rpc = await asyncio.gather(self._to_engine(raw, wait=False), self._to_pool(raw))
             return SendOutcome(rpc, bundle_id, why)
         bundle_id, why = await self._to_engine(raw)
         if bundle_id is None and why and not self.engine.available():
@@ -94,8 +96,9 @@ class PathSender:
         self.rpc_sends += 1
         return await self.pool.send_transaction(raw)
 
-    async def _to_engine(self, raw: bytes) -> tuple[str | None, str]:
-        """The bundle id, or None and why not ("" when skipped only because a send is in flight)."""
+    async def _to_engine(self, raw: bytes, *, wait: bool = True) -> tuple[str | None, str]:
+        """The bundle id, or None and why not ("" when skipped only because a send is in flight,
+        or, ``wait=False``, because no block-engine request is free right now)."""
         engine = self.engine
         assert engine is not None
         if not engine.available():
@@ -104,7 +107,9 @@ class PathSender:
             return None, ""  # the previous send of these bytes is still waiting or in flight
         self._engine_busy = True
         try:
-            bundle_id = await engine.send_bundle(raw)
+            bundle_id = await engine.send_bundle(raw, wait=wait)
+            if bundle_id is None:
+                return None, ""
         except (JitoRateLimited, JitoUnavailable) as exc:
             return None, exc.kind
         except JitoRejected as exc:

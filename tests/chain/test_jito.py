@@ -363,3 +363,21 @@ async def test_watch_wakes_the_landing_loop_when_the_bundle_landed():
     assert await sender.landed_via(0.1) == "jito"  # known from the hint, nothing more asked
     await be.aclose()
     await p.aclose()
+
+
+@respx.mock
+async def test_both_never_waits_for_the_block_engines_limit():
+    respx.post(RPC).mock(return_value=rpc_ok("SIG"))
+    bundles = respx.post(f"{BE}/api/v1/bundles").mock(return_value=rpc_ok("bundle"))
+    clock = FakeClock()
+    be, p = engine(clock), pool()
+    sender = PathSender(SendPath.BOTH, p, be)
+    first = await sender.send(b"tx")
+    t = clock.t
+    second = await sender.send(b"tx")  # no block-engine request free: the RPC copy goes alone, now
+    assert first.bundle_id == "bundle" and second.bundle_id is None and second.rpc is not None
+    assert clock.t == t and bundles.call_count == 1
+    clock.t += 1 / 0.9
+    assert (await sender.send(b"tx")).bundle_id == "bundle" and bundles.call_count == 2
+    await be.aclose()
+    await p.aclose()
