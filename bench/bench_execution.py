@@ -5,7 +5,14 @@ Reports, in one run:
   decode + pre-sign checks of the swap transaction, signing our slot, serialising): p50/p99 µs;
 - send-to-confirm latency (p50/p99 ms) and landing rate within a deadline, for the RPC pool with
   all 3 nodes healthy, with one node faulty, and for a single plain
-  ``solana.rpc.async_api.AsyncClient`` endpoint (healthy, and the faulty one) as baseline.
+  ``solana.rpc.async_api.AsyncClient`` endpoint (healthy, and the faulty one) as baseline;
+- the three send paths side by side, each through the live executor's own sender
+  (``chain.send_path``) and landing loop: ``rpc``, ``jito`` (the local block engine, one
+  transaction bundles with the tip inside) and ``both``, with the leader dropping ``--drop-rate``
+  of plain transactions (bundles are not dropped by it). Trials are 1.2 s apart so every path
+  starts with the block engine's 1 request/s budget free, as trades minutes apart would.
+
+The load average (``os.getloadavg``) is printed with the figures: the machine is shared.
 
 Run: ``.venv/bin/python bench/bench_execution.py [--trials 12] [--fault blackhole]``
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -85,6 +93,32 @@ async def pool_trials(world: LocalWorld, trials: int) -> tuple[list[float], int]
     return lat, ok
 
 
+async def path_trials(world: LocalWorld, path: str, trials: int) -> tuple[list[float], int]:
+    """Send→confirm on one send path: the executor's sender for the first send and every
+    rebroadcast, its landing loop (signature status, expiry), as ``LiveExecutor.execute`` does."""
+    j = MemoryJournal()
+    await asyncio.sleep(1.2)  # the previous path's block-engine client may have just asked
+    ex = await make_executor(world, j, send_path=path)
+    lat, ok = [], 0
+    for i in range(trials):
+        await asyncio.sleep(1.2)  # a free block-engine request, for every path alike
+        o = order(j, world, f"{path}{i}-{time.monotonic_ns()}", Side.BUY, 1_000_000)
+        s = await ex.prepare(o)
+        sender = ex.sender()
+        t0 = time.perf_counter()
+        await sender.send(s.raw)
+        try:
+            r = await asyncio.wait_for(ex._land(sender, s.signature, s.raw, s.last_valid_block_height,
+                                                first_send_done=True), DEADLINE_S)
+            if r.outcome == "confirmed":
+                ok += 1
+                lat.append((time.perf_counter() - t0) * 1000)
+        except TimeoutError:
+            pass
+    await ex.aclose()
+    return lat, ok
+
+
 async def baseline_trials(world: LocalWorld, url: str, trials: int) -> tuple[list[float], int]:
     """A plain AsyncClient on one endpoint: send once (node-side retries), poll the status."""
     j = MemoryJournal()
@@ -131,9 +165,11 @@ async def main() -> None:
     n = args.trials
     with tempfile.TemporaryDirectory() as tmp:
         async with LocalWorld.start(nodes=3, tokens=(TokenSpec("TEST"),), wallet_sol=100.0, slot_ms=60,
-                                    drop_rate=args.drop_rate, workdir=tmp) as w:
+                                    drop_rate=args.drop_rate, workdir=tmp, block_engine=True) as w:
             p50, p99 = await internal_latency(w, 2000)
             print(f"quote received → signed bytes ready: p50 {p50:.0f} µs  p99 {p99:.0f} µs  (2000 runs)")
+            paths = {p: await path_trials(w, p, n) for p in ("rpc", "jito", "both")}
+            engine_429s = w.block_engine.stats.rate_limited
             healthy = await pool_trials(w, n)
             base_h = await baseline_trials(w, w.rpc_urls[0], n)
             fault = Fault(args.fault)
@@ -143,7 +179,12 @@ async def main() -> None:
                 w.node(0).set_fault(fault, **({"slots": 50} if fault is Fault.BEHIND else {}))
             faulty = await pool_trials(w, n)
             base_f = await baseline_trials(w, w.rpc_urls[0], n)
-    print(f"(leader drop rate {args.drop_rate:.0%}, faulty node fault: {args.fault}, deadline {DEADLINE_S:.0f} s)")
+    print(f"(leader drop rate {args.drop_rate:.0%}, faulty node fault: {args.fault}, deadline {DEADLINE_S:.0f} s, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    print(f"send paths, leader dropping {args.drop_rate:.0%} of plain transactions "
+          f"(block engine 429s: {engine_429s}):")
+    for p, r in paths.items():
+        print(line(f"  send_path = {p}", *r, n))
     print(line("pool, 3 nodes healthy", *healthy, n))
     print(line(f"pool, 1 of 3 nodes {args.fault}", *faulty, n))
     print(line("plain AsyncClient, 1 healthy node", *base_h, n))

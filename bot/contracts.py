@@ -315,6 +315,7 @@ class OrderIntent:
     max_priority_fee_lamports: int
     stop_price_usd: float = 0.0
     decision: Decision | None = None
+    max_tip_lamports: int = 0  # hard cap of a Jito tip (risk.max_tip_lamports); 0: no tip allowed
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from strategies.ensemble import Ensemble
 from strategies.registry import build_strategies
 
 if TYPE_CHECKING:
+    from chain.jito import JitoStats
     from chain.rpc_pool import PoolStats, RpcPool
 
 log = logging.getLogger("solbot.wiring")
@@ -117,12 +118,14 @@ def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger,
 class ExecutionSide:
     """The executor for ``[environment] execution_mode`` and what comes with its RPC pool: the
     health reader ``() -> (healthy, total)``, the pool's own stats (``RpcPool.stats``) for /metrics
-    and the chain's token and pool safety reads (all None when the mode uses no RPC pool)."""
+    and the chain's token and pool safety reads (all None when the mode uses no RPC pool); the Jito
+    block engine's stats when live ``send_path`` uses it."""
 
     executor: Executor
     rpc_health: Callable[[], tuple[int, int]] | None = None
     rpc_stats: Callable[[], PoolStats] | None = None
     chain_safety: ChainSafety | None = None
+    jito_stats: Callable[[], JitoStats] | None = None
 
 
 def reads_chain(cfg: Config) -> bool:
@@ -138,8 +141,8 @@ class _ChainReads:
     health: Callable[[], tuple[int, int]]
     safety: ChainSafety
 
-    def side(self, executor: Executor) -> ExecutionSide:
-        return ExecutionSide(executor, self.health, self.pool.stats, self.safety)
+    def side(self, executor: Executor, jito_stats: Callable[[], JitoStats] | None = None) -> ExecutionSide:
+        return ExecutionSide(executor, self.health, self.pool.stats, self.safety, jito_stats)
 
 
 async def _chain_reads(cfg: Config) -> _ChainReads:
@@ -172,10 +175,15 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
     Paper and live read the market the same way (``reads_chain``): the same RPC pool, the same
     mint and pool facts, the same Jupiter route probe; only signing and sending differ. Paper
     with live feeds whose RPC cannot be reached says so in one line; its entries are then refused
-    as ``*_unknown`` (and ``/readyz`` names the ``rpc`` check)."""
+    as ``*_unknown`` (and ``/readyz`` names the ``rpc`` check). With ``send_path`` "jito"/"both"
+    live gets the block engine and the tip policy, and paper with live feeds the same tip policy
+    (the real tip floor), so it books the tip live would pay."""
+    from chain.jito import BlockEngine, TipFloorReader, TipPolicy
     from chain.jupiter import JupiterClient
 
     key = secrets.jupiter_api_key.get_secret_value() if secrets.jupiter_api_key else None
+    jito = cfg.execution.jito
+    tipping = cfg.execution.live.send_path != "rpc"
     if cfg.environment.execution_mode == "paper":
         if not reads_chain(cfg):
             return ExecutionSide(build_paper_executor(cfg, ledger))
@@ -192,7 +200,7 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
             await pool.aclose()
 
         paper = PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger), quoter=jupiter.quote,
-                              on_close=close)
+                              on_close=close, tip_policy=TipPolicy(jito, TipFloorReader(jito)) if tipping else None)
         return reads.side(paper)
     from chain.fees import estimator_for
     from chain.live_executor import LiveExecutor
@@ -204,16 +212,20 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
         raise ConfigError([str(exc)]) from None
     reads = await _chain_reads(cfg)
     pool = reads.pool
+    engine = BlockEngine(jito) if tipping else None
     executor = LiveExecutor(cfg=cfg.execution, commitment=cfg.rpc.commitment, pool=pool,
                             router=JupiterClient(cfg.jupiter, api_key=key), wallet=wallet, journal=ledger,
                             fee_estimator=estimator_for(cfg.execution.live, pool, cfg.rpc.commitment),
-                            now=clock.now, close_journal=ledger)
+                            now=clock.now, close_journal=ledger, block_engine=engine,
+                            tip_policy=TipPolicy(jito, TipFloorReader(jito)) if tipping else None)
     try:  # a fresh live ledger starts from the wallet's SOL (never overwrites existing cash)
         await adopt_wallet_cash(executor, ledger)
+        if engine is not None:
+            await engine.tip_accounts()  # asked once at start, so the first swap does not wait for it
     except BaseException:
         await executor.aclose()
         raise
-    return reads.side(executor)
+    return reads.side(executor, engine.stats if engine is not None else None)
 
 
 async def recover_intents(executor: Executor, ledger: Ledger, sol_usd: float) -> list[str]:

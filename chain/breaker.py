@@ -75,6 +75,11 @@ class CircuitBreaker:
             return True
         return False
 
+    def release(self) -> None:
+        """The request ``allow()`` let through was abandoned (cancelled) before any answer: it
+        counts as neither success nor failure, and a half-open breaker lets the next caller probe."""
+        self._probe_in_flight = False
+
     def record_success(self) -> None:
         self._failures = 0
         self._probe_in_flight = False

@@ -90,9 +90,52 @@ class LiveExecutionConfig(ChainSection):
     rebroadcast_interval_seconds: float = Field(default=2.0, gt=0)
     status_poll_interval_seconds: float = Field(default=0.5, gt=0)
     use_websocket: bool = True
+    #: Where signed swaps go: the RPC pool, the Jito block engine (a one-transaction bundle with the
+    #: tip inside the swap: revert protection, no public mempool), or both with the same bytes.
+    send_path: Literal["rpc", "jito", "both"] = "rpc"
+
+
+#: Tip-floor percentiles a tip can follow (``GET /api/v1/bundles/tip_floor`` fields).
+TIP_FLOOR_FIELDS: dict[str, str] = {
+    "p25": "landed_tips_25th_percentile",
+    "p50": "landed_tips_50th_percentile",
+    "p75": "landed_tips_75th_percentile",
+    "p95": "landed_tips_95th_percentile",
+    "p99": "landed_tips_99th_percentile",
+    "ema_p50": "ema_landed_tips_50th_percentile",
+}
+
+
+class JitoConfig(ChainSection):
+    """The Jito block engine (``send_path`` "jito"/"both") and the tip every such swap carries."""
+
+    block_engine_url: str = Field(default="https://mainnet.block-engine.jito.wtf", pattern=r"^https?://")
+    tip_floor_url: str = Field(default="https://bundles.jito.wtf/api/v1/bundles/tip_floor", pattern=r"^https?://")
+    #: A fixed tip in lamports, or a percentile of the block engine's recent landed tips.
+    tip_lamports: int | Literal["p25", "p50", "p75", "p95", "p99", "ema_p50"] = 10_000
+    #: The tip when a percentile is asked but the tip floor cannot be read (and in backtests).
+    tip_fallback_lamports: int = Field(default=10_000, ge=0)
+    min_tip_lamports: int = Field(default=1_000, ge=0)
+    #: Chain-side hard cap; the lower of this and ``[risk] max_tip_lamports`` applies, and is
+    #: checked again on the built transaction right before signing.
+    max_tip_lamports: int = Field(default=1_000_000, ge=0)
+    tip_floor_max_age_seconds: float = Field(default=30.0, gt=0)
+    requests_per_second: float = Field(default=1.0, gt=0)
+    timeout_seconds: float = Field(default=3.0, gt=0)
+    down_retry_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _tips(self) -> JitoConfig:
+        if isinstance(self.tip_lamports, int) and self.tip_lamports < 0:
+            raise ValueError("execution.jito.tip_lamports: a fixed tip must be >= 0 lamports")
+        if self.min_tip_lamports > self.max_tip_lamports:
+            raise ValueError(f"execution.jito: min_tip_lamports {self.min_tip_lamports} is above "
+                             f"max_tip_lamports {self.max_tip_lamports}; no tip could satisfy both")
+        return self
 
 
 class ExecutionConfig(ChainSection):
     paper: PaperModelConfig = Field(default_factory=PaperModelConfig)
     live: LiveExecutionConfig = Field(default_factory=LiveExecutionConfig)
+    jito: JitoConfig = Field(default_factory=JitoConfig)
     close_empty_token_accounts: bool = True

@@ -12,6 +12,10 @@
 
 ``raw=None`` (recovery of an intent whose bytes were not journaled) only watches.
 
+``send`` replaces the pool's fan-out for the rebroadcasts (``chain.send_path.PathSender.send``:
+the block engine, the pool, or both, always the same bytes) and ``watch`` adds a wake-up hint
+(the block engine's bundle statuses). Neither changes what confirmed or expired means.
+
 ``landed_transaction()`` then reads what landed (swap fills and account-close refunds alike).
 """
 
@@ -21,8 +25,10 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import websockets
 
@@ -71,17 +77,20 @@ async def provably_expired(pool: RpcPool, signature: str) -> bool:
 
 async def land(rpc: ChainRpc, pool: RpcPool, cfg: LiveExecutionConfig, *, signature: str,
                raw: bytes | None, last_valid_block_height: float, commitment: str,
-               first_send_done: bool = False) -> Landing:
+               first_send_done: bool = False,
+               send: Callable[[bytes], Awaitable[Any]] | None = None,
+               watch: Callable[[asyncio.Event], Awaitable[None]] | None = None) -> Landing:
     wake = asyncio.Event()
-    sends = 0
+    sends = 1 if first_send_done else 0
     send_tasks: set[asyncio.Task[object]] = set()
+    send_once = send or pool.send_transaction
 
     async def rebroadcast() -> None:
         nonlocal sends
         skip = first_send_done
         while True:
             if not skip and raw is not None:
-                t = asyncio.create_task(pool.send_transaction(raw))
+                t = asyncio.create_task(send_once(raw))
                 send_tasks.add(t)
                 t.add_done_callback(send_tasks.discard)
                 sends += 1
@@ -89,6 +98,8 @@ async def land(rpc: ChainRpc, pool: RpcPool, cfg: LiveExecutionConfig, *, signat
             await asyncio.sleep(cfg.rebroadcast_interval_seconds)
 
     tasks = [asyncio.create_task(rebroadcast())]
+    if watch is not None:
+        tasks.append(asyncio.create_task(watch(wake)))
     if cfg.use_websocket:
         urls = pool.ws_urls()
         if urls:

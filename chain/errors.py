@@ -109,3 +109,38 @@ class TxCheckFailed(OrderRejected):
 
 class WalletError(ChainOperatorError):
     kind = "wallet"
+
+
+# --- Jito block engine --------------------------------------------------------------------------
+
+
+class JitoError(ChainError):
+    kind = "jito_error"
+
+
+class JitoRateLimited(JitoError, ChainTemporaryError):
+    """The block engine answered 429: its limit (1 request/s per IP and region by default) is spent."""
+
+    kind = "jito_rate_limited"
+    retryable = True
+
+    def __init__(self, detail: str = "", *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail)
+
+
+class JitoUnavailable(JitoError, ChainTemporaryError):
+    """The block engine did not answer usefully (connection refused, timeout, 5xx, malformed body)."""
+
+    kind = "jito_unavailable"
+    retryable = True
+
+
+class JitoRejected(JitoError):
+    """The block engine answered the request with a JSON-RPC error (e.g. a bundle without a tip)."""
+
+    kind = "jito_rejected"
+
+    def __init__(self, detail: str = "", *, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(detail)

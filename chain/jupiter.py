@@ -118,7 +118,10 @@ class SwapRouter(Protocol):
     async def quote(self, req: QuoteRequest) -> Quote: ...
 
     async def build_swap(self, quote: Quote, user_public_key: str, *,
-                         priority_fee_lamports: int) -> SwapTx: ...
+                         priority_fee_lamports: int, jito_tip_lamports: int = 0) -> SwapTx:
+        """The unsigned swap. ``jito_tip_lamports`` > 0: the transaction carries a transfer of
+        exactly that tip to a Jito tip account (and then no priority fee)."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -321,16 +324,23 @@ class JupiterClient:
             params["onlyDirectRoutes"] = "true"
         return parse_quote(await self._request("GET", "/swap/v1/quote", params=params))
 
-    def swap_body(self, quote: Quote, user_public_key: str, priority_fee_lamports: int) -> dict[str, Any]:
-        """The ``/swap`` body: the quote exactly as received, our fee (never also a CU price)."""
+    def swap_body(self, quote: Quote, user_public_key: str, priority_fee_lamports: int,
+                  jito_tip_lamports: int = 0) -> dict[str, Any]:
+        """The ``/swap`` body: the quote exactly as received, our fee (never also a CU price).
+        With a Jito tip, ``prioritizationFeeLamports`` is ``{"jitoTipLamports": tip}``: Metis then
+        adds a transfer of the tip to a Jito tip account inside the swap and sets no priority fee
+        (the API takes one or the other)."""
+        fee: int | dict[str, int] = ({"jitoTipLamports": jito_tip_lamports} if jito_tip_lamports > 0
+                                     else priority_fee_lamports)
         return {
             "userPublicKey": user_public_key,
             "quoteResponse": dict(quote.raw),
             "wrapAndUnwrapSol": True,
             "dynamicComputeUnitLimit": self.cfg.dynamic_compute_unit_limit,
-            "prioritizationFeeLamports": priority_fee_lamports,
+            "prioritizationFeeLamports": fee,
         }
 
-    async def build_swap(self, quote: Quote, user_public_key: str, *, priority_fee_lamports: int) -> SwapTx:
-        body = self.swap_body(quote, user_public_key, priority_fee_lamports)
+    async def build_swap(self, quote: Quote, user_public_key: str, *, priority_fee_lamports: int,
+                         jito_tip_lamports: int = 0) -> SwapTx:
+        body = self.swap_body(quote, user_public_key, priority_fee_lamports, jito_tip_lamports)
         return parse_swap(await self._request("POST", "/swap/v1/swap", json=body))

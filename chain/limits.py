@@ -85,6 +85,21 @@ class TokenBucket:
         """Seconds left of the current pause (0 when not paused)."""
         return max(0.0, self._paused_until - self._mono())
 
+    def try_acquire(self) -> bool:
+        """Take one token if one is there right now (no pause in force, nobody waiting); never
+        waits. For optional requests (a status hint) that must not queue behind required ones."""
+        if self._lock.locked():
+            return False
+        now = self._mono()
+        if now < self._paused_until:
+            return False
+        self._refill(now)
+        if self._tokens >= 1.0 - _EPS:
+            self._tokens = max(0.0, self._tokens - 1.0)
+            self.acquired += 1
+            return True
+        return False
+
     async def acquire(self) -> None:
         """Take one token, waiting for the pause to end and for the refill."""
         async with self._lock:

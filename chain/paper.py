@@ -14,6 +14,14 @@ quote for exactly the order's amount (real route, real price impact) and fall ba
 only when the quote service is unreachable or answers garbage. A definite answer (no route,
 token not tradable) fails the order, as it would live.
 
+With ``[execution.live] send_path`` "jito" or "both" a paper fill pays the Jito tip the live
+swap would carry (``chain.jito.TipPolicy``: fixed, or the tip floor's percentile when a reader is
+injected with live feeds, else ``tip_fallback_lamports``) and, like live, no priority fee.
+
+Every fill carries its ``ExecutionQuality`` (path ``paper``): the decision price, the quote's (or
+the model's) out amount and the minimum out the slippage limit allows; there is no send, so no
+latencies or slot.
+
 The paper wallet (lamports, token balances, open token accounts) is state the engine restores
 from the ledger on start, so a restart does not reset it.
 """
@@ -27,6 +35,7 @@ from dataclasses import dataclass, field
 
 from chain.config import ExecutionConfig
 from chain.errors import ChainError, OrderRejected
+from chain.jito import TipPolicy
 from chain.jupiter import Quote, QuoteRequest, check_quote
 from chain.paper_model import quote
 from chain.route_probe import Quoter, probe_routes
@@ -34,6 +43,7 @@ from chain.types import (
     WSOL_MINT,
     CloseResult,
     CloseStatus,
+    ExecutionQuality,
     ExecutionResult,
     ExecutionStatus,
     Fill,
@@ -42,6 +52,7 @@ from chain.types import (
     OrderRequest,
     PoolSnapshot,
     QuoteCheck,
+    SendPath,
     Side,
 )
 
@@ -62,11 +73,13 @@ class PaperExecutor:
     paper = True
 
     def __init__(self, cfg: ExecutionConfig, wallet: PaperWallet, *, quoter: Quoter | None = None,
-                 on_close: Callable[[], Awaitable[None]] | None = None) -> None:
+                 on_close: Callable[[], Awaitable[None]] | None = None,
+                 tip_policy: TipPolicy | None = None) -> None:
         self._cfg = cfg
         self.wallet = wallet
         self._quoter = quoter
         self._on_close = on_close
+        self._tips = tip_policy or TipPolicy(cfg.jito)
 
     def reconfigure(self, cfg: ExecutionConfig) -> None:
         self._cfg = cfg
@@ -75,9 +88,19 @@ class PaperExecutor:
     def live_quotes(self) -> bool:
         return self._quoter is not None and self._cfg.paper.use_live_quotes
 
+    @property
+    def tipping(self) -> bool:
+        return self._cfg.live.send_path != SendPath.RPC
+
     async def execute(self, order: OrderRequest) -> ExecutionResult:
         if order.side is Side.BUY and order.amount_in > order.max_sol_per_trade_lamports:
             return self.execute_now(order)  # refused before anything is asked
+        tip = 0
+        if self.tipping:
+            try:
+                tip = await self._tips.tip(order.max_tip_lamports)
+            except OrderRejected as exc:
+                return _failer(order)(exc.kind, exc.detail or str(exc))
         if self.live_quotes:
             req = _request(order.mint, order.side, order.amount_in, order.max_slippage_bps)
             try:
@@ -85,8 +108,9 @@ class PaperExecutor:
             except OrderRejected as exc:  # a definite answer: live would not trade either
                 return _failer(order)(exc.kind, exc.detail or str(exc))
             if q is not None:
-                return self.execute_now(order, quoted_out=q.out_amount)
-        return self.execute_now(order)
+                return self.execute_now(order, quoted_out=q.out_amount, min_out=q.other_amount_threshold,
+                                        tip=tip)
+        return self.execute_now(order, tip=tip)
 
     async def _live_quote(self, req: QuoteRequest) -> Quote | None:
         """The live quote, checked like the live executor checks it; None when the quote service
@@ -102,8 +126,10 @@ class PaperExecutor:
         check_quote(q, req, max_price_impact_pct=self._cfg.live.max_price_impact)
         return q
 
-    def execute_now(self, order: OrderRequest, *, quoted_out: int | None = None) -> ExecutionResult:
-        """Fill ``order`` from the model, or from ``quoted_out`` (a live quote's output)."""
+    def execute_now(self, order: OrderRequest, *, quoted_out: int | None = None, min_out: int | None = None,
+                    tip: int = 0) -> ExecutionResult:
+        """Fill ``order`` from the model, or from ``quoted_out`` (a live quote's output, with its
+        minimum out ``min_out``); ``tip`` lamports go to a Jito tip account as live would pay."""
         model = self._cfg.paper
         fail = _failer(order)
         if order.side is Side.BUY and order.amount_in > order.max_sol_per_trade_lamports:
@@ -122,14 +148,17 @@ class PaperExecutor:
             out_amount, source = q.out_amount, "modelled"
         if out_amount <= 0:
             return fail("no_route", f"the {source} returns nothing for this amount")
-        priority = min(model.priority_fee_lamports, order.max_priority_fee_lamports)
+        if min_out is None:
+            min_out = out_amount * (10_000 - order.max_slippage_bps) // 10_000
+        # with a tip, Jupiter sets no priority fee (live does the same)
+        priority = 0 if tip else min(model.priority_fee_lamports, order.max_priority_fee_lamports)
         network_fee = model.base_fee_lamports_per_signature * SIGNATURES_PER_SWAP + priority
         w = self.wallet
         rent = 0
         if order.side is Side.BUY:
             if order.mint not in w.open_accounts:
                 rent = model.ata_rent_lamports
-            cost = order.amount_in + network_fee + rent
+            cost = order.amount_in + network_fee + rent + tip
             if cost > w.lamports:
                 return fail("insufficient_funds", f"needs {cost} lamports, wallet has {w.lamports}")
             w.lamports -= cost
@@ -143,7 +172,7 @@ class PaperExecutor:
             if remaining == 0 and self._cfg.close_empty_token_accounts and order.mint in w.open_accounts:
                 rent = -model.ata_rent_lamports
                 w.open_accounts.discard(order.mint)
-            w.lamports += out_amount - network_fee - rent
+            w.lamports += out_amount - network_fee - rent - tip
             if remaining:
                 w.tokens[order.mint] = remaining
             else:
@@ -158,11 +187,12 @@ class PaperExecutor:
             network_fee_lamports=network_fee,
             priority_fee_lamports=priority,
             rent_lamports=rent,
-            tip_lamports=0,
+            tip_lamports=tip,
             sol_usd=order.pool.sol_usd,
             ts=order.pool.ts,
             signature="paper-" + hashlib.sha256(order.intent_id.encode()).hexdigest()[:40],
             paper=True,
+            quality=ExecutionQuality(SendPath.PAPER, order.pool.price_usd, out_amount, min_out),
         )
         return ExecutionResult(order.intent_id, ExecutionStatus.FILLED, fill, detail=source)
 
@@ -210,6 +240,7 @@ class PaperExecutor:
         return []
 
     async def aclose(self) -> None:
+        await self._tips.aclose()
         if self._on_close is not None:
             await self._on_close()
 

@@ -10,7 +10,12 @@ A transaction is signed only if:
 - no instruction hands control of our wallet or token accounts to someone else (System
   Assign/Allocate on our wallet, token Approve/SetAuthority/Burn by us, CloseAccount by us that
   pays the rent elsewhere);
-- the compute-budget priority fee (``ceil(price × limit / 1e6)``) is within the cap.
+- the compute-budget priority fee (``ceil(price × limit / 1e6)``) is within the cap;
+- a Jito tip (``expected_tip_lamports`` > 0: send path "jito"/"both") is exactly one top-level
+  System transfer from our wallet to one of ``tip_accounts`` (a static key, never an address
+  lookup table entry), of exactly the tip asked and within ``max_tip_lamports``. That transfer is
+  the only thing the tip adds: it is not counted in ``max_lamports_out``, and a transfer to a tip
+  account when no tip is expected counts as an ordinary lamport outflow (so it breaks that cap).
 
 Routed swaps move most value inside program CPIs that cannot be decoded generically; the quote
 checks (``chain.jupiter.check_quote``) bound those amounts, and the fill is read from the chain.
@@ -52,6 +57,8 @@ class TxFacts:
     compute_unit_price_micro_lamports: int
     priority_fee_lamports: int
     num_signatures: int
+    tip_lamports: int = 0
+    tip_account: str = ""
 
 
 def priority_fee_lamports(cu_limit: int, cu_price_micro: int) -> int:
@@ -59,7 +66,9 @@ def priority_fee_lamports(cu_limit: int, cu_price_micro: int) -> int:
 
 
 def check_swap_tx(tx: VersionedTransaction, *, wallet: Pubkey, allowed_programs: Collection[str],
-                  max_lamports_out: int, max_tokens_out: int, max_priority_fee_lamports: int) -> TxFacts:
+                  max_lamports_out: int, max_tokens_out: int, max_priority_fee_lamports: int,
+                  expected_tip_lamports: int = 0, max_tip_lamports: int = 0,
+                  tip_accounts: Collection[str] = ()) -> TxFacts:
     msg = tx.message
     keys = list(msg.account_keys)
     n_sig = msg.header.num_required_signatures
@@ -73,6 +82,14 @@ def check_swap_tx(tx: VersionedTransaction, *, wallet: Pubkey, allowed_programs:
     progs: list[str] = []
     lamports_out = tokens_out = 0
     cu_limit, cu_price = MAX_COMPUTE_UNITS, 0
+    tipping = expected_tip_lamports > 0
+    tip_keys = frozenset(tip_accounts) if tipping else frozenset()
+    if tipping and expected_tip_lamports > max_tip_lamports:
+        raise TxCheckFailed(f"tip {expected_tip_lamports} lamports exceeds the cap {max_tip_lamports}",
+                            kind="tip_cap")
+    if tipping and not tip_keys:
+        raise TxCheckFailed("a tip is expected but no tip account is known", kind="tip_missing")
+    tips: list[tuple[int, str]] = []
 
     def key(i: int) -> int:
         if i >= len(keys):  # an account from an address lookup table: never our wallet (static)
@@ -96,7 +113,10 @@ def check_swap_tx(tx: VersionedTransaction, *, wallet: Pubkey, allowed_programs:
                 cu_price = struct.unpack_from("<Q", data, 1)[0]
         elif prog == SYSTEM_PROGRAM and len(data) >= 4:
             tag = struct.unpack_from("<I", data, 0)[0]
-            if tag in (_SYS_TRANSFER, _SYS_CREATE) and accts and accts[0] == me and len(data) >= 12:
+            if (tag == _SYS_TRANSFER and tip_keys and len(accts) >= 2 and accts[0] == me and accts[1] >= 0
+                    and str(keys[accts[1]]) in tip_keys and len(data) >= 12):
+                tips.append((struct.unpack_from("<Q", data, 4)[0], str(keys[accts[1]])))
+            elif tag in (_SYS_TRANSFER, _SYS_CREATE) and accts and accts[0] == me and len(data) >= 12:
                 lamports_out += struct.unpack_from("<Q", data, 4)[0]
             elif tag in (_SYS_CREATE_SEED, _SYS_TRANSFER_SEED) and me in accts:
                 raise TxCheckFailed(f"instruction {ix_index}: seeded system op on our wallet",
@@ -127,4 +147,14 @@ def check_swap_tx(tx: VersionedTransaction, *, wallet: Pubkey, allowed_programs:
     if fee > max_priority_fee_lamports:
         raise TxCheckFailed(f"priority fee {fee} lamports exceeds the cap {max_priority_fee_lamports}",
                             kind="priority_fee_cap")
-    return TxFacts(tuple(progs), signer_index, lamports_out, tokens_out, cu_limit, cu_price, fee, n_sig)
+    tip, tip_account = 0, ""
+    if tipping:
+        if len(tips) != 1:
+            raise TxCheckFailed(f"expected exactly one tip transfer to a tip account, found {len(tips)}",
+                                kind="tip_missing" if not tips else "tip_mismatch")
+        tip, tip_account = tips[0]
+        if tip != expected_tip_lamports:
+            raise TxCheckFailed(f"the transaction tips {tip} lamports, {expected_tip_lamports} were asked",
+                                kind="tip_mismatch")
+    return TxFacts(tuple(progs), signer_index, lamports_out, tokens_out, cu_limit, cu_price, fee, n_sig,
+                   tip, tip_account)

@@ -83,12 +83,58 @@ class OrderRequest:
     max_sol_per_trade_lamports: int  # hard cap, checked again right before signing
     pool: PoolSnapshot
     reason: str = ""
+    max_tip_lamports: int = 0  # hard cap of a Jito tip (risk side); checked again right before signing
 
     def __post_init__(self) -> None:
         if self.amount_in <= 0:
             raise ValueError(f"order {self.intent_id}: amount_in must be > 0, got {self.amount_in}")
         if self.max_slippage_bps < 0:
             raise ValueError(f"order {self.intent_id}: max_slippage_bps must be >= 0")
+
+
+class SendPath(StrEnum):
+    """Where a signed swap went (``[execution.live] send_path``); ``PAPER``: nowhere."""
+
+    RPC = "rpc"
+    JITO = "jito"
+    BOTH = "both"
+    PAPER = "paper"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionQuality:
+    """How well a fill was executed, beside what it moved (``Fill``). Amounts in the fill's output
+    units (raw tokens for a buy, lamports for a sell); None where the value is unknown (a fill
+    recovered at start-up has no quote in memory; paper has no send, so no latencies or slot).
+
+    Latencies are monotonic milliseconds between: the quote received → the swap signed → the
+    first send accepted → the signature seen at the target commitment.
+    """
+
+    send_path: SendPath
+    decision_price_usd: float | None  # the price per whole token the decision saw (pool snapshot)
+    quoted_out_amount: int | None  # the quote's outAmount
+    min_out_amount: int | None  # the quote's otherAmountThreshold (slippage floor signed)
+    quote_to_signed_ms: float | None = None
+    signed_to_sent_ms: float | None = None
+    sent_to_landed_ms: float | None = None
+    landed_slot: int | None = None
+    #: "rpc" | "jito" when known (the block engine reported the bundle landed, or no bundle was
+    #: ever accepted), "" when it cannot be told (``both``: one signature, two ways in).
+    landed_via: str = ""
+    sends: int = 0  # sends of the same signed bytes (first send + rebroadcasts)
+
+    @property
+    def quote_to_landed_ms(self) -> float | None:
+        parts = (self.quote_to_signed_ms, self.signed_to_sent_ms, self.sent_to_landed_ms)
+        return None if any(p is None for p in parts) else sum(p for p in parts if p is not None)
+
+
+def slippage_bps(expected: float | None, actual: int) -> float | None:
+    """``(expected - actual) / expected`` in basis points: positive = received less than expected."""
+    if expected is None or not expected > 0:
+        return None
+    return (expected - actual) / expected * 10_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +162,7 @@ class Fill:
     ts: int
     signature: str
     paper: bool
+    quality: ExecutionQuality | None = None
 
     @property
     def swap_lamports(self) -> int:
@@ -151,6 +198,42 @@ class Fill:
     @property
     def price_usd(self) -> float:
         return self.price_sol * self.sol_usd
+
+    # --- execution quality (None when the quality, or the number it needs, is unknown) ---
+
+    @property
+    def slippage_vs_quote_bps(self) -> float | None:
+        """Realised slippage against the quote's ``outAmount`` (positive = worse than quoted)."""
+        q = self.quality
+        return None if q is None or q.quoted_out_amount is None else slippage_bps(q.quoted_out_amount, self.out_amount)
+
+    @property
+    def decision_out_amount(self) -> float | None:
+        """What the input would have bought at the decision price, in the fill's output units."""
+        q = self.quality
+        if q is None or q.decision_price_usd is None or not q.decision_price_usd > 0 or not self.sol_usd > 0:
+            return None
+        price_sol = q.decision_price_usd / self.sol_usd  # SOL per whole token
+        if self.side is Side.BUY:
+            return self.in_amount / LAMPORTS_PER_SOL / price_sol * 10**self.token_decimals
+        return self.in_amount / 10**self.token_decimals * price_sol * LAMPORTS_PER_SOL
+
+    @property
+    def slippage_vs_decision_bps(self) -> float | None:
+        """Realised slippage against the price the decision saw (price impact, pool fee and the
+        market's move between decision and landing; positive = worse)."""
+        return slippage_bps(self.decision_out_amount, self.out_amount)
+
+    @property
+    def send_cost_lamports(self) -> int:
+        """What sending cost: the network fee (base + priority) and the tip. Rent is a deposit
+        (refunded when the account closes) and slippage is reported apart, so neither is here."""
+        return self.network_fee_lamports + self.tip_lamports
+
+    @property
+    def cost_fraction(self) -> float | None:
+        """``send_cost_lamports`` as a fraction of the trade's size (its swap leg in SOL)."""
+        return self.send_cost_lamports / self.swap_lamports if self.swap_lamports > 0 else None
 
 
 class ExecutionStatus(StrEnum):

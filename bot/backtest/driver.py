@@ -104,7 +104,8 @@ def _report(cfg: Config, engine: Engine, ledger: Ledger, sha: str, votes: Counte
         config_sha256=sha, initial_equity_sol=cfg.backtest.initial_equity_sol, trades=ledger.trade_rows(),
         positions=ledger.position_rows(), equity=ledger.equity_rows(), rejections=ledger.rejection_counts(),
         outcomes=ledger.outcome_rows(), vote_counts=dict(votes), marks_sol=dict(marks.by_mint),
-        cycle_seconds=cfg.engine.cycle_seconds, risk=_risk(engine, ledger))
+        cycle_seconds=cfg.engine.cycle_seconds, risk=_risk(engine, ledger),
+        landing=ledger.landing_counts())
 
 
 def tty_progress(stream=sys.stderr) -> Callable[[int, int], None] | None:

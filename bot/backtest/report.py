@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from bot.clock import utc
-from bot.ledger import EquityRow, OutcomeRow, PositionRow, TradeRow
+from bot.ledger import EquityRow, LandingCounts, OutcomeRow, PositionRow, TradeRow
+from bot.orders.quality import summarize
 from bot.risk.analytics import historical_var, max_drawdown, returns
 from chain.types import LAMPORTS_PER_SOL
 from strategies.types import StrategyVotes
@@ -81,13 +82,17 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, trades: Seque
                  positions: Sequence[PositionRow], equity: Sequence[EquityRow], rejections: dict[str, int],
                  outcomes: Sequence[OutcomeRow], vote_counts: dict[str, int],
                  marks_sol: dict[str, float], cycle_seconds: float,
-                 risk: dict[str, Any] | None = None) -> dict[str, Any]:
+                 risk: dict[str, Any] | None = None,
+                 landing: LandingCounts | None = None) -> dict[str, Any]:
     """The report. A trade's ``size_sol`` is ``Fill.cash_lamports`` (spent incl. fees and rent on a
     buy, received net of fees on a sell), the same number ``solbot status`` and ``/status`` show;
-    ``fees_sol`` is the part of it that was fees and rent."""
+    ``fees_sol`` is the part of it that was fees and rent. Each trade carries its execution quality
+    and ``execution_quality`` aggregates it (``bot.orders.quality``; ``landing`` from the ledger's
+    ``landing_counts``: None or nothing sent in paper)."""
     trades_out = []
     for t in trades:
         f = t.fill
+        q = f.quality
         trades_out.append({
             "ts": _iso(f.ts), "mint": f.mint, "side": str(f.side),
             "size_sol": t.sol, "token_amount": f.token_amount, "token_decimals": f.token_decimals,
@@ -97,6 +102,18 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, trades: Seque
             "tip_lamports": f.tip_lamports, "pnl_sol": _sol(t.pnl_lamports),
             "reason": t.reason, "strategy_votes": [asdict(v) for v in t.votes],
             "signature": f.signature, "paper": f.paper,
+            "send_path": None if q is None else str(q.send_path),
+            "decision_price_usd": None if q is None else q.decision_price_usd,
+            "quoted_out_amount": None if q is None else q.quoted_out_amount,
+            "min_out_amount": None if q is None else q.min_out_amount,
+            "actual_out_amount": f.out_amount,
+            "slippage_vs_quote_bps": t.slippage_vs_quote_bps,
+            "slippage_vs_decision_bps": t.slippage_vs_decision_bps,
+            "quote_to_signed_ms": None if q is None else q.quote_to_signed_ms,
+            "signed_to_sent_ms": None if q is None else q.signed_to_sent_ms,
+            "sent_to_landed_ms": None if q is None else q.sent_to_landed_ms,
+            "landed_slot": None if q is None else q.landed_slot,
+            "cost_fraction": f.cost_fraction,
         })
     pos_out = []
     closed_pnls: list[int] = []
@@ -155,6 +172,7 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, trades: Seque
         "rejections": dict(sorted(rejections.items())),
         "strategy_attribution": {k: dict(v) for k, v in sorted(attribution.items())},
         "strategy_votes": dict(sorted(vote_counts.items())),
+        "execution_quality": summarize(trades, landing).to_dict(),
         "equity_curve": curve,
         "risk": risk or {},  # risk_block(): rug marks, kelly_no_edge share in the second half
     }

@@ -31,6 +31,7 @@ from bot.contracts import OrderIntent, Position
 from bot.errors import LedgerError, LedgerLockedError
 from bot.ledger.rows import (
     EquityRow,
+    LandingCounts,
     OutcomeRow,
     PositionRow,
     TradeRow,
@@ -390,10 +391,12 @@ class Ledger:
             c.execute(
                 "INSERT INTO fills(intent_id, signature, mint, side, in_amount, out_amount, token_decimals, "
                 "network_fee_lamports, priority_fee_lamports, rent_lamports, tip_lamports, sol_usd, price_usd, "
-                "paper, position_id, pnl_lamports, ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "paper, position_id, pnl_lamports, ts, " + ", ".join(_QUALITY_COLUMNS) + ") "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?," + ",".join("?" * len(_QUALITY_COLUMNS)) + ")",
                 (fill.intent_id, fill.signature, fill.mint, str(fill.side), *booked,
                  fill.token_decimals, fill.network_fee_lamports, fill.priority_fee_lamports, fill.rent_lamports,
-                 fill.tip_lamports, fill.sol_usd, fill.price_usd, int(fill.paper), pid, pnl, fill.ts))
+                 fill.tip_lamports, fill.sol_usd, fill.price_usd, int(fill.paper), pid, pnl, fill.ts,
+                 *_quality_values(fill)))
             _put_kv(c, {CASH_KEY: cash, **(kv or {})})
             if closed:
                 _record_outcomes(c, pid, now)
@@ -458,6 +461,21 @@ class Ledger:
     def outcome_rows(self, since_ts: int | None = None) -> list[OutcomeRow]:
         """Per-strategy attribution of closed positions' PnL (from ``since_ts`` on)."""
         return [outcome_row(r) for r in self._q(*_since("SELECT * FROM strategy_outcomes", since_ts, "id"))]
+
+    def landing_counts(self, last: int | None = None) -> LandingCounts:
+        """What became of the intents whose transaction was sent (``last``: only the most recent
+        that many of them): landed (confirmed, or landed with an on-chain error), provably
+        expired, or still unresolved. Paper intents are never sent."""
+        sql = ("SELECT i.state FROM intents i WHERE EXISTS (SELECT 1 FROM intent_transitions t "
+               "WHERE t.intent_id = i.intent_id AND t.to_state = ?) ORDER BY i.rowid DESC")
+        args: tuple = (IntentState.SENT.value,)
+        if last is not None:
+            sql += " LIMIT ?"
+            args = (*args, last)
+        states = [r["state"] for r in self._q(sql, args)]
+        return LandingCounts(
+            landed=sum(1 for s in states if s in (IntentState.CONFIRMED.value, IntentState.FAILED.value)),
+            expired=states.count(IntentState.EXPIRED.value), pending=states.count(IntentState.SENT.value))
 
     def intents(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._q("SELECT intent_id, mint, side, amount_in, reason, state, attempt, "
@@ -584,6 +602,20 @@ def _record_outcomes(c: sqlite3.Connection, pid: int, now: int) -> None:
         share = part / total
         c.execute("INSERT INTO strategy_outcomes(position_id, strategy, mint, contribution, pnl_lamports, ts) "
                   "VALUES (?, ?, ?, ?, ?, ?)", (pid, name, pos["mint"], share, int(pos["pnl_lamports"] * share), now))
+
+
+_QUALITY_COLUMNS = ("send_path", "decision_price_usd", "quoted_out_amount", "min_out_amount",
+                    "slippage_vs_quote_bps", "slippage_vs_decision_bps", "quote_to_signed_ms",
+                    "signed_to_sent_ms", "sent_to_landed_ms", "landed_slot", "landed_via", "sends")
+
+
+def _quality_values(fill: Fill) -> tuple[Any, ...]:
+    q = fill.quality
+    if q is None:
+        return (None,) * len(_QUALITY_COLUMNS)
+    return (q.send_path.value, q.decision_price_usd, q.quoted_out_amount, q.min_out_amount,
+            fill.slippage_vs_quote_bps, fill.slippage_vs_decision_bps, q.quote_to_signed_ms,
+            q.signed_to_sent_ms, q.sent_to_landed_ms, q.landed_slot, q.landed_via, q.sends)
 
 
 def _entry(r: sqlite3.Row) -> JournalEntry:

@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from bot.contracts import Fill, Side, Vote
-from chain.types import LAMPORTS_PER_SOL
+from chain.types import LAMPORTS_PER_SOL, ExecutionQuality, SendPath
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,10 @@ class TradeRow:
     pnl_lamports: int | None  # realised PnL of a sell leg, net of every fee; None for buys
     reason: str  # the intent's reason: entry, stop_loss, take_profit_1, operator_close...
     votes: tuple[Vote, ...] = ()  # the decision's votes (entries), as journaled with the intent
+    #: realised slippage as booked (bps, positive = worse): against the quote's out amount and
+    #: against the decision's price; None when unknown (``fill.quality`` has the rest)
+    slippage_vs_quote_bps: float | None = None
+    slippage_vs_decision_bps: float | None = None
 
     @property
     def sol(self) -> float:
@@ -82,6 +86,26 @@ class OutcomeRow:
     ts: int
 
 
+@dataclass(frozen=True, slots=True)
+class LandingCounts:
+    """Intents whose transaction was sent: landed (confirmed, or landed with an on-chain error),
+    provably expired, or not resolved yet."""
+
+    landed: int
+    expired: int
+    pending: int
+
+    @property
+    def sent(self) -> int:
+        return self.landed + self.expired + self.pending
+
+    @property
+    def landing_rate(self) -> float | None:
+        """Landed over resolved (landed + expired); None before anything resolved."""
+        done = self.landed + self.expired
+        return self.landed / done if done else None
+
+
 def votes_from_json(text: str | None) -> tuple[Vote, ...]:
     """The votes of a journaled decision (``bot.orders.execution.decision_dict``)."""
     decision = json.loads(text or "{}")
@@ -95,10 +119,22 @@ def trade_row(r: sqlite3.Row) -> TradeRow:
                 out_amount=r["out_amount"], token_decimals=r["token_decimals"],
                 network_fee_lamports=r["network_fee_lamports"], priority_fee_lamports=r["priority_fee_lamports"],
                 rent_lamports=r["rent_lamports"], tip_lamports=r["tip_lamports"], sol_usd=r["sol_usd"],
-                ts=r["ts"], signature=r["signature"], paper=bool(r["paper"]))
+                ts=r["ts"], signature=r["signature"], paper=bool(r["paper"]), quality=_quality(r))
     return TradeRow(id=r["id"], position_id=r["position_id"], symbol=r["symbol"] or "", fill=fill,
                     price_usd=r["price_usd"], pnl_lamports=r["pnl_lamports"], reason=r["reason"] or "",
-                    votes=votes_from_json(r["decision"]))
+                    votes=votes_from_json(r["decision"]), slippage_vs_quote_bps=r["slippage_vs_quote_bps"],
+                    slippage_vs_decision_bps=r["slippage_vs_decision_bps"])
+
+
+def _quality(r: sqlite3.Row) -> ExecutionQuality | None:
+    if r["send_path"] is None:
+        return None  # booked before fills carried their execution quality
+    return ExecutionQuality(
+        send_path=SendPath(r["send_path"]), decision_price_usd=r["decision_price_usd"],
+        quoted_out_amount=r["quoted_out_amount"], min_out_amount=r["min_out_amount"],
+        quote_to_signed_ms=r["quote_to_signed_ms"], signed_to_sent_ms=r["signed_to_sent_ms"],
+        sent_to_landed_ms=r["sent_to_landed_ms"], landed_slot=r["landed_slot"], landed_via=r["landed_via"] or "",
+        sends=r["sends"] or 0)
 
 
 def position_row(r: sqlite3.Row) -> PositionRow:

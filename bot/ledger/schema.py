@@ -149,4 +149,22 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE positions DROP COLUMN high_water_usd;
     ALTER TABLE positions DROP COLUMN exit_state;
     """,
+    # 3 -> 4: execution quality on every fill (chain.types.ExecutionQuality). NULL where unknown:
+    # fills booked before this version, fills recovered at start-up (no quote in memory), and for
+    # paper the latencies and slot (nothing is sent). out_amount is the actual out; the tip and the
+    # priority fee are the existing tip_lamports / priority_fee_lamports columns.
+    """
+    ALTER TABLE fills ADD COLUMN send_path TEXT;            -- rpc | jito | both | paper
+    ALTER TABLE fills ADD COLUMN decision_price_usd REAL;   -- the price the decision saw
+    ALTER TABLE fills ADD COLUMN quoted_out_amount INTEGER; -- the quote's outAmount
+    ALTER TABLE fills ADD COLUMN min_out_amount INTEGER;    -- the quote's otherAmountThreshold
+    ALTER TABLE fills ADD COLUMN slippage_vs_quote_bps REAL;
+    ALTER TABLE fills ADD COLUMN slippage_vs_decision_bps REAL;
+    ALTER TABLE fills ADD COLUMN quote_to_signed_ms REAL;
+    ALTER TABLE fills ADD COLUMN signed_to_sent_ms REAL;
+    ALTER TABLE fills ADD COLUMN sent_to_landed_ms REAL;
+    ALTER TABLE fills ADD COLUMN landed_slot INTEGER;
+    ALTER TABLE fills ADD COLUMN landed_via TEXT;           -- rpc | jito | '' (cannot be told)
+    ALTER TABLE fills ADD COLUMN sends INTEGER;             -- sends of the same signed bytes
+    """,
 )

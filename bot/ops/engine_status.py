@@ -38,6 +38,7 @@ from bot.ops.status import (
     rpc_check,
 )
 from bot.orders.portfolio import utc_day
+from bot.orders.quality import ExecutionSummary, summarize
 from bot.risk.analytics import book_var, max_drawdown
 from chain.rpc_pool import PoolStats
 from chain.types import LAMPORTS_PER_SOL
@@ -46,6 +47,8 @@ RECENT_TRADES = 50
 #: The equity curve handed to the dashboard is thinned to about this many points.
 CURVE_POINTS = 400
 RUGGED_IN_SUMMARY = 20  # newest rug marks carried by status(); rug_marks() has them all
+#: Execution-quality aggregates (``execution_quality()``, ``/metrics``) cover this many recent fills.
+QUALITY_WINDOW = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ class _Snapshot:
     var_sol: dict[float, float] = field(default_factory=dict)
     equity_peak_sol: float | None = None
     curve: tuple[EquityPoint, ...] = ()
+    execution: ExecutionSummary | None = None
 
 
 class EngineStatus:
@@ -121,8 +125,11 @@ class EngineStatus:
             by_strategy=by_strategy)
         var = self._book_var({p.mint: (p.cost_sol + (p.unrealized_pnl_sol or 0.0)) for p in positions})
         peak = book.get("peak")
+        recent = ledger.trade_rows(limit=QUALITY_WINDOW, newest_first=True)
+        execution = summarize(recent, ledger.landing_counts(QUALITY_WINDOW))
         return _Snapshot(tuple(positions), trades, pnl, equity, ledger.writable(), by_strategy, var,
-                         float(peak) if isinstance(peak, int | float) else None, curve)
+                         float(peak) if isinstance(peak, int | float) else None, curve,
+                         execution)
 
     def _book_var(self, values_sol: dict[str, float]) -> dict[float, float]:
         """Historical 95%/99% VaR of the open book in SOL, from the last view's one-minute returns."""
@@ -185,6 +192,11 @@ class EngineStatus:
             now = self._engine.clock.now()
             return PnlSummary(utc(now).date().isoformat(), 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0.0)
         return self._snap.pnl
+
+    def execution_quality(self) -> ExecutionSummary | None:
+        """Execution-quality aggregates over the last ``QUALITY_WINDOW`` fills (None before the
+        first refresh)."""
+        return self._snap.execution
 
     def breakers(self) -> list[BreakerState]:
         return [BreakerState(b.name, b.tripped, b.reason, b.tripped_at) for b in self._engine.risk.breakers()]

@@ -22,6 +22,14 @@ Two kinds of metrics:
   equity and its high-water mark, today's PnL, breaker states, trading state, the market regime,
   the last cycle (duration, time, count) and heartbeat age.
 
+  ``register_execution(fn)``: ``fn() -> bot.orders.quality.ExecutionSummary`` (the engine status's
+  snapshot of the recent fills): ``solbot_execution_*`` — realised slippage p50/p95 against the
+  quote and the decision price, the landing rate of sent intents, quote→landed and sent→landed
+  latency p50/p95, send cost per trade as a fraction of its size, fees and tips paid.
+
+  ``register_jito_stats(fn)``: ``fn() -> chain.jito.JitoStats``: ``solbot_jito_*`` — the block
+  engine's state (ok | rate_limited | down), requests by method, errors by kind, bundles accepted.
+
   ``register_gauge(name, help, fn)``: any other ``fn() -> float`` (the runner registers
   ``solbot_telegram_queue_depth``, ``solbot_alerts_dropped_total`` and, with the webhook on,
   ``solbot_webhook_queue_depth``/``_sent_total``/``_failed_total`` this way).
@@ -52,6 +60,8 @@ from bot.ops.status import StatusSource
 from strategies.config import REGIMES
 
 if TYPE_CHECKING:
+    from bot.orders.quality import Dist, ExecutionSummary
+    from chain.jito import JitoStats
     from chain.rpc_pool import PoolStats
 
 log = logging.getLogger(__name__)
@@ -211,12 +221,79 @@ def rpc_families(st: PoolStats) -> Iterator[Metric]:
         yield GaugeMetricFamily("solbot_rpc_best_slot", "Highest slot any endpoint reported", value=float(st.best_slot))
 
 
+def _quantiles(fam: GaugeMetricFamily, labels: list[str], d: Dist, scale: float = 1.0) -> None:
+    for q, v in (("0.5", d.p50), ("0.95", d.p95)):
+        if v is not None:
+            fam.add_metric([*labels, q], v * scale)
+
+
+def execution_families(s: ExecutionSummary) -> Iterator[Metric]:
+    """Every ``solbot_execution_*`` family for one summary of recent fills."""
+    fills = GaugeMetricFamily("solbot_execution_fills", "Recent fills with execution quality, by send path",
+                              labels=["path"])
+    for path, n in sorted(s.by_path.items()):
+        fills.add_metric([path], float(n))
+    slip = GaugeMetricFamily("solbot_execution_slippage_bps",
+                             "Realised slippage of recent fills in bps (positive = worse than expected)",
+                             labels=["against", "quantile"])
+    _quantiles(slip, ["quote"], s.slippage_vs_quote_bps)
+    _quantiles(slip, ["decision"], s.slippage_vs_decision_bps)
+    latency = GaugeMetricFamily("solbot_execution_latency_seconds", "Latency of recent live fills",
+                                labels=["span", "quantile"])
+    _quantiles(latency, ["quote_to_landed"], s.quote_to_landed_ms, 1e-3)
+    _quantiles(latency, ["sent_to_landed"], s.sent_to_landed_ms, 1e-3)
+    cost = GaugeMetricFamily("solbot_execution_cost_fraction",
+                             "Network fee + tip of recent fills as a fraction of the trade's size",
+                             labels=["quantile"])
+    _quantiles(cost, [], s.cost_fraction)
+    yield from (fills, slip, latency, cost)
+    if s.cost_fraction.mean is not None:
+        yield GaugeMetricFamily("solbot_execution_cost_fraction_mean", "Mean send cost per trade as a fraction "
+                                "of its size", value=s.cost_fraction.mean)
+    paid = GaugeMetricFamily("solbot_execution_paid_lamports", "Fees and tips paid by recent fills",
+                             labels=["kind"])
+    paid.add_metric(["network_fee"], float(s.network_fee_lamports))
+    paid.add_metric(["priority_fee"], float(s.priority_fee_lamports))
+    paid.add_metric(["tip"], float(s.tip_lamports))
+    yield paid
+    if s.landing is not None:
+        sent = GaugeMetricFamily("solbot_execution_sent_intents", "Intents whose transaction was sent, by outcome",
+                                 labels=["outcome"])
+        sent.add_metric(["landed"], float(s.landing.landed))
+        sent.add_metric(["expired"], float(s.landing.expired))
+        sent.add_metric(["pending"], float(s.landing.pending))
+        yield sent
+        if s.landing_rate is not None:
+            yield GaugeMetricFamily("solbot_execution_landing_rate", "Landed / (landed + expired) of sent intents",
+                                    value=s.landing_rate)
+
+
+def jito_families(st: JitoStats) -> Iterator[Metric]:
+    """Every ``solbot_jito_*`` family for the block engine client."""
+    state = GaugeMetricFamily("solbot_jito_state", "1 for the block engine's state", labels=["engine", "state"])
+    for name in ("ok", "rate_limited", "down"):
+        state.add_metric([st.label, name], 1.0 if st.state == name else 0.0)
+    requests = CounterMetricFamily("solbot_jito_requests", "Block engine requests by method", labels=["method"])
+    for method, n in sorted(st.requests.items()):
+        requests.add_metric([method], float(n))
+    errors = CounterMetricFamily("solbot_jito_errors", "Block engine failures by kind", labels=["kind"])
+    for kind, n in sorted(st.errors.items()):
+        errors.add_metric([kind], float(n))
+    yield from (state, requests, errors)
+    yield CounterMetricFamily("solbot_jito_bundles_accepted", "Bundles the block engine accepted",
+                              value=float(st.bundles_accepted))
+    yield GaugeMetricFamily("solbot_jito_rate_limited_seconds", "Seconds the block engine is still paused by a 429",
+                            value=st.rate_limited_for_s)
+
+
 class _SnapshotCollector(Collector):
     def __init__(self) -> None:
         self.feeds: Callable[[], FeedStats] | None = None
         self.feed_health: Callable[[], Sequence[FeedHealth]] | None = None
         self.rpc: Callable[[], PoolStats] | None = None
         self.status: StatusSource | None = None
+        self.execution: Callable[[], ExecutionSummary | None] | None = None
+        self.jito: Callable[[], JitoStats] | None = None
         self.gauges: list[tuple[str, str, Callable[[], float]]] = []
 
     def collect(self) -> Iterator[Metric]:
@@ -227,6 +304,10 @@ class _SnapshotCollector(Collector):
         if self.rpc is not None:
             yield from self._guard("rpc", lambda f=self.rpc: rpc_families(f()))
         yield from self._guard("status", self._status)
+        if self.execution is not None:
+            yield from self._guard("execution", lambda f=self.execution: self._execution(f()))
+        if self.jito is not None:
+            yield from self._guard("jito", lambda f=self.jito: jito_families(f()))
         for name, help_, fn in self.gauges:
             yield from self._guard(name, lambda n=name, h=help_, f=fn: self._gauge(n, h, f))
 
@@ -283,6 +364,10 @@ class _SnapshotCollector(Collector):
                                     "Engine clock time of the last cycle", value=float(s.last_cycle_ts))
 
     @staticmethod
+    def _execution(s: ExecutionSummary | None) -> Iterator[Metric]:
+        return iter(()) if s is None else execution_families(s)
+
+    @staticmethod
     def _gauge(name: str, help_: str, fn: Callable[[], float]) -> Iterator[Metric]:
         if name.endswith("_total"):
             yield CounterMetricFamily(name.removesuffix("_total"), help_, value=float(fn()))
@@ -321,6 +406,12 @@ class Metrics:
 
     def register_status(self, source: StatusSource) -> None:
         self._snap.status = source
+
+    def register_execution(self, fn: Callable[[], ExecutionSummary | None]) -> None:
+        self._snap.execution = fn
+
+    def register_jito_stats(self, fn: Callable[[], JitoStats]) -> None:
+        self._snap.jito = fn
 
     def register_gauge(self, name: str, help_: str, fn: Callable[[], float]) -> None:
         self._snap.gauges = [g for g in self._snap.gauges if g[0] != name]

@@ -153,6 +153,9 @@ class Runner:
             metrics.register_feed_health(lambda: feed.health(clock.now()))
             if rpc_stats is not None:
                 metrics.register_rpc_stats(rpc_stats)
+            metrics.register_execution(status.execution_quality)
+            if side.jito_stats is not None:
+                metrics.register_jito_stats(side.jito_stats)
 
             metrics.register_gauge("solbot_telegram_queue_depth", "alerts waiting for Telegram",
                                    lambda: float(alerts.depth))

@@ -75,7 +75,8 @@ def order_request(intent: OrderIntent, pool: PoolSnapshot, max_sol_per_trade_lam
         intent_id=intent.intent_id, mint=intent.mint, side=intent.side, amount_in=intent.amount_in,
         token_decimals=intent.token_decimals, max_slippage_bps=intent.max_slippage_bps,
         max_priority_fee_lamports=intent.max_priority_fee_lamports,
-        max_sol_per_trade_lamports=max_sol_per_trade_lamports, pool=pool, reason=intent.reason)
+        max_sol_per_trade_lamports=max_sol_per_trade_lamports, pool=pool, reason=intent.reason,
+        max_tip_lamports=intent.max_tip_lamports)
 
 
 async def unique_intent(ledger: Ledger, intent: OrderIntent, io: Io = _to_thread) -> OrderIntent:

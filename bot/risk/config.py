@@ -170,6 +170,7 @@ class RiskConfig(RiskSection):
     max_open_positions: int = Field(default=5, ge=1)
     max_slippage_bps: int = Field(default=300, ge=1, le=5000)
     max_priority_fee_lamports: int = Field(default=2_000_000, ge=0)
+    max_tip_lamports: int = Field(default=1_000_000, ge=0)  # Jito tip per swap (send_path "jito"/"both")
     daily_loss_limit_sol: float = Field(default=1.0, gt=0)
     # Sizing
     risk_per_trade: float = Field(default=0.01, gt=0, le=0.2)

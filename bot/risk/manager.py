@@ -409,7 +409,8 @@ class RiskManager:
         intent = OrderIntent(
             intent_id=f"{now}-{mint}-buy", mint=mint, side=Side.BUY, amount_in=lamports,
             token_decimals=plan.token_decimals, reason="entry", max_slippage_bps=cfg.max_slippage_bps,
-            max_priority_fee_lamports=cfg.max_priority_fee_lamports, stop_price_usd=stop, decision=plan.decision)
+            max_priority_fee_lamports=cfg.max_priority_fee_lamports, max_tip_lamports=cfg.max_tip_lamports,
+            stop_price_usd=stop, decision=plan.decision)
         self._approved.append((mint, lamports, lamports / LAMPORTS_PER_SOL * sf))
         return Approved(intent)
 
@@ -449,5 +450,6 @@ class RiskManager:
                 intent_id=f"{now}-{p.mint}-sell", mint=p.mint, side=Side.SELL, amount_in=order.amount,
                 token_decimals=p.token_decimals, reason=order.reason, max_slippage_bps=cfg.max_slippage_bps,
                 max_priority_fee_lamports=cfg.max_priority_fee_lamports,
+                max_tip_lamports=cfg.max_tip_lamports,
                 stop_price_usd=effective_stop(p, high, cfg), decision=decisions.get(p.mint)))
         return out

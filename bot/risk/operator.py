@@ -60,7 +60,8 @@ def operator_buy(cfg: RiskConfig, *, intent_id: str, mint: str, lamports: int, d
                         f"risk.safety.max_price_impact_bps = {cfg.safety.max_price_impact_bps:g}")
     return OrderIntent(intent_id=intent_id, mint=mint, side=Side.BUY, amount_in=lamports, token_decimals=decimals,
                        reason="operator_buy", max_slippage_bps=cfg.max_slippage_bps,
-                       max_priority_fee_lamports=cfg.max_priority_fee_lamports)
+                       max_priority_fee_lamports=cfg.max_priority_fee_lamports,
+                       max_tip_lamports=cfg.max_tip_lamports)
 
 
 def operator_sell(cfg: RiskConfig, *, intent_id: str, mint: str, wallet_balance: int | None, pct: float,
@@ -88,4 +89,5 @@ def operator_sell(cfg: RiskConfig, *, intent_id: str, mint: str, wallet_balance:
                         f"{cap.wallet} and the ledger's {cap.ledger}) is nothing to sell")
     return OrderIntent(intent_id=intent_id, mint=mint, side=Side.SELL, amount_in=amount,
                        token_decimals=position.token_decimals, reason=reason,
-                       max_slippage_bps=cfg.max_slippage_bps, max_priority_fee_lamports=cfg.max_priority_fee_lamports)
+                       max_slippage_bps=cfg.max_slippage_bps, max_priority_fee_lamports=cfg.max_priority_fee_lamports,
+                       max_tip_lamports=cfg.max_tip_lamports)

@@ -65,6 +65,24 @@ def test_fills_pay_network_fees_and_first_buys_pay_rent(report, base_config):
     assert any(t["rent_lamports"] == base_config.execution.paper.ata_rent_lamports for t in buys)
 
 
+def test_every_fill_carries_execution_quality_and_the_report_aggregates_it(report):
+    trades = report["trades"]
+    for t in trades:
+        assert t["send_path"] == "paper" and t["quoted_out_amount"] > 0 and t["min_out_amount"] <= t["actual_out_amount"]
+        assert t["slippage_vs_quote_bps"] == 0.0  # paper fills at its (model) quote
+        assert t["slippage_vs_decision_bps"] > 0  # price impact and pool fee against the decision price
+        assert t["sent_to_landed_ms"] is None and t["landed_slot"] is None  # nothing is sent
+        assert 0 < t["cost_fraction"] < 0.01
+    eq = report["execution_quality"]
+    assert eq["fills"] == eq["with_quality"] == len(trades) and eq["by_path"] == {"paper": len(trades)}
+    sd = eq["slippage_vs_decision_bps"]
+    decision = sorted(t["slippage_vs_decision_bps"] for t in trades)
+    assert sd["n"] == len(trades) and decision[0] <= sd["p50"] <= sd["p95"] <= decision[-1]
+    assert eq["cost_fraction"]["n"] == len(trades) and eq["landing_rate"] is None  # paper sends nothing
+    assert eq["sent"] == {"landed": 0, "expired": 0, "pending": 0}
+    assert eq["network_fee_lamports"] == sum(t["network_fee_lamports"] for t in trades)
+
+
 def test_all_eight_strategies_vote_and_are_attributed(report):
     from strategies.config import STRATEGY_NAMES
 

@@ -77,3 +77,12 @@ def test_failed_probe_opens_for_another_period_and_a_good_one_closes() -> None:
 def test_nonsense_settings_are_refused(threshold: int, reset: float) -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(threshold, reset)
+
+
+def test_an_abandoned_probe_lets_the_next_caller_probe() -> None:
+    clock = Clock()
+    br = opened(clock)
+    clock.t += 30.0
+    assert br.allow() and not br.allow()
+    br.release()  # the probe was cancelled before any answer
+    assert br.state is BreakerState.HALF_OPEN and br.allow() and br.failures == 3

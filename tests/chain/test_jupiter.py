@@ -91,6 +91,11 @@ async def test_quote_is_passed_back_unchanged_with_unknown_fields_and_fee_not_cu
     assert sent["dynamicComputeUnitLimit"] is True and sent["wrapAndUnwrapSol"] is True
     assert tx.tx_bytes == b"\x01\x02\x03" and tx.last_valid_block_height == 279632475
     assert "SECRET" not in repr(jup) and "SECRET" not in repr(q)
+    await jup.build_swap(q, "User1111", priority_fee_lamports=12345, jito_tip_lamports=20_000)
+    sent = json.loads(swap.calls.last.request.content)
+    # with a Jito tip Metis builds the tip transfer in, and then sets no priority fee
+    assert sent["prioritizationFeeLamports"] == {"jitoTipLamports": 20_000}
+    assert "computeUnitPriceMicroLamports" not in sent and sent["quoteResponse"] == body
     await jup.aclose()
 
 

@@ -147,3 +147,15 @@ def test_rate_limit_headers() -> None:
     assert parse_ratelimit_reset("soon", now_epoch=0.0) is None
     assert parse_ratelimit_reset(None) is None
     assert quota_spent("0") and not quota_spent("3") and not quota_spent(None) and not quota_spent("x")
+
+
+async def test_try_acquire_takes_only_a_free_token_and_never_waits(clock: FakeClock) -> None:
+    b = bucket(clock, 1.0, 1)
+    assert b.try_acquire() and not b.try_acquire()
+    clock.t += 1.0
+    assert b.try_acquire()
+    b.pause_for(5.0)
+    clock.t += 2.0
+    assert not b.try_acquire()  # paused
+    clock.t += 3.0
+    assert b.try_acquire() and b.acquired == 3

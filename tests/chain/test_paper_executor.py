@@ -90,3 +90,37 @@ def test_model_quote_is_monotone_in_size():
     outs = [quote(POOL, Side.BUY, n * LAMPORTS_PER_SOL, 25).out_amount for n in (1, 2, 4, 8)]
     per_sol = [o / n for o, n in zip(outs, (1, 2, 4, 8), strict=True)]
     assert outs == sorted(outs) and per_sol == sorted(per_sol, reverse=True)
+
+
+# --- execution quality and the Jito tip (paper is live minus the send) ---
+
+
+async def test_every_paper_fill_carries_its_execution_quality(executor):
+    from chain.types import SendPath
+
+    res = await executor.execute(order(Side.BUY, LAMPORTS_PER_SOL))
+    f = res.fill
+    q = f.quality
+    assert q.send_path is SendPath.PAPER and q.decision_price_usd == POOL.price_usd
+    assert q.quoted_out_amount == f.out_amount and q.min_out_amount == f.out_amount * (10_000 - 300) // 10_000
+    assert f.slippage_vs_quote_bps == 0.0  # paper fills at its quote
+    # against the decision's price: the model's price impact (0.1 %) and pool fee (0.25 %), ~35 bps
+    assert f.slippage_vs_decision_bps == pytest.approx(35.0, abs=0.5)
+    assert q.sent_to_landed_ms is None and q.landed_slot is None  # nothing was sent
+    assert f.cost_fraction == pytest.approx(f.network_fee_lamports / LAMPORTS_PER_SOL)
+
+
+async def test_paper_on_the_jito_path_pays_the_tip_live_would_and_no_priority_fee(base_config, make_config):
+    cfg = make_config({"execution": {"live": {"send_path": "jito"}, "jito": {"tip_lamports": 25_000}}})
+    ex = PaperExecutor(cfg.execution, PaperWallet(lamports=10 * LAMPORTS_PER_SOL))
+    start = ex.wallet.lamports
+    buy = (await ex.execute(order(Side.BUY, LAMPORTS_PER_SOL, "a", max_tip_lamports=1_000_000))).fill
+    p = cfg.execution.paper
+    assert buy.tip_lamports == 25_000 and buy.priority_fee_lamports == 0
+    assert buy.network_fee_lamports == p.base_fee_lamports_per_signature
+    assert ex.wallet.lamports == start - buy.cash_lamports
+    capped = (await ex.execute(order(Side.SELL, buy.out_amount // 2, "b", max_tip_lamports=10_000))).fill
+    assert capped.tip_lamports == 10_000  # the [risk] cap
+    refused = await ex.execute(order(Side.BUY, LAMPORTS_PER_SOL, "c", max_tip_lamports=0))
+    assert refused.status is ExecutionStatus.FAILED and refused.error == "tip_cap"
+    await ex.aclose()

@@ -67,3 +67,54 @@ def test_token_transfer_by_someone_else_is_not_ours():
                                                   mint=Pubkey.new_unique(), dest=Pubkey.new_unique(),
                                                   owner=POOL, amount=10**9, decimals=0)))
     assert check(t).tokens_out == 0
+
+
+# --- the Jito tip: exactly one transfer to a tip account, exactly the tip asked, within its cap ---
+
+TIP = Keypair().pubkey()
+OTHER_TIP = Keypair().pubkey()
+
+
+def tip_ix(lamports: int, to: Pubkey = TIP) -> Instruction:
+    return transfer(TransferParams(from_pubkey=ME, to_pubkey=to, lamports=lamports))
+
+
+def check_tip(t: VersionedTransaction, tip: int = 5_000, cap: int = 10_000, **kw):
+    return check(t, expected_tip_lamports=tip, max_tip_lamports=cap, tip_accounts={str(TIP), str(OTHER_TIP)}, **kw)
+
+
+def test_the_tip_transfer_is_accepted_apart_from_the_swap_outflow():
+    f = check_tip(tx(*buy_ixs(), tip_ix(5_000)))
+    assert (f.lamports_out, f.tip_lamports, f.tip_account) == (1_000, 5_000, str(TIP))
+
+
+@pytest.mark.parametrize(("ixs", "kw", "kind"), [
+    (lambda: (*buy_ixs(), tip_ix(5_000)), {"tip": 5_000, "cap": 4_999}, "tip_cap"),
+    (lambda: (*buy_ixs(), tip_ix(6_000)), {}, "tip_mismatch"),
+    (lambda: (*buy_ixs(), tip_ix(2_500), tip_ix(2_500, OTHER_TIP)), {}, "tip_mismatch"),
+    (lambda: buy_ixs(), {}, "tip_missing"),
+    # a "tip" to an account that is not a tip account is an ordinary outflow: it breaks the cap
+    (lambda: (*buy_ixs(), tip_ix(5_000, POOL)), {}, "cap_exceeded"),
+])
+def test_a_tip_other_than_asked_is_refused_before_signing(ixs, kw, kind):
+    with pytest.raises(TxCheckFailed) as ei:
+        check_tip(tx(*ixs()), **kw)
+    assert ei.value.kind == kind
+
+
+def test_without_a_tip_asked_a_transfer_to_a_tip_account_counts_as_outflow():
+    with pytest.raises(TxCheckFailed) as ei:
+        check(tx(*buy_ixs(), tip_ix(5_000)), tip_accounts={str(TIP)})
+    assert ei.value.kind == "cap_exceeded"
+
+
+def test_a_tip_account_loaded_from_a_lookup_table_is_not_a_tip():
+    from solders.address_lookup_table_account import AddressLookupTableAccount
+
+    alt = AddressLookupTableAccount(Keypair().pubkey(), [TIP, POOL])
+    msg = MessageV0.try_compile(ME, [*buy_ixs(), tip_ix(5_000)], [alt], Hash.default())
+    assert TIP not in list(msg.account_keys)  # the tip account is behind the table
+    t = VersionedTransaction.populate(msg, [Signature.default()] * msg.header.num_required_signatures)
+    with pytest.raises(TxCheckFailed) as ei:
+        check_tip(t)
+    assert ei.value.kind in ("tip_missing", "cap_exceeded")

@@ -178,3 +178,16 @@ def test_cli_check_config_prints_effective_config():
     res = run_cli("check-config")
     assert res.returncode == 0, res.stderr
     assert "[risk]" in res.stdout and "max_position_sol" in res.stdout
+
+
+def test_send_path_and_the_jito_tip_are_validated(base_config):
+    assert base_config.execution.live.send_path == "rpc"  # the default stays the RPC pool
+    assert with_overrides(base_config, {"execution": {"jito": {"tip_lamports": "p75"}}}).execution.jito.tip_lamports == "p75"
+    [line] = errors_for({"execution": {"live": {"send_path": "mempool"}}}, base_config)
+    assert line.startswith("execution.live.send_path:") and "'jito'" in line and "'both'" in line
+    lines = errors_for({"execution": {"jito": {"tip_lamports": "p42"}}}, base_config)
+    assert lines and all(ln.startswith("execution.jito.tip_lamports") for ln in lines), lines
+    lines = errors_for({"execution": {"jito": {"min_tip_lamports": 5_000, "max_tip_lamports": 4_000}}}, base_config)
+    assert len(lines) == 1 and "min_tip_lamports 5000 is above max_tip_lamports 4000" in lines[0], lines
+    [line] = errors_for({"risk": {"max_tip_lamports": -1}}, base_config)
+    assert line.startswith("risk.max_tip_lamports:")

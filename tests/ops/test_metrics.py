@@ -284,3 +284,47 @@ def test_regime_peak_and_last_cycle_families(health_cfg, engine_status):
     assert s[("solbot_last_cycle_seconds", ())] == 0.4
     assert s[("solbot_last_cycle_timestamp_seconds", ())] == 1_700_000_040
     assert s[("solbot_cycles_total", ())] == 3
+
+
+async def test_execution_quality_and_block_engine_families(health_cfg):
+    """The aggregates summarize() computes from a real ledger, and a real BlockEngine's stats."""
+    from bot.ledger import Ledger
+    from bot.orders.quality import summarize
+    from chain.jito import BlockEngine
+    from chain.types import ExecutionQuality, Fill, IntentState, SendPath, Side
+    from tests.orders.test_quality import SENT, plan
+    from tests.world.executors import jito_cfg
+
+    led = Ledger.open(":memory:", lambda: 1_000)
+    led.init_cash(10**11)
+    for i, got in enumerate((9_900, 9_800)):
+        plan(led, f"b{i}", *SENT)
+        q = ExecutionQuality(SendPath.BOTH, 0.01, 9_900 * 10**6, 9_600 * 10**6, 20.0, 5.0, 300.0 + 100 * i, 7,
+                             "jito")
+        led.apply_fill(Fill(f"b{i}", "MintA", Side.BUY, 10**9, got * 10**6, 6, 5_000, 0, 0, 10_000, 100.0, 1_000,
+                            f"sig-{i}", False, q))
+    plan(led, "x", *SENT, IntentState.EXPIRED)
+    summary = summarize(led.trade_rows(), led.landing_counts())
+    led.close()
+    engine = BlockEngine(jito_cfg("http://be.test"))
+    engine.requests["sendBundle"] += 3
+    m = Metrics(health_cfg)
+    m.register_execution(lambda: summary)
+    m.register_jito_stats(engine.stats)
+    s = scrape(m)
+    assert s[("solbot_execution_fills", (("path", "both"),))] == 2
+    assert s[("solbot_execution_slippage_bps", (("against", "decision"), ("quantile", "0.5")))] == pytest.approx(150.0)
+    assert s[("solbot_execution_slippage_bps", (("against", "quote"), ("quantile", "0.95")))] == pytest.approx(
+        (100 / 9_900 * 1e4) * 0.95)
+    assert s[("solbot_execution_latency_seconds", (("quantile", "0.5"), ("span", "sent_to_landed")))] == \
+        pytest.approx(0.35)
+    assert s[("solbot_execution_cost_fraction", (("quantile", "0.5"),))] == pytest.approx(15_000 / 10**9)
+    assert s[("solbot_execution_landing_rate", ())] == pytest.approx(2 / 3)
+    assert s[("solbot_execution_sent_intents", (("outcome", "expired"),))] == 1
+    assert s[("solbot_execution_paid_lamports", (("kind", "tip"),))] == 20_000
+    assert s[("solbot_jito_state", (("engine", "be.test"), ("state", "ok")))] == 1
+    assert s[("solbot_jito_requests_total", (("method", "sendBundle"),))] == 3
+    m2 = Metrics(health_cfg)
+    m2.register_execution(lambda: None)  # before the first refresh: nothing, and no failure
+    assert not series(scrape(m2), "solbot_execution_landing_rate")
+    await engine.aclose()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.dataset import write_dataset
 from bot.feeds.simulator import simulate
@@ -19,12 +22,18 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-def make_config(tmp: Path, data: Path) -> Path:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_config(tmp: Path, data: Path, port: int = 0) -> Path:
     text = (ROOT / "config" / "trading.toml").read_text()
     for old, new in (('source = "live"', 'source = "replay"'), ('replay_path = ""', f'replay_path = "{data}"'),
                      ("replay_seconds_per_bar = 0.5", "replay_seconds_per_bar = 0.0"),
                      ('path = "data/solbot.sqlite3"', f'path = "{tmp / "ledger.sqlite3"}"'),
-                     ("port = 8080", "port = 0"), ("enabled = true ", "enabled = false ")):
+                     ("port = 8080", f"port = {port}"), ("enabled = true ", "enabled = false ")):
         assert old in text, old
         text = text.replace(old, new, 1)
     p = tmp / "trading.toml"
@@ -62,12 +71,35 @@ def run_until(cfg: Path, db: Path, done, timeout: float = 90.0) -> tuple[int, st
 
 def test_run_on_replay_trades_stops_on_sigterm_and_resumes_without_duplicates(tmp_path):
     data = write_dataset(simulate(tokens=20, hours=14, seed=5).frame, tmp_path / "m.parquet")
-    cfg = make_config(tmp_path, data)
+    port = free_port()
+    cfg = make_config(tmp_path, data, port)
     db = tmp_path / "ledger.sqlite3"
+    scraped: dict = {}
 
-    code, out = run_until(cfg, db, lambda: len(query(db, "SELECT id FROM fills")) >= 3)
+    def traded_and_scraped() -> bool:
+        """3 fills, and /metrics has aggregated their execution quality (refreshed after a cycle)."""
+        if len(query(db, "SELECT id FROM fills")) < 3:
+            return False
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                fams = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+        except OSError:
+            return False
+        fills = fams.get("solbot_execution_fills")
+        if fills is None or sum(s.value for s in fills.samples) < 3:
+            return False
+        scraped.update(fams)
+        return True
+
+    code, out = run_until(cfg, db, traded_and_scraped)
     assert code == 0, out
     assert "Traceback" not in out
+    # every paper fill carries its execution quality, and /metrics aggregates it
+    assert query(db, "SELECT COUNT(*) FROM fills WHERE send_path = 'paper' AND slippage_vs_decision_bps "
+                     "IS NOT NULL AND quoted_out_amount IS NOT NULL")[0][0] == len(query(db, "SELECT id FROM fills"))
+    slip = {tuple(sorted(s.labels.items())) for s in scraped["solbot_execution_slippage_bps"].samples}
+    assert (("against", "decision"), ("quantile", "0.95")) in slip
+    assert "solbot_execution_cost_fraction" in scraped and "solbot_execution_landing_rate" not in scraped
     fills_1 = query(db, "SELECT id, intent_id, ts FROM fills ORDER BY id")
     cursor_1 = query(db, "SELECT value FROM kv WHERE key = 'engine_cursor'")[0][0]
     open_1 = query(db, "SELECT mint, token_amount FROM positions WHERE closed_at IS NULL ORDER BY mint")

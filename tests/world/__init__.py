@@ -18,10 +18,15 @@ Usage (tests and bench scripts)::
         world.jupiter.controls.rate_limited = True  # 429 + x-ratelimit-reset
         world.pair_address("BONK")  # the token's Raydium AMM v4 pool state (the feed's pairAddress)
 
+    async with LocalWorld.start(block_engine=True) as world:  # also a local Jito block engine
+        world.block_engine.url, world.block_engine.controls.drop_rate = 0.5
+        await world.block_engine.kill(); await world.block_engine.revive()
+
 Faults per node (``rpc_server.Fault``): DEAD, SLOW(delay_ms), RATE_LIMIT(retry_after),
 HTTP_ERROR(status), MALFORMED, BEHIND(slots), BLACKHOLE, DROP_CONNECTION(after_processing);
 each takes ``methods={...}`` and ``probability=``. Chain-wide: ``LocalWorld.start(drop_rate=p)``
-makes the leader drop forwarded copies (rebroadcasts then matter). Limits: a BEHIND node reports
+makes the leader drop forwarded copies (rebroadcasts then matter; Jito bundles are not dropped by
+it, see ``block_engine``). Limits: a BEHIND node reports
 an older slot/height/blockhash, hides recent signature statuses and refuses sends/health with
 -32005, but account reads (balances, accounts) come from the current state.
 """
@@ -37,6 +42,7 @@ from pathlib import Path
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from .block_engine import BlockEngineServer
 from .chain import Chain, write_keypair_file
 from .jupiter_server import WSOL_MINT, JupiterServer, Pool, QuoteError, sign_user_slot
 from .pools import (
@@ -90,8 +96,10 @@ class TokenSpec:
 
 
 class LocalWorld:
-    def __init__(self, chain: Chain, nodes: list[RpcNode], jupiter: JupiterServer, workdir: Path) -> None:
+    def __init__(self, chain: Chain, nodes: list[RpcNode], jupiter: JupiterServer, workdir: Path,
+                 block_engine: BlockEngineServer | None = None) -> None:
         self.chain = chain
+        self.block_engine = block_engine
         self.nodes = nodes
         self.jupiter = jupiter
         self.workdir = workdir
@@ -117,6 +125,7 @@ class LocalWorld:
         drop_rate: float = 0.0,
         workdir: str | Path | None = None,
         seed: int = 0,
+        block_engine: bool = False,
     ) -> AsyncIterator[LocalWorld]:
         """Start everything; stop it all on exit."""
         world = await cls.create(
@@ -128,6 +137,7 @@ class LocalWorld:
             drop_rate=drop_rate,
             workdir=workdir,
             seed=seed,
+            block_engine=block_engine,
         )
         try:
             yield world
@@ -146,6 +156,7 @@ class LocalWorld:
         drop_rate: float = 0.0,
         workdir: str | Path | None = None,
         seed: int = 0,
+        block_engine: bool = False,
     ) -> LocalWorld:
         """Like :meth:`start` but returns the running world; call ``await world.stop()``."""
         tmp = None
@@ -155,7 +166,8 @@ class LocalWorld:
         chain = Chain(slot_ms=slot_ms, finalize_depth=finalize_depth, drop_rate=drop_rate, seed=seed)
         rpc_nodes = [RpcNode(chain, f"node{i}", seed=seed + i) for i in range(nodes)]
         jup = JupiterServer(chain)
-        world = cls(chain, rpc_nodes, jup, Path(workdir))
+        engine = BlockEngineServer(chain, seed=seed) if block_engine else None
+        world = cls(chain, rpc_nodes, jup, Path(workdir), engine)
         world._tmp = tmp
         chain.airdrop(world.wallet.pubkey(), int(wallet_sol * LAMPORTS_PER_SOL))
         write_keypair_file(world.wallet, world.wallet_keypair_path)
@@ -164,6 +176,8 @@ class LocalWorld:
         for n in rpc_nodes:
             await n.start()
         await jup.start()
+        if engine is not None:
+            await engine.start()
         await chain.start()
         return world
 
@@ -233,6 +247,8 @@ class LocalWorld:
         for n in self.nodes:
             await n.stop()
         await self.jupiter.stop()
+        if self.block_engine is not None:
+            await self.block_engine.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -310,6 +326,7 @@ __all__ = [
     "INCINERATOR",
     "LAMPORTS_PER_SOL",
     "WSOL_MINT",
+    "BlockEngineServer",
     "Chain",
     "Fault",
     "FaultSpec",

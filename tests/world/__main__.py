@@ -2,8 +2,9 @@
 
     .venv/bin/python -m tests.world --nodes 3 --port-file /tmp/world.json
 
-Prints (and writes to --port-file, as JSON) the RPC/websocket URLs, the Jupiter URL, the wallet
-keypair path and the mints, then runs until interrupted (Ctrl-C / SIGTERM).
+Prints (and writes to --port-file, as JSON) the RPC/websocket URLs, the Jupiter URL, the local
+Jito block engine's URL (its tip floor is ``<url>/api/v1/bundles/tip_floor``), the wallet keypair
+path and the mints, then runs until interrupted (Ctrl-C / SIGTERM).
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ async def _main(args: argparse.Namespace) -> None:
     if workdir:
         workdir.mkdir(parents=True, exist_ok=True)
     async with LocalWorld.start(
-        nodes=args.nodes, tokens=tokens, wallet_sol=args.wallet_sol, slot_ms=args.slot_ms, workdir=workdir
+        nodes=args.nodes, tokens=tokens, wallet_sol=args.wallet_sol, slot_ms=args.slot_ms, workdir=workdir,
+        block_engine=True,
     ) as world:
         info = {
             "rpc_urls": world.rpc_urls,
             "ws_urls": world.ws_urls,
             "jupiter_url": world.jupiter_url,
+            "block_engine_url": world.block_engine.url if world.block_engine else None,
             "wallet_keypair_path": str(world.wallet_keypair_path),
             "wallet_pubkey": world.wallet_pubkey,
             "mints": world.mints,

@@ -12,7 +12,11 @@ what a node needs around it:
   token balances, logs) for ``getSignatureStatuses`` / ``getTransaction``;
 * duplicates process once (the first landed copy wins, later copies are dropped);
 * the priority fee (``ceil(cu_price * cu_limit / 1e6)``), which LiteSVM does not charge,
-  is charged here so that ``meta.fee`` and the payer's balance agree as on mainnet.
+  is charged here so that ``meta.fee`` and the payer's balance agree as on mainnet;
+* Jito bundles (``submit_bundle``, from ``tests.world.block_engine``): one transaction each,
+  landed at the top of the next block only if it succeeds on the state of that moment (revert
+  protection: a failing bundle never lands and costs nothing), never dropped by ``drop_rate``
+  (bundles go to the block engine's validators, not through the leader's plain queue).
 
 Only static account keys are supported (no address lookup tables); the local Jupiter never
 uses them.
@@ -212,6 +216,7 @@ class TxRecord:
     pre_token_balances: list[dict]
     post_token_balances: list[dict]
     cu_price: int
+    bundle_id: str | None = None  # landed as this Jito bundle (None: a plain transaction)
 
 
 @dataclass
@@ -254,6 +259,10 @@ class Chain:
         #: signatures seen but not landed, with the reason (for tests and debugging)
         self.dropped: dict[str, str] = {}
         self._queue: list[tuple[VersionedTransaction, str]] = []
+        self._bundle_queue: list[tuple[str, VersionedTransaction]] = []
+        #: bundle id -> "landed" or why it did not land (reverted, duplicate, expired...)
+        self.bundle_results: dict[str, str] = {}
+        self.bundle_log: list[tuple[int, str, str]] = []  # (slot, bundle id, outcome) per landing attempt
         self._listeners: list[Callable[[Block], None]] = []
         self._task: asyncio.Task | None = None
         self.paused = False
@@ -296,7 +305,13 @@ class Chain:
         self.height += 1
         block = self._new_block(parent)
         queue, self._queue = self._queue, []
+        bundles, self._bundle_queue = self._bundle_queue, []
         prices = []
+        for bundle_id, tx in bundles:  # bundles first: the block engine's auction fills the block's top
+            rec = self._land_bundle(bundle_id, tx, block)
+            if rec is not None:
+                block.signatures.append(rec.signature)
+                prices.append(rec.cu_price)
         for tx, sig in queue:
             rec = self._execute(tx, sig, block)
             if rec is not None:
@@ -358,6 +373,27 @@ class Chain:
         self._queue.append((tx, sig))
         return sig
 
+    def submit_bundle(self, bundle_id: str, tx: VersionedTransaction) -> None:
+        """Queue a one-transaction Jito bundle for the next block (never dropped by ``drop_rate``)."""
+        self._bundle_queue.append((bundle_id, tx))
+
+    def _land_bundle(self, bundle_id: str, tx: VersionedTransaction, block: Block) -> TxRecord | None:
+        if self.bundle_results.get(bundle_id) == "landed":
+            return None  # a resend of a bundle that already landed
+        sig = str(tx.signatures[0])
+        if sig in self.records:
+            self.bundle_results[bundle_id] = "duplicate: the transaction already landed"
+            return None
+        sim = self.simulate(tx, sig_verify=True)
+        if sim["err"] is not None:  # revert protection: a failing bundle is not landed at all
+            self.bundle_results[bundle_id] = f"reverted: {sim['err']}"
+            self.bundle_log.append((block.slot, bundle_id, self.bundle_results[bundle_id]))
+            return None
+        rec = self._execute(tx, sig, block, bundle_id=bundle_id)
+        self.bundle_results[bundle_id] = "landed" if rec is not None else f"dropped: {self.dropped.get(sig)}"
+        self.bundle_log.append((block.slot, bundle_id, self.bundle_results[bundle_id]))
+        return rec
+
     def _token_balances(self, keys: Sequence[Pubkey]) -> list[dict]:
         out = []
         for i, k in enumerate(keys):
@@ -377,7 +413,8 @@ class Chain:
             )
         return out
 
-    def _execute(self, tx: VersionedTransaction, sig: str, block: Block) -> TxRecord | None:
+    def _execute(self, tx: VersionedTransaction, sig: str, block: Block, *,
+                 bundle_id: str | None = None) -> TxRecord | None:
         if sig in self.records:
             return None  # duplicate: the first copy already landed
         msg = tx.message
@@ -417,6 +454,7 @@ class Chain:
             pre_token_balances=pre_tok,
             post_token_balances=self._token_balances(keys),
             cu_price=compute_budget_of(tx)[1],
+            bundle_id=bundle_id,
         )
         self.records[sig] = rec
         self.dropped.pop(sig, None)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from chain.config import ExecutionConfig, JupiterConfig, LiveExecutionConfig, PaperModelConfig, RpcConfig
+from chain.config import (
+    ExecutionConfig,
+    JitoConfig,
+    JupiterConfig,
+    LiveExecutionConfig,
+    PaperModelConfig,
+    RpcConfig,
+)
+from chain.jito import BlockEngine, TipFloorReader, TipPolicy
 from chain.jupiter import JupiterClient
 from chain.live_executor import LiveExecutor
 from chain.rpc_pool import RpcPool
@@ -17,16 +25,26 @@ ALLOWED = ["ComputeBudget111111111111111111111111111111", "111111111111111111111
            "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"]
 
 
-def exec_cfg(**live: object) -> ExecutionConfig:
+def jito_cfg(block_engine_url: str = "http://127.0.0.1:9", **over: object) -> JitoConfig:
+    """The Jito section for a world's block engine (``world.block_engine.url``)."""
+    jc = dict(block_engine_url=block_engine_url, tip_floor_url=block_engine_url.rstrip("/") + "/api/v1/bundles/tip_floor",
+              tip_lamports=10_000, tip_fallback_lamports=10_000, min_tip_lamports=1_000,
+              max_tip_lamports=1_000_000, tip_floor_max_age_seconds=30.0, requests_per_second=1.0,
+              timeout_seconds=1.0, down_retry_seconds=1.0)
+    jc.update(over)
+    return JitoConfig(**jc)
+
+
+def exec_cfg(jito: JitoConfig | None = None, **live: object) -> ExecutionConfig:
     lv = dict(simulate_before_send=False, max_price_impact=0.2, allowed_program_ids=ALLOWED,
               priority_fee_source="rpc", priority_fee_helius_level="High", priority_fee_percentile=75.0, priority_fee_compute_units=200_000,
               max_priority_fee_lamports=1_000_000, rebroadcast_interval_seconds=0.3,
-              status_poll_interval_seconds=0.1, use_websocket=True)
+              status_poll_interval_seconds=0.1, use_websocket=True, send_path="rpc")
     lv.update(live)
     return ExecutionConfig(
         paper=PaperModelConfig(pool_fee_bps=25, base_fee_lamports_per_signature=5000, priority_fee_lamports=0,
                                ata_rent_lamports=2_039_280, use_live_quotes=False),
-        live=LiveExecutionConfig(**lv), close_empty_token_accounts=False)
+        live=LiveExecutionConfig(**lv), jito=jito or jito_cfg(), close_empty_token_accounts=False)
 
 
 def rpc_cfg(world: LocalWorld) -> RpcConfig:
@@ -37,22 +55,37 @@ def rpc_cfg(world: LocalWorld) -> RpcConfig:
                      default_retry_after_seconds=0.5)
 
 
-async def make_executor(world: LocalWorld, journal: MemoryJournal, **live: object) -> LiveExecutor:
+async def make_executor(world: LocalWorld, journal: MemoryJournal, *, jito: JitoConfig | None = None,
+                        warm: bool = True, **live: object) -> LiveExecutor:
+    """A live executor on the world. With ``send_path="jito"``/``"both"``, its block engine is the
+    world's (``LocalWorld.start(block_engine=True)``) unless ``jito`` says otherwise."""
+    if jito is None and world.block_engine is not None:
+        jito = jito_cfg(world.block_engine.url)
+    cfg = exec_cfg(jito, **live)
     pool = RpcPool(rpc_cfg(world))
     await pool.start()
     jup = JupiterClient(JupiterConfig(base_url=world.jupiter_url, requests_per_second=50.0,
                                       only_direct_routes=False, restrict_intermediate_tokens=True,
                                       timeout_seconds=5.0, dynamic_compute_unit_limit=True,
                                       max_rate_limit_wait_seconds=5.0))
-    return LiveExecutor(cfg=exec_cfg(**live), commitment="confirmed", pool=pool, router=jup,
-                        wallet=load_wallet(world.wallet_keypair_path), journal=journal)
+    engine = tips = None
+    if cfg.live.send_path != "rpc":
+        engine = BlockEngine(cfg.jito)
+        tips = TipPolicy(cfg.jito, TipFloorReader(cfg.jito))
+        if warm:
+            await engine.tip_accounts()  # as the wiring does at start-up
+    return LiveExecutor(cfg=cfg, commitment="confirmed", pool=pool, router=jup,
+                        wallet=load_wallet(world.wallet_keypair_path), journal=journal,
+                        block_engine=engine, tip_policy=tips)
 
 
-def order(journal: MemoryJournal, world: LocalWorld, iid: str, side: Side, amount: int) -> OrderRequest:
+def order(journal: MemoryJournal, world: LocalWorld, iid: str, side: Side, amount: int, *,
+          max_tip_lamports: int = 1_000_000) -> OrderRequest:
     mint = world.mints["TEST"]
     journal.plan(iid, mint, side, amount)
     snap = PoolSnapshot(mint, 0.0001, 30_000.0, 150.0, 6, 0)
-    return OrderRequest(iid, mint, side, amount, 6, 300, 1_000_000, 2_000_000_000, snap)
+    return OrderRequest(iid, mint, side, amount, 6, 300, 1_000_000, 2_000_000_000, snap,
+                        max_tip_lamports=max_tip_lamports)
 
 
 def landed(world: LocalWorld) -> int:

@@ -15,6 +15,10 @@ sell (token -> SOL): 0 SetComputeUnitLimit, 1 SetComputeUnitPrice, 2 min-out gua
                      3 TransferChecked user ATA -> pool ATA (inAmount),
                      4 System transfer pool -> user (outAmount)
 
+``prioritizationFeeLamports: {"jitoTipLamports": N}`` appends a System transfer of N lamports from
+the user to a Jito tip account as the last instruction and sets a compute-unit price of 0, as
+Metis does ("a tip instruction will be included to Jito and no priority fee will be set").
+
 Min-out check: without a custom on-chain program there is no swap program to check slippage, so
 the fill is fixed at the quote's ``outAmount`` and a *guard* instruction asserts on chain that the
 pool has not moved beyond the slippage tolerance: a pool self-transfer of ``R_min`` (token
@@ -110,6 +114,10 @@ class JupiterControls:
     delay_ms: int = 0
     #: when set, requests must carry this x-api-key (401 otherwise)
     api_key: str | None = None
+    #: a misbehaving router: tip this many lamports instead of the ``jitoTipLamports`` asked
+    tip_override_lamports: int | None = None
+    #: a misbehaving router: send the Jito tip to this account instead of a tip account
+    tip_account_override: str | None = None
 
 
 def _isqrt_ceil(n: int) -> int:
@@ -385,7 +393,10 @@ class JupiterServer:
             ]
         tip = body.get("prioritizationFeeLamports")
         if isinstance(tip, dict) and "jitoTipLamports" in tip:
-            extra.append(sys_transfer(SysTransferParams(from_pubkey=user, to_pubkey=JITO_TIP_ACCOUNT, lamports=int(tip["jitoTipLamports"]))))
+            c = self.controls
+            to = Pubkey.from_string(c.tip_account_override) if c.tip_account_override else JITO_TIP_ACCOUNT
+            lamports = c.tip_override_lamports if c.tip_override_lamports is not None else int(tip["jitoTipLamports"])
+            extra.append(sys_transfer(SysTransferParams(from_pubkey=user, to_pubkey=to, lamports=lamports)))
 
         def assemble(cu_limit: int, cu_price: int) -> VersionedTransaction:
             ixs = [set_compute_unit_limit(cu_limit), set_compute_unit_price(cu_price), *swap_ixs, *extra]

@@ -59,6 +59,13 @@ def run(args: argparse.Namespace) -> int:
           f"profit factor {pf}\n"
           f"  fills {r['trade_count']}  closed positions {r['closed_positions']}  open {r['open_positions']}  "
           f"fees {r['fees_sol']:.4f} SOL")
+    eq = r["execution_quality"]
+    if eq["slippage_vs_decision_bps"]["n"]:
+        sq, sd, cost = eq["slippage_vs_quote_bps"], eq["slippage_vs_decision_bps"], eq["cost_fraction"]
+        print(f"  execution: slippage vs decision price p50 {sd['p50']:.1f} bps p95 {sd['p95']:.1f} bps"
+              + (f", vs quote p50 {sq['p50']:.1f} bps" if sq["n"] else "")
+              + (f"; send cost per trade p50 {cost['p50']:.3%}" if cost["n"] else "")
+              + f"; tips {eq['tip_lamports']} lamports")
     if r["rejections"]:
         print("  rejections: " + ", ".join(f"{k}={v}" for k, v in r["rejections"].items()))
     strategies = r["input_coverage"]["strategies"]

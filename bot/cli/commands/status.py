@@ -18,10 +18,14 @@ from bot.cli.common import load
 from bot.clock import utc
 from bot.errors import LedgerError
 from bot.ledger import Ledger
+from bot.orders.quality import summarize
 from chain.types import LAMPORTS_PER_SOL
 
 NAME = "status"
-HELP = "show positions, PnL and recent trades from the ledger"
+HELP = "show positions, PnL, recent trades and execution quality from the ledger"
+
+#: Execution quality is summarised over this many recent fills (as ``/metrics`` does).
+QUALITY_WINDOW = 1000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
             pnl = "" if f.pnl_lamports is None else f"  pnl {f.pnl_lamports / LAMPORTS_PER_SOL:+.4f}"
             print(f"  {utc(f.fill.ts).isoformat()}  {f.fill.side:<4} {f.fill.mint[:8]}  {f.sol:.4f} SOL "
                   f"@ ${f.price_usd:.6g}{pnl}{'  (paper)' if f.fill.paper else ''}")
+        recent = ledger.trade_rows(limit=QUALITY_WINDOW, newest_first=True)
+        if recent:
+            summary = summarize(recent, ledger.landing_counts(QUALITY_WINDOW))
+            print(f"\nexecution quality (last {len(recent)} fills):")
+            for line in summary.lines():
+                print(f"  {line}")
         counts = ledger.rejection_counts()
         if counts:
             print("\nrejections: " + ", ".join(f"{k}={v}" for k, v in counts.items()))

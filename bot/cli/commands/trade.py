@@ -182,6 +182,14 @@ def report(o: IntentOutcome) -> int:
         if o.book.pnl_lamports is not None:
             print(f"  leg PnL {o.book.pnl_lamports / LAMPORTS_PER_SOL:+.9f} SOL"
                   + ("; position closed" if o.book.closed else ""))
+        if (q := f.quality) is not None:
+            def bps(x: float | None) -> str:
+                return "n/a" if x is None else f"{x:+.1f} bps"
+            landed = "" if q.landed_slot is None else f", landed in slot {q.landed_slot}" + (
+                f" via {q.landed_via}" if q.landed_via else "")
+            took = "" if q.quote_to_landed_ms is None else f"; quote→landed {q.quote_to_landed_ms:.0f} ms"
+            print(f"  execution: {q.send_path}{landed}; slippage vs quote {bps(f.slippage_vs_quote_bps)}, "
+                  f"vs decision price {bps(f.slippage_vs_decision_bps)}{took}")
         print(f"  signature {f.signature}  intent {o.intent.intent_id}")
         c = o.close
         if c is not None and c.status is not CloseStatus.SKIPPED:
