@@ -1,0 +1,80 @@
+"""Per-token state of the incremental path: arrays with one row per token, in the view's order.
+
+Everything a token carries from bar to bar lives in arrays whose first axis is the token. The
+incremental decider keeps those rows in the order of the current view's tokens, so per-token
+results need no gathering; when the view's tokens change, every array is reordered at once
+(``PerRow.reorder``) and the rows of tokens that joined are rebuilt from the view.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+
+class PerRow:
+    """Base for state held per token. ``_rows`` maps the name of each per-token array attribute to
+    the value a new (blank) row starts with; ``reorder`` and ``copy_rows`` act on all of them."""
+
+    _rows: ClassVar[dict[str, float | int | bool]] = {}
+
+    def reorder(self, src: np.ndarray) -> None:
+        """Row ``i`` becomes old row ``src[i]``; ``src[i] < 0`` starts a blank row."""
+        ok = src >= 0
+        take = src[ok]
+        for name, blank in self._rows.items():
+            old = getattr(self, name)
+            new = np.full((len(src), *old.shape[1:]), blank, dtype=old.dtype)
+            new[ok] = old[take]
+            setattr(self, name, new)
+
+    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
+        """Rows ``rows`` take the state of ``other`` (same layout, ``len(rows)`` rows). Arrays are
+        replaced, never written in place: an array handed out earlier (a strategy's reason keeps
+        some) keeps its values."""
+        for name in self._rows:
+            new = getattr(self, name).copy()
+            new[rows] = getattr(other, name)
+            setattr(self, name, new)
+
+
+class Ring(PerRow):
+    """The last ``length`` values of several named columns per token, each token's window of a
+    column contiguous and in bar order (so a window reduces exactly like the reference's tail of a
+    ``(tokens, bars)`` panel).
+
+    A double buffer: step ``s`` is written at ``s % length`` and ``s % length + length``, so the
+    window ending at the newest step is always one slice. Steps are absolute (bar start time //
+    bar width), so two rings fed the same bars are at the same position and rows copy across.
+    ``last``/``lag`` return views that the next step overwrites: reduce them, never keep them."""
+
+    _rows: ClassVar[dict[str, float | int | bool]] = {"buf": np.nan}
+
+    def __init__(self, n: int, columns: tuple[str, ...], length: int) -> None:
+        self.length = max(int(length), 1)
+        self.index = {c: i for i, c in enumerate(columns)}
+        self.buf = np.full((n, len(columns), 2 * self.length), np.nan)
+        self.pos = -1  # buffer index of the newest step in the first half
+
+    def advance(self, step: int) -> None:
+        self.pos = step % self.length
+
+    def put(self, column: str, values: np.ndarray) -> None:
+        """The newest step's value of ``column`` (call after ``advance``)."""
+        c = self.index[column]
+        self.buf[:, c, self.pos] = values
+        self.buf[:, c, self.pos + self.length] = values
+
+    def last(self, column: str, n: int) -> np.ndarray:
+        """``(tokens, n)`` window ending at the newest step (a view; NaN before a token's data)."""
+        if n > self.length:
+            raise ValueError(f"ring of {self.length} steps cannot give {n}")
+        end = self.pos + self.length + 1
+        return self.buf[:, self.index[column], end - n:end]
+
+    def lag(self, column: str, k: int) -> np.ndarray:
+        """The value ``k`` steps before the newest (``k = 0``: the newest)."""
+        if k >= self.length:
+            raise ValueError(f"ring of {self.length} steps cannot look back {k}")
+        return self.buf[:, self.index[column], self.pos + self.length - k]
