@@ -358,14 +358,19 @@ class Ensemble:
         if not ok.any():
             return
         w = self._w.copy()
-        for i, name in enumerate(self._names):
-            v = np.asarray(entry["votes"].get(name, []), dtype=np.float64)
-            if v.shape != fwd.shape:
-                continue
-            vo = v[ok]
-            mag = np.sum(np.abs(vo))
-            if mag == 0:
-                continue
-            edge = float(np.sum(vo * fwd[ok]) / mag)
-            w[i] *= np.exp(cfg.learning_rate * np.clip(edge / cfg.edge_scale, -1.0, 1.0))
+        votes = entry["votes"]
+        have = [i for i, name in enumerate(self._names)
+                if np.shape(votes.get(name, ())) == fwd.shape]
+        if have:
+            # one C-ordered row per strategy: row sums are then the same pairwise sums as each row
+            # on its own (a column-masked array is Fortran-ordered, and sums differently)
+            rows = np.stack([np.asarray(votes[self._names[i]], dtype=np.float64) for i in have])
+            vo = np.ascontiguousarray(rows[:, ok])
+            mags = np.abs(vo).sum(axis=1)
+            sums = (vo * fwd[ok]).sum(axis=1)
+            for i, mag, tot in zip(have, mags.tolist(), sums.tolist(), strict=True):
+                if mag == 0:
+                    continue
+                edge = tot / mag
+                w[i] *= np.exp(cfg.learning_rate * np.clip(edge / cfg.edge_scale, -1.0, 1.0))
         self._w = project_weights(w, cfg.min_weight, cfg.max_weight)

@@ -15,7 +15,6 @@ from strategies import indicators as ind
 from strategies.base import last
 from strategies.config import REGIMES, RegimeConfig
 from strategies.features import cached, candles, history
-from strategies.stream.bars import Minute
 from strategies.stream.state import Needs, StreamState
 from strategies.types import MarketView
 
@@ -114,7 +113,8 @@ def _detect(view: MarketView, cfg: RegimeConfig, settle: int) -> Regimes:
     hist_n = min(cfg.vol_history_bars, var.shape[1] - 1)
     vol_pct = _rank(var[:, -hist_n - 1:-1], var[:, -1])
     win = c.close[:, -(cfg.crisis_window_bars + 1):]
-    return classify(cfg, enough, adx, pdi, mdi, chop, vol_pct, win, lr[:, -cfg.correlation_bars:])
+    return classify(cfg, enough, adx, pdi, mdi, chop, vol_pct, win[:, -1], np.fmax.reduce(win, axis=1), win[:, 0],
+                    lr[:, -cfg.correlation_bars:])
 
 
 def _rank(past: np.ndarray, now: np.ndarray) -> np.ndarray:
@@ -125,12 +125,14 @@ def _rank(past: np.ndarray, now: np.ndarray) -> np.ndarray:
     return np.where(count > 0, below / np.maximum(count, 1), np.nan)
 
 
-def _stream_chop(m: Minute, n: int) -> np.ndarray:
-    """``indicators.choppiness`` of the last ``n + 1`` bars at the newest one, from the ring: the
-    sum of the last ``n`` true ranges over the range of the last ``n`` highs and lows."""
-    ring = m.ring
-    s = ring.last("tr", n).sum(axis=1)
-    rng = np.fmax.reduce(ring.last("high", n), axis=1) - np.fmin.reduce(ring.last("low", n), axis=1)
+def _stream_chop(st: StreamState, n: int) -> np.ndarray:
+    """``indicators.choppiness`` of the last ``n + 1`` bars at the newest one, from the state: the
+    sum of the last ``n`` true ranges over the range of the last ``n`` highs and lows (carried in
+    O(1); a window holding a NaN belongs to a token younger than ``n`` bars, which is NaN anyway)."""
+    one = st.tf[1]
+    m = st.minute
+    s = m.ring.last("tr", n).sum(axis=1)
+    rng = one.extremes[("high", n, True)].value - one.extremes[("low", n, False)].value
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(rng > 0, s / np.where(rng > 0, rng, 1.0), np.nan)
         out = np.where(rng > 0, 100.0 * np.log10(np.maximum(ratio, 1.0)) / np.log10(n), 100.0)
@@ -139,15 +141,16 @@ def _stream_chop(m: Minute, n: int) -> np.ndarray:
 
 
 def classify(cfg: RegimeConfig, enough: np.ndarray, adx: np.ndarray, pdi: np.ndarray, mdi: np.ndarray,
-             chop: np.ndarray, vol_pct: np.ndarray, win: np.ndarray, lr: np.ndarray) -> Regimes:
-    """Labels from the per-token inputs: ADX/DI, choppiness, volatility percentile, the closes of
-    the crisis window (``win``) and the latest one-minute log returns (``lr``, for correlation).
-    Shared by the full-window and the incremental path."""
+             chop: np.ndarray, vol_pct: np.ndarray, close: np.ndarray, high: np.ndarray, first: np.ndarray,
+             lr: np.ndarray) -> Regimes:
+    """Labels from the per-token inputs: ADX/DI, choppiness, volatility percentile, the newest
+    close, the highest close and the first close of the crisis window, and the latest one-minute
+    log returns (``lr``, for correlation). Shared by the full-window and the incremental path."""
     n = enough.shape[0]
     # crisis: fast drawdown from the window's high
-    drop = 1.0 - win[:, -1] / np.fmax.reduce(win, axis=1)
+    drop = 1.0 - close / high
     token_crisis = enough & (drop >= cfg.token_crisis_drop)
-    ret = win[:, -1] / win[:, 0] - 1.0
+    ret = close / first - 1.0
     live = enough & np.isfinite(ret)
     market, mconf = "ranging", 0.5
     k = int(live.sum())
@@ -186,6 +189,8 @@ def needs(need: Needs, cfg: RegimeConfig) -> None:
     """What the incremental path carries for ``stream_detect``."""
     t = need.on(1)
     t.adx.add(cfg.adx_period)
+    t.extremes.update({("high", cfg.chop_period, True), ("low", cfg.chop_period, False),
+                       ("close", cfg.crisis_window_bars + 1, True)})
     t.window(max(cfg.chop_period + 1, cfg.crisis_window_bars + 1, cfg.correlation_bars, cfg.vol_period))
     key = ("lr2", cfg.vol_period)
     t.means[key] = max(t.means.get(key, 1), cfg.vol_history_bars + 1)
@@ -201,12 +206,15 @@ def stream_detect(st: StreamState, view: MarketView, cfg: RegimeConfig) -> Regim
     enough = m.history(view.candles.n_bars) >= required_bars(cfg) + 1
     a = one.adx[cfg.adx_period]
     ring = m.ring
-    chop = _stream_chop(m, cfg.chop_period)
+    chop = _stream_chop(st, cfg.chop_period)
     mean = one.means[("lr2", cfg.vol_period)]
     var = mean.ring.last("mean", cfg.vol_history_bars + 1)
     now = var[:, -1]
     below = np.count_nonzero(var[:, :-1] < now[:, None], axis=1)
     count = mean.finite - np.isfinite(now)  # finite values among the past ones
     vol_pct = np.where(count > 0, below / np.maximum(count, 1), np.nan)
-    return classify(cfg, enough, a.adx, a.pdi, a.mdi, chop, vol_pct, ring.last("close", cfg.crisis_window_bars + 1),
-                    ring.last("lr", cfg.correlation_bars))
+    # the crisis window's high: NaN-propagating where the reference skips NaN, which differs only
+    # for tokens younger than the window, never ``enough``
+    w = cfg.crisis_window_bars + 1
+    return classify(cfg, enough, a.adx, a.pdi, a.mdi, chop, vol_pct, m.close, one.extremes[("close", w, True)].value,
+                    ring.lag("close", cfg.crisis_window_bars), ring.last("lr", cfg.correlation_bars))

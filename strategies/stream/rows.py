@@ -42,39 +42,52 @@ class PerRow:
 class Ring(PerRow):
     """The last ``length`` values of several named columns per token, each token's window of a
     column contiguous and in bar order (so a window reduces exactly like the reference's tail of a
-    ``(tokens, bars)`` panel).
+    ``(tokens, bars)`` panel). Each column is its own ``(tokens, 2 * length)`` block, so the windows
+    of neighbouring tokens are neighbours in memory.
 
     A double buffer: step ``s`` is written at ``s % length`` and ``s % length + length``, so the
     window ending at the newest step is always one slice. Steps are absolute (bar start time //
     bar width), so two rings fed the same bars are at the same position and rows copy across.
     ``last``/``lag`` return views that the next step overwrites: reduce them, never keep them."""
 
-    _rows: ClassVar[dict[str, float | int | bool]] = {"buf": np.nan}
+    _rows: ClassVar[dict[str, float | int | bool]] = {}
 
     def __init__(self, n: int, columns: tuple[str, ...], length: int) -> None:
         self.length = max(int(length), 1)
         self.index = {c: i for i, c in enumerate(columns)}
-        self.buf = np.full((n, len(columns), 2 * self.length), np.nan)
+        self.buf = np.full((len(columns), n, 2 * self.length), np.nan)
         self.pos = -1  # buffer index of the newest step in the first half
+
+    def reorder(self, src: np.ndarray) -> None:
+        ok = src >= 0
+        new = np.full((self.buf.shape[0], len(src), self.buf.shape[2]), np.nan)
+        new[:, ok] = self.buf[:, src[ok]]
+        self.buf = new
+
+    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
+        assert isinstance(other, Ring)
+        new = self.buf.copy()
+        new[:, rows] = other.buf
+        self.buf = new
 
     def advance(self, step: int) -> None:
         self.pos = step % self.length
 
     def put(self, column: str, values: np.ndarray) -> None:
         """The newest step's value of ``column`` (call after ``advance``)."""
-        c = self.index[column]
-        self.buf[:, c, self.pos] = values
-        self.buf[:, c, self.pos + self.length] = values
+        b = self.buf[self.index[column]]
+        b[:, self.pos] = values
+        b[:, self.pos + self.length] = values
 
     def last(self, column: str, n: int) -> np.ndarray:
         """``(tokens, n)`` window ending at the newest step (a view; NaN before a token's data)."""
         if n > self.length:
             raise ValueError(f"ring of {self.length} steps cannot give {n}")
         end = self.pos + self.length + 1
-        return self.buf[:, self.index[column], end - n:end]
+        return self.buf[self.index[column], :, end - n:end]
 
     def lag(self, column: str, k: int) -> np.ndarray:
         """The value ``k`` steps before the newest (``k = 0``: the newest)."""
         if k >= self.length:
             raise ValueError(f"ring of {self.length} steps cannot look back {k}")
-        return self.buf[:, self.index[column], self.pos + self.length - k]
+        return self.buf[self.index[column], :, self.pos + self.length - k]
