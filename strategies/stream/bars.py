@@ -137,6 +137,7 @@ class Coarse(PerRow):
     _rows: ClassVar[dict[str, float | int | bool]] = {"age": -1, "close": np.nan, "open": np.nan, "high": np.nan, "low": np.nan,
              "prev_close": np.nan, "prev_high": np.nan, "prev_low": np.nan, "tr": np.nan,
              "acc_open": np.nan, "acc_high": np.nan, "acc_low": np.nan, "acc_ok": False}
+    _scalars: ClassVar[tuple[str, ...]] = ("closed", "closes")
 
     def __init__(self, n: int, minutes: int, ring: int) -> None:
         self.minutes = int(minutes)

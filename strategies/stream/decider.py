@@ -72,6 +72,7 @@ class Incremental:
         self.state: StreamState | None = None
         self._key: tuple | None = None
         self.rebuilt = 0  # tokens built from a view's window so far (joins, rewrites, restarts)
+        self.retaken = 0  # cycles that took a revised newest bar again
         self.reconfigure(strategies)
 
     def reconfigure(self, strategies: Sequence[Strategy]) -> None:
@@ -108,10 +109,20 @@ class Incremental:
             st = self.state = self._build(view, np.arange(view.candles.n_tokens))
             return st
         rebuild = []
+        if revised_from is not None:
+            revised = np.asarray(revised_from)
+            known = np.fromiter((m in st.index for m in view.mints), dtype=bool, count=len(view.mints)) \
+                if st.mints != view.mints else np.ones(len(view.mints), dtype=bool)
+            late = np.flatnonzero(known & (revised <= st.ts))
+            if late.size and st.can_take_again() and bool((revised[late] == st.ts).all()):
+                # only the newest bar taken was revised (a late trade in its minute): undo it and
+                # take it again with the rest, instead of rebuilding those tokens from the window
+                st.take_again()
+                self.retaken += 1
+            elif late.size:
+                rebuild.append(late)
         if st.mints != view.mints:
             rebuild.append(st.reorder(view.mints))
-        if revised_from is not None:
-            rebuild.append(np.flatnonzero(np.asarray(revised_from) <= st.ts))
         k = (end - st.ts) // BAR
         for j in range(len(ts) - k, len(ts)):
             st.step(int(ts[j]), _raw(view, j))

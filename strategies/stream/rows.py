@@ -15,9 +15,37 @@ import numpy as np
 
 class PerRow:
     """Base for state held per token. ``_rows`` maps the name of each per-token array attribute to
-    the value a new (blank) row starts with; ``reorder`` and ``copy_rows`` act on all of them."""
+    the value a new (blank) row starts with; ``reorder`` and ``copy_rows`` act on all of them.
+
+    A step replaces these arrays and never writes into them (rings excepted: they only overwrite
+    the newest step's slot), so ``snapshot`` can keep the arrays themselves and ``restore`` puts
+    the state back as it was before the step: what taking a revised bar again needs."""
 
     _rows: ClassVar[dict[str, float | int | bool]] = {}
+    _scalars: ClassVar[tuple[str, ...]] = ()
+
+    def snapshot(self) -> dict[str, object]:
+        out: dict[str, object] = {name: getattr(self, name) for name in (*self._rows, *self._scalars)}
+        for name, v in vars(self).items():
+            if isinstance(v, Ring):
+                out[name] = v.pos
+        return out
+
+    def merge_snapshot(self, snap: dict[str, object], rows: np.ndarray, other: dict[str, object]) -> None:
+        """``snap`` with rows ``rows`` taken from ``other``'s snapshot (as ``copy_rows`` does)."""
+        for name in self._rows:
+            a = np.array(snap[name])
+            a[rows] = other[name]
+            snap[name] = a
+
+    def restore(self, snap: dict[str, object]) -> None:
+        for name, v in snap.items():
+            cur = getattr(self, name)
+            if isinstance(cur, Ring):
+                assert isinstance(v, int)
+                cur.pos = v
+            else:
+                setattr(self, name, v)
 
     def reorder(self, src: np.ndarray) -> None:
         """Row ``i`` becomes old row ``src[i]``; ``src[i] < 0`` starts a blank row."""

@@ -135,6 +135,8 @@ class StreamState:
         self._memo: dict[object, object] = {}
         #: cross-token results a strategy carries from bar to bar (cleared when the rows change)
         self.shared: dict[str, object] = {}
+        self._undo: tuple[int | None, list[dict[str, object]]] | None = None  # before the last step
+        self._index: dict[str, int] | None = None
 
     def memo(self, key: object, fn: Callable[[], T]) -> T:
         """``fn()`` kept until the rows change (a reorder or a rebuild) or ``key`` changes: for
@@ -152,6 +154,13 @@ class StreamState:
         return len(self.mints)
 
     @property
+    def index(self) -> dict[str, int]:
+        """Row of each token."""
+        if self._index is None or len(self._index) != len(self.mints):
+            self._index = {m: i for i, m in enumerate(self.mints)}
+        return self._index
+
+    @property
     def minute(self) -> Minute:
         src = self.tf[1].src
         assert isinstance(src, Minute)
@@ -165,6 +174,7 @@ class StreamState:
         ``mints``; NaN, or an absent column, where there is no data)."""
         if self.ts is not None and ts != self.ts + BAR:
             raise ValueError(f"bar at {ts} does not follow the bar at {self.ts}")
+        self._undo = (self.ts, [p.snapshot() for p in self.parts()])
         one = self.tf[1]
         one.src.step(ts, raw)
         one.advance(ts // BAR)
@@ -177,6 +187,23 @@ class StreamState:
                 t.advance(ts // src.bar_seconds)
         self.ts = ts
 
+    def can_take_again(self) -> bool:
+        """Whether ``take_again`` can undo the newest bar."""
+        return self._undo is not None
+
+    def take_again(self) -> None:
+        """Undo the newest bar (its revised version is to be taken instead): the state as it was
+        before the last ``step``, in O(state references)."""
+        if self._undo is None:
+            raise ValueError("no bar to take again")
+        ts, snaps = self._undo
+        for part, snap in zip(self.parts(), snaps, strict=True):
+            part.restore(snap)
+        self.ts = ts
+        self._undo = None
+        self._memo.clear()
+        self.shared.clear()
+
     def reorder(self, mints: tuple[str, ...]) -> np.ndarray:
         """Rows follow ``mints``; returns the rows that are new (blank, to be rebuilt)."""
         where = {m: i for i, m in enumerate(self.mints)}
@@ -184,15 +211,22 @@ class StreamState:
         for p in self.parts():
             p.reorder(src)
         self.mints = tuple(mints)
+        self._index = None
         self._memo.clear()
         self.shared.clear()
+        self._undo = None
         return np.flatnonzero(src < 0)
 
     def copy_rows(self, rows: np.ndarray, other: StreamState) -> None:
         """Rows ``rows`` take ``other``'s state (built on the same bars: same newest ``ts``)."""
         if other.ts != self.ts:
             raise ValueError(f"cannot merge state at {other.ts} into state at {self.ts}")
-        for mine, theirs in zip(self.parts(), other.parts(), strict=True):
+        undo = self._undo if other._undo is not None and self._undo is not None \
+            and other._undo[0] == self._undo[0] else None
+        for i, (mine, theirs) in enumerate(zip(self.parts(), other.parts(), strict=True)):
             mine.copy_rows(rows, theirs)
+            if undo is not None and other._undo is not None:
+                mine.merge_snapshot(undo[1][i], rows, other._undo[1][i])
         self._memo.clear()
         self.shared.clear()
+        self._undo = undo  # the newest bar can still be taken again, for these rows too

@@ -143,6 +143,34 @@ def test_rewritten_past_bars_rebuild_those_tokens(scfg, ecfg) -> None:
     assert len(edits) == 12 and rebuilt >= len(c.view.mints) + 10
 
 
+def test_a_revised_newest_bar_is_taken_again_without_a_rebuild(scfg, ecfg) -> None:
+    """A late trade lands in the bar the incremental path has just taken (the live bar builder puts
+    late whale flow into the current bar): the state undoes that bar and takes its revised version
+    with the next one, in O(tokens), and still equals the reference."""
+    p = _copy(GARCH)
+    rng = np.random.default_rng(8)
+
+    def edit(t: int, panel: Panel) -> np.ndarray | None:
+        if t < 120 or t % 3:
+            return None
+        j = t - 2  # the newest bar the previous cycle took
+        revised = np.full(panel.n_tokens, NONE)
+        for i in rng.choice(panel.n_tokens, 3, replace=False):
+            if not np.isnan(panel.close[i, j]):
+                panel.columns["whale_buy_usd"][i, j] += 2e5
+                panel.columns["close"][i, j] *= 1.01
+                panel.columns["high"][i, j] = max(panel.columns["high"][i, j], panel.close[i, j])
+                revised[i] = int(panel.ts[j])
+        return revised
+
+    joined: set[str] = set()
+    for c in run(p, scfg, ecfg, window=420, edit=edit):
+        assert_same(c)
+        joined |= set(c.view.mints)
+    assert c.decider.retaken > 150  # the cheap path was taken...
+    assert c.decider.rebuilt == len(joined)  # ...and no token was rebuilt but once, when it joined
+
+
 def test_hot_reconfigure_keeps_the_state_unless_the_strategies_need_more(scfg, ecfg) -> None:
     """New thresholds keep the carried state; a new period rebuilds it from the next view."""
     p = RANDOM
