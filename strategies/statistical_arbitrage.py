@@ -119,7 +119,8 @@ class StatisticalArbitrage:
             rm = np.diff(idx)
             rmc = rm - rm.mean()
             ri_mean = r.sum(axis=1) / p.period
-            beta = ratio(r @ rmc - ri_mean * rmc.sum(), np.full(n, np.sum(rmc * rmc)))
+            # einsum, not BLAS: a multithreaded gemv waits for a second core on a busy machine
+            beta = ratio(np.einsum("ij,j->i", r, rmc) - ri_mean * rmc.sum(), np.full(n, np.sum(rmc * rmc)))
             spread = logp - beta[:, None] * idx[None, :]
         else:
             spread = np.full(logp.shape, np.nan)
