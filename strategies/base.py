@@ -50,15 +50,15 @@ def make_votes(name: str, score: np.ndarray, confidence: np.ndarray,
     voting = (s != 0) & (c > 0)
     s = np.where(voting, s, 0.0)
     c = np.where(voting, c, 0.0)
-    vote_list = voting.tolist()
+    # per-token reads happen only when a reason is formatted (a few per cycle)
     if abstain_reason is not None and abstain_text:
-        why_list = np.asarray(abstain_reason).tolist()
+        why = np.asarray(abstain_reason)
 
         def text(i: int) -> str:
-            return reason(i) if vote_list[i] else abstain_text[int(why_list[i])]
+            return reason(i) if voting[i] else abstain_text[int(why[i])]
     else:
         def text(i: int) -> str:
-            return reason(i) if vote_list[i] else NO_SIGNAL
+            return reason(i) if voting[i] else NO_SIGNAL
     return StrategyVotes(name, s, c, Reasons(s.shape[0], text))
 
 

@@ -120,8 +120,8 @@ def project_weights(w: np.ndarray, lo: float, hi: float) -> np.ndarray:
     w = w / w.sum()
     ws = w.tolist()
 
-    def total(c: float) -> float:
-        return _pairwise_sum([min(max(c * x, lo), hi) for x in ws])
+    def total(c: float) -> float:  # np.clip(c * w, lo, hi).sum(); lo <= hi (validated)
+        return _pairwise_sum([lo if x < lo else hi if x > hi else x for x in [c * v for v in ws]])
 
     c_lo, c_hi = 0.0, 1.0
     while total(c_hi) < 1.0 and c_hi < 1e12:
@@ -276,8 +276,10 @@ class Ensemble:
             if v is not None and v.score.shape == (n,):
                 score[i] = v.score
                 conf[i] = v.confidence
-        score = np.nan_to_num(np.clip(score, -1, 1))
-        conf = np.nan_to_num(np.clip(conf, 0, 1))
+        score = np.clip(score, -1, 1)  # clipped: NaN is all nan_to_num would still have to map
+        score[np.isnan(score)] = 0.0
+        conf = np.clip(conf, 0, 1)
+        conf[np.isnan(conf)] = 0.0
         val = score * conf
         val[np.abs(val) < cfg.min_vote] = 0.0
         codes = regimes.codes

@@ -69,18 +69,29 @@ def required_bars(cfg: RegimeConfig) -> int:
 
 def _mean_pairwise_correlation(r: np.ndarray) -> float:
     """Average correlation over token pairs of the rows of ``r`` (rows with NaN/zero variance are
-    left out), in O(tokens x bars)."""
+    left out), in O(tokens x bars): with ``z`` each row standardised, the sum over pairs is
+    ``(sum_t (sum_i z_it)^2 - m t) / 2``."""
     r = r[np.isfinite(r).all(axis=1)]
     t = r.shape[1]
     dev = r - r.mean(axis=1, keepdims=True)
-    sd = np.sqrt((dev * dev).sum(axis=1) / t)  # r.std(axis=1), operation for operation
+    sd = np.sqrt(np.einsum("ij,ij->i", dev, dev) / t)
     keep = sd > 0
     m = int(keep.sum())
     if m < 2:
         return 0.0
-    z = dev[keep] / sd[keep, None]
-    tot = np.sum(z.sum(axis=0) ** 2)
-    return float((tot - m * t) / (m * (m - 1) * t))
+    col = np.einsum("it,i->t", dev[keep], 1.0 / sd[keep])  # sum_i z_it
+    tot = float(np.dot(col, col))
+    return (tot - m * t) / (m * (m - 1) * t)
+
+
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-D array (its partition and mean of the middle two), without its checks."""
+    n = x.shape[0]
+    k = n // 2
+    if n % 2:
+        return float(np.partition(x, k)[k])
+    p = np.partition(x, (k - 1, k))
+    return float((p[k - 1] + p[k]) / 2)
 
 
 def detect(view: MarketView, cfg: RegimeConfig, settle_periods: int) -> Regimes:
@@ -155,7 +166,7 @@ def classify(cfg: RegimeConfig, enough: np.ndarray, adx: np.ndarray, pdi: np.nda
     market, mconf = "ranging", 0.5
     k = int(live.sum())
     if k >= 1:
-        med = float(np.median(ret[live]))
+        med = _median(ret[live])
         corr = _mean_pairwise_correlation(lr[live]) if k >= cfg.min_market_tokens else 0.0
         if med <= -cfg.market_crisis_drop:
             market, mconf = "crisis", min(1.0, med / -cfg.market_crisis_drop / 2 + 0.5)
@@ -181,7 +192,7 @@ def classify(cfg: RegimeConfig, enough: np.ndarray, adx: np.ndarray, pdi: np.nda
     unknown = ~enough | ~np.isfinite(adx)
     codes[unknown & ~crisis] = _CODE["unknown"]
     conf = np.where(unknown & ~crisis, 0.0, conf)
-    conf = np.nan_to_num(conf, nan=0.0)
+    conf = np.where(np.isnan(conf), 0.0, conf)  # conf is clipped: no inf to map
     return Regimes(codes, conf, market, float(mconf))
 
 

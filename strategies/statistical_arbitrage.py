@@ -21,22 +21,27 @@ def _basket_sums(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _spread_stats(spread: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Of each row's spread ``d[0..P]``: the z-score of ``d[P]`` within ``d[1..P]``, their
+    """Of each row's spread ``d[0..P]``: the z-score of ``d[P]`` within ``Y = d[1..P]``, their
     (population) standard deviation, and the AR(1) slope of the change ``d[j+1] - d[j]`` on the
-    level ``d[j]`` (``j < P``). Two-pass sums on the spread moved to start at 0 (precise whatever
-    the price level); a NaN anywhere gives NaN."""
+    level ``X = d[0..P-1]``. The spread is moved to start at 0 (precise whatever the price level);
+    ``Y`` is summed twice (its mean, then its deviations), and ``X``'s sums follow from ``Y``'s
+    (the two share all but one bar each), so four passes over the window do. NaN anywhere: NaN."""
     d = spread - spread[:, :1]
     p = d.shape[1] - 1
     y = d[:, 1:]
-    my = y.sum(axis=1) / p
+    ysum = y.sum(axis=1)
+    my = ysum / p
     yc = y - my[:, None]
-    sd = np.sqrt(np.einsum("ij,ij->i", yc, yc) / p)
-    z = ratio(d[:, -1] - my, sd)
-    x = d[:, :-1]
-    xc = x - (x.sum(axis=1) / p)[:, None]
-    sxx = np.einsum("ij,ij->i", xc, xc)
-    # sum(xc * (dd - mean(dd))) with dd = y - x is sum(xc * y) - sum(xc * xc): sum(xc) is 0
-    phi = ratio(np.einsum("ij,ij->i", xc, y) - sxx, sxx)
+    syy = np.einsum("ij,ij->i", yc, yc)
+    sd = np.sqrt(syy / p)
+    last = d[:, -1]
+    z = ratio(last - my, sd)
+    mx = (ysum - last) / p  # d[0] is 0
+    # sum over X of (d - mx)^2, from Y's: swap the last bar for the first, then the mean
+    sxx = syy - (last - my) ** 2 + my ** 2 - p * (mx - my) ** 2
+    # sum(xc * (dd - mean(dd))) with dd = y - x, xc = x - mx, is sum(xc * y) - sxx (sum(xc) is 0)
+    sxy = np.einsum("ij,ij->i", d[:, :-1], y) - mx * ysum
+    phi = ratio(sxy - sxx, sxx)
     return z, sd, phi
 
 
@@ -118,7 +123,7 @@ class StatisticalArbitrage:
         if basket_ok:
             rm = np.diff(idx)
             rmc = rm - rm.mean()
-            ri_mean = r.sum(axis=1) / p.period
+            ri_mean = (logp[:, -1] - logp[:, 0]) / p.period  # the mean one-bar return
             # einsum, not BLAS: a multithreaded gemv waits for a second core on a busy machine
             beta = ratio(np.einsum("ij,j->i", r, rmc) - ri_mean * rmc.sum(), np.full(n, np.sum(rmc * rmc)))
             spread = logp - beta[:, None] * idx[None, :]

@@ -72,7 +72,8 @@ class VolatilityBreakout:
         kc_l = e - p.keltner_k * a
         squeeze = (bb_u[:, :-1] < kc_u[:, :-1]) & (bb_l[:, :-1] > kc_l[:, :-1])
         squeezed = squeeze.any(axis=1)
-        pct = np.mean(atrn[:, :-1] < atrn[:, -1:], axis=1)
+        # the share of the earlier ATR/close values below the newest (a count: exact whichever way)
+        pct = np.count_nonzero(atrn[:, :-1] < atrn[:, -1:], axis=1) / (atrn.shape[1] - 1)
         low_vol = pct <= p.atr_percentile_max
         width = bb_u[:, -1] - bb_m[:, -1]
         above = px > bb_u[:, -1]

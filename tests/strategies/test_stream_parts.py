@@ -115,3 +115,33 @@ def test_reasons_read_after_later_bars_are_those_of_their_own_cycle(ecfg, scfg) 
     for c, ref in kept:  # formatted only now
         assert [list(v.reasons) for v in c.votes] == ref
         assert_same(c)
+
+
+def test_spread_statistics_equal_the_textbook_two_pass_formulas() -> None:
+    """Statistical arbitrage's z-score, spread deviation and AR(1) slope, computed from four passes
+    (X's sums derived from Y's), against np.std/np.diff written out, on random walks, mean-reverting
+    spreads, flat spreads, a jump then flat, a straight trend and a gap."""
+    from strategies.base import ratio
+    from strategies.statistical_arbitrage import _spread_stats
+
+    def textbook(spread: np.ndarray):
+        d = spread - spread[:, :1]
+        s = d[:, 1:]
+        mu, sd = s.mean(axis=1), s.std(axis=1)
+        lagged = d[:, :-1] - d[:, :-1].mean(axis=1, keepdims=True)
+        ds = np.diff(d, axis=1)
+        phi = ratio(np.sum(lagged * (ds - ds.mean(axis=1, keepdims=True)), axis=1), np.sum(lagged * lagged, axis=1))
+        return ratio(s[:, -1] - mu, sd), sd, phi
+
+    rng = np.random.default_rng(0)
+    n, p = 600, 61
+    sp = np.cumsum(rng.normal(0, 0.01, (n, p)), axis=1) - 13
+    sp[:100] = -13 + 0.5 * (0.8 ** np.arange(p))[None, :] * rng.normal(size=(100, 1))
+    sp[100:150] = sp[100:150, :1]
+    sp[150:200, 1:] = sp[150:200, 1:2] + rng.normal(0, 1e-9, (50, p - 1)) + 0.3
+    sp[200:250] = -13 + 0.002 * np.arange(p)[None, :]
+    sp[250:260, 7] = np.nan
+    for ours, ref in zip(_spread_stats(sp), textbook(sp), strict=True):
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref))
+        ok = ~np.isnan(ref)
+        np.testing.assert_allclose(ours[ok], ref[ok], rtol=1e-9, atol=1e-12)
