@@ -9,7 +9,9 @@ executor (paper or live) is whatever it was given. Nothing here knows which mode
 Each cycle:
  1. drain operator commands (pause/resume/close/reset breaker);
  2. poll the feed and update the market state; build the view;
- 3. strategies vote, the ensemble decides (per-strategy votes kept on every decision);
+ 3. strategies vote, the ensemble decides (per-strategy votes kept on every decision); by default
+    along the incremental path, which carries every token's indicators from bar to bar and is
+    told which tokens had bars rewritten (``strategies.stream``);
  4. mark the book; the risk manager updates breakers, marks rugged tokens and runs its shadow
     trades (rejected buys followed through the exit rules) on the new bars;
  5. exits first (they run even when new entries are stopped), then entries, strongest first;
@@ -57,7 +59,8 @@ from chain.types import (
 )
 from strategies.ensemble import Ensemble
 from strategies.registry import Strategy
-from strategies.types import Action, Decision, MarketView, StrategyVotes
+from strategies.stream.decider import Decider, Incremental
+from strategies.types import Action, Decision, Decisions, MarketView, StrategyVotes
 
 log = logging.getLogger("solbot.engine")
 
@@ -133,6 +136,7 @@ class Engine:
         commands: ControlQueue | None = None,
         after_cycle: Callable[[CycleReport], Awaitable[None]] | None = None,
         chain_safety: ChainSafety | None = None,
+        decider: Decider | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -140,6 +144,8 @@ class Engine:
         self.market = market
         self.strategies = list(strategies)
         self.ensemble = ensemble
+        #: strategies + regime + ensemble for one cycle: incremental unless told otherwise
+        self.decider: Decider = decider or Incremental(self.strategies, ensemble)
         self.risk = risk
         self.executor = executor
         self.ledger = ledger
@@ -150,7 +156,7 @@ class Engine:
         self._after_cycle = after_cycle
         self._chain_safety = chain_safety
         self.last_cycle: CycleReport | None = None
-        self.last_decisions: list[Decision] = []
+        self.last_decisions: Sequence[Decision] = Decisions.empty()
         self.last_votes: list[StrategyVotes] = []
         self.last_view: MarketView | None = None
         self.cycles = 0
@@ -171,6 +177,7 @@ class Engine:
         self.cfg = cfg
         self.strategies = list(strategies)
         self.ensemble.reconfigure(cfg.ensemble, cfg.strategies)
+        self.decider.reconfigure(self.strategies)
         self.risk.reconfigure(cfg.risk)
         self.market.reconfigure(cfg.feeds.stale_after_seconds)
         self.feed.reconfigure(cfg.feeds)
@@ -221,15 +228,15 @@ class Engine:
         self.exhausted = update.exhausted
         self.market.apply(update)
         view = self.market.view(now, min_bars=self.cfg.engine.warmup_bars)
+        revised = self.market.take_revisions(view.mints)
         self.last_view = view
-        decisions: list[Decision] = []
+        decisions = Decisions.empty()
         votes: list[StrategyVotes] = []
         if view.candles.n_tokens:
-            votes = [s.evaluate(view) for s in self.strategies]
-            decisions = self.ensemble.decide(view, votes)
+            votes, decisions = self.decider.decide(view, revised)
         self.last_decisions = decisions
         self.last_votes = votes
-        by_mint = {d.mint: d for d in decisions}
+        by_mint = decisions.by_mint()
 
         portfolio = await self._portfolio(now)
         for ev in self.risk.on_cycle(portfolio, self._conditions(now), now):
@@ -313,8 +320,8 @@ class Engine:
                 await self._io(self.ledger.record_event, "reconcile_difference", d.line())
         self._wallet_diffs = {m: (d.ledger, d.wallet) for m, d in diffs.items()}
 
-    async def _run_entries(self, view: MarketView, decisions: Sequence[Decision], now: int) -> tuple[int, int]:
-        buys = [d for d in decisions if d.action is Action.BUY]
+    async def _run_entries(self, view: MarketView, decisions: Decisions, now: int) -> tuple[int, int]:
+        buys = decisions.where(Action.BUY)
         if not buys:
             return 0, 0
         buys.sort(key=lambda d: (-d.score * d.confidence, d.mint))

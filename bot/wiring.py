@@ -31,6 +31,7 @@ from chain.token_safety import TokenSafetyReader
 from chain.types import LAMPORTS_PER_SOL, Executor
 from strategies.ensemble import Ensemble
 from strategies.registry import build_strategies
+from strategies.stream.decider import FullWindow, Incremental
 
 if TYPE_CHECKING:
     from chain.jito import JitoStats
@@ -247,10 +248,16 @@ def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Execu
                  heartbeat: Callable[[], None] = lambda: None,
                  commands: ControlQueue | None = None,
                  after_cycle: Callable[[CycleReport], Awaitable[None]] | None = None,
-                 chain_safety: ChainSafety | None = None) -> Engine:
-    """The engine with strategies, ensemble and risk restored from the ledger's saved state."""
+                 chain_safety: ChainSafety | None = None, incremental: bool = True) -> Engine:
+    """The engine with strategies, ensemble and risk restored from the ledger's saved state.
+
+    ``incremental`` (the default) decides along the incremental path, which carries every token's
+    indicators bar by bar and builds them from the market state's window on the first cycle (a
+    restart) and for tokens that join; False recomputes everything over the whole window each cycle
+    (the reference the incremental path is tested against)."""
     strategies = build_strategies(cfg.strategies)
     ensemble = Ensemble(cfg.ensemble, cfg.strategies, ledger.get_kv("ensemble_state"))
+    decider = Incremental(strategies, ensemble) if incremental else FullWindow(strategies, ensemble)
     risk = RiskManager(cfg.risk, ledger.get_kv("risk_state"))
 
     def conditions(now: int) -> MarketConditions:
@@ -260,7 +267,7 @@ def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Execu
     return Engine(cfg, clock=clock, feed=feed, market=market or build_market(cfg), strategies=strategies,
                   ensemble=ensemble, risk=risk, executor=executor, ledger=ledger, conditions=conditions,
                   on_event=on_event, heartbeat=heartbeat, commands=commands, after_cycle=after_cycle,
-                  chain_safety=chain_safety)
+                  chain_safety=chain_safety, decider=decider)
 
 
 def ledger_path(cfg: Config) -> Path:

@@ -7,17 +7,30 @@ from typing import Protocol
 
 import numpy as np
 
+from strategies.stream.state import Needs, StreamState
 from strategies.types import Inputs, MarketView, Reasons, StrategyVotes
 
 NO_SIGNAL = "no signal"
 
 
 class Strategy(Protocol):
+    """A strategy has two implementations of the same votes: ``evaluate`` recomputes everything
+    from the view (the full-window reference), ``stream_votes`` reads the state the incremental
+    path carries bar by bar (``strategies.stream``), after ``needs`` said what to carry."""
+
     name: str
     inputs: Inputs  # the market columns it reads (see ``Inputs``)
 
     def evaluate(self, view: MarketView) -> StrategyVotes:
         """One call for all tokens; votes aligned with ``view.mints``."""
+        ...
+
+    def needs(self, need: Needs) -> None:
+        """Declare what the incremental state must carry for ``stream_votes``."""
+        ...
+
+    def stream_votes(self, st: StreamState, view: MarketView) -> StrategyVotes:
+        """The votes ``evaluate(view)`` gives, from the incremental state (rows follow ``view.mints``)."""
         ...
 
 
@@ -37,16 +50,21 @@ def make_votes(name: str, score: np.ndarray, confidence: np.ndarray,
     voting = (s != 0) & (c > 0)
     s = np.where(voting, s, 0.0)
     c = np.where(voting, c, 0.0)
-    vote_list = voting.tolist()
+    # per-token reads happen only when a reason is formatted (a few per cycle)
     if abstain_reason is not None and abstain_text:
-        why_list = np.asarray(abstain_reason).tolist()
+        why = np.asarray(abstain_reason)
 
         def text(i: int) -> str:
-            return reason(i) if vote_list[i] else abstain_text[int(why_list[i])]
+            return reason(i) if voting[i] else abstain_text[int(why[i])]
     else:
         def text(i: int) -> str:
-            return reason(i) if vote_list[i] else NO_SIGNAL
+            return reason(i) if voting[i] else NO_SIGNAL
     return StrategyVotes(name, s, c, Reasons(s.shape[0], text))
+
+
+def abstain(name: str, n: int, texts: tuple[str, ...] = ("too little history",), code: int = 0) -> StrategyVotes:
+    """Every token abstains for ``texts[code]``."""
+    return make_votes(name, np.zeros(n), np.zeros(n), str, np.full(n, code), texts)
 
 
 def last(a: np.ndarray) -> np.ndarray:

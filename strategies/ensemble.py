@@ -18,16 +18,18 @@ plain JSON, so the engine can persist it and a restart keeps what was learned.
 from __future__ import annotations
 
 import base64
+import operator
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from strategies.config import EnsembleConfig, StrategiesConfig
+from strategies.config import REGIMES, EnsembleConfig, StrategiesConfig
 from strategies.features import candles
-from strategies.regime import detect
-from strategies.types import Action, Decision, MarketView, StrategyVotes, TokenVotes, VoteTable
+from strategies.regime import Regimes, detect
+from strategies.types import Decisions, MarketView, StrategyVotes, VoteTable
 
 STATE_VERSION = 2
 
@@ -50,7 +52,7 @@ def _encode_pending(pending: list[dict[str, Any]]) -> dict[str, Any]:
     for p in pending:
         rows = np.array([table.setdefault(m, len(table)) for m in p["mints"]], dtype="<i4")
         k = rows.shape[0]
-        voted = [n for n, v in p["votes"].items() if any(v)]
+        voted = [n for n, v in p["votes"].items() if np.any(v)]
         cols = [np.asarray(p["px"], dtype="<f8").reshape(k)]
         cols += [np.asarray(p["votes"][n], dtype="<f8").reshape(k) for n in voted]
         silent = [n for n in p["votes"] if n not in voted]
@@ -74,18 +76,52 @@ def _decode_pending(packed: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 
+def _pairwise_sum(x: list[float]) -> float:
+    """``np.sum`` of a short float64 vector, in numpy's order (pairwise: eight partial sums, then
+    the remainder), with Python floats: the same value without an array per call."""
+    n = len(x)
+    if n < 8:
+        r = 0.0
+        for v in x:
+            r += v
+        return r
+    a0, a1, a2, a3, a4, a5, a6, a7 = x[:8]
+    i = 8
+    stop = n - n % 8
+    while i < stop:
+        a0 += x[i]
+        a1 += x[i + 1]
+        a2 += x[i + 2]
+        a3 += x[i + 3]
+        a4 += x[i + 4]
+        a5 += x[i + 5]
+        a6 += x[i + 6]
+        a7 += x[i + 7]
+        i += 8
+    r = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    while i < n:
+        r += x[i]
+        i += 1
+    return r
+
+
 def project_weights(w: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Weights ``clip(c * w, lo, hi)`` summing to 1, with the scale ``c`` found by bisection: ratios
-    are kept wherever no bound binds. Needs ``lo * len(w) <= 1 <= hi * len(w)``."""
+    are kept wherever no bound binds. Needs ``lo * len(w) <= 1 <= hi * len(w)``.
+
+    The bisection runs on Python floats with numpy's rounding (``_pairwise_sum``) and stops when
+    an iteration no longer moves either end (it could not move them later either): the same ``c``
+    as 100 iterations of ``np.clip(c * w, lo, hi).sum()``, at a fraction of the cost."""
     w = np.maximum(np.asarray(w, dtype=np.float64), 0.0)
     if w.shape[0] == 0:
         return w
     if w.sum() <= 0:
         w = np.ones_like(w)
     w = w / w.sum()
+    ws = w.tolist()
 
-    def total(c: float) -> float:
-        return float(np.clip(c * w, lo, hi).sum())
+    def total(c: float) -> float:  # np.clip(c * w, lo, hi).sum(); lo <= hi (validated)
+        return _pairwise_sum([lo if x < lo else hi if x > hi else x for x in [c * v for v in ws]])
 
     c_lo, c_hi = 0.0, 1.0
     while total(c_hi) < 1.0 and c_hi < 1e12:
@@ -93,11 +129,51 @@ def project_weights(w: np.ndarray, lo: float, hi: float) -> np.ndarray:
     for _ in range(100):
         mid = 0.5 * (c_lo + c_hi)
         if total(mid) < 1.0:
+            if mid == c_lo:
+                break
             c_lo = mid
         else:
+            if mid == c_hi:
+                break
             c_hi = mid
     out = np.clip(c_hi * w, lo, hi)
     return out / out.sum()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DecideInputs:
+    """What the ensemble reads besides the votes, from either path: each token's regime, its
+    latest cleaned close, and ``close_at(ts)``: every token's cleaned close at the bar starting at
+    ``ts`` (None when that bar is not held)."""
+
+    regimes: Regimes
+    close: np.ndarray
+    close_at: Callable[[int], np.ndarray | None]
+
+
+def full_window_inputs(view: MarketView, cfg: EnsembleConfig, settle_periods: int) -> DecideInputs:
+    """``DecideInputs`` recomputed from the view (the full-window reference path)."""
+    close = candles(view, 1).close
+    ts = view.candles.ts
+
+    def close_at(t: int) -> np.ndarray | None:
+        j = int(np.searchsorted(ts, t))
+        return close[:, j] if j < len(ts) and ts[j] == t else None
+
+    last = close[:, -1] if close.shape[1] else np.full(close.shape[0], np.nan)
+    return DecideInputs(detect(view, cfg.regime, settle_periods), last, close_at)
+
+
+_CRISIS = REGIMES.index("crisis")
+_BUY, _SELL, _HOLD = 0, 1, 2  # Decisions.action_codes
+
+
+def _take(mints: tuple[str, ...], rows: np.ndarray) -> tuple[str, ...]:
+    if rows.size == 0:
+        return ()
+    if rows.size == 1:
+        return (mints[int(rows[0])],)
+    return operator.itemgetter(*rows.tolist())(mints)
 
 
 class Ensemble:
@@ -129,6 +205,13 @@ class Ensemble:
         w = np.array([keep.get(n, prior[i]) for i, n in enumerate(names)], dtype=np.float64)
         self._cfg, self._scfg, self._names = cfg, strategies_cfg, names
         self._w = project_weights(w, cfg.min_weight, cfg.max_weight)
+        # gate[i, r]: strategy i's votes count for a token in regime r
+        self._gate = np.array([[name in cfg.gating.allowed(r) for r in REGIMES] for name in names],
+                              dtype=bool).reshape(s, len(REGIMES))
+
+    @property
+    def config(self) -> EnsembleConfig:
+        return self._cfg
 
     @property
     def weights(self) -> dict[str, float]:
@@ -152,6 +235,14 @@ class Ensemble:
         return {"version": STATE_VERSION, "weights": self.weights,
                 "pending": _encode_pending(self._pending)}
 
+    def pending(self) -> list[dict[str, Any]]:
+        """The votes awaiting their horizon as plain data (the version-1 state layout): per entry
+        ``bar_ts``, ``mints``, ``px`` and ``votes`` (strategy -> list)."""
+        return [{"bar_ts": int(p["bar_ts"]), "mints": list(p["mints"]),
+                 "px": np.asarray(p["px"], dtype=np.float64).tolist(),
+                 "votes": {n: np.asarray(v, dtype=np.float64).tolist() for n, v in p["votes"].items()}}
+                for p in self._pending]
+
     def _load(self, state: dict) -> None:
         version = state.get("version")
         if version not in (1, STATE_VERSION):
@@ -163,13 +254,18 @@ class Ensemble:
 
     # -- deciding ----------------------------------------------------------------------------
 
-    def decide(self, view: MarketView, votes: Sequence[StrategyVotes]) -> list[Decision]:
-        """One decision per token of ``view`` (same order), carrying every enabled strategy's vote."""
+    def decide(self, view: MarketView, votes: Sequence[StrategyVotes],
+               inputs: DecideInputs | None = None) -> Decisions:
+        """One decision per token of ``view`` (same order), carrying every enabled strategy's vote.
+
+        ``inputs`` (regimes and cleaned closes) come from the incremental path; without them they
+        are recomputed from the view."""
         cfg = self._cfg
         n = len(view.mints)
-        close = candles(view, 1).close
-        self._learn(view, close)
-        regimes = detect(view, cfg.regime, self._scfg.settle_periods)
+        if inputs is None:
+            inputs = full_window_inputs(view, cfg, self._scfg.settle_periods)
+        self._learn(view, inputs)
+        regimes = inputs.regimes
         self._market_regime, self._market_confidence = regimes.market, float(regimes.market_confidence)
         by_name = {v.strategy: v for v in votes}
         s = len(self._names)
@@ -178,18 +274,16 @@ class Ensemble:
         for i, name in enumerate(self._names):
             v = by_name.get(name)
             if v is not None and v.score.shape == (n,):
-                score[i] = np.nan_to_num(np.clip(v.score, -1, 1))
-                conf[i] = np.nan_to_num(np.clip(v.confidence, 0, 1))
+                score[i] = v.score
+                conf[i] = v.confidence
+        score = np.clip(score, -1, 1)  # clipped: NaN is all nan_to_num would still have to map
+        score[np.isnan(score)] = 0.0
+        conf = np.clip(conf, 0, 1)
+        conf[np.isnan(conf)] = 0.0
         val = score * conf
         val[np.abs(val) < cfg.min_vote] = 0.0
-        labels = np.array(regimes.labels, dtype=object)
-        gate = np.zeros((s, n), dtype=bool)
-        for regime in set(regimes.labels):
-            allowed = set(cfg.gating.allowed(regime))
-            cols = labels == regime
-            for i, name in enumerate(self._names):
-                if name in allowed:
-                    gate[i, cols] = True
+        codes = regimes.codes
+        gate = self._gate[:, codes]
         eff_w = np.where(gate, self._w[:, None], 0.0)
         active = (val != 0) & gate
         den = np.sum(eff_w * active, axis=0)
@@ -202,64 +296,63 @@ class Ensemble:
         agree_buy = np.sum(active & (val > 0), axis=0)
         stale = np.zeros(n, dtype=bool) if view.stale is None else np.asarray(view.stale, dtype=bool)
         buy = (combined >= cfg.entry_threshold) & (agree_buy >= cfg.min_agreeing) \
-            & (labels != "crisis") & ~stale
+            & (codes != _CRISIS) & ~stale
         sell = combined <= -cfg.exit_threshold
-        self._register(view, close, val * gate)
-        return self._decisions(view, regimes.labels, combined, confidence, buy, sell, score, conf, eff_w, votes)
-
-    def _decisions(self, view: MarketView, labels: tuple[str, ...], combined: np.ndarray,
-                   confidence: np.ndarray, buy: np.ndarray, sell: np.ndarray, score: np.ndarray,
-                   conf: np.ndarray, eff_w: np.ndarray, votes: Sequence[StrategyVotes]) -> list[Decision]:
-        by_name = {v.strategy: v for v in votes}
-        n = len(view.mints)
+        self._register(view, inputs.close, val * gate)
         reasons = []
         for name in self._names:
             v = by_name.get(name)
             reasons.append(v.reasons if v is not None and len(v.reasons) == n else ("did not vote",) * n)
         # Vote objects are built per token on first access to Decision.votes (see VoteTable)
         table = VoteTable(self._names, score, conf, eff_w, reasons)
-        actions = [Action.BUY if b else Action.SELL if s_ else Action.HOLD
-                   for b, s_ in zip(buy.tolist(), sell.tolist(), strict=True)]
-        return [Decision(m, a, c, f, r, TokenVotes(table, j)) for j, (m, a, c, f, r) in
-                enumerate(zip(view.mints, actions, combined.tolist(), confidence.tolist(), labels, strict=True))]
+        actions = np.where(buy, _BUY, np.where(sell, _SELL, _HOLD)).astype(np.int8)
+        return Decisions(view.mints, actions, combined, confidence, regimes.labels_lazy(), table)
 
     # -- learning ----------------------------------------------------------------------------
 
-    def _register(self, view: MarketView, close: np.ndarray, val: np.ndarray) -> None:
-        if close.shape[1] == 0 or self._cfg.learning_rate == 0 or not self._names:
+    def _register(self, view: MarketView, px: np.ndarray, val: np.ndarray) -> None:
+        if view.candles.n_bars == 0 or self._cfg.learning_rate == 0 or not self._names:
             return
-        px = close[:, -1]
-        keep = np.flatnonzero((val != 0).any(axis=0) & np.isfinite(px) & (px > 0))
+        with np.errstate(invalid="ignore"):
+            keep = np.flatnonzero((val != 0).any(axis=0) & np.isfinite(px) & (px > 0))
         bar_ts = int(view.candles.ts[-1])
-        entry = {"bar_ts": bar_ts, "mints": [view.mints[j] for j in keep], "px": px[keep].tolist(),
-                 "votes": {n: val[i, keep].tolist() for i, n in enumerate(self._names)}}
+        vk = val[:, keep]
+        entry = {"bar_ts": bar_ts, "mints": _take(view.mints, keep), "px": px[keep],
+                 "votes": {n: vk[i] for i, n in enumerate(self._names)},
+                 "_universe": view.mints, "_rows": keep}
         if self._pending and self._pending[-1]["bar_ts"] == bar_ts:
             self._pending[-1] = entry  # the same bar seen again: the latest votes count once
         elif not self._pending or self._pending[-1]["bar_ts"] < bar_ts:
             self._pending.append(entry)
 
-    def _learn(self, view: MarketView, close: np.ndarray) -> None:
+    def _learn(self, view: MarketView, inputs: DecideInputs) -> None:
         cfg = self._cfg
-        if not self._pending or close.shape[1] == 0:
+        if not self._pending or view.candles.n_bars == 0:
             return
-        ts = view.candles.ts
+        last_ts = int(view.candles.ts[-1])
         horizon = cfg.horizon_minutes * 60
-        row = {m: i for i, m in enumerate(view.mints)}
+        row: dict[str, int] | None = None
         still: list[dict[str, Any]] = []
         for entry in self._pending:
             target = entry["bar_ts"] + horizon
-            if target > ts[-1]:
+            if target > last_ts:
                 still.append(entry)
                 continue
-            j = int(np.searchsorted(ts, target))
-            if j >= len(ts) or ts[j] != target or not entry["mints"]:
+            later = inputs.close_at(target)
+            if later is None or not len(entry["mints"]):
                 continue  # scrolled out of the window (long downtime): nothing to learn from
-            self._update(entry, row, close[:, j])
+            universe = entry.get("_universe")
+            if universe is not None and (universe is view.mints or universe == view.mints):
+                idx = entry["_rows"]
+            else:
+                if row is None:
+                    row = {m: i for i, m in enumerate(view.mints)}
+                idx = np.array([row.get(m, -1) for m in entry["mints"]], dtype=np.int64)
+            self._update(entry, idx, later)
         self._pending = still
 
-    def _update(self, entry: dict[str, Any], row: dict[str, int], later: np.ndarray) -> None:
+    def _update(self, entry: dict[str, Any], idx: np.ndarray, later: np.ndarray) -> None:
         cfg = self._cfg
-        idx = np.array([row.get(m, -1) for m in entry["mints"]])
         p0 = np.asarray(entry["px"], dtype=np.float64)
         p1 = np.where(idx >= 0, later[np.maximum(idx, 0)], np.nan)
         fwd = np.clip(p1 / p0 - 1.0, -1.0, 1.0)
@@ -267,13 +360,19 @@ class Ensemble:
         if not ok.any():
             return
         w = self._w.copy()
-        for i, name in enumerate(self._names):
-            v = np.asarray(entry["votes"].get(name, []), dtype=np.float64)
-            if v.shape != fwd.shape:
-                continue
-            mag = np.sum(np.abs(v[ok]))
-            if mag == 0:
-                continue
-            edge = float(np.sum(v[ok] * fwd[ok]) / mag)
-            w[i] *= np.exp(cfg.learning_rate * np.clip(edge / cfg.edge_scale, -1.0, 1.0))
+        votes = entry["votes"]
+        have = [i for i, name in enumerate(self._names)
+                if np.shape(votes.get(name, ())) == fwd.shape]
+        if have:
+            # one C-ordered row per strategy: row sums are then the same pairwise sums as each row
+            # on its own (a column-masked array is Fortran-ordered, and sums differently)
+            rows = np.stack([np.asarray(votes[self._names[i]], dtype=np.float64) for i in have])
+            vo = np.ascontiguousarray(rows[:, ok])
+            mags = np.abs(vo).sum(axis=1)
+            sums = (vo * fwd[ok]).sum(axis=1)
+            for i, mag, tot in zip(have, mags.tolist(), sums.tolist(), strict=True):
+                if mag == 0:
+                    continue
+                edge = tot / mag
+                w[i] *= np.exp(cfg.learning_rate * np.clip(edge / cfg.edge_scale, -1.0, 1.0))
         self._w = project_weights(w, cfg.min_weight, cfg.max_weight)

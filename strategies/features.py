@@ -138,19 +138,23 @@ class Clean:
             out = arr.copy()
             out[rows] = np.where(fill, self.close[rows], sub)
             return out
-        first = self.first[rows]
-        gappy = isn.sum(axis=1) > first  # NaN after the token's first bar
+        if name in _FLOWS:
+            # a flow missing after the token's first bar: nothing traded
+            fill = isn & (np.arange(arr.shape[1])[None, :] >= self.first[rows][:, None])
+            if not fill.any():
+                return arr
+            out = arr.copy()
+            sub = sub.copy()
+            sub[fill] = 0.0
+            out[rows] = sub
+            return out
+        # a level carries its own last value; only rows with a NaN after their first value change
+        gappy = isn.sum(axis=1) > first_valid(sub)
         if not gappy.any():
             return arr
         out = arr.copy()
-        if name in _FLOWS:
-            alive = np.arange(arr.shape[1])[None, :] >= first[:, None]
-            sub = sub.copy()
-            sub[alive & isn] = 0.0
-            out[rows] = sub
-        else:
-            g = rows[gappy]
-            out[g] = ffill(arr[g])
+        g = rows[gappy]
+        out[g] = ffill(arr[g])
         return out
 
 

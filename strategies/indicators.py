@@ -14,7 +14,10 @@ window, more accurate than TA-Lib's running ``E[x^2] - E[x]^2`` (the parity test
 TA-Lib's own cancellation error there).
 
 Recursive smoothers (EMA, Wilder) run one loop over time with numpy operations across all tokens
-at once; rolling windows use cumulative sums or a doubling scheme, never a loop per element.
+at once; rolling sums add up each window on its own and rolling extremes use a doubling scheme,
+never a Python loop per element. A rolling value depends only on the bars of its window, and a
+recursion only on the bars since its seed: ``strategies.stream`` carries both forward bar by bar
+with the same arithmetic.
 """
 
 from __future__ import annotations
@@ -207,16 +210,16 @@ def _seed_sum_tm(a: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:
 
 
 def _window_sum(a: np.ndarray, n: int, first: np.ndarray) -> np.ndarray:
-    """Sum over the last ``n`` bars, valid from ``first + n - 1``; centred for precision."""
-    rows, bars = a.shape
-    ref = a[np.arange(rows), np.minimum(first, bars - 1)] if bars else np.zeros(rows)
-    ref = np.where(np.isfinite(ref), ref, 0.0)
-    z = _zero_leading(a - ref[:, None], first)
-    c = np.cumsum(z, axis=1)
-    s = c.copy()
-    s[:, n:] -= c[:, :-n]
-    s += n * ref[:, None]
-    return _mask_before(s, first + n - 1)
+    """Sum over the last ``n`` bars, valid from ``first + n - 1``. Each window is summed on its own
+    (numpy's pairwise sum, in bar order), so a bar's value depends only on its ``n`` bars: it is
+    the same whatever the array starts with, and bit for bit what a sum of those ``n`` values kept
+    per token gives (the incremental path, ``strategies.stream``). A NaN spoils only the windows
+    that hold it."""
+    a = np.ascontiguousarray(a)
+    out = np.full(a.shape, np.nan)
+    if 0 < n <= a.shape[1]:
+        out[:, n - 1:] = np.lib.stride_tricks.sliding_window_view(a, n, axis=1).sum(axis=2)
+    return _mask_before(out, first + n - 1)
 
 
 def _sliding_extreme(a: np.ndarray, n: int, fn) -> np.ndarray:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from strategies import indicators as ind
-from strategies.base import last, make_votes, ratio
+from strategies.base import abstain, last, make_votes, ratio
 from strategies.config import MeanReversionParams
 from strategies.features import cached, candles, history
+from strategies.stream.state import Needs, StreamState
 from strategies.types import Inputs, MarketView, StrategyVotes
 
 
@@ -25,17 +26,39 @@ class MeanReversion:
     def evaluate(self, view: MarketView) -> StrategyVotes:
         p = self.p
         c = candles(view, 1)
-        n = c.n_tokens
-        enough = history(c) >= self.required_bars()
         if c.n_bars < self.required_bars():
-            return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
+            return abstain(self.name, c.n_tokens)
         tail = c.close[:, -p.period:]
         upper, _mid, lower = (last(b) for b in ind.bollinger(tail, p.period, p.band_k))
         z = last(ind.zscore(tail, p.period))
-        px = last(c.close)
-        pct_b = ratio(px - lower, upper - lower)
         k = p.rsi_period * self.settle + 1  # older bars move today's RSI by < e^-settle
         r = last(cached(view, ("rsi", 1, p.rsi_period, k), lambda: ind.rsi(c.tm("close")[:, -k:], p.rsi_period)))
+        return self._vote(history(c) >= self.required_bars(), upper, lower, z, last(c.close), r)
+
+    def needs(self, need: Needs) -> None:
+        t = need.on(1)
+        t.rsi.add(self.p.rsi_period)
+        t.meanvar[self.p.period] = max(t.meanvar.get(self.p.period, 1), 1)
+
+    def stream_votes(self, st: StreamState, view: MarketView) -> StrategyVotes:
+        p = self.p
+        if view.candles.n_bars < self.required_bars():
+            return abstain(self.name, st.n)
+        one = st.tf[1]
+        mv = one.meanvar[p.period].ring
+        mid, sd = mv.lag("mid", 0), mv.lag("sd", 0)
+        px = st.minute.close
+        upper, lower = mid + p.band_k * sd, mid - p.band_k * sd
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.where(sd > 0, (px - mid) / np.where(sd > 0, sd, 1.0), 0.0)
+        z[np.isnan(sd)] = np.nan  # the window is not full yet
+        return self._vote(st.minute.history(view.candles.n_bars) >= self.required_bars(), upper, lower, z, px,
+                          one.rsi[p.rsi_period].value())
+
+    def _vote(self, enough: np.ndarray, upper: np.ndarray, lower: np.ndarray, z: np.ndarray, px: np.ndarray,
+              r: np.ndarray) -> StrategyVotes:
+        p = self.p
+        pct_b = ratio(px - lower, upper - lower)
         flat = ~(upper > lower)
         stretch = np.clip(np.abs(z) / p.z_full, 0.0, 1.0)
         low_z = z <= -p.band_k

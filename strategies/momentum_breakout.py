@@ -5,10 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import lag, last, make_votes, ratio
+from strategies.base import abstain, lag, last, make_votes, ratio
 from strategies.config import MomentumBreakoutParams
 from strategies.features import candles, history
+from strategies.stream.state import Needs, StreamState
 from strategies.types import Inputs, MarketView, StrategyVotes
+
+
+def _median(w: np.ndarray) -> np.ndarray:
+    """``np.median(w, axis=1)``, by a sort (numpy's SIMD sort of short rows is several times
+    faster than its median): NaN where a row holds one (sorted last)."""
+    s = np.sort(w, axis=1)
+    n = s.shape[1]
+    med = s[:, n // 2] if n % 2 else (s[:, n // 2 - 1] + s[:, n // 2]) / 2
+    return np.where(np.isnan(s[:, -1]), np.nan, med)
 
 
 class MomentumBreakout:
@@ -27,22 +37,44 @@ class MomentumBreakout:
         p = self.p
         c = candles(view, 1)
         need = self.required_bars()
-        n = c.n_tokens
-        enough = history(c) >= need
         if c.n_bars < need:
-            return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
-        hi = c.high[:, -need:]
-        lo = c.low[:, -need:]
-        close = c.close[:, -need:]
-        vol = c.volume[:, -need:]
-        prior_high = np.max(hi[:, -1 - p.lookback_bars:-1], axis=1)
-        prior_low = np.min(lo[:, -1 - p.lookback_bars:-1], axis=1)
-        med_vol = np.median(vol[:, -1 - p.volume_lookback_bars:-1], axis=1)
-        surge = ratio(last(vol), med_vol)
-        surge = np.where((med_vol == 0) & (last(vol) > 0), p.volume_surge, surge)
-        px = last(close)
-        roc_f = ratio(px, lag(close, p.roc_fast_bars)) - 1.0
-        roc_s = ratio(px, lag(close, p.roc_slow_bars)) - 1.0
+            return abstain(self.name, c.n_tokens)
+        hi, lo, close, vol = (x[:, -need:] for x in (c.high, c.low, c.close, c.volume))
+        return self._vote(history(c) >= need, np.max(hi[:, -1 - p.lookback_bars:-1], axis=1),
+                          np.min(lo[:, -1 - p.lookback_bars:-1], axis=1),
+                          np.median(vol[:, -1 - p.volume_lookback_bars:-1], axis=1), last(vol), last(close),
+                          lag(close, p.roc_fast_bars), lag(close, p.roc_slow_bars))
+
+    def needs(self, need: Needs) -> None:
+        p = self.p
+        t = need.on(1)
+        t.window(self.required_bars())
+        t.extremes.update({("high", p.lookback_bars, True), ("low", p.lookback_bars, False)})
+
+    def stream_votes(self, st: StreamState, view: MarketView) -> StrategyVotes:
+        p = self.p
+        need = self.required_bars()
+        if view.candles.n_bars < need:
+            return abstain(self.name, st.n)
+        one = st.tf[1]
+        r = one.src.ring
+        return self._vote(st.minute.history(view.candles.n_bars) >= need,
+                          one.extremes[("high", p.lookback_bars, True)].prev,
+                          one.extremes[("low", p.lookback_bars, False)].prev,
+                          _median(r.last("volume_usd", p.volume_lookback_bars + 1)[:, :-1]),
+                          r.lag("volume_usd", 0), r.lag("close", 0), r.lag("close", p.roc_fast_bars),
+                          r.lag("close", p.roc_slow_bars))
+
+    def _vote(self, enough: np.ndarray, prior_high: np.ndarray, prior_low: np.ndarray, med_vol: np.ndarray,
+              last_vol: np.ndarray, px: np.ndarray, lag_fast: np.ndarray, lag_slow: np.ndarray) -> StrategyVotes:
+        """Votes from the extremes of the ``lookback_bars`` before the newest bar, the median volume
+        of the ``volume_lookback_bars`` before it, the newest volume and close, and the closes
+        ``roc_fast_bars`` and ``roc_slow_bars`` back."""
+        p = self.p
+        surge = ratio(last_vol, med_vol)
+        surge = np.where((med_vol == 0) & (last_vol > 0), p.volume_surge, surge)
+        roc_f = ratio(px, lag_fast) - 1.0
+        roc_s = ratio(px, lag_slow) - 1.0
         up = enough & (px > prior_high)
         down = enough & (px < prior_low)
         agree_up = (roc_f > 0) & (roc_s > 0)

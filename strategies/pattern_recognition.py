@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import make_votes
+from strategies.base import abstain, make_votes
 from strategies.config import PatternRecognitionParams
 from strategies.features import candles, history
+from strategies.stream.state import Needs, StreamState
 from strategies.types import Inputs, MarketView, StrategyVotes
 
 #: Score each pattern contributes (its reliability as a signal). Fixed design weights, not
@@ -51,13 +52,10 @@ class PatternRecognition:
 
     def evaluate(self, view: MarketView) -> StrategyVotes:
         p = self.p
-        tf = p.timeframe_minutes
-        c = candles(view, tf)
-        n = c.n_tokens
+        c = candles(view, p.timeframe_minutes)
         L = p.lookback_bars
         if c.n_bars < L:
-            return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
-        enough = history(c) >= L
+            return abstain(self.name, c.n_tokens)
         o, h, lo, cl = (c[k][:, -L:] for k in ("open", "high", "low", "close"))
         k = p.pivot_bars
         w = 2 * k + 1
@@ -68,12 +66,50 @@ class PatternRecognition:
         piv_l = np.zeros_like(h, dtype=bool)
         piv_h[:, k:L - k] = h[:, k:L - k] >= win_h
         piv_l[:, k:L - k] = lo[:, k:L - k] <= win_l
+        return self._vote(history(c) >= L, o, h, lo, cl, piv_h, piv_l)
+
+    def needs(self, need: Needs) -> None:
+        p = self.p
+        t = need.on(p.timeframe_minutes)
+        t.window(p.lookback_bars)
+        t.pivots[p.pivot_bars] = max(t.pivots.get(p.pivot_bars, 1), p.lookback_bars - 2 * p.pivot_bars)
+
+    def stream_votes(self, st: StreamState, view: MarketView) -> StrategyVotes:
+        p = self.p
+        L = p.lookback_bars
+        bars = view.candles.bars_at(p.timeframe_minutes * 60)
+        if bars < L:
+            return abstain(self.name, st.n)
+        t = st.tf[p.timeframe_minutes]
+        # the votes move only when a bar of the timeframe completes
+        return st.memo((self.name, t.src.closes if p.timeframe_minutes > 1 else st.ts, bars),
+                       lambda: self._stream_vote(st, bars))
+
+    def _stream_vote(self, st: StreamState, bars: int) -> StrategyVotes:
+        p = self.p
+        L, k = p.lookback_bars, p.pivot_bars
+        t = st.tf[p.timeframe_minutes]
+        src = t.src
+        o, h, lo, cl = (src.ring.last(c, L) for c in ("open", "high", "low", "close"))
+        fh, fl = t.pivots[k].flags(L - 2 * k)
+        piv_h = np.zeros((st.n, L), dtype=bool)
+        piv_l = np.zeros((st.n, L), dtype=bool)
+        piv_h[:, k:L - k] = fh
+        piv_l[:, k:L - k] = fl
+        return self._vote(src.history(bars) >= L, o, h, lo, cl, piv_h, piv_l)
+
+    def _vote(self, enough: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, cl: np.ndarray,
+              piv_h: np.ndarray, piv_l: np.ndarray) -> StrategyVotes:
+        """Votes from the last ``lookback_bars`` cleaned bars of the timeframe and their pivots."""
+        p = self.p
+        tf = p.timeframe_minutes
+        n = enough.shape[0]
         h1, h0 = _last_two(piv_h)
         l1, l0 = _last_two(piv_l)
         sh1, sh0 = _take(h, h1), _take(h, h0)
         sl1, sl0 = _take(lo, l1), _take(lo, l0)
         px = cl[:, -1]
-        body = np.abs(cl - o)
+        body = np.abs(cl[:, -2:] - o[:, -2:])
         hits = np.zeros((len(_PATTERNS), n), dtype=bool)
         hits[0] = (sh1 > sh0) & (sl1 > sl0)
         hits[1] = (sh1 < sh0) & (sl1 < sl0)

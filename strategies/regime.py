@@ -7,25 +7,60 @@ token's drawdown and spikes in cross-token return correlation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 
 from strategies import indicators as ind
 from strategies.base import last
-from strategies.config import RegimeConfig
+from strategies.config import REGIMES, RegimeConfig
 from strategies.features import cached, candles, history
+from strategies.stream.state import Needs, StreamState
 from strategies.types import MarketView
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class Regimes:
-    """Per-token regime labels and confidences (aligned with ``view.mints``) plus the market's."""
+    """Per-token regime labels and confidences (aligned with ``view.mints``) plus the market's.
 
-    labels: tuple[str, ...]
-    confidence: np.ndarray
-    market: str
-    market_confidence: float
+    ``codes`` index ``REGIMES`` (what the ensemble gates on); ``labels`` are the names."""
+
+    __slots__ = ("_labels", "codes", "confidence", "market", "market_confidence")
+
+    def __init__(self, codes: np.ndarray, confidence: np.ndarray, market: str, market_confidence: float) -> None:
+        self.codes = np.asarray(codes, dtype=np.int8)
+        self.confidence = confidence
+        self.market = market
+        self.market_confidence = market_confidence
+        self._labels: tuple[str, ...] | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        if self._labels is None:
+            self._labels = tuple(_NAMES[self.codes].tolist())
+        return self._labels
+
+    def labels_lazy(self) -> Sequence[str]:
+        """``labels`` as a sequence that names a token's regime only when it is read."""
+        return _Labels(self.codes)
+
+
+class _Labels(Sequence[str]):
+    __slots__ = ("_codes",)
+
+    def __init__(self, codes: np.ndarray) -> None:
+        self._codes = codes
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return tuple(REGIMES[int(c)] for c in self._codes[i])
+        return REGIMES[int(self._codes[i])]
+
+
+_NAMES = np.array(REGIMES, dtype=object)
+_CODE = {name: np.int8(i) for i, name in enumerate(REGIMES)}
 
 
 def required_bars(cfg: RegimeConfig) -> int:
@@ -34,18 +69,29 @@ def required_bars(cfg: RegimeConfig) -> int:
 
 def _mean_pairwise_correlation(r: np.ndarray) -> float:
     """Average correlation over token pairs of the rows of ``r`` (rows with NaN/zero variance are
-    left out), in O(tokens x bars)."""
-    ok = np.isfinite(r).all(axis=1)
-    r = r[ok]
-    sd = r.std(axis=1)
-    r = r[sd > 0]
-    m = r.shape[0]
+    left out), in O(tokens x bars): with ``z`` each row standardised, the sum over pairs is
+    ``(sum_t (sum_i z_it)^2 - m t) / 2``."""
+    r = r[np.isfinite(r).all(axis=1)]
+    t = r.shape[1]
+    dev = r - r.mean(axis=1, keepdims=True)
+    sd = np.sqrt(np.einsum("ij,ij->i", dev, dev) / t)
+    keep = sd > 0
+    m = int(keep.sum())
     if m < 2:
         return 0.0
-    z = (r - r.mean(axis=1, keepdims=True)) / r.std(axis=1, keepdims=True)
-    t = z.shape[1]
-    tot = np.sum(z.sum(axis=0) ** 2)
-    return float((tot - m * t) / (m * (m - 1) * t))
+    col = np.einsum("it,i->t", dev[keep], 1.0 / sd[keep])  # sum_i z_it
+    tot = float(np.dot(col, col))
+    return (tot - m * t) / (m * (m - 1) * t)
+
+
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-D array (its partition and mean of the middle two), without its checks."""
+    n = x.shape[0]
+    k = n // 2
+    if n % 2:
+        return float(np.partition(x, k)[k])
+    p = np.partition(x, (k - 1, k))
+    return float((p[k - 1] + p[k]) / 2)
 
 
 def detect(view: MarketView, cfg: RegimeConfig, settle_periods: int) -> Regimes:
@@ -53,11 +99,16 @@ def detect(view: MarketView, cfg: RegimeConfig, settle_periods: int) -> Regimes:
     return cached(view, ("regime", cfg, settle_periods), lambda: _detect(view, cfg, settle_periods))
 
 
+def _unknown(n: int) -> Regimes:
+    return Regimes(np.full(n, _CODE["unknown"]), np.zeros(n), "unknown", 0.0)
+
+
 def _detect(view: MarketView, cfg: RegimeConfig, settle: int) -> Regimes:
+    """The full-window reference: every input recomputed from the view's candles."""
     c = candles(view, 1)
     n = c.n_tokens
     if c.n_bars < required_bars(cfg) + 1:
-        return Regimes(("unknown",) * n, np.zeros(n), "unknown", 0.0)
+        return _unknown(n)
     enough = history(c) >= required_bars(cfg) + 1
     t = cfg.adx_period * (settle + 2)
     adx, pdi, mdi = (last(x) for x in ind.adx_di(c.tm("high")[:, -t:], c.tm("low")[:, -t:],
@@ -71,21 +122,52 @@ def _detect(view: MarketView, cfg: RegimeConfig, settle: int) -> Regimes:
         lr = np.diff(np.log(np.where(tail > 0, tail, np.nan)), axis=1)
     var = ind.sma(lr[:, -(tv - 1):] ** 2, cfg.vol_period)
     hist_n = min(cfg.vol_history_bars, var.shape[1] - 1)
-    past = var[:, -hist_n - 1:-1]
-    valid = np.isfinite(past)
-    below = np.sum(valid & (past < var[:, -1:]), axis=1)
-    vol_pct = np.where(valid.sum(axis=1) > 0, below / np.maximum(valid.sum(axis=1), 1), np.nan)
-    # crisis: fast drawdown from the window's high
+    vol_pct = _rank(var[:, -hist_n - 1:-1], var[:, -1])
     win = c.close[:, -(cfg.crisis_window_bars + 1):]
-    drop = 1.0 - win[:, -1] / np.fmax.reduce(win, axis=1)
+    return classify(cfg, enough, adx, pdi, mdi, chop, vol_pct, win[:, -1], np.fmax.reduce(win, axis=1), win[:, 0],
+                    lr[:, -cfg.correlation_bars:])
+
+
+def _rank(past: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """Share of the finite ``past`` values below ``now`` (NaN when none is finite). The values are
+    variances (>= 0, +inf or NaN), so a value below ``now`` is always finite."""
+    below = np.count_nonzero(past < now[:, None], axis=1)
+    count = np.count_nonzero(np.isfinite(past), axis=1)
+    return np.where(count > 0, below / np.maximum(count, 1), np.nan)
+
+
+def _stream_chop(st: StreamState, n: int) -> np.ndarray:
+    """``indicators.choppiness`` of the last ``n + 1`` bars at the newest one, from the state: the
+    sum of the last ``n`` true ranges over the range of the last ``n`` highs and lows (carried in
+    O(1); a window holding a NaN belongs to a token younger than ``n`` bars, which is NaN anyway)."""
+    one = st.tf[1]
+    m = st.minute
+    s = m.ring.last("tr", n).sum(axis=1)
+    rng = one.extremes[("high", n, True)].value - one.extremes[("low", n, False)].value
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(rng > 0, s / np.where(rng > 0, rng, 1.0), np.nan)
+        out = np.where(rng > 0, 100.0 * np.log10(np.maximum(ratio, 1.0)) / np.log10(n), 100.0)
+    out[np.isnan(s) | np.isnan(rng) | (m.age < n)] = np.nan
+    return out
+
+
+def classify(cfg: RegimeConfig, enough: np.ndarray, adx: np.ndarray, pdi: np.ndarray, mdi: np.ndarray,
+             chop: np.ndarray, vol_pct: np.ndarray, close: np.ndarray, high: np.ndarray, first: np.ndarray,
+             lr: np.ndarray) -> Regimes:
+    """Labels from the per-token inputs: ADX/DI, choppiness, volatility percentile, the newest
+    close, the highest close and the first close of the crisis window, and the latest one-minute
+    log returns (``lr``, for correlation). Shared by the full-window and the incremental path."""
+    n = enough.shape[0]
+    # crisis: fast drawdown from the window's high
+    drop = 1.0 - close / high
     token_crisis = enough & (drop >= cfg.token_crisis_drop)
-    ret = win[:, -1] / win[:, 0] - 1.0
+    ret = close / first - 1.0
     live = enough & np.isfinite(ret)
     market, mconf = "ranging", 0.5
-    if live.sum() >= 1:
-        med = float(np.median(ret[live]))
-        corr = (_mean_pairwise_correlation(lr[live][:, -cfg.correlation_bars:])
-                if live.sum() >= cfg.min_market_tokens else 0.0)
+    k = int(live.sum())
+    if k >= 1:
+        med = _median(ret[live])
+        corr = _mean_pairwise_correlation(lr[live]) if k >= cfg.min_market_tokens else 0.0
         if med <= -cfg.market_crisis_drop:
             market, mconf = "crisis", min(1.0, med / -cfg.market_crisis_drop / 2 + 0.5)
         elif corr >= cfg.correlation_spike and med < 0:
@@ -93,21 +175,57 @@ def _detect(view: MarketView, cfg: RegimeConfig, settle: int) -> Regimes:
         else:
             market, mconf = "ranging" if abs(med) < cfg.market_crisis_drop / 3 else (
                 "trending_up" if med > 0 else "trending_down"), 0.5
-    trending = (adx >= cfg.adx_trend) & ~(chop >= cfg.chop_choppy)
-    choppy = (chop >= cfg.chop_choppy) | (vol_pct >= cfg.vol_high_percentile)
-    labels = np.full(n, "ranging", dtype=object)
+    with np.errstate(invalid="ignore"):
+        trending = (adx >= cfg.adx_trend) & ~(chop >= cfg.chop_choppy)
+        choppy = (chop >= cfg.chop_choppy) | (vol_pct >= cfg.vol_high_percentile)
+    codes = np.full(n, _CODE["ranging"])
     conf = np.clip((cfg.adx_trend - adx) / cfg.adx_trend + 0.5, 0.2, 1.0)
-    labels[choppy] = "choppy"
+    codes[choppy] = _CODE["choppy"]
     conf = np.where(choppy, np.clip(np.maximum(chop / 100, vol_pct), 0.5, 1.0), conf)
-    labels[trending & (pdi >= mdi)] = "trending_up"
-    labels[trending & (pdi < mdi)] = "trending_down"
+    codes[trending & (pdi >= mdi)] = _CODE["trending_up"]
+    codes[trending & (pdi < mdi)] = _CODE["trending_down"]
     conf = np.where(trending, np.clip(adx / (2 * cfg.adx_trend), 0.5, 1.0), conf)
     crisis = token_crisis | (market == "crisis")
-    labels[crisis] = "crisis"
+    codes[crisis] = _CODE["crisis"]
     conf = np.where(token_crisis, np.clip(drop / cfg.token_crisis_drop / 2 + 0.5, 0, 1),
                     np.where(crisis, mconf, conf))
     unknown = ~enough | ~np.isfinite(adx)
-    labels[unknown & ~crisis] = "unknown"
+    codes[unknown & ~crisis] = _CODE["unknown"]
     conf = np.where(unknown & ~crisis, 0.0, conf)
-    conf = np.nan_to_num(conf, nan=0.0)
-    return Regimes(tuple(labels.tolist()), conf, market, float(mconf))
+    conf = np.where(np.isnan(conf), 0.0, conf)  # conf is clipped: no inf to map
+    return Regimes(codes, conf, market, float(mconf))
+
+
+def needs(need: Needs, cfg: RegimeConfig) -> None:
+    """What the incremental path carries for ``stream_detect``."""
+    t = need.on(1)
+    t.adx.add(cfg.adx_period)
+    t.extremes.update({("high", cfg.chop_period, True), ("low", cfg.chop_period, False),
+                       ("close", cfg.crisis_window_bars + 1, True)})
+    t.window(max(cfg.chop_period + 1, cfg.crisis_window_bars + 1, cfg.correlation_bars, cfg.vol_period))
+    key = ("lr2", cfg.vol_period)
+    t.means[key] = max(t.means.get(key, 1), cfg.vol_history_bars + 1)
+
+
+def stream_detect(st: StreamState, view: MarketView, cfg: RegimeConfig) -> Regimes:
+    """``detect`` from the incremental state (the same values; ADX carried bar by bar)."""
+    n = st.n
+    if view.candles.n_bars < required_bars(cfg) + 1:
+        return _unknown(n)
+    one = st.tf[1]
+    m = st.minute
+    enough = m.history(view.candles.n_bars) >= required_bars(cfg) + 1
+    a = one.adx[cfg.adx_period]
+    ring = m.ring
+    chop = _stream_chop(st, cfg.chop_period)
+    mean = one.means[("lr2", cfg.vol_period)]
+    var = mean.ring.last("mean", cfg.vol_history_bars + 1)
+    now = var[:, -1]
+    below = np.count_nonzero(var[:, :-1] < now[:, None], axis=1)
+    count = mean.finite - np.isfinite(now)  # finite values among the past ones
+    vol_pct = np.where(count > 0, below / np.maximum(count, 1), np.nan)
+    # the crisis window's high: NaN-propagating where the reference skips NaN, which differs only
+    # for tokens younger than the window, never ``enough``
+    w = cfg.crisis_window_bars + 1
+    return classify(cfg, enough, a.adx, a.pdi, a.mdi, chop, vol_pct, m.close, one.extremes[("close", w, True)].value,
+                    ring.lag("close", cfg.crisis_window_bars), ring.last("lr", cfg.correlation_bars))

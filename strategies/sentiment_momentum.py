@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import make_votes, ratio
+from strategies.base import abstain, make_votes, ratio
 from strategies.config import SentimentMomentumParams
 from strategies.features import candles, history, snapshot_or_last
+from strategies.stream.state import Needs, StreamState
 from strategies.types import Inputs, MarketView, StrategyVotes
 
 
@@ -26,33 +27,59 @@ class SentimentMomentum:
         return self.p.window_bars
 
     def evaluate(self, view: MarketView) -> StrategyVotes:
-        p = self.p
+        w = self.p.window_bars
         c = candles(view, 1)
-        n = c.n_tokens
-        if c.n_bars < p.window_bars:
-            return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
-        enough = history(c) >= p.window_bars
-        w = p.window_bars
-        half = w // 2
-        buys, sells = c["buys"][:, -w:], c["sells"][:, -w:]
-        tb, ts_ = np.nansum(buys, axis=1), np.nansum(sells, axis=1)
+        if c.n_bars < w:
+            return abstain(self.name, c.n_tokens)
+        boosts = c.get("boosts_active")
+        return self._vote(history(c) >= w, c["buys"][:, -w:], c["sells"][:, -w:],
+                          snapshot_or_last(view, "trending_rank"),
+                          None if boosts is None else boosts[:, -1] - boosts[:, -w])
+
+    def needs(self, need: Needs) -> None:
+        need.on(1).window(self.p.window_bars)
+
+    def stream_votes(self, st: StreamState, view: MarketView) -> StrategyVotes:
+        w = self.p.window_bars
+        if view.candles.n_bars < w:
+            return abstain(self.name, st.n)
+        m = st.minute
+        r = m.ring
+        cols = view.candles.columns
+        rank = view.snapshot.get("trending_rank")
+        if rank is not None:
+            rank = np.asarray(rank, dtype=np.float64)
+        elif "trending_rank" in cols:
+            rank = m.rank
+        return self._vote(m.history(view.candles.n_bars) >= w, r.last("buys", w), r.last("sells", w), rank,
+                          r.lag("boosts_active", 0) - r.lag("boosts_active", w - 1) if "boosts_active" in cols
+                          else None)
+
+    def _vote(self, enough: np.ndarray, buys: np.ndarray, sells: np.ndarray, rank: np.ndarray | None,
+              d_boost: np.ndarray | None) -> StrategyVotes:
+        """Votes from the last ``window_bars`` buy/sell counts, the trending rank and the change of
+        boosts over the window (None when the data has no such column)."""
+        p = self.p
+        n = enough.shape[0]
+        half = p.window_bars // 2
+        # flows are 0 after a token's first bar: a window holds NaN only for tokens without enough
+        # history, whose votes are 0 whatever these sums are
+        tb, ts_ = buys.sum(axis=1), sells.sum(axis=1)
         trades = tb + ts_
         imb = ratio(tb - ts_, trades)
-        rb, rs = np.nansum(buys[:, half:], axis=1), np.nansum(sells[:, half:], axis=1)
-        eb, es = np.nansum(buys[:, :half], axis=1), np.nansum(sells[:, :half], axis=1)
+        rb, rs = buys[:, half:].sum(axis=1), sells[:, half:].sum(axis=1)
+        eb, es = buys[:, :half].sum(axis=1), sells[:, :half].sum(axis=1)
         imb_acc = ratio(rb - rs, rb + rs) - ratio(eb - es, eb + es)
         has_flow = trades >= p.min_trades
         parts = [np.where(has_flow, np.clip(imb / p.imbalance_full, -1, 1), np.nan),
                  np.where(has_flow, np.clip(imb_acc / p.imbalance_full, -1, 1) * 0.5, np.nan)]
-        rank = snapshot_or_last(view, "trending_rank")
         if rank is not None:
             parts.append(np.where(np.isfinite(rank) & (rank <= p.trending_top),
                                   1.0 - (rank - 1) / p.trending_top, np.nan))
-        boosts = c.get("boosts_active")
-        d_boost = np.full(n, np.nan)
-        if boosts is not None:
-            d_boost = boosts[:, -1] - boosts[:, -w]
+        if d_boost is not None:
             parts.append(np.where(d_boost != 0, np.clip(d_boost, -1, 1) * 0.5, np.nan))
+        else:
+            d_boost = np.full(n, np.nan)
         stack = np.vstack(parts)
         avail = np.isfinite(stack)
         count = avail.sum(axis=0)

@@ -6,19 +6,43 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import make_votes, ratio
+from strategies.base import abstain, make_votes, ratio
 from strategies.config import StatisticalArbitrageParams
 from strategies.features import candles, history
+from strategies.stream.state import Needs, StreamState
 from strategies.types import Inputs, MarketView, StrategyVotes
 
 
-def _basket_log_index(logp: np.ndarray, min_tokens: int) -> np.ndarray:
-    """Cumulative mean log return of tokens with data on both bars (NaN where too few)."""
-    r = np.diff(logp, axis=1)
+def _basket_sums(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per bar, the sum of the one-bar log returns ``r`` of the tokens that have one (added token
+    after token, in row order) and how many there are."""
     ok = np.isfinite(r)
-    cnt = ok.sum(axis=0)
-    mean_r = np.where(cnt >= min_tokens, np.where(ok, r, 0.0).sum(axis=0) / np.maximum(cnt, 1), np.nan)
-    return np.concatenate([[0.0], np.cumsum(mean_r)])
+    return np.where(ok, r, 0.0).sum(axis=0), ok.sum(axis=0)
+
+
+def _spread_stats(spread: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of each row's spread ``d[0..P]``: the z-score of ``d[P]`` within ``Y = d[1..P]``, their
+    (population) standard deviation, and the AR(1) slope of the change ``d[j+1] - d[j]`` on the
+    level ``X = d[0..P-1]``. The spread is moved to start at 0 (precise whatever the price level);
+    ``Y`` is summed twice (its mean, then its deviations), and ``X``'s sums follow from ``Y``'s
+    (the two share all but one bar each), so four passes over the window do. NaN anywhere: NaN."""
+    d = spread - spread[:, :1]
+    p = d.shape[1] - 1
+    y = d[:, 1:]
+    ysum = y.sum(axis=1)
+    my = ysum / p
+    yc = y - my[:, None]
+    syy = np.einsum("ij,ij->i", yc, yc)
+    sd = np.sqrt(syy / p)
+    last = d[:, -1]
+    z = ratio(last - my, sd)
+    mx = (ysum - last) / p  # d[0] is 0
+    # sum over X of (d - mx)^2, from Y's: swap the last bar for the first, then the mean
+    sxx = syy - (last - my) ** 2 + my ** 2 - p * (mx - my) ** 2
+    # sum(xc * (dd - mean(dd))) with dd = y - x, xc = x - mx, is sum(xc * y) - sxx (sum(xc) is 0)
+    sxy = np.einsum("ij,ij->i", d[:, :-1], y) - mx * ysum
+    phi = ratio(sxy - sxx, sxx)
+    return z, sd, phi
 
 
 class StatisticalArbitrage:
@@ -35,34 +59,80 @@ class StatisticalArbitrage:
     def evaluate(self, view: MarketView) -> StrategyVotes:
         p = self.p
         c = candles(view, 1)
-        n = c.n_tokens
         if c.n_bars < p.period + 1:
-            return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
-        enough = history(c) >= p.period + 1
+            return abstain(self.name, c.n_tokens)
         with np.errstate(invalid="ignore", divide="ignore"):
             logp = np.log(np.where(c.close[:, -(p.period + 1):] > 0, c.close[:, -(p.period + 1):], np.nan))
             alt = c.get("alt_close")
             alt_log = (np.log(np.where(alt[:, -(p.period + 1):] > 0, alt[:, -(p.period + 1):], np.nan))
                        if alt is not None else np.full_like(logp, np.nan))
-        use_pool = np.isfinite(alt_log).all(axis=1)
-        idx = _basket_log_index(logp, p.min_basket_tokens)
-        basket_ok = np.isfinite(idx).all()
-        # basket beta of each token (OLS on one-bar log returns)
-        rm = np.diff(idx)
-        ri = np.diff(logp, axis=1)
-        rmc = rm - rm.mean() if basket_ok else np.zeros_like(rm)
-        ri_mean = ratio(np.nansum(ri, axis=1), np.isfinite(ri).sum(axis=1).astype(np.float64))
-        beta = ratio(np.nansum((ri - ri_mean[:, None]) * rmc[None, :], axis=1),
-                     np.full(n, np.sum(rmc * rmc)))
-        basket_spread = logp - beta[:, None] * idx[None, :] if basket_ok else np.full_like(logp, np.nan)
-        spread = np.where(use_pool[:, None], logp - alt_log, basket_spread)
-        s = spread[:, 1:]
-        mu = s.mean(axis=1)
-        sd = s.std(axis=1)
-        z = ratio(s[:, -1] - mu, sd)
-        lagged = spread[:, :-1] - spread[:, :-1].mean(axis=1, keepdims=True)
-        ds = np.diff(spread, axis=1)
-        phi = ratio(np.sum(lagged * (ds - ds.mean(axis=1, keepdims=True)), axis=1), np.sum(lagged * lagged, axis=1))
+        r = np.diff(logp, axis=1)
+        return self._vote(history(c) >= p.period + 1, logp, r, _basket_sums(r), alt_log,
+                          np.isfinite(alt_log).all(axis=1))
+
+    def needs(self, need: Needs) -> None:
+        t = need.on(1)
+        t.window(self.p.period + 1)
+        t.finite.add(("alt_log", self.p.period + 1))
+
+    def stream_votes(self, st: StreamState, view: MarketView) -> StrategyVotes:
+        p = self.p
+        if view.candles.n_bars < p.period + 1:
+            return abstain(self.name, st.n)
+        m = st.minute
+        ring = m.ring
+        has_alt = "alt_close" in view.candles.columns
+        return self._vote(m.history(view.candles.n_bars) >= p.period + 1, ring.last("logc", p.period + 1),
+                          ring.last("lr", p.period), self._stream_basket(st), ring.last("alt_log", p.period + 1),
+                          st.tf[1].finite[("alt_log", p.period + 1)].count == p.period + 1 if has_alt
+                          else np.zeros(st.n, dtype=bool))
+
+    def _stream_basket(self, st: StreamState) -> tuple[np.ndarray, np.ndarray]:
+        """``_basket_sums`` of the window, carried across bars: the newest bar's column is added
+        (token after token, as the column sum of the window adds them) and the oldest dropped; the
+        whole window is summed again after any change of the rows."""
+        ts = st.ts
+        assert ts is not None
+        r = st.minute.ring.last("lr", self.p.period)
+        held = st.shared.get(self.name)
+        if isinstance(held, tuple) and held[0] == ts:
+            return held[1], held[2]
+        if isinstance(held, tuple) and held[0] == ts - 60:
+            new = r[:, -1]
+            ok = np.isfinite(new)
+            num = np.concatenate([held[1][1:], np.cumsum(np.where(ok, new, 0.0))[-1:]])
+            cnt = np.concatenate([held[2][1:], [ok.sum()]])
+        else:
+            num, cnt = _basket_sums(r)
+        st.shared[self.name] = (ts, num, cnt)
+        return num, cnt
+
+    def _vote(self, enough: np.ndarray, logp: np.ndarray, r: np.ndarray, basket: tuple[np.ndarray, np.ndarray],
+              alt_log: np.ndarray, use_pool: np.ndarray) -> StrategyVotes:
+        """Votes from the log closes of the last ``period + 1`` bars, their one-bar returns, the
+        basket's return sums and counts per bar, and the second pool's log closes where every one of
+        them is known (``use_pool``)."""
+        p = self.p
+        n = enough.shape[0]
+        num, cnt = basket
+        mean_r = np.where(cnt >= p.min_basket_tokens, num / np.maximum(cnt, 1), np.nan)
+        idx = np.concatenate([[0.0], np.cumsum(mean_r)])
+        basket_ok = bool(np.isfinite(idx).all())
+        # basket beta of each token (OLS on one-bar log returns); a token with a gap gets NaN, and
+        # so does its spread
+        if basket_ok:
+            rm = np.diff(idx)
+            rmc = rm - rm.mean()
+            ri_mean = (logp[:, -1] - logp[:, 0]) / p.period  # the mean one-bar return
+            # einsum, not BLAS: a multithreaded gemv waits for a second core on a busy machine
+            beta = ratio(np.einsum("ij,j->i", r, rmc) - ri_mean * rmc.sum(), np.full(n, np.sum(rmc * rmc)))
+            spread = logp - beta[:, None] * idx[None, :]
+        else:
+            spread = np.full(logp.shape, np.nan)
+        pool = np.flatnonzero(use_pool)
+        if pool.size:
+            spread[pool] = logp[pool] - alt_log[pool]
+        z, sd, phi = _spread_stats(spread)
         with np.errstate(invalid="ignore", divide="ignore"):
             half_life = np.where((phi < 0) & (phi > -1), -np.log(2.0) / np.log1p(phi), np.inf)
         reverting = half_life <= p.max_half_life_bars

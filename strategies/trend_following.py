@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from strategies import indicators as ind
-from strategies.base import last, make_votes
+from strategies.base import abstain, last, make_votes
 from strategies.config import TrendFollowingParams
 from strategies.features import cached, candles, history
+from strategies.stream.state import Needs, StreamState
 from strategies.types import Inputs, MarketView, StrategyVotes
 
 
@@ -27,17 +28,43 @@ class TrendFollowing:
         p = self.p
         tf = p.timeframe_minutes
         c = candles(view, tf)
-        n = c.n_tokens
-        enough = history(c) >= self.required_bars()
         if c.n_bars < self.required_bars():
-            return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
-        close = c.close
+            return abstain(self.name, c.n_tokens)
         fast, mid, slow = ind.emas(c.tm("close"), (p.fast, p.mid, p.slow))
-        f, m, s = last(fast), last(mid), last(slow)
-        m_prev = mid[:, -2]
         a = last(cached(view, ("adx", tf, p.adx_period),
                         lambda: ind.adx_di(c.tm("high"), c.tm("low"), c.tm("close"), p.adx_period))[0])
-        px = last(close)
+        return self._vote(history(c) >= self.required_bars(), last(fast), last(mid), last(slow), mid[:, -2], a,
+                          last(c.close))
+
+    def needs(self, need: Needs) -> None:
+        t = need.on(self.p.timeframe_minutes)
+        t.emas.update((self.p.fast, self.p.mid, self.p.slow))
+        t.adx.add(self.p.adx_period)
+
+    def stream_votes(self, st: StreamState, view: MarketView) -> StrategyVotes:
+        p = self.p
+        t = st.tf[p.timeframe_minutes]
+        bars = view.candles.bars_at(p.timeframe_minutes * 60)
+        if bars < self.required_bars():
+            return abstain(self.name, st.n)
+        # the votes move only when a bar of the timeframe completes
+        return st.memo((self.name, t.src.closes if p.timeframe_minutes > 1 else st.ts, bars),
+                       lambda: self._stream_vote(st, bars))
+
+    def _stream_vote(self, st: StreamState, bars: int) -> StrategyVotes:
+        p = self.p
+        t = st.tf[p.timeframe_minutes]
+        emas = t.emas
+        assert emas is not None
+        col = {q: i for i, q in enumerate(emas.periods)}
+        v = emas.value
+        return self._vote(t.src.history(bars) >= self.required_bars(), v[:, col[p.fast]], v[:, col[p.mid]],
+                          v[:, col[p.slow]], emas.prev[:, col[p.mid]], t.adx[p.adx_period].adx, t.src.close)
+
+    def _vote(self, enough: np.ndarray, f: np.ndarray, m: np.ndarray, s: np.ndarray, m_prev: np.ndarray,
+              a: np.ndarray, px: np.ndarray) -> StrategyVotes:
+        p = self.p
+        tf = p.timeframe_minutes
         strength = np.clip((a - p.adx_min) / (p.adx_full - p.adx_min), 0.0, 1.0)
         strong = a >= p.adx_min
         up = (f > m) & (m > s) & (px > f) & (m >= m_prev)

@@ -154,6 +154,10 @@ class Panel:
         ts = self.ts[sl][::k] // bar_seconds * bar_seconds if b else self.ts[:0]
         return ts, cols
 
+    def bars_at(self, bar_seconds: int) -> int:
+        """How many bars of ``bar_seconds`` the causal resample holds (this panel's bars when equal)."""
+        return self.n_bars if bar_seconds == self.bar_seconds else self._buckets(bar_seconds)[2]
+
     def _buckets(self, bar_seconds: int) -> tuple[int, int, int]:
         """``(source bars per bucket, index of the first complete bucket's first bar, complete
         buckets)``."""
@@ -408,3 +412,103 @@ class Decision:
     def explain(self, top: int = 3) -> str:
         ranked = sorted(self.votes, key=lambda v: -abs(v.score * v.confidence * v.weight))
         return "; ".join(f"{v.strategy}: {v.reason}" for v in ranked[:top] if v.score != 0)
+
+
+_ACTIONS = (Action.BUY, Action.SELL, Action.HOLD)
+
+
+class Decisions(Sequence[Decision]):
+    """The ensemble's decisions for every token of a view, as a read-only sequence aligned with
+    ``mints``. A ``Decision`` is built on first access: a cycle decides on ~1,000 tokens but the
+    engine reads the few it acts on (``where``) and those of open positions (``by_mint``).
+    Equal to any sequence of equal decisions."""
+
+    __slots__ = ("_built", "_index", "_table", "action_codes", "combined", "confidence", "mints", "regimes")
+
+    def __init__(self, mints: tuple[str, ...], action_codes: np.ndarray, combined: np.ndarray,
+                 confidence: np.ndarray, regimes: Sequence[str], table: VoteTable) -> None:
+        self.mints = mints
+        self.action_codes = action_codes  # index into (BUY, SELL, HOLD)
+        self.combined = combined
+        self.confidence = confidence
+        self.regimes = regimes
+        self._table = table
+        self._built: dict[int, Decision] = {}
+        self._index: dict[str, int] | None = None
+
+    @classmethod
+    def empty(cls) -> Decisions:
+        z = np.zeros(0)
+        return cls((), np.zeros(0, dtype=np.int8), z, z, (), VoteTable((), np.zeros((0, 0)), np.zeros((0, 0)),
+                                                                         np.zeros((0, 0)), ()))
+
+    def __len__(self) -> int:
+        return len(self.mints)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        j = i + len(self) if i < 0 else i
+        if not 0 <= j < len(self):
+            raise IndexError("decision index out of range")
+        d = self._built.get(j)
+        if d is None:
+            d = self._built[j] = Decision(self.mints[j], _ACTIONS[int(self.action_codes[j])],
+                                          float(self.combined[j]), float(self.confidence[j]),
+                                          self.regimes[j], TokenVotes(self._table, j))
+        return d
+
+    def __iter__(self) -> Iterator[Decision]:
+        return (self[j] for j in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Decisions({len(self)} tokens)"
+
+    def where(self, action: Action) -> list[Decision]:
+        """The decisions with ``action``, in token order."""
+        code = _ACTIONS.index(action)
+        return [self[int(j)] for j in np.flatnonzero(self.action_codes == code)]
+
+    def get(self, mint: str) -> Decision | None:
+        """The decision on ``mint`` (None when the view did not hold it)."""
+        if self._index is None:
+            self._index = {m: j for j, m in enumerate(self.mints)}
+        j = self._index.get(mint)
+        return None if j is None else self[j]
+
+    def by_mint(self) -> Mapping[str, Decision]:
+        """A read-only mapping mint -> decision that builds only the decisions it is asked for."""
+        return _ByMint(self)
+
+
+class _ByMint(Mapping[str, Decision]):
+    __slots__ = ("_d",)
+
+    def __init__(self, d: Decisions) -> None:
+        self._d = d
+
+    def __getitem__(self, mint: str) -> Decision:
+        x = self._d.get(mint)
+        if x is None:
+            raise KeyError(mint)
+        return x
+
+    def get(self, mint: str, default=None):  # type: ignore[override]
+        x = self._d.get(mint)
+        return default if x is None else x
+
+    def __contains__(self, mint: object) -> bool:
+        return isinstance(mint, str) and self._d.get(mint) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d.mints)
+
+    def __len__(self) -> int:
+        return len(self._d)

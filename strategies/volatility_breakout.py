@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from strategies import indicators as ind
-from strategies.base import make_votes, ratio
+from strategies.base import abstain, make_votes, ratio
 from strategies.config import VolatilityBreakoutParams
 from strategies.features import cached, candles, history
+from strategies.stream.state import Needs, StreamState
 from strategies.types import Inputs, MarketView, StrategyVotes
 
 
@@ -27,26 +28,53 @@ class VolatilityBreakout:
     def evaluate(self, view: MarketView) -> StrategyVotes:
         p = self.p
         c = candles(view, 1)
-        n = c.n_tokens
-        enough = history(c) >= self.required_bars()
         if c.n_bars < self.required_bars():
-            return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.zeros(n, int), ("too little history",))
+            return abstain(self.name, c.n_tokens)
         k = p.squeeze_recent_bars + 1  # bars of band history: the break bar and the ones before it
         close = c.close
         bb_u, bb_m, bb_l = ind.bollinger(close[:, -(p.period + k - 1):], p.period, p.bollinger_k)
-        bb_u, bb_m, bb_l = bb_u[:, -k:], bb_m[:, -k:], bb_l[:, -k:]
         t = p.period * self.settle + p.atr_percentile_bars + k + 1  # settled ATR for every ranked bar
         e, a = cached(view, ("ema_atr", 1, p.period, t),
                       lambda: ind.ema_atr(c.tm("high")[:, -t:], c.tm("low")[:, -t:], c.tm("close")[:, -t:],
                                           p.period))
-        kc_u = e[:, -k:] + p.keltner_k * a[:, -k:]
-        kc_l = e[:, -k:] - p.keltner_k * a[:, -k:]
+        r = p.atr_percentile_bars + 2
+        atrn = a[:, -r:-1] / close[:, -r:-1]
+        return self._vote(history(c) >= self.required_bars(), bb_u[:, -k:], bb_m[:, -k:], bb_l[:, -k:],
+                          e[:, -k:], a[:, -k:], atrn, close[:, -1])
+
+    def needs(self, need: Needs) -> None:
+        p = self.p
+        t = need.on(1)
+        k = p.squeeze_recent_bars + 1
+        t.meanvar[p.period] = max(t.meanvar.get(p.period, 1), k)
+        t.ema_atr[p.period] = max(t.ema_atr.get(p.period, 1), k, p.atr_percentile_bars + 2)
+
+    def stream_votes(self, st: StreamState, view: MarketView) -> StrategyVotes:
+        p = self.p
+        if view.candles.n_bars < self.required_bars():
+            return abstain(self.name, st.n)
+        k = p.squeeze_recent_bars + 1
+        one = st.tf[1]
+        mv = one.meanvar[p.period].ring
+        mid, sd = mv.last("mid", k), mv.last("sd", k)
+        ea = one.ema_atr[p.period].ring
+        bb_u, bb_l = mid + p.bollinger_k * sd, mid - p.bollinger_k * sd
+        atrn = ea.last("atrn", p.atr_percentile_bars + 2)[:, :-1]
+        return self._vote(st.minute.history(view.candles.n_bars) >= self.required_bars(), bb_u, mid, bb_l,
+                          ea.last("e", k), ea.last("a", k), atrn, st.minute.close)
+
+    def _vote(self, enough: np.ndarray, bb_u: np.ndarray, bb_m: np.ndarray, bb_l: np.ndarray, e: np.ndarray,
+              a: np.ndarray, atrn: np.ndarray, px: np.ndarray) -> StrategyVotes:
+        """Votes from the bands and EMA/ATR of the last ``squeeze_recent_bars + 1`` bars and ATR/close
+        of the ``atr_percentile_bars + 1`` bars before the newest."""
+        p = self.p
+        kc_u = e + p.keltner_k * a
+        kc_l = e - p.keltner_k * a
         squeeze = (bb_u[:, :-1] < kc_u[:, :-1]) & (bb_l[:, :-1] > kc_l[:, :-1])
         squeezed = squeeze.any(axis=1)
-        atrn = a[:, -(p.atr_percentile_bars + 2):-1] / close[:, -(p.atr_percentile_bars + 2):-1]
-        pct = np.mean(atrn[:, :-1] < atrn[:, -1:], axis=1)
+        # the share of the earlier ATR/close values below the newest (a count: exact whichever way)
+        pct = np.count_nonzero(atrn[:, :-1] < atrn[:, -1:], axis=1) / (atrn.shape[1] - 1)
         low_vol = pct <= p.atr_percentile_max
-        px = close[:, -1]
         width = bb_u[:, -1] - bb_m[:, -1]
         above = px > bb_u[:, -1]
         below = px < bb_l[:, -1]

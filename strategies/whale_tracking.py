@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import make_votes, ratio
+from strategies.base import abstain, make_votes, ratio
 from strategies.config import WhaleTrackingParams
 from strategies.features import candles, history, snapshot_or_last
+from strategies.stream.state import Needs, StreamState
 from strategies.types import Inputs, MarketView, StrategyVotes
+
+_ABSTAIN = ("no whale data", "too little history")
 
 
 class WhaleTracking:
@@ -26,18 +29,37 @@ class WhaleTracking:
     def evaluate(self, view: MarketView) -> StrategyVotes:
         p = self.p
         c = candles(view, 1)
-        n = c.n_tokens
         wb, ws = c.get("whale_buy_usd"), c.get("whale_sell_usd")
         if wb is None or ws is None or c.n_bars < p.window_bars:
-            why = 0 if wb is None or ws is None else 1
-            return make_votes(self.name, np.zeros(n), np.zeros(n), str, np.full(n, why),
-                              ("no whale data", "too little history"))
-        enough = history(c) >= p.window_bars
-        b = np.nansum(wb[:, -p.window_bars:], axis=1)
-        s = np.nansum(ws[:, -p.window_bars:], axis=1)
-        rb = np.nansum(wb[:, -p.recent_bars:], axis=1)
-        rs = np.nansum(ws[:, -p.recent_bars:], axis=1)
-        liq = snapshot_or_last(view, "liquidity_usd")
+            return abstain(self.name, c.n_tokens, _ABSTAIN, 0 if wb is None or ws is None else 1)
+        return self._vote(history(c) >= p.window_bars, wb[:, -p.window_bars:], ws[:, -p.window_bars:],
+                          snapshot_or_last(view, "liquidity_usd"))
+
+    def needs(self, need: Needs) -> None:
+        need.on(1).window(self.p.window_bars)
+
+    def stream_votes(self, st: StreamState, view: MarketView) -> StrategyVotes:
+        p = self.p
+        cols = view.candles.columns
+        if "whale_buy_usd" not in cols or "whale_sell_usd" not in cols or view.candles.n_bars < p.window_bars:
+            return abstain(self.name, st.n, _ABSTAIN, 0 if "whale_buy_usd" not in cols
+                           or "whale_sell_usd" not in cols else 1)
+        m = st.minute
+        liq = view.snapshot.get("liquidity_usd")
+        liq = m.level("liquidity_usd") if liq is None else np.asarray(liq, dtype=np.float64)
+        return self._vote(m.history(view.candles.n_bars) >= p.window_bars, m.ring.last("whale_buy_usd", p.window_bars),
+                          m.ring.last("whale_sell_usd", p.window_bars), liq)
+
+    def _vote(self, enough: np.ndarray, wb: np.ndarray, ws: np.ndarray, liq: np.ndarray | None) -> StrategyVotes:
+        """Votes from the last ``window_bars`` cleaned whale flows and each token's liquidity."""
+        p = self.p
+        n = enough.shape[0]
+        # flows are 0 after a token's first bar: a window holds NaN only for tokens without
+        # enough history, whose votes are 0 whatever these sums are
+        b = wb.sum(axis=1)
+        s = ws.sum(axis=1)
+        rb = wb[:, -p.recent_bars:].sum(axis=1)
+        rs = ws[:, -p.recent_bars:].sum(axis=1)
         liq = np.where(np.isfinite(liq) & (liq > 0), liq, np.nan) if liq is not None else np.full(n, np.nan)
         net = b - s
         flow = ratio(net, liq)

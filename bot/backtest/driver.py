@@ -37,17 +37,19 @@ def config_fingerprint(cfg: Config) -> tuple[str, str]:
 def run_backtest(cfg: Config, data: pl.DataFrame, ledger_path: Path | str | None = None, *,
                  config_sha256: str | None = None, config_text: str | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 coverage: list[Coverage] | None = None) -> BacktestResult:
+                 coverage: list[Coverage] | None = None, incremental: bool = True) -> BacktestResult:
     return asyncio.run(arun_backtest(cfg, data, ledger_path, config_sha256=config_sha256,
-                                     config_text=config_text, progress=progress, coverage=coverage))
+                                     config_text=config_text, progress=progress, coverage=coverage,
+                                     incremental=incremental))
 
 
 async def arun_backtest(cfg: Config, data: pl.DataFrame, ledger_path: Path | str | None = None, *,
                         config_sha256: str | None = None, config_text: str | None = None,
                         progress: Callable[[int, int], None] | None = None,
-                        coverage: list[Coverage] | None = None) -> BacktestResult:
+                        coverage: list[Coverage] | None = None, incremental: bool = True) -> BacktestResult:
     """``coverage``: the dataset's input coverage when the caller already has it (it is computed
-    otherwise); the report carries it as ``input_coverage``."""
+    otherwise); the report carries it as ``input_coverage``. ``incremental=False`` runs the
+    full-window reference decision path (see ``build_engine``)."""
     feed = build_replay_feed(cfg, frame=data)
     start = feed.start_time()
     assert start is not None
@@ -58,7 +60,8 @@ async def arun_backtest(cfg: Config, data: pl.DataFrame, ledger_path: Path | str
         sha = config_sha256 or sha
         ledger.record_config("backtest", sha, config_text or text)
         executor = build_paper_executor(cfg, ledger)
-        engine = build_engine(cfg, clock=clock, feed=feed, executor=executor, ledger=ledger)
+        engine = build_engine(cfg, clock=clock, feed=feed, executor=executor, ledger=ledger,
+                              incremental=incremental)
         votes: Counter = Counter()
         total = (feed.last_ts() - start) // int(cfg.engine.cycle_seconds) + 2
         await _drive(engine, clock, votes, total, progress)

@@ -5,6 +5,10 @@ Memory is bounded: each token keeps at most ``window_bars`` bars. Buffers are de
 ``(token rows, minutes)`` float64 arrays over a shared minute axis, so building a view is a slice,
 not a copy. A view is therefore valid until the next ``apply`` (the engine uses a view within one
 cycle only); its arrays are read-only.
+
+The incremental decision path carries each token's indicators from bar to bar, so it must hear
+when bars it has already taken change (a late backfill, a revised bar): every ``apply`` records,
+per token, the oldest bar it wrote, and ``take_revisions`` hands those out once.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from strategies.types import MarketView as View
 
 BAR = 60
 _INT_COLUMNS = ("buys", "sells")
+#: ``take_revisions`` for a token with no bar written since the last call
+NOT_REVISED = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,7 @@ class MarketState:
         self._base: int | None = None  # ts of column 0
         self._head: int = -1  # highest column index written
         self._last_seen = np.zeros(0)  # unix ts of the newest data per row
+        self._written = np.zeros(0, dtype=np.int64)  # start ts of the oldest bar written per row
         self._snap: dict[str, dict[str, float]] = {}
         self._safety: dict[str, TokenSafety] = {}
         self._pools: dict[str, str] = {}  # mint -> reference pool address (live feeds)
@@ -71,6 +78,7 @@ class MarketState:
                 new[:have] = old
             self._cols[name] = new
         self._last_seen = np.concatenate([self._last_seen, np.zeros(grow)])
+        self._written = np.concatenate([self._written, np.full(grow, NOT_REVISED, dtype=np.int64)])
         self._free.extend(range(have + grow - 1, have - 1, -1))
         self._mints.extend([None] * grow)
 
@@ -85,6 +93,7 @@ class MarketState:
             for arr in self._cols.values():
                 arr[r] = np.nan
             self._last_seen[r] = 0.0
+            self._written[r] = 0  # a row (re)used for this token: everything it held is new
         return r
 
     def remove(self, mint: str) -> None:
@@ -180,6 +189,17 @@ class MarketState:
         if len(idx):
             self._head = max(self._head, int(idx.max()))
             np.maximum.at(self._last_seen, rows, ts[ok] + BAR)
+            np.minimum.at(self._written, rows, ts[ok])
+
+    def take_revisions(self, mints: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Per token of ``mints``, the start time of the oldest bar written since the previous call
+        (``NOT_REVISED`` when none; 0 when the token's row was new or reused), then forget them all:
+        what the incremental decider needs to rebuild tokens whose past bars changed."""
+        rows = np.fromiter((self._rows.get(m, -1) for m in mints), dtype=np.int64, count=len(mints))
+        out = np.where(rows >= 0, self._written[np.maximum(rows, 0)], NOT_REVISED) if len(self._written) \
+            else np.full(len(mints), NOT_REVISED, dtype=np.int64)
+        self._written[:] = NOT_REVISED
+        return out
 
     def _complete_info(self, bars: pl.DataFrame, new: list[str]) -> None:
         """A token first seen in bars without its pool creation time (a history backfill) takes it

@@ -172,3 +172,22 @@ def test_pool_creation_time_from_later_bars_when_the_backfill_came_first():
         pl.lit(created * 1_000_000).cast(pl.Datetime("us", "UTC")).alias("pair_created_at"))
     ms.apply(MarketUpdate(T0 + 120, live))
     assert ms.info("a").pair_created_at == created
+
+
+def test_revisions_report_the_oldest_bar_written_per_token_once():
+    """What the incremental decider needs: a token whose bars already handed out were rewritten
+    (a late backfill) is reported with the oldest such bar, once; new bars alone report themselves;
+    tokens without writes report nothing; a token seen for the first time reports 0."""
+    from bot.market.state import NOT_REVISED
+
+    ms = state(window=20)
+    ms.apply(MarketUpdate(T0, bars([(T0 + 60 * i, m, 1.0) for i in range(5) for m in ("a", "b")])))
+    assert ms.take_revisions(("a", "b", "zzz")).tolist() == [0, 0, NOT_REVISED]  # rows new to the state
+    ms.apply(MarketUpdate(T0, bars([(T0 + 300, "a", 2.0), (T0 + 300, "b", 2.0)])))
+    assert ms.take_revisions(("a", "b")).tolist() == [T0 + 300, T0 + 300]
+    ms.apply(MarketUpdate(T0, bars([(T0 + 360, "b", 2.0), (T0 + 60, "a", 9.0), (T0 + 120, "a", 9.0)])))
+    assert ms.take_revisions(("b", "a")).tolist() == [T0 + 360, T0 + 60]
+    assert ms.take_revisions(("a", "b")).tolist() == [NOT_REVISED, NOT_REVISED]
+    ms.remove("a")
+    ms.apply(MarketUpdate(T0, bars([(T0 + 420, "a", 3.0)])))  # the row is reused: all of it is new
+    assert ms.take_revisions(("a",)).tolist() == [0]

@@ -153,11 +153,11 @@ def test_state_is_compact_exact_and_still_reads_the_version_1_layout(ecfg, scfg)
     a = Ensemble(cfg, scfg)
     _run(a, _market(200, 8), 100, 199, cfg.horizon_minutes, seed=9)
     state = json.loads(json.dumps(a.state()))
-    v1 = {"version": 1, "weights": a.weights, "pending": [dict(p) for p in a._pending]}
+    v1 = {"version": 1, "weights": a.weights, "pending": a.pending()}
     assert len(json.dumps(state)) < 0.6 * len(json.dumps(v1))  # dense random votes: the worst case
     for saved in (state, json.loads(json.dumps(v1))):
         b = Ensemble(cfg, scfg, state=saved)
-        assert b._pending == a._pending and b.weights == a.weights  # bit for bit
+        assert b.pending() == a.pending() and b.weights == a.weights  # bit for bit
     with pytest.raises(ValueError, match="version"):
         Ensemble(cfg, scfg, state={**state, "version": 99})
 

@@ -101,3 +101,22 @@ def test_choppiness_is_high_in_chop_and_low_in_a_straight_trend() -> None:
     chop = 100 + np.where(t % 2 == 0, 1.0, -1.0)
     assert ind.choppiness(trend + 0.1, trend - 0.1, trend, 14)[-1] < 20
     assert ind.choppiness(chop + 0.1, chop - 0.1, chop, 14)[-1] > 80
+
+
+def test_a_rolling_value_depends_only_on_its_window_bit_for_bit() -> None:
+    """Rolling sums add up each window on its own: the last bar's SMA, Bollinger band, z-score and
+    choppiness over a long series are the same floats as over just the last window (what the
+    incremental path computes from the bars it keeps)."""
+    d = real_shaped_ohlcv(600, 4, 0.003)
+    h, lo, c = d["high"], d["low"], d["close"]
+    for n in (5, 20, 30):
+        assert ind.sma(c, n)[-1] == ind.sma(c[-n:], n)[-1]
+        assert ind.zscore(c, n)[-1] == ind.zscore(c[-n:], n)[-1]
+        for full, tail in zip(ind.bollinger(c, n, 2.0), ind.bollinger(c[-n:], n, 2.0), strict=True):
+            assert full[-1] == tail[-1]
+    assert ind.choppiness(h, lo, c, 14)[-1] == ind.choppiness(h[-15:], lo[-15:], c[-15:], 14)[-1]
+    # a NaN spoils only the windows that hold it
+    g = c.copy()
+    g[100] = np.nan
+    s = ind.sma(g, 10)
+    assert np.isnan(s[100:110]).all() and np.isfinite(s[110:]).all()

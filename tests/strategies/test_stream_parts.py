@@ -1,0 +1,147 @@
+"""Building blocks of the incremental path: rings, O(1) rolling extremes, the ensemble's weight
+projection, lazy decisions, and reasons that stay what they were when later bars arrive."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from strategies.ensemble import _pairwise_sum, project_weights
+from strategies.stream.recursive import RollingExtreme
+from strategies.stream.rows import Ring
+from strategies.types import Action
+from tests.strategies.paths import random_market
+from tests.strategies.stream_harness import assert_same, run
+
+
+def test_a_ring_gives_the_last_values_in_order_and_rows_copy_across_rings() -> None:
+    a, b = Ring(3, ("x",), 5), Ring(2, ("x",), 5)
+    for step in range(1000, 1012):
+        for r in (a, b):
+            r.advance(step)
+        a.put("x", np.array([step, -step, 2.0 * step], dtype=float))
+        b.put("x", np.array([7.0 * step, 9.0], dtype=float))
+    np.testing.assert_array_equal(a.last("x", 5)[0], np.arange(1007, 1012))
+    assert a.lag("x", 0)[1] == -1011 and a.lag("x", 4)[2] == 2.0 * 1007
+    a.copy_rows(np.array([0, 2]), b)
+    np.testing.assert_array_equal(a.last("x", 3)[0], 7.0 * np.arange(1009, 1012))
+    np.testing.assert_array_equal(a.last("x", 3)[2], [9.0, 9.0, 9.0])
+    with pytest.raises(ValueError):
+        a.last("x", 6)
+
+
+@pytest.mark.parametrize("period", [1, 2, 7, 60])
+def test_rolling_extremes_equal_np_max_and_min_over_every_window(period: int) -> None:
+    rng = np.random.default_rng(period)
+    n, steps = 6, 400
+    x = rng.normal(size=(n, steps))
+    x[rng.random((n, steps)) < 0.02] = np.nan  # NaN spoils every window holding it, as np.max
+    x[2, :50] = np.nan  # a late start
+
+    class Src:
+        ring = Ring(n, ("v",), period + 1)
+
+    hi = RollingExtreme(n, "v", period, highest=True)
+    lo = RollingExtreme(n, "v", period, highest=False)
+    start = 123_457  # not a multiple of the period: blocks fall anywhere
+    for t in range(steps):
+        Src.ring.advance(start + t)
+        Src.ring.put("v", x[:, t])
+        prev = hi.value
+        hi.step(Src, start + t)
+        lo.step(Src, start + t)
+        np.testing.assert_array_equal(hi.prev, prev)
+        if t >= period - 1:
+            w = x[:, t - period + 1:t + 1]
+            np.testing.assert_array_equal(hi.value, np.max(w, axis=1))
+            np.testing.assert_array_equal(lo.value, np.min(w, axis=1))
+
+
+def _old_project(w: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``project_weights`` as it was: 100 bisection steps on numpy sums (the reference)."""
+    w = np.maximum(np.asarray(w, dtype=np.float64), 0.0)
+    if w.sum() <= 0:
+        w = np.ones_like(w)
+    w = w / w.sum()
+
+    def total(c: float) -> float:
+        return float(np.clip(c * w, lo, hi).sum())
+
+    c_lo, c_hi = 0.0, 1.0
+    while total(c_hi) < 1.0 and c_hi < 1e12:
+        c_hi *= 2.0
+    for _ in range(100):
+        mid = 0.5 * (c_lo + c_hi)
+        if total(mid) < 1.0:
+            c_lo = mid
+        else:
+            c_hi = mid
+    out = np.clip(c_hi * w, lo, hi)
+    return out / out.sum()
+
+
+def test_weight_projection_is_bit_for_bit_the_numpy_bisection() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(400):
+        n = int(rng.integers(1, 20))
+        lo = float(rng.uniform(0, 1 / n))
+        hi = float(rng.uniform(1 / n, 1))
+        w = rng.lognormal(0, rng.uniform(0.1, 3), n) * (rng.random(n) < 0.9)
+        np.testing.assert_array_equal(project_weights(w, lo, hi), _old_project(w, lo, hi))
+    for n in range(1, 40):
+        x = rng.normal(size=n) * 10.0 ** rng.integers(-5, 5, n)
+        assert _pairwise_sum(x.tolist()) == x.sum()
+
+
+def test_decisions_build_only_what_is_read(ecfg, scfg) -> None:
+    cycles = list(run(random_market(12, 320, seed=2), scfg, ecfg, window=300))
+    d = cycles[-1].decisions
+    assert len(d) == 12 and d._built == {}
+    buys = d.where(Action.BUY)
+    assert all(x.action is Action.BUY for x in buys) and len(d._built) == len(buys)
+    m = d.mints[3]
+    assert d.by_mint()[m] is d[3] and d.by_mint().get("nope") is None and m in d.by_mint()
+    assert list(d) == [d[i] for i in range(12)] and d == list(d) and d[-1] is d[11]
+    assert [x.mint for x in d] == list(d.mints)
+
+
+def test_reasons_read_after_later_bars_are_those_of_their_own_cycle(ecfg, scfg) -> None:
+    """Lazy reasons must not read the rings (overwritten every bar) or state rewritten by a
+    rebuild: reasons formatted many cycles later equal the reference's, formatted at the time."""
+    kept = []
+    for c in run(random_market(16, 420, seed=6), scfg, ecfg, window=400):
+        if c.t in (200, 260, 330):
+            kept.append((c, [list(v.reasons) for v in c.ref_votes]))
+    for c, ref in kept:  # formatted only now
+        assert [list(v.reasons) for v in c.votes] == ref
+        assert_same(c)
+
+
+def test_spread_statistics_equal_the_textbook_two_pass_formulas() -> None:
+    """Statistical arbitrage's z-score, spread deviation and AR(1) slope, computed from four passes
+    (X's sums derived from Y's), against np.std/np.diff written out, on random walks, mean-reverting
+    spreads, flat spreads, a jump then flat, a straight trend and a gap."""
+    from strategies.base import ratio
+    from strategies.statistical_arbitrage import _spread_stats
+
+    def textbook(spread: np.ndarray):
+        d = spread - spread[:, :1]
+        s = d[:, 1:]
+        mu, sd = s.mean(axis=1), s.std(axis=1)
+        lagged = d[:, :-1] - d[:, :-1].mean(axis=1, keepdims=True)
+        ds = np.diff(d, axis=1)
+        phi = ratio(np.sum(lagged * (ds - ds.mean(axis=1, keepdims=True)), axis=1), np.sum(lagged * lagged, axis=1))
+        return ratio(s[:, -1] - mu, sd), sd, phi
+
+    rng = np.random.default_rng(0)
+    n, p = 600, 61
+    sp = np.cumsum(rng.normal(0, 0.01, (n, p)), axis=1) - 13
+    sp[:100] = -13 + 0.5 * (0.8 ** np.arange(p))[None, :] * rng.normal(size=(100, 1))
+    sp[100:150] = sp[100:150, :1]
+    sp[150:200, 1:] = sp[150:200, 1:2] + rng.normal(0, 1e-9, (50, p - 1)) + 0.3
+    sp[200:250] = -13 + 0.002 * np.arange(p)[None, :]
+    sp[250:260, 7] = np.nan
+    for ours, ref in zip(_spread_stats(sp), textbook(sp), strict=True):
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref))
+        ok = ~np.isnan(ref)
+        np.testing.assert_allclose(ours[ok], ref[ok], rtol=1e-9, atol=1e-12)
