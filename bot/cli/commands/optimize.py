@@ -15,7 +15,7 @@ from bot.errors import OperatorError
 
 NAME = "optimize"
 HELP = "walk-forward parameter search (optuna): tune on in-sample folds, score out-of-sample"
-DESCRIPTION = ("Tune the config keys named in a search space (TOML, one table per dotted key with low/high "
+DESCRIPTION = ("walk-forward parameter search. Tunes the config keys named in a search space (TOML, one table per dotted key with low/high "
                "or choices; ranges are checked against the config's bounds) with optuna. Every trial runs the "
                "engine over K consecutive folds of the data, each fold a fresh book seeded with the state "
                "learned before it; the sampler sees the in-sample folds' score only, the out-of-sample folds "
