@@ -59,11 +59,11 @@ def split_folds(data: pl.DataFrame, folds: int, in_sample_folds: int) -> list[Fo
         raise OperatorError(f"in-sample folds must be between 0 and {folds}, got {in_sample_folds}")
     times = np.unique(data["ts"].dt.epoch("s").to_numpy())
     per = len(times) // folds
-    if per < 2:
+    if folds > 1 and per < 2:
         raise OperatorError(f"the dataset has {len(times)} bar times: too few for {folds} folds")
     out = []
     for i in range(folds):
-        start = int(times[i * per])
+        start = int(times[i * per]) if per else int(times[0])
         end = int(times[(i + 1) * per]) if i < folds - 1 else int(times[-1]) + BAR
         out.append(Fold(i, start, end, i < in_sample_folds, i == 0))
     return out
