@@ -7,6 +7,15 @@ column a rule needs to judge an entry, a strategy that cannot vote). Prints the 
 input coverage of every strategy and rule; ``--report`` writes the JSON report (``input_coverage``
 included), ``--plot`` a PNG of equity and drawdown. Needs no network and no running bot.
 
+The summary and the report carry Sharpe and Sortino from UTC-day returns (n/a under 7 days, with
+the reason), the per-trade view (expectancy in R), bootstrap 95% intervals, and baselines on the
+same data and costs: ``--baselines N`` random-entry runs at the ensemble's entry rate through the
+same engine (default ``[backtest] baselines``; 0 skips them; ``--workers`` runs them in parallel)
+and equal-weight buy-and-hold. ``--walk-forward K`` cuts the data into K folds, each a fresh book
+with the state learned before it; the first ``--in-sample-folds`` are in-sample, the rest
+out-of-sample. ``--overlay`` merges a TOML overlay (``solbot optimize --write-overlay``) over the
+config.
+
 Exit status: 0 when the backtest ran; 2 for an operator error (config invalid, dataset missing or
 not following the schema, output directory missing).
 """

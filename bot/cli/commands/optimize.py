@@ -1,4 +1,21 @@
-"""solbot optimize: tune named config keys on in-sample folds, score them out-of-sample."""
+"""``solbot optimize --data FILE --space SPACE``: tune config keys on in-sample folds, score them
+out-of-sample.
+
+Tunes the config keys a search space names (TOML, one table per dotted key with ``low``/``high``
+[``log``, ``step``] or ``choices``; ranges are checked against the config's bounds before any
+trial) with optuna. Every trial runs the engine, with the paper executor on a simulated clock as
+``solbot backtest`` does (never live), over K consecutive folds of the data, each fold a fresh book
+seeded with the state learned before it; the sampler sees the in-sample folds' score only, the
+out-of-sample folds are scored beside it. Prints a table, writes ``--out`` (JSON) and, with
+``--write-overlay``, the best trial's values as a TOML overlay ``solbot check-config --overlay``
+and ``solbot backtest --overlay`` take. Trials run in worker processes (``--workers``) or as Ray
+tasks on a cluster (``--ray auto``, ``ray://host:10001``; ``--ray local`` starts one on this
+machine). Needs the research extra: ``pip install 'solbot[research]'``.
+
+Exit status: 0 when the trials ran; 2 for an operator error (config or search space invalid,
+dataset missing, research extra not installed, Ray cluster unreachable, no trial completed for
+``--write-overlay``).
+"""
 
 from __future__ import annotations
 
@@ -15,13 +32,6 @@ from bot.errors import OperatorError
 
 NAME = "optimize"
 HELP = "walk-forward parameter search (optuna): tune on in-sample folds, score out-of-sample"
-DESCRIPTION = ("walk-forward parameter search. Tunes the config keys named in a search space (TOML, one table per dotted key with low/high "
-               "or choices; ranges are checked against the config's bounds) with optuna. Every trial runs the "
-               "engine over K consecutive folds of the data, each fold a fresh book seeded with the state "
-               "learned before it; the sampler sees the in-sample folds' score only, the out-of-sample folds "
-               "are scored beside it. Trials run in worker processes (--workers) or on a Ray cluster "
-               "(--ray ADDRESS; 'local' starts one on this machine). Needs the research extra: "
-               "pip install 'solbot[research]'.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
