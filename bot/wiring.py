@@ -61,9 +61,10 @@ def build_paper_executor(cfg: Config, ledger: Ledger) -> PaperExecutor:
     return PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger))
 
 
-def build_replay_feed(cfg: Config, *, frame=None) -> ReplayFeed:
-    """A replay of ``frame`` from its start (backtests)."""
-    return ReplayFeed(frame, name="replay", history_bars=cfg.market.window_bars)
+def build_replay_feed(cfg: Config, *, frame=None, resume_from: int | None = None) -> ReplayFeed:
+    """A replay of ``frame`` from its start (backtests), or from ``resume_from`` with the history
+    a window needs before it (walk-forward folds)."""
+    return ReplayFeed(frame, name="replay", history_bars=cfg.market.window_bars, resume_from=resume_from)
 
 
 def _resume_point(ledger: Ledger, feed_name: str) -> int | None:

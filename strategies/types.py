@@ -471,6 +471,20 @@ class Decisions(Sequence[Decision]):
     def __repr__(self) -> str:
         return f"Decisions({len(self)} tokens)"
 
+    def overridden(self, actions: np.ndarray, replaced: Mapping[int, Decision]) -> Decisions:
+        """These decisions with every token's action code from ``actions`` (same length, codes into
+        (BUY, SELL, HOLD)) and the decisions at the indices of ``replaced`` replaced whole (their
+        actions must agree with ``actions``): the random-entry baseline's decisions."""
+        codes = np.asarray(actions, dtype=np.int8)
+        if codes.shape != self.action_codes.shape:
+            raise ValueError(f"{codes.size} action codes for {len(self)} decisions")
+        out = Decisions(self.mints, codes, self.combined, self.confidence, self.regimes, self._table)
+        for j, d in replaced.items():
+            if _ACTIONS[int(codes[j])] is not d.action or d.mint != self.mints[j]:
+                raise ValueError(f"replacement {j} ({d.mint}, {d.action}) disagrees with its token's action code")
+            out._built[j] = d
+        return out
+
     def where(self, action: Action) -> list[Decision]:
         """The decisions with ``action``, in token order."""
         code = _ACTIONS.index(action)

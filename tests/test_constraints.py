@@ -49,7 +49,8 @@ def required(root: str, extras: set[str]) -> dict[str, list[tuple[str, Requireme
             if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in {"", *want}):
                 continue
             dep = canonicalize_name(req.name)
-            found.setdefault(dep, []).append((name, req))
+            if dep != canonicalize_name(root):  # an extra naming another of its own (solbot[research])
+                found.setdefault(dep, []).append((name, req))
             todo.append((dep, frozenset(req.extras)))
     return found
 

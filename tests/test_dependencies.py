@@ -25,7 +25,12 @@ def _declared() -> tuple[set[str], set[str]]:
     def names(reqs: list[str]) -> set[str]:
         return {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower().replace("_", "-") for r in reqs}
 
-    return names(project["dependencies"]), names(project["optional-dependencies"]["test"])
+    extras = project["optional-dependencies"]
+    test = names(extras["test"])
+    for ref in [r for r in extras["test"] if r.startswith(project["name"] + "[")]:  # solbot[research]
+        for extra in ref[len(project["name"]) + 1:].rstrip("]").split(","):
+            test |= names(extras[extra.strip()])
+    return names(project["dependencies"]), test
 
 
 def _third_party_imports() -> dict[str, set[str]]:
@@ -60,14 +65,42 @@ def test_every_imported_package_is_declared() -> None:
     assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
 
 
+def _module_level_imports(path: Path) -> set[str]:
+    """Top-level modules a file imports when it is itself imported (its module body)."""
+    out = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
 def test_production_imports_need_only_main_dependencies() -> None:
+    """A trading host installs the main dependencies only. The ``research`` extra (optuna, ray:
+    ``solbot optimize``) may be imported by bot/ too, but only inside functions, so no module of
+    the bot needs it to import."""
     main, _ = _declared()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    research = {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower()
+                for r in project["optional-dependencies"]["research"]}
     dists = md.packages_distributions()
     prod = {top: files for top, files in _third_party_imports().items()
             if any(f.split("/")[0] in ("bot", "chain", "strategies") for f in files)}
-    missing = {top: sorted(files)[:3] for top, files in prod.items()
-               if not {d.lower().replace("_", "-") for d in dists.get(top, [])} & main}
+    missing, eager = {}, {}
+    for top, files in prod.items():
+        providers = {d.lower().replace("_", "-") for d in dists.get(top, [])}
+        if providers & main:
+            continue
+        if providers & research:
+            eager_files = [f for f in files if top in _module_level_imports(ROOT / f)]
+            if eager_files:
+                eager[top] = eager_files
+            continue
+        missing[top] = sorted(files)[:3]
     assert not missing, f"bot/chain/strategies import packages missing from the main dependencies: {missing}"
+    assert {"optuna", "ray"} <= {t for t in prod if t not in missing}  # the scan sees the lazy imports
+    assert not eager, f"research-extra packages imported at module level (a trading host lacks them): {eager}"
 
 
 def test_datasets_round_trip_without_pyarrow(tmp_path: Path) -> None:

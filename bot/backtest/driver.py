@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,45 @@ from bot.backtest.coverage import Coverage, coverage_json, input_coverage
 from bot.backtest.report import build_report, count_votes, risk_block
 from bot.clock import SimClock
 from bot.config import Config
-from bot.engine import Engine
-from bot.ledger import Ledger
+from bot.engine import CycleReport, Engine
+from bot.ledger import EquityRow, Ledger
 from bot.orders.portfolio import mark_positions
+from bot.risk.manager import OPERATOR_PAUSE
+from bot.risk.performance import RoundTrip, round_trips
 from bot.wiring import build_engine, build_paper_executor, build_replay_feed
+from chain.types import IntentState, Side
+from strategies.ensemble import Ensemble
+from strategies.registry import build_strategies
 
 
 @dataclass(frozen=True, slots=True)
 class BacktestResult:
     report: dict[str, Any]
     cycles: int
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedState:
+    """What a run hands to the next one through the ledger's kv: the ensemble's learned weights
+    (and votes awaiting their horizon) and the risk manager's state (Kelly record, breakers...)."""
+
+    ensemble: dict[str, Any] | None
+    risk: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRun:
+    """One engine run over a dataset (or one fold of it), with what the research tools read."""
+
+    report: dict[str, Any]
+    cycles: int
+    active_cycles: int  # cycles with at least one token past its warm-up (the ensemble decided)
+    entries: int  # buys that filled
+    entry_confidences: tuple[float, ...]  # the entry decisions' confidences (sizing input)
+    trips: tuple[RoundTrip, ...]
+    equity: tuple[EquityRow, ...]
+    learned: LearnedState
+    breakers_reset: tuple[str, ...] = ()  # tripped breakers reset at the start (a fresh book)
 
 
 def config_fingerprint(cfg: Config) -> tuple[str, str]:
@@ -50,7 +80,34 @@ async def arun_backtest(cfg: Config, data: pl.DataFrame, ledger_path: Path | str
     """``coverage``: the dataset's input coverage when the caller already has it (it is computed
     otherwise); the report carries it as ``input_coverage``. ``incremental=False`` runs the
     full-window reference decision path (see ``build_engine``)."""
-    feed = build_replay_feed(cfg, frame=data)
+    run = await arun_segment(cfg, data, ledger_path, config_sha256=config_sha256, config_text=config_text,
+                             progress=progress, incremental=incremental)
+    report = dict(run.report)
+    if coverage is None:
+        coverage = input_coverage(data, build_strategies(cfg.strategies), cfg.risk.safety)
+    report["input_coverage"] = coverage_json(coverage)
+    return BacktestResult(report, run.cycles)
+
+
+#: Wraps the engine's ensemble for one run (``bot.backtest.baselines.RandomEntries``); returns the
+#: wrapper and the hook the engine calls after each cycle.
+EnsembleWrap = Callable[[Ensemble], tuple[Any, Callable[[CycleReport], Awaitable[None]] | None]]
+
+
+async def arun_segment(cfg: Config, data: pl.DataFrame, ledger_path: Path | str | None = None, *,
+                       resume_from: int | None = None, learned: LearnedState | None = None,
+                       wrap: EnsembleWrap | None = None, config_sha256: str | None = None,
+                       config_text: str | None = None,
+                       progress: Callable[[int, int], None] | None = None,
+                       incremental: bool = True) -> SegmentRun:
+    """The real engine over ``data`` with a simulated clock and the paper executor.
+
+    With ``resume_from`` (a bar time) trading starts there and the bars before it are only the
+    history the market window needs (a walk-forward fold); ``learned`` seeds the ensemble and risk
+    state a previous fold left, and tripped breakers are reset: the fold starts a fresh book, so
+    what they measured is gone. ``wrap`` replaces the ensemble's BUY decisions (random-entry
+    baselines) while exits, sizing, risk and execution stay the real ones."""
+    feed = build_replay_feed(cfg, frame=data, resume_from=resume_from)
     start = feed.start_time()
     assert start is not None
     clock = SimClock(start)
@@ -59,33 +116,68 @@ async def arun_backtest(cfg: Config, data: pl.DataFrame, ledger_path: Path | str
         sha, text = config_fingerprint(cfg)
         sha = config_sha256 or sha
         ledger.record_config("backtest", sha, config_text or text)
+        if learned is not None:
+            ledger.set_kv(**{k: v for k, v in (("ensemble_state", learned.ensemble),
+                                                ("risk_state", learned.risk)) if v is not None})
         executor = build_paper_executor(cfg, ledger)
+        hook = None
         engine = build_engine(cfg, clock=clock, feed=feed, executor=executor, ledger=ledger,
+                              after_cycle=lambda report: hook(report) if hook else _done(),
                               incremental=incremental)
+        reset: list[str] = []
+        if learned is not None:
+            for b in engine.risk.breakers():
+                if b.tripped and b.name != OPERATOR_PAUSE and engine.risk.reset_breaker(b.name, start):
+                    reset.append(b.name)
+        if wrap is not None:
+            engine.ensemble, hook = wrap(engine.ensemble)
+            engine.decider.ensemble = engine.ensemble  # the decider asks the wrapper, not the real ensemble
         votes: Counter = Counter()
-        total = (feed.last_ts() - start) // int(cfg.engine.cycle_seconds) + 2
-        await _drive(engine, clock, votes, total, progress)
+        last = feed.last_ts()
+        assert last is not None
+        total = (last - start) // int(cfg.engine.cycle_seconds) + 2
+        active = await _drive(engine, clock, votes, total, progress)
         report = _report(cfg, engine, ledger, sha, votes)
-        if coverage is None:
-            coverage = input_coverage(data, engine.strategies, cfg.risk.safety)
-        report["input_coverage"] = coverage_json(coverage)
-        return BacktestResult(report, engine.cycles)
+        trades = ledger.trade_rows()
+        return SegmentRun(
+            report=report, cycles=engine.cycles, active_cycles=active, entries=sum(1 for t in trades if t.fill.side is Side.BUY),
+            entry_confidences=_entry_confidences(ledger), trips=tuple(round_trips(ledger.position_rows(), trades)),
+            equity=tuple(ledger.equity_rows()),
+            learned=LearnedState(ledger.get_kv("ensemble_state"), ledger.get_kv("risk_state")),
+            breakers_reset=tuple(reset))
     finally:
         ledger.close()
 
 
+async def _done() -> None:
+    return None
+
+
+def _entry_confidences(ledger: Ledger) -> tuple[float, ...]:
+    out = []
+    for row in ledger.intents():
+        if row["side"] == "buy" and row["state"] == IntentState.CONFIRMED.value:
+            conf = json.loads(row["decision"] or "{}").get("confidence")
+            if conf is not None:
+                out.append(float(conf))
+    return tuple(out)
+
+
 async def _drive(engine: Engine, clock: SimClock, votes: Counter, total: int,
-                 progress: Callable[[int, int], None] | None) -> None:
-    """Step the engine one cycle per bar until the replay is exhausted."""
+                 progress: Callable[[int, int], None] | None) -> int:
+    """Step the engine one cycle per bar until the replay is exhausted. Returns how many cycles
+    had a token to decide on."""
     period = int(engine.cfg.engine.cycle_seconds)
+    active = 0
     while True:
         now = clock.now()
-        await engine.cycle(now)
+        report = await engine.cycle(now)
+        active += report.tokens > 0
         count_votes(votes, engine.last_votes)
         if progress is not None:
             progress(engine.cycles, total)
         if engine.exhausted:
-            return
+            return active
         await clock.sleep_until((now // period + 1) * period)
 
 

@@ -5,7 +5,6 @@ Pure functions: the ledger's typed rows (``bot.ledger.rows``) in, numbers and di
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -17,25 +16,9 @@ from bot.clock import utc
 from bot.ledger import EquityRow, LandingCounts, OutcomeRow, PositionRow, TradeRow
 from bot.orders.quality import summarize
 from bot.risk.analytics import historical_var, max_drawdown, returns
+from bot.risk.performance import performance, performance_json, round_trips
 from chain.types import LAMPORTS_PER_SOL
 from strategies.types import StrategyVotes
-
-MINUTES_PER_YEAR = 365 * 24 * 60
-
-
-def sharpe(returns: np.ndarray, periods_per_year: float) -> float:
-    if len(returns) < 2:
-        return 0.0
-    sd = float(np.std(returns, ddof=1))
-    return 0.0 if sd == 0 else float(np.mean(returns)) / sd * math.sqrt(periods_per_year)
-
-
-def sortino(returns: np.ndarray, periods_per_year: float) -> float:
-    if len(returns) < 2:
-        return 0.0
-    downside = np.minimum(returns, 0.0)
-    dd = math.sqrt(float(np.mean(downside**2)))
-    return 0.0 if dd == 0 else float(np.mean(returns)) / dd * math.sqrt(periods_per_year)
 
 
 def win_rate(pnls: Sequence[int]) -> float:
@@ -138,7 +121,8 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, trades: Seque
     values = [e.equity_sol for e in equity]
     final = values[-1] if values else initial_equity_sol
     rets = returns([initial_equity_sol, *values])
-    per_year = MINUTES_PER_YEAR * 60.0 / cycle_seconds
+    perf = performance(equity, round_trips(positions, trades), initial_equity_sol=initial_equity_sol,
+                       cycle_seconds=cycle_seconds)
     # every strategy that voted appears, with 0 when it backed no position
     attribution: dict[str, dict[str, float]] = {name: {"pnl_sol": 0.0, "positions": 0} for name in vote_counts}
     for o in outcomes:
@@ -158,8 +142,10 @@ def build_report(*, config_sha256: str, initial_equity_sol: float, trades: Seque
         "unrealized_pnl_sol": unrealized,
         "fees_sol": fees_total,
         "max_drawdown": max_drawdown([initial_equity_sol, *values]),
-        "sharpe": sharpe(rets, per_year),
-        "sortino": sortino(rets, per_year),
+        # from UTC-day returns, x sqrt(365); null under 7 days (performance.notes says why)
+        "sharpe": perf.sharpe,
+        "sortino": perf.sortino,
+        "performance": performance_json(perf),
         "var_95": historical_var(rets, 0.95),  # loss fraction of equity per cycle, historical
         "var_99": historical_var(rets, 0.99),
         "win_rate": win_rate(closed_pnls),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,11 +66,33 @@ def read_config_text(path: Path | str) -> str:
         raise ConfigError([f"config file {p} cannot be read: {exc.strerror}"]) from None
 
 
-def load_config(path: Path | str) -> LoadedConfig:
+def load_config(path: Path | str, overlays: Sequence[Path | str] = ()) -> LoadedConfig:
+    """The config at ``path``, with each TOML file of ``overlays`` merged over it in order (an
+    overlay holds only the keys it changes, e.g. the best trial ``solbot optimize`` wrote). The
+    result is validated as a whole; ``text`` is the base file followed by each overlay."""
     p = Path(path)
     text = read_config_text(p)
-    cfg = parse_config_text(text, str(p))
-    return LoadedConfig(cfg, p, text, hashlib.sha256(text.encode()).hexdigest())
+    if not overlays:
+        cfg = parse_config_text(text, str(p))
+        return LoadedConfig(cfg, p, text, hashlib.sha256(text.encode()).hexdigest())
+    raw = parse_toml(text, str(p))
+    full = text
+    for o in overlays:
+        op = Path(o)
+        try:
+            otext = op.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError([f"config overlay {op} does not exist"]) from None
+        except OSError as exc:
+            raise ConfigError([f"config overlay {op} cannot be read: {exc.strerror}"]) from None
+        raw = _deep_merge(raw, parse_toml(otext, str(op)))
+        full += f"\n# ---- overlay {op} ----\n{otext}"
+    try:
+        cfg = validate_config(raw)
+    except ConfigError as exc:
+        names = " + ".join(str(Path(o)) for o in overlays)
+        raise ConfigError([f"{p} with overlay {names}: {line}" for line in exc.lines]) from None
+    return LoadedConfig(cfg, p, full, hashlib.sha256(full.encode()).hexdigest())
 
 
 def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:

@@ -44,6 +44,8 @@ class EngineConfig(Section):
 
 class BacktestConfig(Section):
     initial_equity_sol: float = Field(default=10.0, gt=0)
+    baselines: int = Field(default=20, ge=0, le=1000)  # random-entry seeds per report (solbot backtest --baselines)
+    baseline_seed: int = Field(default=0, ge=0)  # the first of them (seed, seed + 1, ...)
 
 
 class LedgerConfig(Section):

@@ -40,6 +40,7 @@ from bot.ops.status import (
 from bot.orders.portfolio import utc_day
 from bot.orders.quality import ExecutionSummary, summarize
 from bot.risk.analytics import book_var, max_drawdown
+from bot.risk.performance import Performance, performance, round_trips
 from chain.rpc_pool import PoolStats
 from chain.types import LAMPORTS_PER_SOL
 
@@ -49,6 +50,9 @@ CURVE_POINTS = 400
 RUGGED_IN_SUMMARY = 20  # newest rug marks carried by status(); rug_marks() has them all
 #: Execution-quality aggregates (``execution_quality()``, ``/metrics``) cover this many recent fills.
 QUALITY_WINDOW = 1000
+#: Lifetime performance reads the whole ledger: recomputed when a position closed, else at most
+#: this often (engine clock seconds).
+PERFORMANCE_REFRESH_SECONDS = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,8 @@ class EngineStatus:
         self._started_at = started_at
         self._started_mono = time.monotonic()
         self._snap = _Snapshot()
+        self._perf: Performance | None = None
+        self._perf_key: tuple[int, int] | None = None  # (closed positions, time bucket) it was computed for
 
     # ---------------------------------------------------------------- refresh (after each cycle)
 
@@ -127,9 +133,22 @@ class EngineStatus:
         peak = book.get("peak")
         recent = ledger.trade_rows(limit=QUALITY_WINDOW, newest_first=True)
         execution = summarize(recent, ledger.landing_counts(QUALITY_WINDOW))
+        self._refresh_performance(now)
         return _Snapshot(tuple(positions), trades, pnl, equity, ledger.writable(), by_strategy, var,
                          float(peak) if isinstance(peak, int | float) else None, curve,
                          execution)
+
+    def _refresh_performance(self, now: int) -> None:
+        """Lifetime performance from the whole ledger, the same functions a backtest report uses."""
+        ledger = self._engine.ledger
+        rows = ledger.position_rows()
+        key = (sum(1 for p in rows if not p.is_open), now // PERFORMANCE_REFRESH_SECONDS)
+        if key == self._perf_key:
+            return
+        equity = ledger.equity_rows()
+        self._perf = None if not equity else performance(
+            equity, round_trips(rows, ledger.trade_rows()), cycle_seconds=self._engine.cfg.engine.cycle_seconds)
+        self._perf_key = key
 
     def _book_var(self, values_sol: dict[str, float]) -> dict[float, float]:
         """Historical 95%/99% VaR of the open book in SOL, from the last view's one-minute returns."""
@@ -238,6 +257,9 @@ class EngineStatus:
         risk = self._engine.risk
         e = risk.edge(self._engine.clock.now())
         return EdgeView(e.kelly_risk, e.trades, e.shadow_outcomes, e.weight, risk.shadows_open)
+
+    def performance(self) -> Performance | None:
+        return self._perf
 
     def _paused(self) -> bool:
         return self._engine.risk.trading_state is not TradingState.ACTIVE and any(

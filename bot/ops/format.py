@@ -18,6 +18,7 @@ from bot.ops.status import (
     StatusSummary,
     TradeRecord,
 )
+from bot.risk.performance import performance_lines
 
 if TYPE_CHECKING:
     from bot.ops.reports import Balance, DayPnl, LifetimeProfit, StrategyPerformance
@@ -186,6 +187,9 @@ def profit(p: LifetimeProfit) -> str:
     for label, c in (("best", p.best), ("worst", p.worst)):
         if c is not None:
             lines.append(f"{label}: {c.symbol} {_sol(c.pnl_sol)} ({c.exit_reason}, closed {_ts(c.closed_at)})")
+    if p.performance is not None:  # bot.risk.performance: the backtest report's statistics
+        lines.append(f"statistics since the first equity point ({_ts(p.performance.start_ts)}):")
+        lines += [f"  {line}" for line in performance_lines(p.performance)]
     return clip("\n".join(lines))
 
 

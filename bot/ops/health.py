@@ -5,7 +5,8 @@
 ``GET /readyz``   200 when every readiness check passes (feeds fresh, >= 1 healthy RPC endpoint,
                   ledger writable), else 503 naming the failing checks.
 ``GET /metrics``  Prometheus text format.
-``GET /status``   JSON summary (mode, uptime, positions, today's PnL, breakers, weights).
+``GET /status``   JSON summary (mode, uptime, positions, today's PnL, breakers, weights, lifetime
+                  performance: daily Sharpe/Sortino or why not, per-trade view, intervals).
 ``GET /``         the operator's status page (``bot.ops.dashboard``; off with
                   ``health.dashboard_enabled = false``), strict Content-Security-Policy.
 ``GET /dashboard.json``  the page's data.
@@ -235,6 +236,7 @@ class HealthServer:
     def _status_page(self) -> tuple[int, str, bytes]:
         body = to_json(self._status.status())
         body["heartbeat_age_seconds"] = self._status.heartbeat_age(self._monotonic())
+        body["performance"] = to_json(self._status.performance())  # lifetime, from the ledger
         return 200, _JSON, _dumps(body)
 
     def _dashboard_page(self) -> tuple[int, str, bytes]:

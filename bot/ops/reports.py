@@ -5,11 +5,11 @@ The status facade (:mod:`bot.ops.status`) holds only what one cycle needs; these
 whole ledger, so they run on demand, in a worker thread (:class:`LedgerReports`), never on the event
 loop and never inside a cycle. The arithmetic is in pure functions over the ledger's typed rows.
 
-Seam for the evaluation issue's statistics (issue 12: Sharpe/Sortino from daily returns, the
-per-trade view, bootstrap intervals, shared with backtest reports and ``solbot status``):
 :func:`lifetime_profit` computes what the ledger gives directly (realised and unrealised PnL, win
-rate, payoff, profit factor, expectancy, best and worst). When those functions land, call them
-from :func:`lifetime_profit` and add their fields to :class:`LifetimeProfit`; nothing else changes.
+rate, payoff, profit factor, expectancy, best and worst) and, given the equity curve and the fills,
+the statistics a backtest report carries (``bot.risk.performance``: Sharpe/Sortino from UTC-day
+returns or why not, the per-trade view in R, bootstrap intervals), the same functions ``solbot
+status`` and the status facade use.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from bot.ledger import EquityRow, Ledger, OutcomeRow, PositionRow, TradeRow
 from bot.ops.status import PositionView
+from bot.risk.performance import Performance, performance, round_trips
 from chain.types import LAMPORTS_PER_SOL
 
 #: ``/daily N`` shows at most this many days (each reads that day's equity snapshots).
@@ -56,6 +57,7 @@ class LifetimeProfit:
     best: ClosedPosition | None
     worst: ClosedPosition | None
     open_positions: int
+    performance: Performance | None = None  # from the equity curve and fills (None without equity)
 
     @property
     def total_sol(self) -> float:
@@ -136,8 +138,10 @@ def _closed(p: PositionRow) -> ClosedPosition:
 
 
 def lifetime_profit(positions: Sequence[PositionRow], *, unrealized_sol: float, equity_sol: float,
-                    equity_peak_sol: float | None) -> LifetimeProfit:
-    """Lifetime performance from every position (open and closed) of the ledger."""
+                    equity_peak_sol: float | None, equity: Sequence[EquityRow] = (),
+                    trades: Sequence[TradeRow] = (), cycle_seconds: float = 60.0) -> LifetimeProfit:
+    """Lifetime performance from every position (open and closed) of the ledger; with its
+    ``equity`` curve (and ``trades``, for each position's entry fees in R) also the statistics."""
     closed = [_closed(p) for p in positions if p.closed_at is not None]
     wins = [c.pnl_sol for c in closed if c.pnl_sol > 0]
     losses = [c.pnl_sol for c in closed if c.pnl_sol <= 0]
@@ -153,7 +157,9 @@ def lifetime_profit(positions: Sequence[PositionRow], *, unrealized_sol: float, 
         expectancy_sol=sum(c.pnl_sol for c in closed) / len(closed) if closed else None,
         best=max(closed, key=lambda c: c.pnl_sol, default=None),
         worst=min(closed, key=lambda c: c.pnl_sol, default=None),
-        open_positions=sum(1 for p in positions if p.closed_at is None))
+        open_positions=sum(1 for p in positions if p.closed_at is None),
+        performance=performance(equity, round_trips(positions, trades), cycle_seconds=cycle_seconds)
+        if equity else None)
 
 
 def utc_date(ts: int) -> str:
@@ -191,16 +197,20 @@ def strategy_performance(outcomes: Sequence[OutcomeRow]) -> list[StrategyPerform
 class LedgerReports:
     """The reports above, each read from the ledger in a worker thread when asked for."""
 
-    def __init__(self, ledger: Ledger, now: Callable[[], int]) -> None:
+    def __init__(self, ledger: Ledger, now: Callable[[], int], cycle_seconds: float = 60.0) -> None:
         self._ledger = ledger
         self._now = now
+        self._cycle_seconds = cycle_seconds  # the equity curve's spacing (bootstrap blocks of an hour)
 
     async def profit(self, positions: Sequence[PositionView], equity_sol: float,
                      equity_peak_sol: float | None) -> LifetimeProfit:
-        rows = await asyncio.to_thread(self._ledger.position_rows)
-        unrealized = sum(p.unrealized_pnl_sol or 0.0 for p in positions)
-        return lifetime_profit(rows, unrealized_sol=unrealized, equity_sol=equity_sol,
-                               equity_peak_sol=equity_peak_sol)
+        def read() -> LifetimeProfit:  # the whole ledger, and the statistics over it, off the loop
+            unrealized = sum(p.unrealized_pnl_sol or 0.0 for p in positions)
+            return lifetime_profit(self._ledger.position_rows(), unrealized_sol=unrealized, equity_sol=equity_sol,
+                                   equity_peak_sol=equity_peak_sol, equity=self._ledger.equity_rows(),
+                                   trades=self._ledger.trade_rows(), cycle_seconds=self._cycle_seconds)
+
+        return await asyncio.to_thread(read)
 
     async def daily(self, days: int) -> list[DayPnl]:
         days = max(1, min(days, MAX_DAYS))

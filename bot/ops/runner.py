@@ -178,7 +178,8 @@ class Runner:
             self.health = health
             commands = OperatorCommands(status, control, confirm_timeout_seconds=cfg.telegram.confirm_timeout_seconds,
                                         trades_shown=cfg.telegram.trades_shown,
-                                        reports=LedgerReports(ledger, clock.now), about=About(feed=feed.name))
+                                        reports=LedgerReports(ledger, clock.now, cfg.engine.cycle_seconds),
+                                        about=About(feed=feed.name))
             control_socket = ControlServer(socket_path(cfg.ledger.path), commands,
                                            idle_timeout_seconds=cfg.telegram.confirm_timeout_seconds)
             try:

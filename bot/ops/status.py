@@ -18,6 +18,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.risk.performance import Performance, performance_json
+
 if TYPE_CHECKING:
     from bot.contracts import FeedHealth
 
@@ -228,6 +230,11 @@ class StatusSource(Protocol):
         """Every token marked rugged, newest first."""
         ...
 
+    def performance(self) -> Performance | None:
+        """Lifetime performance from the ledger (``bot.risk.performance``: daily Sharpe/Sortino or
+        why not, the per-trade view in R, bootstrap intervals); None before the first equity point."""
+        ...
+
 
 class Heartbeat:
     """The engine's liveness stamp: ``beat(time.monotonic())`` on every loop tick."""
@@ -269,6 +276,8 @@ def ledger_check(writable: bool, detail: str = "") -> ReadinessCheck:
 
 def to_json(value: Any) -> Any:
     """A dataclass (or list/tuple of them) as plain JSON-able data; ``inf`` becomes ``None``."""
+    if isinstance(value, Performance):
+        return _clean(performance_json(value))
     if hasattr(value, "__dataclass_fields__"):
         out = asdict(value)
         if isinstance(value, PnlSummary):

@@ -113,11 +113,35 @@ def test_cli_simulate_then_backtest_writes_report_and_plot(tmp_path):
     data, rep, png = tmp_path / "m.parquet", tmp_path / "r.json", tmp_path / "eq.png"
     res = run_cli("simulate", "--out", str(data), "--tokens", "8", "--hours", "4", "--seed", "3")
     assert res.returncode == 0, res.stderr
-    res = run_cli("backtest", "--data", str(data), "--report", str(rep), "--plot", str(png))
+    res = run_cli("backtest", "--data", str(data), "--report", str(rep), "--plot", str(png), "--baselines", "2")
     assert res.returncode == 0, res.stderr
     assert "return" in res.stdout and "max drawdown" in res.stdout
+    # a 4-hour run: no Sharpe annualised from minutes, the reason instead; the per-trade view and
+    # the baselines block beside it
+    assert "sharpe n/a (under 7 days)  sortino n/a (under 7 days)" in res.stdout
+    assert "per trade:" in res.stdout and "baselines (same data, same costs):" in res.stdout
+    assert "random entries, 2 seeds" in res.stdout and "buy-and-hold, equal weight" in res.stdout
     body = json.loads(rep.read_text())
     assert body["equity_curve"] and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert body["sharpe"] is None and body["performance"]["notes"]["sharpe"].startswith("n/a (under 7 days")
+    assert len(body["baselines"]["all"]["random_entries"]["returns"]) == 2
+    assert body["inputs"]["tokens"] == 8 and body["inputs"]["span_hours"] == 4.0
+
+
+@pytest.mark.integration
+def test_cli_walk_forward_prints_folds_and_samples(tmp_path):
+    data = write_dataset(simulate(4, 4, 5).frame, tmp_path / "m.parquet")
+    rep = tmp_path / "wf.json"
+    res = run_cli("backtest", "--data", str(data), "--walk-forward", "3", "--baselines", "0", "--report", str(rep))
+    assert res.returncode == 0, res.stderr
+    for text in ("walk-forward: 3 folds, 1 in-sample", "fold 1 [in-sample]", "fold 3 [out-of-sample]",
+                 "in-sample (1 fold(s), chained):", "out-of-sample (2 fold(s), chained):",
+                 "random entries: skipped (0 seeds"):
+        assert text in res.stdout
+    body = json.loads(rep.read_text())
+    assert [f["sample"] for f in body["folds"]] == ["in", "out", "out"]
+    bad = run_cli("backtest", "--data", str(data), "--walk-forward", "3", "--ledger", str(tmp_path / "l.db"))
+    assert bad.returncode == 2 and "--walk-forward" in bad.stderr
 
 
 @pytest.mark.parametrize("make, expect", [

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.contracts import FeedHealth
+from bot.ledger import EquityRow
 from bot.ops.status import (
     BreakerState,
     EquityPoint,
@@ -24,6 +25,7 @@ from bot.ops.status import (
     ledger_check,
     rpc_check,
 )
+from bot.risk.performance import Performance, RoundTrip, performance
 from tests.conftest import ROOT  # noqa: F401  (tests import it from here)
 
 MINT = "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"
@@ -112,6 +114,14 @@ class EngineStatus:
 
     def rug_marks(self) -> list[RugMarkView]:
         return list(self.rugged)
+
+    def performance(self) -> Performance | None:
+        """What ``bot.ops.engine_status`` computes from a ledger: two days of equity and three
+        closed positions, through the real functions."""
+        equity = [EquityRow(self.now - 2 * 86_400 + 60 * i, 10.0 + 0.0005 * i, 0, 0.0, 150.0) for i in range(2880)]
+        trips = [RoundTrip(i, self.now - 1000 + i, pnl, 100_000_000) for i, pnl in
+                 enumerate((50_000_000, -100_000_000, 200_000_000))]
+        return performance(equity, trips)
 
 
 @pytest.fixture

@@ -70,6 +70,9 @@ async def test_metrics_and_status(server, engine_status):
     assert body["weights"] == {"momentum": 0.6, "mean_rev": 0.4}
     assert [b["name"] for b in body["breakers"]] == ["daily_loss", "rpc_errors"]
     assert {"uptime_seconds", "positions", "heartbeat_age_seconds"} <= body.keys()
+    perf = body["performance"]  # lifetime, two days of equity: no Sharpe yet, and why
+    assert perf["sharpe"] is None and perf["notes"]["sharpe"].startswith("n/a (under 7 days")
+    assert perf["trades"]["closed"] == 3 and perf["trades"]["expectancy_r"] == pytest.approx(0.5)
 
 
 async def test_unknown_path_404_and_other_methods_405(server):

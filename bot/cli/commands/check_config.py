@@ -5,6 +5,9 @@ the environment it needs (placeholder secrets are refused; live mode needs ``SOL
 pointing at a file), then prints the effective config and which secrets are set (never their
 values). Paper and live alike.
 
+``--overlay FILE`` (repeatable) merges TOML overlays over the config first, later files winning,
+and validates the result as a whole (e.g. what ``solbot optimize --write-overlay`` wrote).
+
 ``--diff`` compares the file with this version instead: the keys it does not set (with the
 defaults that apply) and the keys it sets that this version does not have (removed ones say what
 replaced them). It reports those rather than stopping at the first, then says whether the file
@@ -22,6 +25,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bot.cli.common import add_overlay_argument
 from bot.config import (
     check_startup,
     load_config,
@@ -44,16 +48,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "this version does not have, then check that it loads")
     p.add_argument("--env-file", type=Path, default=Path(".env"), metavar="PATH",
                    help="read secrets from this file instead of ./.env (e.g. /etc/solbot/solbot.env)")
+    add_overlay_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     path = resolve_config_path(getattr(args, "config", None))
     if args.diff:
         print_diff(path)
-    loaded = load_config(path)
+    loaded = load_config(path, args.overlay or ())
     secrets = load_secrets(dotenv_path=args.env_file)
     check_startup(loaded.config, secrets)
-    print(f"# {loaded.path} is valid (sha256 {loaded.sha256[:12]})")
+    over = "".join(f" + overlay {o}" for o in (args.overlay or ()))
+    print(f"# {loaded.path}{over} is valid (sha256 {loaded.sha256[:12]})")
     if not args.diff:
         print(render_effective(loaded.config, secrets))
     return 0

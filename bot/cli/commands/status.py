@@ -1,4 +1,5 @@
-"""``solbot status``: positions, PnL and recent trades from the ledger (read-only).
+"""``solbot status``: positions, PnL, lifetime performance (the backtest report's statistics:
+``bot.risk.performance``) and recent trades from the ledger (read-only).
 
 Reads the ledger directly, so it works whether the bot runs or not (it never takes the lock).
 A fill's SOL amount is what it moved: spent including fees and rent on buys, received net of fees
@@ -19,6 +20,7 @@ from bot.clock import utc
 from bot.errors import LedgerError
 from bot.ledger import Ledger
 from bot.orders.quality import summarize
+from bot.risk.performance import performance, performance_lines, round_trips
 from chain.types import LAMPORTS_PER_SOL
 
 NAME = "status"
@@ -49,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
         if curve:
             last = curve[-1]
             print(f"equity: {last.equity_sol:.4f} SOL at {utc(last.ts).isoformat()}")
+            perf = performance(curve, round_trips(positions, ledger.trade_rows()),
+                               cycle_seconds=cfg.engine.cycle_seconds)
+            print(f"\nlifetime since {utc(curve[0].ts).isoformat()} (first equity point, "
+                  f"{perf.initial_equity_sol:.4f} SOL):")
+            for line in performance_lines(perf):
+                print(f"  {line}")
         print(f"\nopen positions ({len(open_pos)}):")
         for p in open_pos:
             tokens = p.token_amount / 10 ** p.token_decimals
