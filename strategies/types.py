@@ -479,6 +479,7 @@ class Decisions(Sequence[Decision]):
         if codes.shape != self.action_codes.shape:
             raise ValueError(f"{codes.size} action codes for {len(self)} decisions")
         out = Decisions(self.mints, codes, self.combined, self.confidence, self.regimes, self._table)
+        out._built = {j: d for j, d in self._built.items() if codes[j] == self.action_codes[j]}
         for j, d in replaced.items():
             if _ACTIONS[int(codes[j])] is not d.action or d.mint != self.mints[j]:
                 raise ValueError(f"replacement {j} ({d.mint}, {d.action}) disagrees with its token's action code")

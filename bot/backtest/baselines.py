@@ -64,6 +64,10 @@ class RandomEntries:
 
     # the ensemble's interface, delegated
     @property
+    def config(self) -> Any:
+        return self._inner.config
+
+    @property
     def weights(self) -> dict[str, float]:
         return self._inner.weights
 

@@ -74,11 +74,22 @@ class _Stub:
     def __init__(self, decisions):
         self._d = decisions
 
-    def decide(self, view, votes):
+    def decide(self, view, votes, inputs=None):
         return self._d
 
     def state(self):
         return {"w": 1}
+
+
+def _decisions(ds):
+    """A ``Decisions`` (what the ensemble returns) holding exactly ``ds``."""
+    from strategies.types import Decisions, VoteTable
+
+    codes = np.array([(Action.BUY, Action.SELL, Action.HOLD).index(d.action) for d in ds], dtype=np.int8)
+    z = np.zeros((0, len(ds)))
+    base = Decisions(tuple(d.mint for d in ds), codes, np.array([d.score for d in ds]),
+                     np.array([d.confidence for d in ds]), tuple(d.regime for d in ds), VoteTable((), z, z, z, ()))
+    return base.overridden(codes, dict(enumerate(ds)))
 
 
 def test_random_entries_replace_buys_but_never_hide_a_sell():
@@ -91,14 +102,14 @@ def test_random_entries_replace_buys_but_never_hide_a_sell():
     class View:
         stale = None
 
-    r = RandomEntries(_Stub([sell, buy, crisis]), rate=1.0, confidences=[0.4], seed=0)
+    r = RandomEntries(_Stub(_decisions([sell, buy, crisis])), rate=1.0, confidences=[0.4], seed=0)
     out = r.decide(View(), [])
     assert out[0] is sell  # the ensemble's exit signal stands
     assert out[2].action is Action.HOLD  # no entry in crisis
     assert out[1].action is Action.BUY and out[1].confidence == 0.4 and out[1].votes == ()
     assert r.state() == {"w": 1} and r.weights == {"a": 1.0}
     asyncio.run(r.filled(type("Rep", (), {"entries": 1})()))
-    quiet = RandomEntries(_Stub([buy]), rate=0.0, confidences=[0.4], seed=0)
+    quiet = RandomEntries(_Stub(_decisions([buy])), rate=0.0, confidences=[0.4], seed=0)
     assert [d.action for d in quiet.decide(View(), [])] == [Action.HOLD]
 
 

@@ -92,3 +92,21 @@ def test_reason_closures_keep_only_per_token_data(ecfg, scfg) -> None:
                     assert x.size <= 16 * n, (sv.strategy, x.shape)
                 else:
                     assert not hasattr(x, "columns") and not hasattr(x, "candles"), (sv.strategy, type(x))
+
+
+def test_overridden_decisions_take_new_codes_and_replacements_and_keep_the_rest(ecfg, scfg) -> None:
+    ens, v, votes = _cycle(ecfg, scfg, 20, 300)
+    ds = ens.decide(v, votes)
+    codes = np.full(len(ds), 2, dtype=np.int8)  # every token HOLD ...
+    codes[3] = 0  # ... but token 3, bought with a decision of our own
+    mine = Decision(ds.mints[3], Action.BUY, 1.0, 0.25, ds.regimes[3], votes=())
+    out = ds.overridden(codes, {3: mine})
+    assert out.where(Action.BUY) == [mine] and out[3] is mine and out.get(ds.mints[3]) is mine
+    assert [d.action for i, d in enumerate(out) if i != 3] == [Action.HOLD] * (len(ds) - 1)
+    kept = next(i for i in range(len(ds)) if i != 3 and ds.action_codes[i] == 2)
+    assert out[kept] == ds[kept] and out[kept].votes == ds[kept].votes  # same votes, same numbers
+    assert ds.where(Action.BUY) == [d for d in ds if d.action is Action.BUY]  # the original is untouched
+    with pytest.raises(ValueError, match="disagrees"):
+        ds.overridden(codes, {4: mine})
+    with pytest.raises(ValueError, match="action codes for"):
+        ds.overridden(codes[:-1], {})
