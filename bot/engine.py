@@ -163,6 +163,7 @@ class Engine:
         self.exhausted = False
         self._book: dict[str, Any] = {}
         self._wallet_diffs: dict[str, tuple[int | None, int | None]] = {}  # mint -> (ledger, wallet) reported
+        self._refusals_said: dict[str, str] = {}  # mint -> the rule its last logged refused entry named
 
     # -------------------------------------------------------------------- ledger I/O
 
@@ -348,7 +349,22 @@ class Engine:
                 entries += 1
                 portfolio = await self._portfolio(now)  # re-marked: this entry counts against limits
         await self._io(self.ledger.record_rejections, rejected)
+        self._say_refusals(rejected)
         return entries, len(rejected)
+
+    def _say_refusals(self, rejected: Sequence[tuple[str, str, str]]) -> None:
+        """A refused buy in the log, once per token and rule (said again when the token's rule
+        changes; the ledger counts every one): without it the log shows only how many were
+        refused, not which token failed which rule."""
+        if len(self._refusals_said) > 10_000:  # tokens come and go; forget the oldest half
+            self._refusals_said = dict(list(self._refusals_said.items())[5_000:])
+        for mint, rule, detail in rejected:
+            if self._refusals_said.get(mint) == rule:
+                continue
+            self._refusals_said[mint] = rule
+            info = self.market.info(mint)
+            log.info("entry refused: %s (%s) by %s: %s", info.symbol if info and info.symbol else mint[:8], mint,
+                     rule, detail, extra={"mint": mint, "rule": rule})
 
     async def _read_chain_safety(self, mint: str, now: int) -> None:
         """Buy candidates get their safety facts and decimals from the mint account, and their

@@ -147,12 +147,29 @@ class _ChainReads:
         return ExecutionSide(executor, self.health, self.pool.stats, self.safety, jito_stats)
 
 
-async def _chain_reads(cfg: Config) -> _ChainReads:
-    """The RPC pool (started) and the engine's mint and pool fact reads through it."""
+def _report_unreachable(pool: RpcPool, who: str, consequence: str) -> None:
+    """One line for the endpoints that did not answer the first probe (the pool leaves them to us),
+    naming each and why; when none answers, what that means for ``who``."""
+    down = pool.unhealthy()
+    if not down:
+        return
+    names = "; ".join(f"{label}: {why.replace(f'[{label}] ', '')}" if why else label for label, why in down)
+    total = len(pool.stats().endpoints)
+    if len(down) < total:
+        log.warning("rpc: %d of %d [rpc] endpoint(s) do not answer (%s); reads go to the others", len(down), total,
+                    names)
+    else:
+        log.warning("%s: no RPC endpoint answers (%s)%s", who, names, consequence)
+
+
+async def _chain_reads(cfg: Config, who: str, consequence: str) -> _ChainReads:
+    """The RPC pool (started; endpoints that do not answer said in one line) and the engine's mint
+    and pool fact reads through it."""
     from chain.rpc_pool import RpcPool
 
     pool = RpcPool(cfg.rpc)
-    await pool.start()
+    await pool.start(report=False)
+    _report_unreachable(pool, who, consequence)
 
     def health() -> tuple[int, int]:
         st = pool.stats()
@@ -168,7 +185,9 @@ async def _chain_reads(cfg: Config) -> _ChainReads:
 async def build_chain_reads(cfg: Config) -> _ChainReads:
     """The engine's chain reads (started RPC pool, mint and pool facts) for a command that reads the
     market as the engine does without trading (``solbot record``); close with ``reads.pool.aclose()``."""
-    return await _chain_reads(cfg)
+    return await _chain_reads(cfg, "record", ": the recording gets no facts from the chain (authorities, Token-2022 "
+                              "extensions, holders, decimals, pool facts) unless Birdeye's token security is on; a "
+                              "backtest of it rejects entries as *_unknown")
 
 
 async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: Clock) -> ExecutionSide:
@@ -189,12 +208,9 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
     if cfg.environment.execution_mode == "paper":
         if not reads_chain(cfg):
             return ExecutionSide(build_paper_executor(cfg, ledger))
-        reads = await _chain_reads(cfg)
+        reads = await _chain_reads(cfg, "paper", "; mint and pool facts stay unknown and entries are refused as "
+                                   "*_unknown until one does (see /readyz)")
         pool = reads.pool
-        if not pool.healthy():
-            log.warning("paper: no RPC endpoint answers (%d configured, [rpc] endpoints); mint and pool facts "
-                        "stay unknown and entries are refused as *_unknown until one does (see /readyz)",
-                        len(cfg.rpc.endpoints))
         jupiter = JupiterClient(cfg.jupiter, api_key=key)
 
         async def close() -> None:
@@ -212,7 +228,7 @@ async def build_executor(cfg: Config, secrets: Secrets, ledger: Ledger, clock: C
         wallet = load_wallet_from_env({"SOLBOT_KEYPAIR": secrets.keypair_path or ""})
     except WalletError as exc:
         raise ConfigError([str(exc)]) from None
-    reads = await _chain_reads(cfg)
+    reads = await _chain_reads(cfg, "live", "; nothing can be read or sent until one does")
     pool = reads.pool
     engine = BlockEngine(jito) if tipping else None
     executor = LiveExecutor(cfg=cfg.execution, commitment=cfg.rpc.commitment, pool=pool,

@@ -33,7 +33,7 @@ import json
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _NOT_JSON = object()
 
+#: Probes an endpoint's pace (slots per second) is measured over: a minute at the shipped 5 s
+#: interval, so one slow stretch moves it little.
+PACE_READINGS = 12
 #: Upper bounds (ms) of the latency histogram buckets reported in ``stats()`` (the last is +Inf).
 LATENCY_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, float("inf"))
 
@@ -125,7 +128,10 @@ class _Endpoint:
         self.bucket = (TokenBucket(cfg.max_rps, max(1.0, cfg.max_rps), name=self.label, monotonic=clock)
                        if cfg.max_rps else None)
         self.health = Health.UNKNOWN
+        self.why = ""  # why the endpoint is unhealthy (the last reason given), for logs and readiness
         self.slot: int | None = None
+        self.slot_at: float | None = None  # clock time the slot was read
+        self.readings: deque[tuple[float, int]] = deque(maxlen=PACE_READINGS)  # (clock, slot) of its last probes
         self.slot_lag: int | None = None
         self.ewma_ms: float | None = None
         # Opens after breaker_failure_threshold consecutive endpoint faults (the endpoint turns
@@ -151,6 +157,13 @@ class _Endpoint:
     @property
     def sends(self) -> bool:
         return self.cfg.role in ("send", "both")
+
+    def pace(self) -> float:
+        """Slots per second its slot advanced over its last probes (0 until two are known)."""
+        if len(self.readings) < 2:
+            return 0.0
+        (t0, s0), (t1, s1) = self.readings[0], self.readings[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
 
     def observe_latency(self, ms: float, alpha: float) -> None:
         self.ewma_ms = ms if self.ewma_ms is None else alpha * ms + (1 - alpha) * self.ewma_ms
@@ -188,13 +201,20 @@ class RpcPool:
         self._ids = itertools.count(1)
         self._probe_tasks: list[asyncio.Task[None]] = []
         self.best_slot: int | None = None
+        self._quiet = False  # start(report=False): the first probes' failures are the caller's to say
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Probe every endpoint once, then keep probing in the background."""
-        await asyncio.gather(*(self._probe(ep) for ep in self._eps))
-        self._update_lags()
+    async def start(self, *, report: bool = True) -> None:
+        """Probe every endpoint once, then keep probing in the background. With ``report=False``
+        the endpoints that fail this first probe are not logged one by one: the caller says it
+        once, in its own terms, from ``unhealthy()``. Later changes are always logged."""
+        self._quiet = not report
+        try:
+            await asyncio.gather(*(self._probe(ep) for ep in self._eps))
+            self._update_lags(self._eps)
+        finally:
+            self._quiet = False
         for ep in self._eps:
             self._probe_tasks.append(asyncio.create_task(self._probe_loop(ep), name=f"probe {ep.label}"))
 
@@ -226,7 +246,7 @@ class RpcPool:
                 if ep.rescheduled.is_set():
                     continue  # marked unhealthy meanwhile: the probe comes after its back-off
             await self._probe(ep)
-            self._update_lags()
+            self._update_lags((ep,))
 
     async def _probe(self, ep: _Endpoint) -> None:
         try:
@@ -238,7 +258,11 @@ class RpcPool:
             ep.slot_lag = None if exc.kind != ErrorKind.NODE_BEHIND else ep.slot_lag
             self._mark_unhealthy(ep, f"probe: {exc}")
             return
-        ep.slot = slot
+        now = self._clock()
+        if ep.readings and slot < ep.readings[-1][1]:
+            ep.readings.clear()  # went back (restarted from a snapshot?): its pace starts over
+        ep.readings.append((now, slot))
+        ep.slot, ep.slot_at = slot, now
         if health:
             ep.backoff = self.cfg.breaker_open_seconds
             ep.health = Health.HEALTHY
@@ -246,22 +270,33 @@ class RpcPool:
         else:
             self._mark_unhealthy(ep, "probe: getHealth not ok")
 
-    def _update_lags(self) -> None:
+    def _update_lags(self, probed: Sequence[_Endpoint]) -> None:
+        """Judge the endpoints just ``probed`` against the others' slots. The others were read
+        earlier and the chain has moved on since, so each of their readings is advanced by its age
+        at the pace its endpoint kept over its last probes. Compared as read, a reading one probe
+        interval old hides that much of the judged endpoint's lag, and makes its own endpoint look
+        behind the fresh one by as much (62 slots after a 5 s interval on a chain making a slot
+        every 80 ms). Only healthy endpoints' readings count: a dead endpoint's last slot is not
+        advanced for ever."""
         slots = [ep.slot for ep in self._eps if ep.slot is not None]
         if not slots:
             return
         self.best_slot = max(slots)
-        for ep in self._eps:
-            if ep.slot is None:
+        for ep in probed:
+            if ep.slot is None or ep.slot_at is None:
                 continue
-            ep.slot_lag = self.best_slot - ep.slot
+            ref = max([float(ep.slot)] + [o.slot + o.pace() * max(0.0, ep.slot_at - o.slot_at) for o in self._eps
+                                          if o is not ep and o.health is Health.HEALTHY
+                                          and o.slot is not None and o.slot_at is not None])
+            ep.slot_lag = round(ref - ep.slot)
             if ep.slot_lag > self.cfg.max_slot_lag and ep.health is Health.HEALTHY:
                 self._mark_unhealthy(ep, f"behind the best slot by {ep.slot_lag}")
 
     def _mark_unhealthy(self, ep: _Endpoint, why: str) -> None:
         if ep.health is not Health.UNHEALTHY:
-            log.warning("rpc endpoint %s unhealthy: %s", ep.label, why)
+            log.log(logging.DEBUG if self._quiet else logging.WARNING, "rpc endpoint %s unhealthy: %s", ep.label, why)
         ep.health = Health.UNHEALTHY
+        ep.why = why
         ep.next_probe = self._clock() + ep.backoff
         ep.backoff = min(ep.backoff * 2, self.cfg.max_backoff_seconds)
         ep.rescheduled.set()
@@ -281,6 +316,10 @@ class RpcPool:
     def healthy(self, *, send: bool = False) -> list[str]:
         return [ep.label for ep in self._eps
                 if (ep.sends if send else ep.reads) and ep.health is Health.HEALTHY]
+
+    def unhealthy(self) -> list[tuple[str, str]]:
+        """``(label, why)`` of every endpoint that is not healthy (``why`` empty before its first probe)."""
+        return [(ep.label, ep.why) for ep in self._eps if ep.health is not Health.HEALTHY]
 
     # --- single request ------------------------------------------------------------------
 

@@ -119,6 +119,7 @@ class LiveFeedSource:
         self.helius: HeliusClient | None = None
         self.ws: HeliusLogsStream | None = None
         self.states = {"dexscreener": _SourceState("dexscreener")}
+        self._discovery_state = _SourceState("dexscreener.discovery")  # named in health() while nothing is tracked
         self._tasks: list[asyncio.Task[None]] = []
         self._snapshots: dict[str, TokenSnapshot] = {}
         self._changed: set[str] = set()
@@ -277,13 +278,24 @@ class LiveFeedSource:
     def health(self, now: int) -> list[FeedHealth]:
         out = []
         stale = len(self.stale_mints(now))
+        tracked = len(self.universe.tracked)
         for name, st in self.states.items():
             fresh = st.last_ok_ts is not None and now - st.last_ok_ts <= self.cfg.stale_after_seconds
             detail = "ok" if st.up else (st.last_error or "no data yet")
-            if name == "dexscreener":
-                detail += f"; {stale}/{len(self.universe.tracked)} tracked token(s) stale"
+            if name == "dexscreener" and tracked:
+                detail += f"; {stale}/{tracked} tracked token(s) stale"
+            elif name == "dexscreener":  # nothing to refresh, so no pairs were asked for: why not
+                detail = f"no token tracked yet{self._discovery_detail()}"
             out.append(FeedHealth(source=name, fresh=fresh, last_ok_ts=st.last_ok_ts, detail=detail))
         return out
+
+    def _discovery_detail(self) -> str:
+        if not self.cfg.discovery.enabled:
+            return " (discovery is off and the watch list is empty)"
+        st = self._discovery_state
+        if st.up is False:
+            return f" (discovery unavailable: {st.last_error})"
+        return " (discovery found none passing [feeds.filters] yet)" if st.up else " (discovery not answered yet)"
 
     def token_last_ok(self) -> dict[str, int]:
         return dict(self._token_ok)
@@ -376,7 +388,7 @@ class LiveFeedSource:
 
     async def _discovery_loop(self) -> None:
         assert self.ds is not None
-        st = _SourceState("dexscreener.discovery")
+        st = self._discovery_state
         while True:
             now = self.clock.now()
             # A candidate DexScreener never returns a snapshot for would hold its refresh slot for

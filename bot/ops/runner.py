@@ -110,7 +110,13 @@ class Runner:
                     metrics.record_trade("buy" if ev.kind is EventKind.TRADE_OPENED else "sell")
 
             status_box: dict[str, EngineStatus] = {}
-            feed_state = {"fresh": True, "rpc_ok": True}
+            # An RPC pool that does not answer at start was said once by the wiring (log); the
+            # alert sinks hear it here, and the cycles report only changes from this state.
+            rpc_ok = rpc_health is None or rpc_health()[0] >= 1
+            feed_state = {"fresh": True, "rpc_ok": rpc_ok}
+            if not rpc_ok and rpc_health is not None:
+                sink(EngineEvent(EventKind.RPC_DEGRADED, Severity.CRITICAL,
+                                 f"RPC pool unreachable at start: 0/{rpc_health()[1]} endpoint(s) healthy"))
 
             async def after_cycle(report: CycleReport) -> None:
                 metrics.observe_cycle(report.seconds)

@@ -16,7 +16,7 @@ import respx
 from bot.clock import WallClock
 from bot.config import Secrets, load_config, with_overrides
 from bot.ledger import Ledger
-from bot.wiring import build_executor
+from bot.wiring import build_chain_reads, build_executor
 from chain.config import JupiterConfig
 from chain.jupiter import JupiterClient
 from chain.live_executor import LiveExecutor
@@ -144,6 +144,9 @@ async def test_build_executor_reads_the_chain_only_with_live_feeds(cfg, tmp_path
             assert side.chain_safety is not None and side.rpc_stats is not None
             said = [r for r in caplog.records if r.name == "solbot.wiring" and "no RPC endpoint answers" in r.message]
             assert len(said) == 1, caplog.text
+            assert said[0].message.startswith("paper: no RPC endpoint answers (127.0.0.1:9#0: probe: transport: "
+                                              "getHealth: ConnectError); mint and pool facts stay unknown"), said
+            assert not [r for r in caplog.records if r.name == "chain.rpc_pool" and r.levelno >= 30], caplog.text
             # unreachable RPC: facts stay unknown, quietly (no read is attempted, nothing cached)
             assert await side.chain_safety.report(USDC, "pool", 0, sol_usd=150.0) == (None, None)
         else:
@@ -151,6 +154,26 @@ async def test_build_executor_reads_the_chain_only_with_live_feeds(cfg, tmp_path
     finally:
         await ex.aclose()
         ledger.close()
+
+
+@respx.mock
+async def test_endpoints_that_do_not_answer_at_start_are_named_in_one_line(cfg, caplog):
+    """Some endpoints answer: one line names those that do not and why, and reads go on."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        method = json.loads(request.content)["method"]
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": 1, "result": {"getHealth": "ok", "getSlot": 7}[method]})
+
+    respx.post("http://a.test/").mock(side_effect=answer)
+    respx.post(f"{DEAD_RPC}/").mock(side_effect=httpx.ConnectError("refused"))
+    c = with_overrides(cfg, {"rpc": {"endpoints": [{"url": "http://a.test/"}, {"url": DEAD_RPC}]}})
+    reads = await build_chain_reads(c)
+    try:
+        assert reads.health() == (1, 2)
+    finally:
+        await reads.pool.aclose()
+    said = [r.message for r in caplog.records if r.levelno >= 30]
+    assert said == ["rpc: 1 of 2 [rpc] endpoint(s) do not answer (127.0.0.1:9#1: probe: transport: getHealth: "
+                    "ConnectError); reads go to the others"], caplog.text
 
 
 @respx.mock

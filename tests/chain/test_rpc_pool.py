@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 
@@ -223,6 +224,89 @@ async def test_lagging_endpoint_is_unhealthy_and_labels_hide_api_keys():
     assert lag.slot_lag == 100 and lag.health == "unhealthy"
     assert "SECRETKEY" not in repr(st)
     await pool.aclose()
+
+
+def chain_node(t0: float, slots_per_second: float, *, behind: dict[str, int] | None = None, delay: float = 0.0):
+    """A node of a chain making ``slots_per_second`` since ``t0``: answers after ``delay`` with the
+    slot at that moment, ``behind["slots"]`` back (changeable while the pool runs)."""
+    async def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if delay:
+            await asyncio.sleep(delay)
+        slot = 1000 + int((time.monotonic() - t0) * slots_per_second) - (behind or {}).get("slots", 0)
+        return ok({"getHealth": "ok", "getSlot": slot, "getBlockHeight": slot}.get(body["method"], "SIG"))
+    return handler
+
+
+@respx.mock
+async def test_endpoints_probed_at_different_times_are_not_called_behind(caplog):
+    """Two nodes at the tip of a chain making 50 slots/s, probed every 0.4 s: B answers 0.15 s later
+    than A each time, so their probes drift apart and each comparison is between readings up to a
+    probe interval (20 slots, twice max_slot_lag) apart. Compared as read, whichever was read
+    earlier looks behind; advanced by its age at the chain's pace, neither does."""
+    t0 = time.monotonic()
+    respx.post(A).mock(side_effect=chain_node(t0, 50.0))
+    respx.post(B).mock(side_effect=chain_node(t0, 50.0, delay=0.15))
+    pool = RpcPool(cfg(A, B, probe_interval_seconds=0.4, max_slot_lag=10))
+    healthy = []
+    with caplog.at_level(logging.WARNING, logger="chain.rpc_pool"):
+        await pool.start()
+        for _ in range(60):  # 3 s: five or more probes of each
+            await asyncio.sleep(0.05)
+            healthy.append(len(pool.healthy()))
+        st = pool.stats()
+        await pool.aclose()
+    assert "behind the best slot" not in caplog.text
+    assert healthy == [2] * 60
+    assert all(e.slot_lag is not None and e.slot_lag <= 6 for e in st.endpoints), st.endpoints
+
+
+@respx.mock
+async def test_a_node_falling_behind_is_caught_by_its_lag_whatever_the_probes_phase(caplog):
+    """The same two nodes, A now the slow one; once running, B falls 25 slots behind (max_slot_lag
+    10). It is called unhealthy within a few probes, with its real lag, not that lag less the age
+    of A's reading (B's probes mostly end before A's, so A's reading is from its previous probe)."""
+    t0 = time.monotonic()
+    lag = {"slots": 0}
+    respx.post(A).mock(side_effect=chain_node(t0, 50.0, delay=0.15))
+    respx.post(B).mock(side_effect=chain_node(t0, 50.0, behind=lag))
+    pool = RpcPool(cfg(A, B, probe_interval_seconds=0.4, max_slot_lag=10))
+    with caplog.at_level(logging.WARNING, logger="chain.rpc_pool"):
+        await pool.start()
+        await asyncio.sleep(0.5)
+        assert len(pool.healthy()) == 2
+        lag["slots"] = 25
+        for _ in range(40):
+            if pool.healthy() == ["a.test#0"]:
+                break
+            await asyncio.sleep(0.05)
+        await pool.aclose()
+    assert pool.healthy() == ["a.test#0"], caplog.text
+    [said] = [r.getMessage() for r in caplog.records if "behind the best slot" in r.getMessage()]
+    assert said.startswith("rpc endpoint b.test#1 unhealthy")
+    assert 21 <= int(said.rsplit(" ", 1)[1]) <= 29, said
+
+
+@respx.mock
+async def test_a_quiet_start_leaves_the_first_probe_failures_to_the_caller(caplog):
+    """``start(report=False)``: the endpoints that fail the first probe are not logged one by one
+    (the caller says it once, from ``unhealthy()``: label and why); later changes are logged."""
+    respx.post(A).mock(side_effect=node())
+    respx.post(C).mock(side_effect=httpx.ConnectError("refused"))
+    pool = RpcPool(cfg(A, C, probe_interval_seconds=0.1, breaker_open_seconds=0.1))
+    with caplog.at_level(logging.DEBUG, logger="chain.rpc_pool"):
+        await pool.start(report=False)
+        assert [r.levelno for r in caplog.records if "unhealthy" in r.getMessage()] == [logging.DEBUG]
+        [(label, why)] = pool.unhealthy()
+        assert label == "c.test#1" and why.startswith("probe: transport") and "SECRETKEY" not in why
+        respx.post(A).mock(side_effect=httpx.ConnectError("refused"))
+        for _ in range(40):
+            if not pool.healthy():
+                break
+            await asyncio.sleep(0.05)
+        await pool.aclose()
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and warned[0].startswith("rpc endpoint a.test#0 unhealthy: "), caplog.text
 
 
 @respx.mock

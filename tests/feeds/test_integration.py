@@ -162,6 +162,36 @@ async def test_freshness_flips_to_stale_and_back(caplog) -> None:
     assert any("Birdeye is off" in r.getMessage() for r in caplog.records)
 
 
+def _dexscreener_health(src: LiveFeedSource, now: int) -> str:
+    [h] = [h for h in src.health(now) if h.source == "dexscreener"]
+    assert not h.fresh  # nothing was refreshed
+    return h.detail
+
+
+async def test_health_says_why_no_token_is_tracked() -> None:
+    """With nothing tracked no pairs are asked for, so "0/0 tracked token(s) stale" would say
+    nothing: the detail says why nothing is tracked (discovery off, unavailable, not answered yet,
+    or nothing passing the filters)."""
+    clock = ManualClock(int(time.time()))
+    off = LiveFeedSource(live_cfg("http://127.0.0.1:9", discovery={"watch_list": []}), FeedKeys(),
+                         max_tracked_tokens=10, clock=clock)
+    assert _dexscreener_health(off, clock.t) == "no token tracked yet (discovery is off and the watch list is empty)"
+    async with DexScreenerServer() as srv:
+        cfg = live_cfg(srv.url, discovery={"enabled": True, "watch_list": [], "interval_seconds": 0.2})
+        src = LiveFeedSource(cfg, FeedKeys(), max_tracked_tokens=10, clock=clock)
+        assert _dexscreener_health(src, clock.t) == "no token tracked yet (discovery not answered yet)"
+        srv.down = True
+        await src.start()
+        await _until(lambda: "unavailable" in _dexscreener_health(src, clock.t))
+        assert _dexscreener_health(src, clock.t).startswith("no token tracked yet (discovery unavailable: "
+                                                            "server_error: ")
+        srv.down = False  # up, but no token boosted: nothing offered
+        await _until(lambda: "found none" in _dexscreener_health(src, clock.t))
+        assert _dexscreener_health(src, clock.t) == "no token tracked yet (discovery found none passing " \
+                                                    "[feeds.filters] yet)"
+        await src.aclose()
+
+
 async def test_scheduler_1000_tokens_time_compressed_against_enforcing_server() -> None:
     """The 1,000-token / 300-per-minute / 10 s plan, run 5x faster: 1500/min, 2 s target."""
     clock = ManualClock(1_800_000_000)

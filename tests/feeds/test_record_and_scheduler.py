@@ -105,7 +105,8 @@ def test_bars_from_snapshots_revise_current_minute_only() -> None:
     assert conform(b.drain()).height == 1
 
 
-async def test_record_command_writes_a_dataset_backtest_accepts(tmp_path: Path, monkeypatch, log_output) -> None:
+async def test_record_command_writes_a_dataset_backtest_accepts(tmp_path: Path, monkeypatch, log_output,
+                                                               capsys) -> None:
     # log_output: `solbot record` sets up logging (with redaction) like every networked command;
     # the fixture restores the test process's logging afterwards
     async with DexScreenerServer() as srv, GeckoTerminalServer() as gt:
@@ -128,6 +129,9 @@ async def test_record_command_writes_a_dataset_backtest_accepts(tmp_path: Path, 
         rc = await asyncio.to_thread(main, ["record", "--config", str(cfg_path), "--out", str(out),
                                             "--minutes", "0.03"])
     assert rc == 0
+    said = [ln for ln in capsys.readouterr().err.splitlines() if "RPC endpoint" in ln or "rpc endpoint" in ln]
+    assert len(said) == 1 and "record: no RPC endpoint answers (127.0.0.1:9#0: probe: " in said[0] \
+        and "the recording gets no facts from the chain" in said[0], said  # one line, from the wiring
     ds = read_dataset(out)
     assert set(ds["mint"]) == set(MINTS[:5])
     raw = (tmp_path / "rec" / "session.parquet.raw.jsonl").read_text().splitlines()

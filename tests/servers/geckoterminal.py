@@ -9,7 +9,8 @@ v], ...]}}, "meta": {"base": {...}, "quote": {...}}}``, newest first, honouring 
 
 Pools come from ``add_pool(pool, mint, rows)`` (rows are ``[ts, o, h, l, c, volume_usd]``, any
 order; minutes left out are "no swaps"); ``history(...)`` makes a deterministic one ending at a
-given price (so it agrees with the DexScreener stand-in's price). Faults, besides those of
+given price (so it agrees with the DexScreener stand-in's price), ``random_walk(...)`` a seeded
+random walk with a trend, ending at a given price too. Faults, besides those of
 ``FaultyServer`` (``fail_next(n, 429, retry_after=None)`` for a 429 with or without Retry-After,
 ``fail_next(n, 503)`` for 5xx, ``malformed_next``, ``enforce_rate``, ``delay_seconds``):
 
@@ -23,6 +24,7 @@ given price (so it agrees with the DexScreener stand-in's price). Faults, beside
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 from aiohttp import web
@@ -52,6 +54,29 @@ def history(end_price: float, bars: int, end_ts: int, *, drift: float = 0.0, wig
             continue
         o = prev
         rows.append([ts, o, max(o, c) * 1.002, min(o, c) * 0.998, c, volume_usd * (1 + 0.5 * math.sin(i))])
+        prev = c
+    return rows
+
+
+def random_walk(end_price: float, bars: int, end_ts: int, *, sigma: float, drift: float = 0.0, trend_bars: int = 0,
+                seed: int = 0, volume_usd: float = 2_000.0) -> list[list[float]]:
+    """Like ``history`` but a seeded random walk: one-minute log returns with standard deviation
+    ``sigma`` (0.01: a 1 % move in a typical minute, as DEX tokens move), plus ``drift`` per minute
+    over the last ``trend_bars`` minutes (a flat walk before); closes at ``end_price`` with the
+    minute before ``end_ts``. Wicks reach up to half a typical move beyond open/close, volume
+    varies log-normally around ``volume_usd``. Deterministic per ``seed``."""
+    rng = random.Random(seed)
+    end = end_ts - end_ts % 60
+    logs = [0.0]
+    for i in range(1, bars):
+        logs.append(logs[-1] + (drift if i >= bars - trend_bars else 0.0) + rng.gauss(0.0, sigma))
+    closes = [end_price * math.exp(x - logs[-1]) for x in logs]
+    rows: list[list[float]] = []
+    prev = closes[0]
+    for i, c in enumerate(closes):
+        rows.append([end - 60 * (bars - i), prev, max(prev, c) * math.exp(0.5 * sigma * rng.random()),
+                     min(prev, c) * math.exp(-0.5 * sigma * rng.random()), c,
+                     volume_usd * math.exp(0.5 * rng.gauss(0.0, 1.0))])
         prev = c
     return rows
 

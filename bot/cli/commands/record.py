@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -48,7 +47,6 @@ from bot.wiring import build_chain_reads, build_live_feed
 
 NAME = "record"
 HELP = "record live feeds into a market dataset (Parquet) plus a raw JSONL of responses"
-log = logging.getLogger("solbot.record")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,11 +106,7 @@ class FactRecorder:
 
     async def start(self) -> None:
         reads = await build_chain_reads(self.cfg)
-        self._pool = reads.pool
-        if not reads.pool.healthy():
-            log.warning("no [rpc] endpoint answers: the recording gets no facts from the chain (authorities, "
-                        "Token-2022 extensions, holders, decimals, pool facts) unless Birdeye's token security "
-                        "is on; a backtest of it rejects entries as *_unknown")
+        self._pool = reads.pool  # endpoints that do not answer: said in one line by build_chain_reads
         self._chain = reads.safety
         self._task = asyncio.create_task(self._run(), name="record-facts")
 
