@@ -186,16 +186,7 @@ class GatingConfig(StrategySection):
         "statistical_arbitrage",
     ]
     choppy: list[str] = ["whale_tracking", "sentiment_momentum", "volatility_breakout"]
-    crisis: list[str] = [
-        "momentum_breakout",
-        "mean_reversion",
-        "trend_following",
-        "volatility_breakout",
-        "whale_tracking",
-        "sentiment_momentum",
-        "pattern_recognition",
-        "statistical_arbitrage",
-    ]
+    crisis: list[str] = list(STRATEGY_NAMES)  # every strategy's sell votes count (no entries in crisis)
     unknown: list[str] = ["whale_tracking", "sentiment_momentum"]
 
     @field_validator("*")

@@ -93,6 +93,17 @@ def confirm_on_terminal(question: str, stdin: TextIO, stdout: TextIO) -> bool:
     return stdin.readline().strip().lower() in ("y", "yes")
 
 
+def confirmed(question: str, yes: bool, stdin: TextIO, stdout: TextIO) -> bool:
+    """The confirmation rule of the destructive commands: ``--yes`` answers yes; otherwise the
+    question is asked on the terminal, and refused (``OperatorError``) when stdin is not one."""
+    if yes:
+        return True
+    if not stdin.isatty():
+        raise OperatorError(f"{question} Refusing without a confirmation: pass --yes "
+                            "(stdin is not a terminal to ask on)")
+    return confirm_on_terminal(question, stdin, stdout)
+
+
 def run_command(args: argparse.Namespace, name: str, command: str, argv: Sequence[str] = (), *,
                 stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Send ``command argv`` to the bot of ``args``' config and print the answer."""
@@ -110,13 +121,11 @@ def run_command(args: argparse.Namespace, name: str, command: str, argv: Sequenc
         try:
             answer = session.ask({"command": command, "args": list(argv)})
             if "question" in answer:
-                yes = bool(getattr(args, "yes", False))
-                if not yes:
-                    if not stdin.isatty():
-                        session.ask({"nonce": answer["nonce"], "answer": "no"})
-                        raise OperatorError(f"{answer['question']} Refusing without a confirmation: pass --yes "
-                                            "(stdin is not a terminal to ask on)")
-                    yes = confirm_on_terminal(answer["question"], stdin, stdout)
+                try:
+                    yes = confirmed(answer["question"], bool(getattr(args, "yes", False)), stdin, stdout)
+                except OperatorError:
+                    session.ask({"nonce": answer["nonce"], "answer": "no"})  # the bot drops the question
+                    raise
                 answer = session.ask({"nonce": answer["nonce"], "answer": "yes" if yes else "no"})
         except TimeoutError:
             raise OperatorError(f"the bot did not answer within {TIMEOUT_SECONDS:.0f} s (is it hung? "

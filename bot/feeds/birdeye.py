@@ -8,6 +8,7 @@ Without ``BIRDEYE_API_KEY`` the source is off; ``LiveFeedSource`` says so once.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Sequence
@@ -289,16 +290,14 @@ def parse_ws_message(msg: Any, min_usd: float = 0.0) -> Candle | LargeTrade | No
 class BirdeyeClient:
     def __init__(self, cfg: BirdeyeConfig, http: HttpConfig, api_key: str, *,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 monotonic: Monotonic = time.monotonic, sleep: Sleep | None = None,
+                 monotonic: Monotonic = time.monotonic, sleep: Sleep = asyncio.sleep,
                  on_response: ResponseHook | None = None, rng: random.Random | None = None) -> None:
-        kw: dict[str, Any] = {"monotonic": monotonic}
-        if sleep is not None:
-            kw["sleep"] = sleep
         self.cfg = cfg
-        bucket = bucket_for(f"{SOURCE}.{BUCKET}", cfg.rate, **kw)
+        bucket = bucket_for(f"{SOURCE}.{BUCKET}", cfg.rate, monotonic=monotonic, sleep=sleep)
         self.http = FeedHttpClient(SOURCE, cfg.base_url, http, {BUCKET: bucket},
                                    headers={"X-API-KEY": api_key, "x-chain": "solana"},
-                                   transport=transport, on_response=on_response, rng=rng, **kw)
+                                   transport=transport, on_response=on_response, rng=rng,
+                                   monotonic=monotonic, sleep=sleep)
 
     @property
     def stats(self) -> SourceStats:

@@ -9,6 +9,7 @@ return an array or a single object.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Iterable, Sequence
@@ -185,18 +186,16 @@ def parse_attention(body: Any, kind: str, ts: int, chain: str = CHAIN) -> Parsed
 class DexScreenerClient:
     def __init__(self, cfg: DexScreenerConfig, http: HttpConfig, *,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 monotonic: Monotonic = time.monotonic, sleep: Sleep | None = None,
+                 monotonic: Monotonic = time.monotonic, sleep: Sleep = asyncio.sleep,
                  on_response: ResponseHook | None = None, rng: random.Random | None = None) -> None:
-        kw: dict[str, Any] = {"monotonic": monotonic}
-        if sleep is not None:
-            kw["sleep"] = sleep
         buckets = {
-            PAIRS_BUCKET: bucket_for(f"{SOURCE}.{PAIRS_BUCKET}", cfg.pairs_rate, **kw),
-            DISCOVERY_BUCKET: bucket_for(f"{SOURCE}.{DISCOVERY_BUCKET}",
-                                                      cfg.discovery_rate, **kw),
+            PAIRS_BUCKET: bucket_for(f"{SOURCE}.{PAIRS_BUCKET}", cfg.pairs_rate,
+                                     monotonic=monotonic, sleep=sleep),
+            DISCOVERY_BUCKET: bucket_for(f"{SOURCE}.{DISCOVERY_BUCKET}", cfg.discovery_rate,
+                                         monotonic=monotonic, sleep=sleep),
         }
         self.http = FeedHttpClient(SOURCE, cfg.base_url, http, buckets, transport=transport,
-                                   on_response=on_response, rng=rng, **kw)
+                                   on_response=on_response, rng=rng, monotonic=monotonic, sleep=sleep)
 
     @property
     def stats(self) -> SourceStats:

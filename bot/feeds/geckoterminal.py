@@ -12,6 +12,7 @@ callers sort. The public limit is 30 calls per minute, so every call shares one 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from typing import Any
@@ -85,16 +86,14 @@ def parse_ohlcv(body: Any, mint: str) -> Parsed[Candle]:
 class GeckoTerminalClient:
     def __init__(self, cfg: GeckoTerminalConfig, http: HttpConfig, *,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 monotonic: Monotonic = time.monotonic, sleep: Sleep | None = None,
+                 monotonic: Monotonic = time.monotonic, sleep: Sleep = asyncio.sleep,
                  on_response: ResponseHook | None = None, rng: random.Random | None = None) -> None:
-        kw: dict[str, Any] = {"monotonic": monotonic}
-        if sleep is not None:
-            kw["sleep"] = sleep
         self.cfg = cfg
-        self.bucket = bucket_for(f"{SOURCE}.{BUCKET}", cfg.rate, **kw)
+        self.bucket = bucket_for(f"{SOURCE}.{BUCKET}", cfg.rate, monotonic=monotonic, sleep=sleep)
         self.http = FeedHttpClient(SOURCE, cfg.base_url, http, {BUCKET: self.bucket}, inspect_error=_inspect,
                                    transport=transport, on_response=on_response, rng=rng,
-                                   default_retry_after=cfg.rate_limit_pause_seconds, **kw)
+                                   default_retry_after=cfg.rate_limit_pause_seconds,
+                                   monotonic=monotonic, sleep=sleep)
 
     @property
     def stats(self) -> SourceStats:

@@ -239,18 +239,15 @@ class HeliusClient:
 
     def __init__(self, cfg: HeliusConfig, http: HttpConfig, api_key: str, *,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 monotonic: Monotonic = time.monotonic, sleep: Sleep | None = None,
+                 monotonic: Monotonic = time.monotonic, sleep: Sleep = asyncio.sleep,
                  on_response: ResponseHook | None = None, rng: random.Random | None = None) -> None:
-        kw: dict[str, Any] = {"monotonic": monotonic}
-        if sleep is not None:
-            kw["sleep"] = sleep
         self.cfg = cfg
         secret = {"api-key": api_key}
-        self.rest = FeedHttpClient(SOURCE, cfg.base_url, http,
-                                   {ENHANCED_BUCKET: bucket_for("helius.enhanced",
-                                                                             cfg.enhanced_rate, **kw)},
+        bucket = bucket_for("helius.enhanced", cfg.enhanced_rate, monotonic=monotonic, sleep=sleep)
+        self.rest = FeedHttpClient(SOURCE, cfg.base_url, http, {ENHANCED_BUCKET: bucket},
                                    secret_params=secret, inspect_error=inspect_error,
-                                   transport=transport, on_response=on_response, rng=rng, **kw)
+                                   transport=transport, on_response=on_response, rng=rng,
+                                   monotonic=monotonic, sleep=sleep)
 
     @property
     def stats(self) -> SourceStats:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.ops.operator import OperatorCommands, Question
+from bot.ops.serving import close_server
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +120,7 @@ class ControlServer:
     async def stop(self) -> None:
         if self._server is None:
             return
-        self._server.close()
-        for task in list(self._conns):
-            task.cancel()
-        if self._conns:
-            await asyncio.gather(*self._conns, return_exceptions=True)
-        await self._server.wait_closed()
+        await close_server(self._server, self._conns)
         self._server = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()

@@ -40,6 +40,7 @@ from bot.config.ops import HealthConfig
 from bot.ops.dashboard import dashboard_data, page
 from bot.ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.ops.metrics import Metrics
+from bot.ops.serving import close_server
 from bot.ops.status import StatusSource, to_json
 
 log = logging.getLogger(__name__)
@@ -101,12 +102,7 @@ class HealthServer:
     async def stop(self) -> None:
         if self._server is None:
             return
-        self._server.close()
-        for task in list(self._conns):
-            task.cancel()
-        if self._conns:
-            await asyncio.gather(*self._conns, return_exceptions=True)
-        await self._server.wait_closed()
+        await close_server(self._server, self._conns)
         self._server = None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

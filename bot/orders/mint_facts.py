@@ -24,15 +24,18 @@ line and ``/readyz`` already say why), so a dead RPC does not log a warning per 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.contracts import TokenSafety
 from chain.pool_facts import PoolFacts, PoolFactsReader
 from chain.token_safety import MintSafety, TokenSafetyReader
 
 log = logging.getLogger("solbot.safety")
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 def to_token_safety(m: MintSafety, now: int) -> TokenSafety:
@@ -106,33 +109,32 @@ class ChainSafety:
         """The reference pool's facts, from cache when fresh; None when they cannot be read now."""
         if self._pools is None:
             return None
-        key = (mint, pool)
-        hit = self._pool_cache.get(key)
-        if hit is not None and now - hit[0] < self._pool_refresh:
-            return hit[1]
-        if not self._available():
-            return None
-        try:
-            facts: PoolFacts | None = await self._pools.read(mint, pool)
-        except Exception as exc:  # any chain/RPC/layout failure: unknown for now, never a crash
-            log.warning("pool read for %s (pool %s) failed (%s: %s); pool facts unknown until the next refresh",
-                        mint, pool, type(exc).__name__, exc)
-            facts = None
-        self._pool_cache[key] = (now, facts)
-        return facts
+        pools = self._pools
+        return await self._cached(self._pool_cache, (mint, pool), now, self._pool_refresh,
+                                  lambda: pools.read(mint, pool),
+                                  f"pool read for {mint} (pool {pool})", "pool facts unknown")
 
     async def read(self, mint: str, now: int) -> MintSafety | None:
         """The mint's safety facts, from cache when fresh; None when the chain cannot be read now."""
-        hit = self._cache.get(mint)
-        if hit is not None and now - hit[0] < self._refresh:
+        return await self._cached(self._cache, mint, now, self._refresh, lambda: self._reader.read(mint),
+                                  f"safety read for {mint}", "treated as unknown")
+
+    async def _cached(self, cache: dict[K, tuple[int, V | None]], key: K, now: int, refresh: float,
+                      read: Callable[[], Awaitable[V | None]], what: str,
+                      meanwhile: str) -> V | None:
+        """``read()`` through ``cache``: a hit younger than ``refresh`` seconds stands; nothing is
+        read while the chain is unavailable; a failed read is cached as None, so it is retried at
+        the next refresh (not once per candidate) and logged once."""
+        hit = cache.get(key)
+        if hit is not None and now - hit[0] < refresh:
             return hit[1]
         if not self._available():
             return None
         try:
-            facts: MintSafety | None = await self._reader.read(mint)
-        except Exception as exc:  # any chain/RPC failure: unknown for now, never a crash
-            log.warning("safety read for %s failed (%s: %s); treated as unknown until the next refresh",
-                        mint, type(exc).__name__, exc)
+            facts = await read()
+        except Exception as exc:  # any chain/RPC/layout failure: unknown for now, never a crash
+            log.warning("%s failed (%s: %s); %s until the next refresh", what, type(exc).__name__, exc,
+                        meanwhile)
             facts = None
-        self._cache[mint] = (now, facts)
+        cache[key] = (now, facts)
         return facts

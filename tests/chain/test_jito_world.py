@@ -5,19 +5,17 @@ books equals the chain's balance changes to the lamport."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 
-import httpx
 import pytest
 from solders.keypair import Keypair
 
 from chain.errors import JitoRejected
 from chain.jito import BlockEngine
 from chain.types import ExecutionStatus, IntentState, OrderRequest, SendPath, Side
-from tests.world import WSOL_MINT, LocalWorld, TokenSpec, sign_user_slot
+from tests.world import LocalWorld, TokenSpec
 from tests.world.block_engine import TIP_ACCOUNTS
-from tests.world.executors import jito_cfg, landed, make_executor, order
+from tests.world.executors import front_run_every_swap, jito_cfg, landed, make_executor, order
 from tests.world.journal import MemoryJournal
 
 pytestmark = pytest.mark.integration
@@ -253,24 +251,7 @@ async def test_both_paths_carry_one_signature_that_lands_once(world):
 async def test_revert_protection_a_front_run_jito_swap_never_lands_and_costs_nothing(world):
     j = MemoryJournal()
     ex = await make_executor(world, j, send_path="jito")
-    other = world.new_funded_keypair(50)
-    orig = ex.router.build_swap
-
-    async def build_then_get_front_run(*a, **k):
-        swap = await orig(*a, **k)
-        async with httpx.AsyncClient() as c:
-            q = (await c.get(f"{world.jupiter_url}/swap/v1/quote", params={
-                "inputMint": WSOL_MINT, "outputMint": world.mints["TEST"], "amount": "5000000000",
-                "slippageBps": "50"})).json()
-            s = (await c.post(f"{world.jupiter_url}/swap/v1/swap", json={
-                "quoteResponse": q, "userPublicKey": str(other.pubkey()), "prioritizationFeeLamports": 0})).json()
-            raw = bytes(sign_user_slot(s["swapTransaction"], other))
-            await c.post(world.rpc_urls[0], json={"jsonrpc": "2.0", "id": 1, "method": "sendTransaction",
-                                                  "params": [base64.b64encode(raw).decode(), {"encoding": "base64"}]})
-        await world.chain.wait_slots(2)
-        return swap
-
-    ex.router.build_swap = build_then_get_front_run
+    front_run_every_swap(world, ex)
     sol0 = world.sol_balance()
     o = order(j, world, "b", Side.BUY, 100_000_000)
     o = OrderRequest(o.intent_id, o.mint, o.side, o.amount_in, 6, 50, o.max_priority_fee_lamports,

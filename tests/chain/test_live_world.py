@@ -9,7 +9,14 @@ import pytest
 from chain.rpc_pool import RpcPool
 from chain.types import ExecutionStatus, IntentState, OrderRequest, Side
 from tests.world import Fault, LocalWorld, TokenSpec
-from tests.world.executors import exec_cfg, landed, make_executor, order, rpc_cfg  # noqa: F401
+from tests.world.executors import (  # noqa: F401
+    exec_cfg,
+    front_run_every_swap,
+    landed,
+    make_executor,
+    order,
+    rpc_cfg,
+)
 from tests.world.journal import MemoryJournal
 
 pytestmark = pytest.mark.integration
@@ -132,32 +139,9 @@ async def test_unlandable_transaction_is_recorded_expired(world):
 
 async def test_onchain_failure_is_failed_not_confirmed_and_fee_reported(world):
     """A front-runner moves the pool between our quote and our landing: the swap lands FAILED."""
-    import base64
-
-    import httpx
-
-    from tests.world import sign_user_slot
-
     j = MemoryJournal()
     ex = await make_executor(world, j)
-    other = world.new_funded_keypair(50)
-    orig = ex.router.build_swap
-
-    async def build_then_get_front_run(*a, **k):
-        swap = await orig(*a, **k)
-        async with httpx.AsyncClient() as c:
-            q = (await c.get(f"{world.jupiter_url}/swap/v1/quote", params={
-                "inputMint": "So11111111111111111111111111111111111111112", "outputMint": world.mints["TEST"],
-                "amount": "5000000000", "slippageBps": "50"})).json()
-            s = (await c.post(f"{world.jupiter_url}/swap/v1/swap", json={
-                "quoteResponse": q, "userPublicKey": str(other.pubkey()), "prioritizationFeeLamports": 0})).json()
-            raw = bytes(sign_user_slot(s["swapTransaction"], other))
-            await c.post(world.rpc_urls[0], json={"jsonrpc": "2.0", "id": 1, "method": "sendTransaction",
-                                                  "params": [base64.b64encode(raw).decode(), {"encoding": "base64"}]})
-        await world.chain.wait_slots(2)
-        return swap
-
-    ex.router.build_swap = build_then_get_front_run
+    front_run_every_swap(world, ex)
     tok0 = world.token_balance("TEST")
     sol0 = world.sol_balance()
     o = order(j, world, "b", Side.BUY, 100_000_000)

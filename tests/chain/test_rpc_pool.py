@@ -52,6 +52,16 @@ def node(slot: int = 100, *, height: int = 90, delay: float = 0.0, calls: list |
     return handler
 
 
+async def a_then_b(**over: object) -> RpcPool:
+    """A started pool over A (healthy, asked first) and B (healthy, block height 91): the tests that
+    break A next see a read fail over to B."""
+    respx.post(A).mock(side_effect=node())
+    respx.post(B).mock(side_effect=node(height=91))
+    pool = RpcPool(cfg(A, B, first=A, **over))
+    await pool.start()
+    return pool
+
+
 @pytest.mark.parametrize(("provider", "error", "kind"), [
     ("agave", {"code": -32005, "message": "Node is behind by 42 slots", "data": {"numSlotsBehind": 42}},
      ErrorKind.NODE_BEHIND),
@@ -114,10 +124,7 @@ async def test_slow_read_is_hedged_to_the_next_endpoint():
 
 @respx.mock
 async def test_failed_endpoint_fails_over_and_is_counted():
-    respx.post(A).mock(side_effect=node())
-    respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B, first=A))
-    await pool.start()
+    pool = await a_then_b()
     respx.post(A).mock(return_value=httpx.Response(502, text="bad gateway"))
     assert await ChainRpc(pool, "confirmed").block_height() == 91
     a = pool.stats().endpoints[0]
@@ -127,10 +134,7 @@ async def test_failed_endpoint_fails_over_and_is_counted():
 
 @respx.mock
 async def test_malformed_body_and_wrong_shape_are_endpoint_faults():
-    respx.post(A).mock(side_effect=node())
-    respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B, first=A))
-    await pool.start()
+    pool = await a_then_b()
     respx.post(A).mock(return_value=httpx.Response(200, text="{not json"))
     assert await ChainRpc(pool, "confirmed").block_height() == 91
     respx.post(A).mock(return_value=ok("ninety"))
@@ -141,10 +145,7 @@ async def test_malformed_body_and_wrong_shape_are_endpoint_faults():
 
 @respx.mock
 async def test_429_retry_after_pauses_the_endpoint_and_breaker_opens():
-    respx.post(A).mock(side_effect=node())
-    respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B, first=A))
-    await pool.start()
+    pool = await a_then_b()
     limited = respx.post(A).mock(return_value=httpx.Response(
         429, headers={"Retry-After": "7"}, json={"jsonrpc": "2.0", "id": 1,
                                                   "error": {"code": 429, "message": "Too many"}}))
@@ -161,10 +162,7 @@ async def test_429_retry_after_pauses_the_endpoint_and_breaker_opens():
 
 @respx.mock
 async def test_429_with_exhausted_credits_takes_the_endpoint_out_for_long():
-    respx.post(A).mock(side_effect=node())
-    respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B, first=A, max_backoff_seconds=60.0))
-    await pool.start()
+    pool = await a_then_b(max_backoff_seconds=60.0)
     respx.post(A).mock(return_value=httpx.Response(429, json={
         "jsonrpc": "2.0", "error": {"code": -32429, "message": "max usage reached"}}))
     assert await ChainRpc(pool, "confirmed").block_height() == 91
@@ -177,10 +175,7 @@ async def test_429_with_exhausted_credits_takes_the_endpoint_out_for_long():
 
 @respx.mock
 async def test_503_with_a_json_rpc_error_is_an_endpoint_fault_not_a_preflight_failure():
-    respx.post(A).mock(side_effect=node())
-    respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B, first=A))
-    await pool.start()
+    pool = await a_then_b()
     respx.post(A).mock(return_value=httpx.Response(503, json={
         "jsonrpc": "2.0", "id": 1, "error": {"code": -32002, "message": "Service unavailable"}}))
     assert await ChainRpc(pool, "confirmed").block_height() == 91  # failed over, not raised
@@ -190,10 +185,7 @@ async def test_503_with_a_json_rpc_error_is_an_endpoint_fault_not_a_preflight_fa
 
 @respx.mock
 async def test_breaker_opens_after_consecutive_failures():
-    respx.post(A).mock(side_effect=node())
-    respx.post(B).mock(side_effect=node(height=91))
-    pool = RpcPool(cfg(A, B, first=A))
-    await pool.start()
+    pool = await a_then_b()
     respx.post(A).mock(side_effect=httpx.ConnectError("refused"))
     rpc = ChainRpc(pool, "confirmed")
     await rpc.block_height()

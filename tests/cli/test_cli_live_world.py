@@ -29,6 +29,15 @@ async def world(tmp_path):
         yield w
 
 
+async def intent_sent(db: Path) -> None:
+    """Wait (15 s at most) until the ledger's one intent is SENT."""
+    for _ in range(300):
+        if rows(db, "SELECT state FROM intents") == [("sent",)]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the intent never reached SENT")
+
+
 async def test_trade_buy_then_sell_ledger_equals_chain_exactly(world, tmp_path):
     cfg, env = live_config(world, tmp_path), env_for(world)
     db, mint = tmp_path / "ledger.sqlite3", world.mints["TEST"]
@@ -67,12 +76,7 @@ async def test_killed_after_sent_is_resolved_by_reconcile_without_a_second_trans
         sys.executable, "-m", "bot", "--config", str(cfg), "trade", "buy", mint, "--sol", "0.2",
         cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
-        for _ in range(300):
-            if rows(db, "SELECT state FROM intents") == [("sent",)]:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the intent never reached SENT")
+        await intent_sent(db)
     finally:
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
@@ -96,12 +100,7 @@ async def test_expired_transaction_is_recorded_expired_and_a_retry_is_a_new_appr
     for i in range(3):
         world.node(i).set_fault(Fault.BLACKHOLE, methods={"sendTransaction"})
     proc = asyncio.create_task(solbot(cfg, env, "trade", "buy", mint, "--sol", "0.1"))
-    for _ in range(300):
-        if rows(db, "SELECT state FROM intents") == [("sent",)]:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the intent never reached SENT")
+    await intent_sent(db)
     world.advance(200)  # the blockhash passes its lastValidBlockHeight: provably expired
     code, out, err = await proc
     assert code == 1 and "expired" in err

@@ -12,8 +12,6 @@ from bot.cli.commands import health as health_cmd
 from bot.cli.main import main
 from bot.config import ConfigError, load_config, resolve_config_path
 from bot.config.ops import HealthConfig
-from bot.ops.health import HealthServer
-from bot.ops.metrics import Metrics
 from tests.conftest import ROOT, shipped_section
 
 SHIPPED = ROOT / "config" / "trading.toml"
@@ -25,16 +23,8 @@ def run_cmd(*argv: str) -> int:
     return health_cmd.run(parser.parse_args(list(argv)))
 
 
-@pytest.fixture
-async def server(health_cfg, engine_status):
-    srv = HealthServer(health_cfg, engine_status, Metrics(health_cfg))
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
-async def test_exit_codes_follow_healthz_and_readyz(server, engine_status, capsys):
-    base = f"http://127.0.0.1:{server.port}"
+async def test_exit_codes_follow_healthz_and_readyz(health_server, engine_status, capsys):
+    base = f"http://127.0.0.1:{health_server.port}"
     assert await asyncio.to_thread(run_cmd, "--url", base, "--timeout", "2") == 1
     assert "no heartbeat yet" in capsys.readouterr().err
     engine_status.heartbeat.beat(time.monotonic())
@@ -44,11 +34,11 @@ async def test_exit_codes_follow_healthz_and_readyz(server, engine_status, capsy
     assert "failing: ledger" in capsys.readouterr().err
 
 
-async def test_through_the_solbot_cli(server, engine_status):
+async def test_through_the_solbot_cli(health_server, engine_status):
     from bot.cli.main import main
 
     engine_status.heartbeat.beat(time.monotonic())
-    assert await asyncio.to_thread(main, ["health", "--url", f"http://127.0.0.1:{server.port}",
+    assert await asyncio.to_thread(main, ["health", "--url", f"http://127.0.0.1:{health_server.port}",
                                           "--timeout", "2"]) == 0
 
 
@@ -130,11 +120,12 @@ def load_value(path: Path, key: str):
     return tomllib.loads(path.read_text())["health"][key]
 
 
-async def test_a_typo_elsewhere_in_the_config_does_not_fail_the_check(server, engine_status, tmp_path: Path):
+async def test_a_typo_elsewhere_in_the_config_does_not_fail_the_check(health_server, engine_status,
+                                                                      tmp_path: Path):
     # The bot validated its config at start; the operator has since broken [risk]. The check must
     # still answer for the running bot, or the timer would restart it into the broken file.
     path = write_config(tmp_path, ("[risk]\n", "[risk]\nmax_positon_sol = 1\n"),
-                        ("port = 8080", f"port = {server.port}"))
+                        ("port = 8080", f"port = {health_server.port}"))
     with pytest.raises(ConfigError):
         load_config(path)
     engine_status.heartbeat.beat(time.monotonic())

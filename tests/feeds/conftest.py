@@ -1,10 +1,13 @@
-"""Shared helpers for feed tests: a fake monotonic clock, small configs, fixture loading."""
+"""Shared helpers for feed tests: a fake monotonic clock, a manual engine clock, a wait for a
+condition, small configs, fixture loading."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,28 @@ class FakeTime:
 @pytest.fixture
 def fake_time() -> FakeTime:
     return FakeTime()
+
+
+class ManualClock:
+    """A ``bot.clock.Clock`` the test moves by setting ``t``; ``sleep_until`` jumps to its deadline."""
+
+    def __init__(self, t: int) -> None:
+        self.t = t
+
+    def now(self) -> int:
+        return self.t
+
+    async def sleep_until(self, ts: int) -> None:
+        self.t = max(self.t, ts)
+
+
+async def until(pred: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait (wall time, polling every 20 ms) for ``pred()``; AssertionError after ``within`` seconds."""
+    end = time.monotonic() + within
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
 
 
 def http_cfg(**over: Any) -> HttpConfig:

@@ -11,19 +11,9 @@ import logging
 
 from bot.feeds.history import Backfill, HistoryCache, HistoryTarget
 from bot.feeds.types import Candle, Parsed, ServerError
+from tests.feeds.conftest import ManualClock
 
 NOW = 1_800_000_000 - 1_800_000_000 % 60 + 30
-
-
-class Clock:
-    def __init__(self, t: int) -> None:
-        self.t = t
-
-    def now(self) -> int:
-        return self.t
-
-    async def sleep_until(self, ts: int) -> None:
-        self.t = max(self.t, ts)
 
 
 class FakeProvider:
@@ -67,7 +57,7 @@ async def run_until(bf: Backfill, done, limit: float = 5.0) -> None:
 async def test_second_provider_takes_over_and_bars_stop_before_the_first_live_bar() -> None:
     first, second = FakeProvider("a", fail=10), FakeProvider("b", bars=50)
     live = NOW - NOW % 60 - 60 * 3  # a snapshot-built bar 3 minutes ago
-    bf = Backfill([first, second], bars=30, clock=Clock(NOW), first_live_bar=lambda m: live, retry_seconds=60)
+    bf = Backfill([first, second], bars=30, clock=ManualClock(NOW), first_live_bar=lambda m: live, retry_seconds=60)
     bf.request(target("m"))
     await run_until(bf, lambda: bf.completed == 1)
     frames = bf.drain()
@@ -78,7 +68,7 @@ async def test_second_provider_takes_over_and_bars_stop_before_the_first_live_ba
 
 async def test_failed_backfill_is_retried_after_retry_seconds(caplog) -> None:
     p = FakeProvider("a", fail=1)
-    clock = Clock(NOW)
+    clock = ManualClock(NOW)
     bf = Backfill([p], bars=30, clock=clock, first_live_bar=lambda m: None, retry_seconds=60)
     bf.request(target("m"))
     with caplog.at_level(logging.WARNING, logger="solbot.feeds.history"):
@@ -93,7 +83,7 @@ async def test_failed_backfill_is_retried_after_retry_seconds(caplog) -> None:
 
 async def test_a_token_dropped_while_queued_is_not_fetched_and_the_wave_still_finishes(caplog) -> None:
     p = FakeProvider("a")
-    bf = Backfill([p], bars=10, clock=Clock(NOW), first_live_bar=lambda m: None, retry_seconds=60)
+    bf = Backfill([p], bars=10, clock=ManualClock(NOW), first_live_bar=lambda m: None, retry_seconds=60)
     for m in ("x", "y", "z"):
         bf.request(target(m))
     bf.forget("y")
@@ -106,7 +96,7 @@ async def test_a_token_dropped_while_queued_is_not_fetched_and_the_wave_still_fi
 async def test_cache_keeps_finished_minutes_only_and_a_fresh_cache_needs_no_call(tmp_path) -> None:
     cache = HistoryCache(tmp_path / "c.parquet")
     p = FakeProvider("a")
-    bf = Backfill([p], bars=20, clock=Clock(NOW), first_live_bar=lambda m: None, retry_seconds=60, cache=cache,
+    bf = Backfill([p], bars=20, clock=ManualClock(NOW), first_live_bar=lambda m: None, retry_seconds=60, cache=cache,
                   cache_fresh_seconds=300)
     bf.request(target("m"))
     await run_until(bf, lambda: bf.completed == 1)
@@ -116,7 +106,7 @@ async def test_cache_keeps_finished_minutes_only_and_a_fresh_cache_needs_no_call
     bars = kept.get("a:m-pool", 0)
     assert bars and bars[-1].ts < NOW - NOW % 60 - 60  # the last minute may still change: not kept
     p2 = FakeProvider("a")
-    again = Backfill([p2], bars=20, clock=Clock(NOW + 120), first_live_bar=lambda m: None, retry_seconds=60,
+    again = Backfill([p2], bars=20, clock=ManualClock(NOW + 120), first_live_bar=lambda m: None, retry_seconds=60,
                      cache=kept, cache_fresh_seconds=300)
     again.request(target("m"))
     await run_until(again, lambda: again.completed == 1)

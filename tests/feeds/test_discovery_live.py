@@ -3,14 +3,13 @@ snapshot expire, so they cannot crowd newer candidates out of the refresh set.""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 
 from bot.feeds.config import FeedKeys
 from bot.feeds.live import LiveFeedSource
-from tests.feeds.conftest import feeds_cfg
+from tests.feeds.conftest import ManualClock, feeds_cfg, until
 from tests.servers.feeds import DexScreenerServer
 
 pytestmark = pytest.mark.integration
@@ -18,25 +17,6 @@ pytestmark = pytest.mark.integration
 WATCHED = "Watch" + "w" * 39
 GHOSTS = [f"Ghost{i:04d}{'g' * 35}" for i in range(31)]  # no DexScreener pool, ever
 NEWER = "Newer" + "n" * 39
-
-
-class ManualClock:
-    def __init__(self, t: int) -> None:
-        self.t = t
-
-    def now(self) -> int:
-        return self.t
-
-    async def sleep_until(self, ts: int) -> None:
-        self.t = max(self.t, ts)
-
-
-async def _until(pred, within: float = 5.0) -> None:
-    end = time.monotonic() + within
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def _profile_calls(srv: DexScreenerServer) -> int:
@@ -59,22 +39,22 @@ async def test_candidate_without_snapshot_expires_and_a_newer_one_takes_its_plac
         src = LiveFeedSource(cfg, FeedKeys(), max_tracked_tokens=2, clock=clock)
         await src.start()
         try:
-            await _until(lambda: set(GHOSTS) <= set(src.scheduler.tokens))
+            await until(lambda: set(GHOSTS) <= set(src.scheduler.tokens))
             clock.t = t0 + 50  # the ghosts leave the latest-profiles list; a newer token appears
             srv.profiles = []
             asked = _profile_calls(srv)
-            await _until(lambda: _profile_calls(srv) >= asked + 2)  # a round that started at t0 + 50
+            await until(lambda: _profile_calls(srv) >= asked + 2)  # a round that started at t0 + 50
             srv.profiles = [NEWER]
-            await _until(lambda: NEWER in src.universe.candidates)
+            await until(lambda: NEWER in src.universe.candidates)
             assert src.universe.candidates[NEWER] == t0 + 50
             batches = src.scheduler.batches
-            await _until(lambda: src.scheduler.batches >= batches + 4)
+            await until(lambda: src.scheduler.batches >= batches + 4)
             # crowded out: the 31 ghosts fill the refresh set, so the newer token is never fetched
             assert NEWER not in src.scheduler.tokens and NEWER not in src.universe.tracked
             assert set(src.universe.candidates) == {*GHOSTS, NEWER}
 
             clock.t = t0 + 101  # the ghosts are past the 100 s grace, the newer one is not
-            await _until(lambda: NEWER in src.universe.tracked)
+            await until(lambda: NEWER in src.universe.tracked)
             assert not set(GHOSTS) & set(src.universe.candidates)
             assert not set(GHOSTS) & set(src.scheduler.tokens)
             assert set(src.universe.tracked) == {WATCHED, NEWER}

@@ -5,7 +5,6 @@ key works and GeckoTerminal when its plan refuses OHLCV."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from bot.feeds.live import LiveFeedSource
 from bot.ledger import Ledger
 from bot.market.state import MarketState
 from bot.wiring import build_engine, build_paper_executor
-from tests.feeds.conftest import feeds_cfg
+from tests.feeds.conftest import feeds_cfg, until
 from tests.servers.feeds import BirdeyeServer, DexScreenerServer, make_pair
 from tests.servers.geckoterminal import GeckoTerminalServer, history
 
@@ -31,14 +30,6 @@ MINTS = [f"Hist{i:04d}{'h' * 36}"[:44] for i in range(40)]
 
 def pool_of(mint: str) -> str:
     return f"{mint[:20]}P"  # make_pair's pairAddress
-
-
-async def until(pred, within: float = 20.0) -> None:
-    end = time.monotonic() + within
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def cfg_for(ds: DexScreenerServer, gt: GeckoTerminalServer, mints: list[str], **over):
@@ -122,11 +113,11 @@ async def test_a_backfill_that_lands_after_live_bars_is_kept() -> None:
         state = MarketState(500, 120.0, 150.0, 6)
         await src.start()
         try:
-            await until(lambda: m in src.token_last_ok())
+            await until(lambda: m in src.token_last_ok(), within=20.0)
             first = await src.poll(clock.now())
             assert first.bars.height == 1 and src.history.completed == 0  # live bar first
             state.apply(first)
-            await until(lambda: src.history.completed == 1)
+            await until(lambda: src.history.completed == 1, within=20.0)
             state.apply(await src.poll(clock.now()))
         finally:
             await src.aclose()

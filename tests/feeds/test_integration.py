@@ -23,7 +23,7 @@ from bot.feeds.types import (
     NodeBehind,
     ServerError,
 )
-from tests.feeds.conftest import feeds_cfg, http_cfg
+from tests.feeds.conftest import ManualClock, feeds_cfg, http_cfg, until
 from tests.servers.feeds import (
     BirdeyeServer,
     DexScreenerServer,
@@ -105,25 +105,6 @@ async def test_slow_server_times_out_and_malformed_body_is_typed() -> None:
     assert snap.errors["timeout"] == 1 and snap.errors["malformed"] == 2
 
 
-class ManualClock:
-    def __init__(self, t: int) -> None:
-        self.t = t
-
-    def now(self) -> int:
-        return self.t
-
-    async def sleep_until(self, ts: int) -> None:
-        self.t = max(self.t, ts)
-
-
-async def _until(pred, within: float = 5.0) -> None:
-    end = time.monotonic() + within
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
 def live_cfg(ds_url: str, **over):
     base = {"poll_interval_seconds": 0.3, "stale_after_seconds": 5.0,
             "dexscreener": {"base_url": ds_url},
@@ -141,12 +122,12 @@ async def test_freshness_flips_to_stale_and_back(caplog) -> None:
         src = LiveFeedSource(live_cfg(srv.url), FeedKeys(), max_tracked_tokens=100, clock=clock)
         with caplog.at_level(logging.INFO, logger="solbot.feeds"):
             await src.start()
-            await _until(lambda: len(src.token_last_ok()) == 40)
+            await until(lambda: len(src.token_last_ok()) == 40)
             assert src.health(clock.t)[0].fresh and not src.stale_mints(clock.t)
             upd = await src.poll(clock.t)
             assert len(upd.snapshots) == 40 and upd.bars.height == 40 and upd.sol_usd == pytest.approx(150.0)
             srv.down = True
-            await _until(lambda: src.states["dexscreener"].up is False)
+            await until(lambda: src.states["dexscreener"].up is False)
             clock.t += 6
             h = src.health(clock.t)[0]
             assert not h.fresh and "40/40 tracked token(s) stale" in h.detail
@@ -154,7 +135,7 @@ async def test_freshness_flips_to_stale_and_back(caplog) -> None:
             assert (await src.poll(clock.t)).bars.height == 0  # no crash, nothing new
             await asyncio.sleep(0.8)  # several retries and breaker cycles...
             srv.down = False
-            await _until(lambda: src.health(clock.t)[0].fresh and not src.stale_mints(clock.t))
+            await until(lambda: src.health(clock.t)[0].fresh and not src.stale_mints(clock.t))
             await src.aclose()
     down = [r for r in caplog.records if "unavailable" in r.getMessage()]
     back = [r for r in caplog.records if "reachable again" in r.getMessage()]
@@ -235,13 +216,13 @@ async def test_live_source_end_to_end_with_birdeye_and_helius(log_output) -> Non
                              max_tracked_tokens=10, clock=clock, history_bars=5)
         with log_output() as out:  # as `solbot run` sets logging up, without being told the keys
             await src.start()
-            await _until(lambda: len(src.token_last_ok()) == 3 and len(src._safety_checked) == 3)
-            await _until(lambda: src.ws is not None and len(src.ws.subscriptions) == 1)
+            await until(lambda: len(src.token_last_ok()) == 3 and len(src._safety_checked) == 3)
+            await until(lambda: src.ws is not None and len(src.ws.subscriptions) == 1)
             await ws.drop_all()  # the websocket dies: the client must reconnect and resubscribe
-            await _until(lambda: len(ws.subscribe_requests) == 2 and len(src.ws.subscriptions) == 1)
+            await until(lambda: len(ws.subscribe_requests) == 2 and len(src.ws.subscriptions) == 1)
             assert await ws.push(wallet, "sigWS") == 1
-            await _until(lambda: ("sigWS", MINTS[1]) in src._seen_trades)
-            await _until(lambda: src.history is not None and src.history.completed == 3)
+            await until(lambda: ("sigWS", MINTS[1]) in src._seen_trades)
+            await until(lambda: src.history is not None and src.history.completed == 3)
             upd = await src.poll(clock.now())
             stats = src.stats()
             await src.aclose()

@@ -210,15 +210,11 @@ def test_ledger_stays_consistent_when_the_process_is_killed_between_writes(tmp_p
 def test_migration_3_drops_the_unused_position_columns_and_keeps_the_rows(tmp_path):
     import sqlite3
 
-    from bot.ledger.ledger import _split_sql
     from bot.ledger.schema import MIGRATIONS
+    from tests.ledger.versions import ledger_at_version
 
     db = tmp_path / "v2.sqlite3"
-    conn = sqlite3.connect(db)
-    for script in MIGRATIONS[:2]:  # a ledger written by the previous release
-        for stmt in _split_sql(script):
-            conn.execute(stmt)
-    conn.execute("PRAGMA user_version = 2")
+    conn = ledger_at_version(db, 2)  # a ledger written by the previous release
     conn.execute("INSERT INTO positions(mint, symbol, opened_at, token_amount, initial_token_amount, token_decimals, "
                  "cost_lamports, total_cost_lamports, entry_price_usd, entry_price_sol, stop_price_usd, "
                  "high_water_usd, exit_state) VALUES ('MintA', 'A', 5, 7, 7, 6, 100, 100, 1.0, 0.01, 0.8, 1.2, '{}')")

@@ -1,13 +1,17 @@
-"""Shared pieces for the operations tests: a stand-in engine status and the ops config."""
+"""Shared pieces for the operations tests: a stand-in engine status, the health server reading it,
+and the ops config."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
 
 from bot.contracts import FeedHealth
 from bot.ledger import EquityRow
+from bot.ops.health import HealthServer
+from bot.ops.metrics import Metrics
 from bot.ops.status import (
     BreakerState,
     EquityPoint,
@@ -127,3 +131,12 @@ class EngineStatus:
 @pytest.fixture
 def engine_status() -> EngineStatus:
     return EngineStatus(fake_feeds=[FakeFeed("dexscreener", 120, 1_700_000_000)])
+
+
+@pytest.fixture
+async def health_server(health_cfg, engine_status) -> AsyncIterator[HealthServer]:
+    """The real health server on a free port, reading the stand-in engine status."""
+    srv = HealthServer(health_cfg, engine_status, Metrics(health_cfg))
+    await srv.start()
+    yield srv
+    await srv.stop()

@@ -8,6 +8,7 @@ client the CLI uses. Then a real ``solbot run`` (paper, replay) driven by ``solb
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pty
@@ -16,6 +17,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -38,18 +40,26 @@ class Clock:
         return self.t
 
 
-async def talk(path: Path, *requests: dict) -> list[dict]:
-    """One connection; each request's answer."""
+@contextlib.asynccontextmanager
+async def conversation(path: Path) -> AsyncIterator[Callable[[dict], Awaitable[dict]]]:
+    """One connection, held open: ``say(request)`` sends one line and returns the answer."""
     reader, writer = await asyncio.open_unix_connection(str(path))
-    out = []
+
+    async def say(body: dict) -> dict:
+        writer.write(json.dumps(body).encode() + b"\n")
+        await writer.drain()
+        return json.loads(await reader.readline())
+
     try:
-        for r in requests:
-            writer.write(json.dumps(r).encode() + b"\n")
-            await writer.drain()
-            out.append(json.loads(await reader.readline()))
+        yield say
     finally:
         writer.close()
-    return out
+
+
+async def talk(path: Path, *requests: dict) -> list[dict]:
+    """One connection; each request's answer."""
+    async with conversation(path) as say:
+        return [await say(r) for r in requests]
 
 
 @pytest.fixture
@@ -112,13 +122,7 @@ async def test_destructive_commands_wait_for_a_yes_on_the_same_connection(served
     [other] = await talk(server.path, {"nonce": ask["nonce"], "answer": "yes"})
     assert other == {"ok": False, "text": "this confirmation is no longer valid"} and control.drain() == []
     # on its own connection: a yes within the timeout is queued, once
-    reader, writer = await asyncio.open_unix_connection(str(server.path))
-    try:
-        async def say(body: dict) -> dict:
-            writer.write(json.dumps(body).encode() + b"\n")
-            await writer.drain()
-            return json.loads(await reader.readline())
-
+    async with conversation(server.path) as say:
         ask = await say({"command": "close", "args": ["all"]})
         assert ask["question"] == "Close ALL open positions?"
         assert await say({"nonce": ask["nonce"], "answer": "yes"}) == {
@@ -131,8 +135,6 @@ async def test_destructive_commands_wait_for_a_yes_on_the_same_connection(served
         clock.t += 31  # past confirm_timeout_seconds
         assert (await say({"nonce": ask["nonce"], "answer": "yes"}))["text"].startswith("this confirmation expired")
         assert (await say({"command": "reset", "args": ["no_such"]}))["text"].startswith("no breaker named 'no_such'")
-    finally:
-        writer.close()
     [close] = control.drain()
     assert close == Close("all", close.origin) and close.origin.startswith("socket:uid=")
 
@@ -142,13 +144,7 @@ async def test_rugged_lists_marks_and_unrug_clears_a_marked_token_after_a_yes(se
     other = "So11111111111111111111111111111111111111112"
     engine_status.rugged.append(RugMarkView(MINT, "RUGGY", "mint_authority", 1_700_000_000,
                                             "mint authority set again after being renounced (chain)"))
-    reader, writer = await asyncio.open_unix_connection(str(server.path))
-    try:
-        async def say(body: dict) -> dict:
-            writer.write(json.dumps(body).encode() + b"\n")
-            await writer.drain()
-            return json.loads(await reader.readline())
-
+    async with conversation(server.path) as say:
         listed = await say({"command": "rugged"})
         assert listed["ok"] and MINT in listed["text"] and "unrug <mint> clears one" in listed["text"]
         assert "/unrug" not in listed["text"], "the socket spells commands without a slash"
@@ -159,8 +155,6 @@ async def test_rugged_lists_marks_and_unrug_clears_a_marked_token_after_a_yes(se
         assert ask["question"] == f"Clear the rug mark of {MINT}? The bot may buy it again." and control.drain() == []
         assert await say({"nonce": ask["nonce"], "answer": "yes"}) == {
             "ok": True, "text": f"clear of the rug mark of {MINT} requested; the engine acts at its next cycle"}
-    finally:
-        writer.close()
     [cmd] = control.drain()
     assert cmd == ClearRugged(MINT, cmd.origin) and cmd.origin.startswith("socket:uid=")
 

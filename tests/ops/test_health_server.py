@@ -12,14 +12,6 @@ from bot.ops.health import HealthServer
 from bot.ops.metrics import Metrics
 
 
-@pytest.fixture
-async def server(health_cfg, engine_status):
-    srv = HealthServer(health_cfg, engine_status, Metrics(health_cfg))
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
 def url(srv: HealthServer, path: str) -> str:
     return f"http://127.0.0.1:{srv.port}{path}"
 
@@ -29,41 +21,41 @@ async def get(srv: HealthServer, path: str, method: str = "GET") -> httpx.Respon
         return await c.request(method, url(srv, path))
 
 
-async def test_healthz_follows_the_heartbeat(server, engine_status, health_cfg):
-    r = await get(server, "/healthz")
+async def test_healthz_follows_the_heartbeat(health_server, engine_status, health_cfg):
+    r = await get(health_server, "/healthz")
     assert r.status_code == 503 and r.json()["heartbeat_age_seconds"] is None
     engine_status.heartbeat.beat(time.monotonic())
-    r = await get(server, "/healthz")
+    r = await get(health_server, "/healthz")
     assert r.status_code == 200 and r.json()["status"] == "ok"
     engine_status.heartbeat.beat(time.monotonic() - health_cfg.heartbeat_max_age_seconds - 1)
-    r = await get(server, "/healthz")
+    r = await get(health_server, "/healthz")
     assert r.status_code == 503 and r.json()["heartbeat_age_seconds"] > health_cfg.heartbeat_max_age_seconds
 
 
-async def test_readyz_flips_when_a_feed_goes_stale_and_back(server, engine_status):
+async def test_readyz_flips_when_a_feed_goes_stale_and_back(health_server, engine_status):
     feed = engine_status.fake_feeds[0]
     feed.last_ok_ts = engine_status.now - 10
-    assert (await get(server, "/readyz")).status_code == 200
+    assert (await get(health_server, "/readyz")).status_code == 200
     engine_status.now += feed.stale_after + 1  # no new data from the feed for too long
-    r = await get(server, "/readyz")
+    r = await get(health_server, "/readyz")
     assert r.status_code == 503
     assert r.json()["failing"] == ["feeds"] and "dexscreener" in r.json()["checks"][0]["detail"]
     feed.last_ok_ts = engine_status.now  # the feed recovers
-    assert (await get(server, "/readyz")).status_code == 200
+    assert (await get(health_server, "/readyz")).status_code == 200
 
 
-async def test_readyz_names_rpc_and_ledger_failures(server, engine_status):
+async def test_readyz_names_rpc_and_ledger_failures(health_server, engine_status):
     engine_status.rpc_healthy = 0
     engine_status.ledger_ok = False
-    r = await get(server, "/readyz")
+    r = await get(health_server, "/readyz")
     assert r.status_code == 503 and r.json()["failing"] == ["rpc", "ledger"]
 
 
-async def test_metrics_and_status(server, engine_status):
-    r = await get(server, "/metrics")
+async def test_metrics_and_status(health_server, engine_status):
+    r = await get(health_server, "/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     assert "solbot_cycle_seconds_bucket" in r.text
-    r = await get(server, "/status")
+    r = await get(health_server, "/status")
     body = r.json()
     assert r.status_code == 200
     assert body["mode"] == "paper" and body["pnl_today_sol"] == 0.5
@@ -75,13 +67,13 @@ async def test_metrics_and_status(server, engine_status):
     assert perf["trades"]["closed"] == 3 and perf["trades"]["expectancy_r"] == pytest.approx(0.5)
 
 
-async def test_unknown_path_404_and_other_methods_405(server):
-    assert (await get(server, "/nope")).status_code == 404
-    assert (await get(server, "/healthz?x=1")).status_code in (200, 503)
-    r = await get(server, "/healthz", "POST")
+async def test_unknown_path_404_and_other_methods_405(health_server):
+    assert (await get(health_server, "/nope")).status_code == 404
+    assert (await get(health_server, "/healthz?x=1")).status_code in (200, 503)
+    r = await get(health_server, "/healthz", "POST")
     assert r.status_code == 405 and "GET" in r.headers["allow"]
-    assert (await get(server, "/metrics", "DELETE")).status_code == 405
-    r = await get(server, "/status", "HEAD")
+    assert (await get(health_server, "/metrics", "DELETE")).status_code == 405
+    r = await get(health_server, "/status", "HEAD")
     assert r.status_code == 200 and r.content == b""
 
 
@@ -95,12 +87,13 @@ async def raw(srv: HealthServer, data: bytes, wait: float = 2.0) -> bytes:
         writer.close()
 
 
-async def test_garbage_gets_400_and_an_oversized_head_431(server):
-    assert (await raw(server, b"\x00\xff garbage \r\n\r\n")).startswith(b"HTTP/1.1 400")
-    assert (await raw(server, b"GET /healthz\r\n\r\n")).startswith(b"HTTP/1.1 400")
-    assert (await raw(server, b"GET /healthz HTTP/1.1\r\nno-colon\r\n\r\n")).startswith(b"HTTP/1.1 400")
+async def test_garbage_gets_400_and_an_oversized_head_431(health_server):
+    assert (await raw(health_server, b"\x00\xff garbage \r\n\r\n")).startswith(b"HTTP/1.1 400")
+    assert (await raw(health_server, b"GET /healthz\r\n\r\n")).startswith(b"HTTP/1.1 400")
+    no_colon = b"GET /healthz HTTP/1.1\r\nno-colon\r\n\r\n"
+    assert (await raw(health_server, no_colon)).startswith(b"HTTP/1.1 400")
     big = b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n"
-    assert (await raw(server, big)).startswith(b"HTTP/1.1 431")
+    assert (await raw(health_server, big)).startswith(b"HTTP/1.1 431")
 
 
 async def test_survives_200_idle_connections_and_garbage(engine_status):

@@ -15,20 +15,11 @@ import pytest
 
 from tests.servers.feeds import DexScreenerServer, make_pair
 from tests.servers.geckoterminal import GeckoTerminalServer, history
-from tests.world.cli import BotProcess
+from tests.world.cli import ROOT, TOML, BotProcess, edit
 
-ROOT = Path(__file__).resolve().parents[2]
-TOML = (ROOT / "config" / "trading.toml").read_text()
 pytestmark = pytest.mark.integration
 
 MINTS = [f"Cold{i:04d}{'c' * 36}"[:44] for i in range(3)]
-
-
-def edit(text: str, *pairs: tuple[str, str]) -> str:
-    for old, new in pairs:
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    return text
 
 
 async def test_keyless_paper_run_backfills_and_votes_in_its_first_cycle(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from bot.ops.metrics import Metrics
 from chain.config import RpcConfig
 from chain.rpc_methods import ChainRpc
 from chain.rpc_pool import RpcPool
-from tests.feeds.conftest import feeds_cfg
+from tests.feeds.conftest import ManualClock, feeds_cfg, until
 from tests.servers.feeds import BirdeyeServer, DexScreenerServer, HeliusServer, HeliusWsServer
 
 MINTS = [f"Mint{i:04d}{'x' * 36}"[:44] for i in range(3)]
@@ -40,25 +40,6 @@ def scrape(m: Metrics) -> dict[tuple[str, tuple], float]:
 
 def series(s: dict[tuple[str, tuple], float], name: str) -> dict[tuple, float]:
     return {labels: v for (n, labels), v in s.items() if n == name}
-
-
-async def until(pred, within: float = 5.0) -> None:
-    end = time.monotonic() + within
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
-class ManualClock:
-    def __init__(self, t: int) -> None:
-        self.t = t
-
-    def now(self) -> int:
-        return self.t
-
-    async def sleep_until(self, ts: int) -> None:
-        self.t = max(self.t, ts)
 
 
 @pytest.mark.integration

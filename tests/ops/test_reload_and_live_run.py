@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import select
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,28 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.dataset import write_dataset
 from bot.feeds.simulator import simulate
+from tests.world.cli import ROOT, TOML, edit, rows
 
-ROOT = Path(__file__).resolve().parents[2]
-TOML = (ROOT / "config" / "trading.toml").read_text()
 pytestmark = pytest.mark.integration
-
-
-def edit(text: str, *pairs: tuple[str, str]) -> str:
-    for old, new in pairs:
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    return text
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            return conn.execute(sql).fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return []
 
 
 def wait_for(pred, timeout: float = 60.0) -> None:

@@ -109,15 +109,11 @@ def test_aggregates_over_booked_fills(ledger):
 
 
 def test_migration_4_adds_the_quality_columns_and_keeps_old_fills(tmp_path):
-    from bot.ledger.ledger import _split_sql
     from bot.ledger.schema import MIGRATIONS
+    from tests.ledger.versions import ledger_at_version
 
     db = tmp_path / "v3.sqlite3"
-    conn = sqlite3.connect(db)
-    for script in MIGRATIONS[:3]:  # a ledger written by the previous release
-        for stmt in _split_sql(script):
-            conn.execute(stmt)
-    conn.execute("PRAGMA user_version = 3")
+    conn = ledger_at_version(db, 3)  # a ledger written by the previous release
     conn.execute("INSERT INTO intents(intent_id, mint, side, amount_in, token_decimals, reason, state, created_ts, "
                  "updated_ts) VALUES ('old', 'MintA', 'buy', 5, 6, 'entry', 'confirmed', 1, 1)")
     conn.execute("INSERT INTO positions(mint, symbol, opened_at, token_amount, initial_token_amount, token_decimals, "

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
+import httpx
+
 from chain.config import (
     ExecutionConfig,
     JitoConfig,
@@ -17,7 +22,7 @@ from chain.rpc_pool import RpcPool
 from chain.types import OrderRequest, PoolSnapshot, Side
 from chain.wallet import load_wallet
 
-from . import LocalWorld
+from . import WSOL_MINT, LocalWorld, sign_user_slot
 from .journal import MemoryJournal
 
 ALLOWED = ["ComputeBudget111111111111111111111111111111", "11111111111111111111111111111111",
@@ -90,3 +95,27 @@ def order(journal: MemoryJournal, world: LocalWorld, iid: str, side: Side, amoun
 
 def landed(world: LocalWorld) -> int:
     return sum(1 for r in world.chain.records.values() if str(r.tx.message.account_keys[0]) == world.wallet_pubkey)
+
+
+def front_run_every_swap(world: LocalWorld, ex: LiveExecutor) -> None:
+    """Each swap ``ex`` builds gets front-run: right after it is built, another wallet buys 5 SOL of
+    TEST through the world's Jupiter and that lands first (two slots), so the pool has moved by the
+    time ours is sent."""
+    other = world.new_funded_keypair(50)
+    orig = ex.router.build_swap
+
+    async def build_then_get_front_run(*a: Any, **k: Any) -> Any:
+        swap = await orig(*a, **k)
+        async with httpx.AsyncClient() as c:
+            q = (await c.get(f"{world.jupiter_url}/swap/v1/quote", params={
+                "inputMint": WSOL_MINT, "outputMint": world.mints["TEST"], "amount": "5000000000",
+                "slippageBps": "50"})).json()
+            s = (await c.post(f"{world.jupiter_url}/swap/v1/swap", json={
+                "quoteResponse": q, "userPublicKey": str(other.pubkey()), "prioritizationFeeLamports": 0})).json()
+            raw = bytes(sign_user_slot(s["swapTransaction"], other))
+            await c.post(world.rpc_urls[0], json={"jsonrpc": "2.0", "id": 1, "method": "sendTransaction",
+                                                  "params": [base64.b64encode(raw).decode(), {"encoding": "base64"}]})
+        await world.chain.wait_slots(2)
+        return swap
+
+    ex.router.build_swap = build_then_get_front_run  # type: ignore[method-assign]

@@ -24,7 +24,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.cli.control_client import add_yes, confirm_on_terminal
+from bot.cli.control_client import add_yes, confirmed
 from bot.cli.state_paths import ledger_path, where
 from bot.errors import OperatorError
 from bot.ops.backup import inspect, keep_current, ledger_lock, require_owner, stage, swap
@@ -48,13 +48,9 @@ def run(args: argparse.Namespace) -> int:
         current = inspect(ledger) if ledger.exists() else None
         question = (f"Replace the ledger {where(ledger)} ("
                     + (current.line() if current else "none yet") + f") with {source} ({backup_info.line()})?")
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise OperatorError(f"{question} Refusing without a confirmation: pass --yes "
-                                    "(stdin is not a terminal to ask on)")
-            if not confirm_on_terminal(question, sys.stdin, sys.stdout):
-                print("cancelled; nothing changed", file=sys.stderr)
-                return 1
+        if not confirmed(question, args.yes, sys.stdin, sys.stdout):
+            print("cancelled; nothing changed", file=sys.stderr)
+            return 1
         now = datetime.now(UTC)
 
         def prepare(staged: Path) -> None:
