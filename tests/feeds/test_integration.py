@@ -163,11 +163,11 @@ async def test_health_says_why_no_token_is_tracked() -> None:
         assert _dexscreener_health(src, clock.t) == "no token tracked yet (discovery not answered yet)"
         srv.down = True
         await src.start()
-        await _until(lambda: "unavailable" in _dexscreener_health(src, clock.t))
+        await until(lambda: "unavailable" in _dexscreener_health(src, clock.t))
         assert _dexscreener_health(src, clock.t).startswith("no token tracked yet (discovery unavailable: "
                                                             "server_error: ")
         srv.down = False  # up, but no token boosted: nothing offered
-        await _until(lambda: "found none" in _dexscreener_health(src, clock.t))
+        await until(lambda: "found none" in _dexscreener_health(src, clock.t))
         assert _dexscreener_health(src, clock.t) == "no token tracked yet (discovery found none passing " \
                                                     "[feeds.filters] yet)"
         await src.aclose()
