@@ -16,7 +16,11 @@ Each cycle:
     trades (rejected buys followed through the exit rules) on the new bars;
  5. exits first (they run even when new entries are stopped), then entries, strongest first;
     every order is journaled as an intent before the executor sees it;
- 6. record equity and the learned/breaker state in one transaction; beat the heartbeat.
+ 6. record the cycle's equity, rejections, events and book in one ledger transaction (intents
+    and fills are written the moment they happen, never held back); every
+    ``[engine] checkpoint_cycles`` cycles, and in a cycle that tripped or reset a breaker, marked a
+    rug, closed a position or applied an operator command, that transaction also carries the
+    learned/breaker state (a checkpoint); beat the heartbeat. ``run`` checkpoints when it stops.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from bot.contracts import (
     Rejected,
 )
 from bot.control import ClearRugged, Close, ControlQueue, Pause, ResetBreaker, Resume
-from bot.ledger import Ledger
+from bot.ledger import CycleWrites, Ledger
 from bot.market.state import MarketState
 from bot.orders.execution import execute_intent
 from bot.orders.mint_facts import ChainSafety
@@ -164,6 +168,13 @@ class Engine:
         self._book: dict[str, Any] = {}
         self._wallet_diffs: dict[str, tuple[int | None, int | None]] = {}  # mint -> (ledger, wallet) reported
         self._refusals_said: dict[str, str] = {}  # mint -> the rule its last logged refused entry named
+        # This cycle's non-fill writes, committed together at its end (``_commit``); the learned
+        # state rides along every ``checkpoint_cycles`` cycles or when ``_checkpoint_due``.
+        self._writes: CycleWrites = ledger.cycle_writes()
+        self._in_cycle = False
+        self._since_checkpoint = 0  # cycles whose learning is not in the ledger yet
+        self._checkpoint_due = False  # safety state changed (breaker, rug mark, close, operator)
+        self.last_checkpoint: int | None = None  # the engine time of the last checkpoint written
 
     # -------------------------------------------------------------------- ledger I/O
 
@@ -178,6 +189,7 @@ class Engine:
         self.cfg = cfg
         self.strategies = list(strategies)
         self.ensemble.reconfigure(cfg.ensemble, cfg.strategies)
+        self._checkpoint_due = True  # weights re-projected under the new bounds
         self.decider.reconfigure(self.strategies)
         self.risk.reconfigure(cfg.risk)
         self.market.reconfigure(cfg.feeds.stale_after_seconds)
@@ -186,7 +198,12 @@ class Engine:
     # -------------------------------------------------------------------- the loop
 
     async def run(self, stop: asyncio.Event, *, until_exhausted: bool = False) -> None:
-        """Cycle until ``stop`` is set (or, with ``until_exhausted``, the feed runs dry)."""
+        """Cycle until ``stop`` is set (or, with ``until_exhausted``, the feed runs dry), then
+        checkpoint the learned state (a graceful stop loses no learning)."""
+        await self._cycle_until(stop, until_exhausted)
+        await self.checkpoint()
+
+    async def _cycle_until(self, stop: asyncio.Event, until_exhausted: bool) -> None:
         period = int(self.cfg.engine.cycle_seconds)
         beat = self.cfg.engine.heartbeat_seconds
         now = self.clock.now()
@@ -224,6 +241,13 @@ class Engine:
 
     async def cycle(self, now: int) -> CycleReport:
         t0 = time.perf_counter()
+        self._in_cycle = True
+        try:
+            return await self._cycle(now, t0)
+        finally:
+            self._in_cycle = False
+
+    async def _cycle(self, now: int, t0: float) -> CycleReport:
         await self._drain_commands(now)
         update: MarketUpdate = await self.feed.poll(now)
         self.exhausted = update.exhausted
@@ -241,7 +265,8 @@ class Engine:
 
         portfolio = await self._portfolio(now)
         for ev in self.risk.on_cycle(portfolio, self._conditions(now), now):
-            await self._io(self.ledger.record_event, f"breaker_{ev.kind}", f"{ev.name}: {ev.reason}")
+            self._writes.record_event(f"breaker_{ev.kind}", f"{ev.name}: {ev.reason}")
+            self._checkpoint_due = True
             tripped = ev.kind == "tripped"
             self._emit(EventKind.BREAKER_TRIPPED if tripped else EventKind.BREAKER_RESET,
                        Severity.CRITICAL if tripped else Severity.INFO,
@@ -250,6 +275,7 @@ class Engine:
 
         exits = await self._run_exits(view, portfolio, by_mint, now)
         entries, rejections = await self._run_entries(view, decisions, now)
+        self._since_checkpoint += 1
         await self._record_equity(now)
         self.cycles += 1
         report = CycleReport(now, view.candles.n_tokens, len(decisions), entries, exits, rejections,
@@ -284,7 +310,8 @@ class Engine:
         for m in marks:
             info = self.market.info(m.mint)
             name = info.symbol if info else m.mint[:8]
-            await self._io(self.ledger.record_event, "token_rugged", f"{m.mint} {m.reason}: {m.detail}")
+            self._writes.record_event("token_rugged", f"{m.mint} {m.reason}: {m.detail}")
+            self._checkpoint_due = True
             self._emit(EventKind.TOKEN_RUGGED, Severity.WARNING if m.mint in held else Severity.INFO,
                        f"{name} ({m.mint}) marked rugged, never bought again until cleared: {m.reason}: {m.detail}",
                        mint=m.mint)
@@ -318,7 +345,7 @@ class Engine:
         for mint, d in diffs.items():
             if self._wallet_diffs.get(mint) != (d.ledger, d.wallet):
                 log.warning("ledger and wallet differ: %s", d.line())
-                await self._io(self.ledger.record_event, "reconcile_difference", d.line())
+                self._writes.record_event("reconcile_difference", d.line())
         self._wallet_diffs = {m: (d.ledger, d.wallet) for m, d in diffs.items()}
 
     async def _run_entries(self, view: MarketView, decisions: Decisions, now: int) -> tuple[int, int]:
@@ -348,7 +375,7 @@ class Engine:
             if await self._execute(verdict.intent, now):
                 entries += 1
                 portfolio = await self._portfolio(now)  # re-marked: this entry counts against limits
-        await self._io(self.ledger.record_rejections, rejected)
+        self._writes.record_rejections(rejected)
         self._say_refusals(rejected)
         return entries, len(rejected)
 
@@ -383,8 +410,8 @@ class Engine:
         """Journal the intent, execute it, record the outcome (``bot.orders.execution``). True when it filled."""
         pool = self.market.pool(intent.mint, now)
         if pool is None:
-            await self._io(self.ledger.record_rejection, intent.mint, "no_market_data",
-                           f"{intent.reason}: no price/liquidity for {intent.mint}")
+            self._writes.record_rejection(intent.mint, "no_market_data",
+                                          f"{intent.reason}: no price/liquidity for {intent.mint}")
             return False
         info = self.market.info(intent.mint)
         out = await execute_intent(self.executor, self.ledger, intent, pool,
@@ -411,10 +438,12 @@ class Engine:
                        mint=fill.mint)
         else:
             if outcome.closed:
+                # the cooldown clock goes in at once, beside the fill (later entries this cycle read it)
                 last_exit = await self._io(self.ledger.get_kv, "last_exit_ts", {})
                 last_exit[fill.mint] = now
                 await self._io(self.ledger.set_kv, last_exit_ts=last_exit)
                 self.risk.on_position_closed(fill.mint, await self._position_pnl(outcome.position_id), now)
+                self._checkpoint_due = True  # losses in a row, the Kelly record
             self._emit(EventKind.TRADE_CLOSED if outcome.closed else EventKind.TRADE_REDUCED, Severity.INFO,
                        f"SELL {info.symbol if info else intent.mint[:8]} ({intent.reason}): "
                        f"{fill.cash_lamports / LAMPORTS_PER_SOL:.4f} SOL at ${fill.price_usd:.6g}, "
@@ -441,9 +470,36 @@ class Engine:
         equity = cash / LAMPORTS_PER_SOL + marks.positions_sol
         book = dict(self._book)
         book["peak"] = max(book.get("peak", equity), equity)
-        await self._io(self.ledger.record_equity, now, equity, cash, marks.positions_sol, sol_usd,
-                       {"book": book, "ensemble_state": self.ensemble.state(), "risk_state": self.risk.state(),
-                        "engine_cursor": {"feed": self.feed.name, "ts": now}})
+        self._writes.record_equity(now, equity, cash, marks.positions_sol, sol_usd)
+        self._writes.set_kv(book=book, engine_cursor={"feed": self.feed.name, "ts": now})
+        if self._checkpoint_due:
+            await self._commit(now, checkpoint="event")
+        elif self._since_checkpoint >= self.cfg.engine.checkpoint_cycles:
+            await self._commit(now, checkpoint="every_n")
+        else:
+            await self._commit(now)
+
+    # -------------------------------------------------------------------- persistence
+
+    async def checkpoint(self) -> None:
+        """Write the learned/breaker state now, with any writes still gathered (at a stop; at the
+        end of a backtest). Its ``checkpoint`` entry says ``stop`` and names the last cycle."""
+        await self._commit(self.last_cycle.ts if self.last_cycle is not None else self.clock.now(),
+                           checkpoint="stop")
+
+    async def _commit(self, now: int, *, checkpoint: str = "") -> None:
+        """Commit the gathered writes in one transaction; with ``checkpoint`` (why: ``every_n``,
+        ``event``, ``stop``) the ensemble's and the risk manager's state too, and the kv entry
+        ``checkpoint`` = ``{"ts": now, "reason": checkpoint}``. On a failure nothing of it is
+        written and the checkpoint stays due."""
+        writes, self._writes = self._writes, self.ledger.cycle_writes()
+        if checkpoint:
+            writes.set_kv(ensemble_state=self.ensemble.state(), risk_state=self.risk.state(),
+                          checkpoint={"ts": int(now), "reason": checkpoint})
+        await self._io(self.ledger.commit_cycle, writes)
+        if checkpoint:
+            self._since_checkpoint, self._checkpoint_due = 0, False
+            self.last_checkpoint = int(now)
 
     # -------------------------------------------------------------------- operator commands
 
@@ -470,7 +526,10 @@ class Engine:
         else:
             log.warning("unknown operator command %s ignored", type(cmd).__name__)
             return
-        await self._io(self.ledger.record_event, "operator_command", f"{type(cmd).__name__} {cmd}")
+        self._writes.record_event("operator_command", f"{type(cmd).__name__} {cmd}")
+        self._checkpoint_due = True  # a pause, a reset or a cleared mark must survive a crash
+        if not self._in_cycle:  # applied outside a cycle: written now
+            await self._commit(now, checkpoint="event")
 
     async def _operator_close(self, target: str, now: int) -> None:
         """Sell whole positions by the one sell rule (``bot.risk.operator.operator_sell``):
@@ -484,7 +543,7 @@ class Engine:
                                     position=p, trading_state=self.risk.trading_state, reason="operator_close")
             if isinstance(verdict, Rejected):
                 log.warning("close of %s not placed: %s: %s", p.mint, verdict.rule, verdict.detail)
-                await self._io(self.ledger.record_rejection, p.mint, verdict.rule, f"operator close: {verdict.detail}")
+                self._writes.record_rejection(p.mint, verdict.rule, f"operator close: {verdict.detail}")
                 continue
             await self._execute(verdict, now)
 

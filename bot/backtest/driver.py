@@ -137,6 +137,7 @@ async def arun_segment(cfg: Config, data: pl.DataFrame, ledger_path: Path | str 
         assert last is not None
         total = (last - start) // int(cfg.engine.cycle_seconds) + 2
         active = await _drive(engine, clock, votes, total, progress)
+        await engine.checkpoint()  # the learned state at the end of the run is what `learned` reads
         report = _report(cfg, engine, ledger, sha, votes)
         trades = ledger.trade_rows()
         return SegmentRun(

@@ -40,6 +40,10 @@ class EngineConfig(Section):
     cycle_seconds: float = Field(default=60.0, ge=1)
     heartbeat_seconds: float = Field(default=10.0, ge=1)
     warmup_bars: int = Field(default=60, ge=1)
+    #: the learned, breaker, ensemble and risk state is written to the ledger every this many
+    #: cycles (and at a stop, and in the cycle of a breaker event, rug mark, closed position or
+    #: operator command): a crash loses at most this many cycles of learning, never a fill or intent
+    checkpoint_cycles: int = Field(default=10, ge=1, le=1440)
 
 
 class BacktestConfig(Section):

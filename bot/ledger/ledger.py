@@ -7,7 +7,9 @@ cursor) in a key-value table.
 
 Every public write is one transaction: a crash at any instant leaves the database as it was
 before or after that write, never in between. A fill, its intent's CONFIRMED transition, the
-position update and the cash balance change commit together.
+position update and the cash balance change commit together. The engine's own writes of one
+cycle (equity, rejections, events, book, checkpoints) are gathered in a ``CycleWrites`` and
+committed together by ``commit_cycle``; intents and fills are never gathered, they commit at once.
 
 The ledger implements ``chain.types.IntentJournal`` so the executor journals through it.
 Methods are synchronous and thread-safe; the running bot calls them through
@@ -29,6 +31,7 @@ from typing import Any
 
 from bot.contracts import OrderIntent, Position
 from bot.errors import LedgerError, LedgerLockedError
+from bot.ledger.cycle import CycleWrites
 from bot.ledger.rows import (
     EquityRow,
     LandingCounts,
@@ -504,6 +507,30 @@ class Ledger:
                       "VALUES (?, ?, ?, ?, ?)", (ts, equity_sol, cash_lamports, positions_sol, sol_usd))
             if kv:
                 _put_kv(c, kv)
+
+    # ------------------------------------------------------------------ one cycle's writes
+
+    def cycle_writes(self) -> CycleWrites:
+        """An empty buffer for one cycle's non-fill writes, stamped by this ledger's clock."""
+        return CycleWrites(self._clock)
+
+    def commit_cycle(self, writes: CycleWrites) -> None:
+        """Write a cycle's buffered events, rejections, equity row and kv entries in ONE
+        transaction: any failure rolls all of them back (and raises). Nothing to write: no-op."""
+        if not writes:
+            return
+        with self._tx() as c:
+            if writes.events:
+                c.executemany("INSERT INTO events(ts, kind, detail) VALUES (?, ?, ?)", writes.events)
+            if writes.rejections:
+                c.executemany("INSERT INTO rejections(ts, mint, rule, detail) VALUES (?, ?, ?, ?)",
+                              writes.rejections)
+            e = writes.equity
+            if e is not None:
+                c.execute("INSERT OR REPLACE INTO equity(ts, equity_sol, cash_lamports, positions_sol, sol_usd) "
+                          "VALUES (?, ?, ?, ?, ?)", (e.ts, e.equity_sol, e.cash_lamports, e.positions_sol, e.sol_usd))
+            if writes.kv:
+                _put_kv(c, writes.kv)
 
 
 # ---------------------------------------------------------------------- internals

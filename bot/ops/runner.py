@@ -5,7 +5,8 @@ before anything connects anywhere; the executor resolves unfinished intents from
 before the engine may trade; only then does the engine start cycling.
 
 Signals: SIGTERM/SIGINT stop cleanly (the cycle in progress finishes, so an order in flight is
-either completed or left journaled; the ledger is closed; exit code 0). SIGHUP re-reads the
+either completed or left journaled; the engine checkpoints its learned and breaker state, so a
+stop loses no learning; the ledger is closed; exit code 0). SIGHUP re-reads the
 config and applies the hot-reloadable sections.
 """
 
@@ -210,8 +211,9 @@ class Runner:
                      feed.name, cfg.ledger.path, cfg.health.host, health.port)
             if on_ready is not None:
                 on_ready(self)
-            await engine.run(self.stop)
-            log.info("stopping: engine loop finished its last cycle")
+            await engine.run(self.stop)  # returns after its last cycle and the stop checkpoint
+            log.info("stopping: engine loop finished its last cycle; learned state checkpointed at %s",
+                     engine.last_checkpoint)
             notifier.stopping("solbot stopping")
             publish.publish(Alert(Severity.INFO, AlertKind.STOPPED, "solbot stopped"), time.monotonic())
             return 0

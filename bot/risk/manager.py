@@ -132,7 +132,7 @@ class RiskManager:
         return out
 
     def state(self) -> dict:
-        """A JSON-able copy of the state (written by the engine every cycle, so copied field by
+        """A JSON-able copy of the state (written by the engine at each checkpoint, so copied field by
         field: a generic deep copy of the rug watch list costs more than the rest of the cycle's risk work)."""
         return {
             "version": STATE_VERSION,

@@ -230,3 +230,39 @@ def test_migration_3_drops_the_unused_position_columns_and_keeps_the_rows(tmp_pa
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     conn.close()
+
+
+def test_a_cycles_writes_commit_together_and_a_failure_leaves_none_of_them(ledger, tmp_path):
+    import sqlite3
+
+    w = ledger.cycle_writes()
+    assert not w
+    ledger.commit_cycle(w)  # nothing gathered: no transaction at all
+    w.record_event("breaker_tripped", "daily_loss: lost 1 SOL")
+    w.record_rejections([("MintA", "liquidity_too_low", "$900 < $5,000"), ("MintB", "max_positions", "5 open")])
+    w.record_rejection("MintC", "no_market_data", "entry: no price")
+    w.record_equity(160, 9.5, 9 * 10**9, 0.5, 150.0)
+    w.set_kv(book={"peak": 10.0}, engine_cursor={"feed": "replay", "ts": 160})
+    seen = sqlite3.connect(tmp_path / "l.sqlite3")  # another reader sees nothing until the commit
+    assert seen.execute("SELECT COUNT(*) FROM rejections").fetchone()[0] == 0
+    ledger.commit_cycle(w)
+    assert seen.execute("SELECT COUNT(*) FROM rejections").fetchone()[0] == 3
+    seen.close()
+    assert [(e["ts"], e["kind"]) for e in ledger.events()] == [(100, "breaker_tripped")]
+    assert [(r["mint"], r["rule"]) for r in ledger.rejections()] == [
+        ("MintA", "liquidity_too_low"), ("MintB", "max_positions"), ("MintC", "no_market_data")]
+    assert [(r.ts, r.equity_sol) for r in ledger.equity_rows()] == [(160, 9.5)]
+    assert ledger.get_kv("engine_cursor") == {"feed": "replay", "ts": 160}
+
+    bad = ledger.cycle_writes()
+    bad.record_event("token_rugged", "MintD liquidity_drop")
+    bad.record_rejection("MintD", "rugged", "marked")
+    bad.record_equity(220, 9.4, 9 * 10**9, 0.4, 150.0)
+    bad.set_kv(engine_cursor={"feed": "replay", "ts": 220}, ensemble_state={"weights": {1, 2}})  # not JSON
+    with pytest.raises(TypeError):
+        ledger.commit_cycle(bad)
+    assert len(ledger.events()) == 1 and len(ledger.rejections()) == 3
+    assert [r.ts for r in ledger.equity_rows()] == [160]
+    assert ledger.get_kv("engine_cursor") == {"feed": "replay", "ts": 160}
+    ledger.record_event("after", "the ledger still writes")  # the failed transaction was rolled back
+    assert len(ledger.events()) == 2

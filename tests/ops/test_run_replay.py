@@ -73,6 +73,7 @@ def test_run_on_replay_trades_stops_on_sigterm_and_resumes_without_duplicates(tm
     data = write_dataset(simulate(tokens=20, hours=14, seed=5).frame, tmp_path / "m.parquet")
     port = free_port()
     cfg = make_config(tmp_path, data, port)
+    cfg.write_text(cfg.read_text().replace("checkpoint_cycles = 10", "checkpoint_cycles = 1440"))
     db = tmp_path / "ledger.sqlite3"
     scraped: dict = {}
 
@@ -102,6 +103,10 @@ def test_run_on_replay_trades_stops_on_sigterm_and_resumes_without_duplicates(tm
     assert "solbot_execution_cost_fraction" in scraped and "solbot_execution_landing_rate" not in scraped
     fills_1 = query(db, "SELECT id, intent_id, ts FROM fills ORDER BY id")
     cursor_1 = query(db, "SELECT value FROM kv WHERE key = 'engine_cursor'")[0][0]
+    # SIGTERM checkpointed the learned state of the last cycle (no checkpoint is due this early)
+    assert json.loads(query(db, "SELECT value FROM kv WHERE key = 'checkpoint'")[0][0]) == {
+        "ts": json.loads(cursor_1)["ts"], "reason": "stop"}
+    assert "learned state checkpointed at" in out
     open_1 = query(db, "SELECT mint, token_amount FROM positions WHERE closed_at IS NULL ORDER BY mint")
     assert len(fills_1) >= 3
     assert query(db, "SELECT event FROM config_history") == [("start",)]
