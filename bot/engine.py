@@ -493,6 +493,7 @@ class Engine:
         ``checkpoint`` = ``{"ts": now, "reason": checkpoint}``. On a failure nothing of it is
         written and the checkpoint stays due."""
         writes, self._writes = self._writes, self.ledger.cycle_writes()
+        writes.set_kv(risk_book=self.risk.book_state())  # every cycle: see RiskManager.book_state
         if checkpoint:
             writes.set_kv(ensemble_state=self.ensemble.state(), risk_state=self.risk.state(),
                           checkpoint={"ts": int(now), "reason": checkpoint})

@@ -259,6 +259,18 @@ def feeds_fresh(feed: FeedSource, now: int) -> bool:
     return bool(health) and all(h.fresh for h in health)
 
 
+def restored_risk_state(ledger: Ledger) -> dict | None:
+    """The risk manager's state to restart from: the last checkpoint's, with the book's guards
+    (breakers' measures, position highs and costs, cooldowns) from the last committed cycle, which
+    the engine writes every cycle (``risk_book``): at most ``checkpoint_cycles`` cycles of learning
+    are lost in a crash, never the peak the drawdown breaker measures from."""
+    state = ledger.get_kv("risk_state")
+    book = ledger.get_kv("risk_book")
+    if book is None:
+        return state
+    return {**(state or {}), **book}
+
+
 def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Executor, ledger: Ledger,
                  market: MarketState | None = None, rpc_healthy: Callable[[], bool] = lambda: True,
                  on_event: Callable[[EngineEvent], None] = lambda e: None,
@@ -275,7 +287,7 @@ def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Execu
     strategies = build_strategies(cfg.strategies)
     ensemble = Ensemble(cfg.ensemble, cfg.strategies, ledger.get_kv("ensemble_state"))
     decider = Incremental(strategies, ensemble) if incremental else FullWindow(strategies, ensemble)
-    risk = RiskManager(cfg.risk, ledger.get_kv("risk_state"))
+    risk = RiskManager(cfg.risk, restored_risk_state(ledger))
 
     def conditions(now: int) -> MarketConditions:
         return MarketConditions(feeds_fresh=feeds_fresh(feed, now), rpc_healthy=rpc_healthy(),

@@ -131,17 +131,27 @@ class RiskManager:
                                  reset_rule="operator", value=1.0 if self._pause else 0.0, limit=1.0))
         return out
 
+    def book_state(self) -> dict:
+        """The part of the state that guards the money the book holds now: the breakers' measures
+        (peak equity, the day's base, counters), each position's high since entry (trailing stops),
+        its entry cost, the cooldowns. A few numbers per open position, so the engine writes it with
+        every cycle, not only at checkpoints: a restart after a crash must not measure drawdown from
+        an older, lower peak or trail a stop from an older high. ``state()`` holds it too."""
+        return {
+            "breakers": copy.deepcopy(self._breakers.s),
+            "last_exit": dict(self._last_exit),
+            "highs": dict(self._highs),
+            "costs": dict(self._costs),
+        }
+
     def state(self) -> dict:
         """A JSON-able copy of the state (written by the engine at each checkpoint, so copied field by
         field: a generic deep copy of the rug watch list costs more than the rest of the cycle's risk work)."""
         return {
             "version": STATE_VERSION,
-            "breakers": copy.deepcopy(self._breakers.s),
+            **self.book_state(),
             "pause": copy.deepcopy(self._pause),
             "trades": [list(t) for t in self._record.trades],
-            "last_exit": dict(self._last_exit),
-            "highs": dict(self._highs),
-            "costs": dict(self._costs),
             "shadow_outcomes": [list(t) for t in self._record.shadows],
             "shadows": self._shadows.state(),
             "rugs": self._rugs.state(),

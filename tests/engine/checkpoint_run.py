@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 from collections.abc import Callable
@@ -45,6 +46,7 @@ class Trace:
     checkpoints: dict[int, dict[str, Any]] = field(default_factory=dict)  # ts -> the state written then
     memory: dict[int, dict[str, Any]] = field(default_factory=dict)  # ts -> the engine's state then
     reasons: dict[int, str] = field(default_factory=dict)  # ts -> why that checkpoint was written
+    book: dict[int, dict[str, Any]] = field(default_factory=dict)  # ts -> the risk book's guards after it (JSON)
 
 
 def decisions(engine: Engine) -> tuple:
@@ -86,6 +88,7 @@ async def drive(engine: Engine, clock: SimClock, *, cycles: int | None = None, t
         if trace is not None:
             trace.ts.append(now)
             trace.decisions.append(decisions(engine))
+            trace.book[now] = json.loads(json.dumps(engine.risk.book_state()))
             if ledger is not None and engine.last_checkpoint == now:
                 trace.checkpoints[now] = stored(ledger)
                 trace.memory[now] = state(engine)

@@ -138,8 +138,14 @@ def test_a_kill_between_checkpoints_keeps_every_fill_and_intent_and_at_most_n_cy
     lost = trace.ts.index(killed_at) - trace.ts.index(checkpoint)
     assert 1 <= lost <= N
     assert stored(ledger) == trace.checkpoints[checkpoint]
+    # the restart learns from the checkpoint, but guards the book with the last committed cycle's
+    # measures (written every cycle): the drawdown peak, position highs and costs are not N cycles old
+    book = trace.book[equity[-1]]
+    assert ledger.get_kv("risk_book") == book
+    assert book["breakers"] != trace.checkpoints[checkpoint]["risk_state"]["breakers"]  # they did move on
     engine, _ = open_engine(config(N, base_config), market, ledger, resume=True)
-    assert _json(state(engine)) == trace.checkpoints[checkpoint]
+    expected = trace.checkpoints[checkpoint]
+    assert _json(state(engine)) == {**expected, "risk_state": {**expected["risk_state"], **book}}
     # the cash is every fill's, whatever the cycle writes that were lost
     cash = ledger.cash_lamports()
     spent = sum(t.fill.cash_lamports * (-1 if str(t.fill.side) == "buy" else 1) for t in ledger.trade_rows())

@@ -30,6 +30,7 @@ from bot.orders.mint_facts import to_token_safety
 from bot.risk.manager import RiskManager
 from bot.risk.operator import operator_buy, operator_sell
 from bot.risk.sells import Sellable, sellable
+from bot.wiring import restored_risk_state
 from chain.addresses import parse_address
 from chain.errors import ChainError
 from chain.token_safety import MintSafety
@@ -103,7 +104,7 @@ async def arun(args: argparse.Namespace) -> int:
 async def place(session: OperatorSession, secrets: Secrets, side: Side, mint: str, lamports: int, pct: float) -> int:
     cfg, ledger, executor = session.cfg, session.ledger, session.executor
     now = session.clock.now()
-    risk = RiskManager(cfg.risk, ledger.get_kv("risk_state"))
+    risk = RiskManager(cfg.risk, restored_risk_state(ledger))
     state = risk.trading_state
     positions = ledger.open_positions()
     position = next((p for p in positions if p.mint == mint), None)
