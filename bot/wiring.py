@@ -14,9 +14,9 @@ from bot.clock import Clock, PacedClock, WallClock
 from bot.config import Config, ConfigError, Secrets
 from bot.contracts import FeedSource
 from bot.control import ControlQueue
-from bot.dataset import read_dataset
 from bot.engine import CycleReport, Engine, EngineEvent
 from bot.feeds.replay import ReplayFeed
+from bot.feeds.replay_source import ParquetSource, ReplaySource
 from bot.feeds.simulator import simulate
 from bot.ledger import Ledger
 from bot.market.state import MarketState
@@ -34,6 +34,8 @@ from strategies.registry import build_strategies
 from strategies.stream.decider import FullWindow, Incremental
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from chain.jito import JitoStats
     from chain.rpc_pool import PoolStats, RpcPool
 
@@ -61,9 +63,11 @@ def build_paper_executor(cfg: Config, ledger: Ledger) -> PaperExecutor:
     return PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger))
 
 
-def build_replay_feed(cfg: Config, *, frame=None, resume_from: int | None = None) -> ReplayFeed:
-    """A replay of ``frame`` from its start (backtests), or from ``resume_from`` with the history
-    a window needs before it (walk-forward folds)."""
+def build_replay_feed(cfg: Config, *, frame: pl.DataFrame | ReplaySource,
+                      resume_from: int | None = None) -> ReplayFeed:
+    """A replay of ``frame`` (a frame in memory or a source read by time slice) from its start
+    (backtests), or from ``resume_from`` with the history a window needs before it (walk-forward
+    folds)."""
     return ReplayFeed(frame, name="replay", history_bars=cfg.market.window_bars, resume_from=resume_from)
 
 
@@ -104,12 +108,14 @@ def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger,
     if src == "replay":
         path = Path(cfg.feeds.replay_path)
         name = f"replay:{path.resolve()}"
-        frame = read_dataset(path)
+        # read one time slice at a time (bounded memory), every slice validated before the start
+        source: pl.DataFrame | ReplaySource = ParquetSource(path)
+        source.check()
     else:
         f = cfg.feeds
         name = f"sim:{f.sim_tokens}x{f.sim_hours:g}h:seed{f.sim_seed}"
-        frame = simulate(f.sim_tokens, cfg.market.window_bars / 60.0 + f.sim_hours, f.sim_seed).frame
-    feed = ReplayFeed(frame, name=name, history_bars=cfg.market.window_bars,
+        source = simulate(f.sim_tokens, cfg.market.window_bars / 60.0 + f.sim_hours, f.sim_seed).frame
+    feed = ReplayFeed(source, name=name, history_bars=cfg.market.window_bars,
                       resume_from=_resume_point(ledger, name))
     start = feed.start_time()
     assert start is not None  # read_dataset refuses empty datasets

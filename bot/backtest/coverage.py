@@ -51,53 +51,60 @@ class Coverage:
         return d
 
 
-def _present(frame: pl.DataFrame, col: str) -> pl.Expr:
-    if col not in frame.columns:
+def _present(schema: pl.Schema, col: str) -> pl.Expr:
+    if col not in schema:
         return pl.lit(False)
     e = pl.col(col).is_not_null()
-    if frame.schema[col].is_float():
+    if schema[col].is_float():
         e = e & pl.col(col).is_not_nan()
     return e
 
 
-def _judged(frame: pl.DataFrame, cols: tuple[str, ...], gate: str = "") -> pl.Expr:
+def _judged(schema: pl.Schema, cols: tuple[str, ...], gate: str = "") -> pl.Expr:
     """Rows where these inputs let a rule judge: all present; with a ``gate`` column (first), a
     false gate settles it without the others (``bot.risk.safety.RuleInputs``)."""
     if not cols:
         return pl.lit(True)
-    if gate and cols[0] == gate and len(cols) > 1 and gate in frame.columns:
-        rest = pl.all_horizontal([_present(frame, c) for c in cols[1:]])
-        return _present(frame, gate) & (~pl.col(gate).fill_null(True) | rest)
-    return pl.all_horizontal([_present(frame, c) for c in cols])
+    if gate and cols[0] == gate and len(cols) > 1 and gate in schema:
+        rest = pl.all_horizontal([_present(schema, c) for c in cols[1:]])
+        return _present(schema, gate) & (~pl.col(gate).fill_null(True) | rest)
+    return pl.all_horizontal([_present(schema, c) for c in cols])
 
 
-def _shares(frame: pl.DataFrame, groups: dict[str, tuple[tuple[str, ...], str]],
+def _shares(frame: pl.DataFrame | pl.LazyFrame, groups: dict[str, tuple[tuple[str, ...], str]],
             columns: set[str]) -> dict[str, float]:
     """Share of rows where the inputs of each group (columns, gate) let it judge, and of each column."""
-    if frame.height == 0:
+    schema = frame.collect_schema()
+    if isinstance(frame, pl.DataFrame) and frame.height == 0:
         return {k: 0.0 for k in [*groups, *columns]}
-    exprs = [_judged(frame, cols, gate).mean().alias(f"group:{k}") for k, (cols, gate) in groups.items()]
-    exprs += [_present(frame, c).mean().alias(f"col:{c}") for c in columns]
-    row = frame.select(exprs).row(0, named=True)
+    exprs = [_judged(schema, cols, gate).mean().alias(f"group:{k}") for k, (cols, gate) in groups.items()]
+    exprs += [_present(schema, c).mean().alias(f"col:{c}") for c in columns]
+    if isinstance(frame, pl.LazyFrame):  # a dataset on disk: read in batches, not all at once
+        row = frame.select(exprs).collect(engine="streaming").row(0, named=True)
+    else:
+        row = frame.select(exprs).row(0, named=True)
     return {k.split(":", 1)[1]: float(v or 0.0) for k, v in row.items()}
 
 
-def input_coverage(frame: pl.DataFrame, strategies: Sequence[Strategy], safety: SafetyConfig) -> list[Coverage]:
-    """Coverage of every strategy given and every enabled entry rule."""
+def input_coverage(frame: pl.DataFrame | pl.LazyFrame, strategies: Sequence[Strategy],
+                   safety: SafetyConfig) -> list[Coverage]:
+    """Coverage of every strategy given and every enabled entry rule (of a frame, or of a lazy scan
+    of a dataset on disk)."""
     rules = entry_rule_inputs(safety)
     groups = {f"s:{s.name}": (s.inputs.required, "") for s in strategies}
     groups.update({f"r:{r.rule}": (r.columns, r.gate) for r in rules})
     columns = {c for s in strategies for c in s.inputs.columns} | {c for r in rules for c in r.columns}
     got = _shares(frame, groups, columns)
+    names = set(frame.collect_schema().names())
     out = []
     for s in strategies:
         out.append(Coverage(s.name, "strategy", s.inputs.required, s.inputs.optional, got[f"s:{s.name}"],
                             {c: got[c] for c in s.inputs.columns},
-                            tuple(c for c in s.inputs.required if c not in frame.columns)))
+                            tuple(c for c in s.inputs.required if c not in names)))
     for r in rules:
-        assumed = bool(r.assumed_without) and r.assumed_without not in frame.columns
+        assumed = bool(r.assumed_without) and r.assumed_without not in names
         out.append(Coverage(r.rule, "risk_rule", r.columns, (), got[f"r:{r.rule}"], {c: got[c] for c in r.columns},
-                            tuple(c for c in r.columns if c not in frame.columns),
+                            tuple(c for c in r.columns if c not in names),
                             None if assumed else r.unknown, r.assumed if assumed else ""))
     return out
 
