@@ -67,7 +67,7 @@ class LazyColumns(Mapping[str, np.ndarray]):
     columns, or only the newest bar (``Panel.bar``), copies nothing else. Made columns are kept and
     read-only. Names and shape are known up front, so membership and ``len`` load nothing."""
 
-    __slots__ = ("_bar", "_lo", "_load", "_made", "_names", "shape")
+    __slots__ = ("_bar", "_lo", "_load", "_made", "_names", "_tails", "shape")
 
     def __init__(self, names: Sequence[str], shape: tuple[int, int],
                  load: Callable[[str, int, int], np.ndarray], bar: Callable[[str, int], np.ndarray],
@@ -76,6 +76,7 @@ class LazyColumns(Mapping[str, np.ndarray]):
         self.shape = (int(shape[0]), int(shape[1]))
         self._load, self._bar, self._lo = load, bar, int(lo)
         self._made: dict[str, np.ndarray] = {}
+        self._tails: dict[int, LazyColumns] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
         arr = self._made.get(name)
@@ -111,10 +112,13 @@ class LazyColumns(Mapping[str, np.ndarray]):
     def tail(self, bars: int) -> LazyColumns:
         """The last ``bars`` bars, still made on first access."""
         bars = min(max(int(bars), 0), self.shape[1])
-        out = LazyColumns(self._names, (self.shape[0], bars), self._load, self._bar,
-                          self._lo + self.shape[1] - bars)
+        out = self._tails.get(bars)
+        if out is None:
+            out = self._tails[bars] = LazyColumns(self._names, (self.shape[0], bars), self._load, self._bar,
+                                                  self._lo + self.shape[1] - bars)
         for name, arr in self._made.items():
-            out._made[name] = arr[:, self.shape[1] - bars:]
+            if name not in out._made:
+                out._made[name] = arr[:, self.shape[1] - bars:]
         return out
 
 

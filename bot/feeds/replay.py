@@ -7,8 +7,6 @@ window needs and then carries on from there, so a restarted bot neither skips no
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import polars as pl
 
@@ -114,7 +112,8 @@ class ReplayFeed:
             self._served += bars.height
             self._last_ts = int(self._chunk_ts[self._chunk_pos - 1])
             if self._has_sol:
-                known = bars["sol_usd"].drop_nulls()
+                sol = bars.get_column("sol_usd")
+                known = sol if sol.null_count() == 0 else sol.drop_nulls()
                 sol_usd = float(known[-1]) if len(known) else None
         return MarketUpdate(ts=now, bars=bars, symbols=self._symbols if bars.height else {},
                             safety=self._safety(bars, now), sol_usd=sol_usd, exhausted=self.exhausted)
@@ -130,36 +129,46 @@ class ReplayFeed:
         if not facts or bars.height == 0:
             return {}
         cols = ["mint", *facts] + (["pair_created_at"] if self._has_created and self._has_safety else [])
-        last = bars.select(cols).unique("mint", keep="last", maintain_order=True)
-        data = [last[c].to_list() for c in cols]
-        nf = len(facts)
+        sel = bars.select(cols) if "pair_created_at" not in cols else bars.select(
+            *cols[:-1], pl.col("pair_created_at").dt.epoch("s"))
+        # the last row per token (a poll usually holds one bar per token: nothing to drop)
+        last = sel if sel["mint"].n_unique() == sel.height else sel.unique("mint", keep="last", maintain_order=True)
+        raw = {c: last[c].to_list() for c in cols}
+        mints = raw["mint"]
+        seen = self._safety_seen
+        changed = []
+        for i, key in enumerate(zip(*(raw[c] for c in facts), strict=True)):
+            if seen.get(mints[i]) != key:
+                seen[mints[i]] = key
+                changed.append(i)
         out: dict[str, TokenSafety] = {}
-        for values in zip(*data, strict=True):
-            mint = values[0]
-            key = values[1:1 + nf]
-            if self._safety_seen.get(mint) == key:
-                continue
-            self._safety_seen[mint] = key
-            row = dict(zip(cols, values, strict=True))
-            pool = {c: _known(row[c]) for c in self._pool_cols}
-            if not self._has_safety:
-                out[mint] = TokenSafety(mint=mint, **pool, source=self.name, ts=now)
-                continue
-            created = row.get("pair_created_at")
-            t22 = row.get("token_2022") if "token_2022" in row else False
-
-            def ext(name: str, row: dict = row, t22: bool | None = t22) -> bool | None:
-                return False if t22 is False else row.get(name)
-
-            out[mint] = TokenSafety(
-                mint=mint, mint_authority_set=row.get("mint_authority_set"),
-                freeze_authority_set=row.get("freeze_authority_set"), token_2022=t22,
-                transfer_fee_bps=0.0 if t22 is False else _known(row.get("transfer_fee_bps")),
-                permanent_delegate=ext("permanent_delegate"), transfer_hook=ext("transfer_hook"),
-                non_transferable=ext("non_transferable"), default_frozen=ext("default_frozen"),
-                top10_holder_share=_known(row.get("top10_holder_share")),
-                created_at=int(created.timestamp()) if created is not None else None,
-                **pool, source=self.name, ts=now)
+        if not changed:
+            return out
+        none = [None] * last.height
+        res, lp, curve, progress = (_known_all(raw.get(c, none)) for c in POOL_COLUMNS)
+        if not self._has_safety:
+            for i in changed:
+                out[mints[i]] = TokenSafety(
+                    mint=mints[i], pool_reserve_usd=res[i], lp_burned_share=lp[i], on_bonding_curve=curve[i],
+                    bonding_curve_progress=progress[i], source=self.name, ts=now)
+            return out
+        mint_auth, freeze_auth, created = (raw.get(c, none) for c in (
+            "mint_authority_set", "freeze_authority_set", "pair_created_at"))
+        top10 = _known_all(raw.get("top10_holder_share", none))
+        t22s = raw.get("token_2022", [False] * last.height)
+        fee = _known_all(raw.get("transfer_fee_bps", none))
+        delegate, hook, untransferable, frozen = (raw.get(c, none) for c in TOKEN_2022_COLUMNS[2:])
+        for i in changed:
+            t22 = t22s[i]
+            classic = t22 is False
+            out[mints[i]] = TokenSafety(
+                mint=mints[i], mint_authority_set=mint_auth[i], freeze_authority_set=freeze_auth[i],
+                token_2022=t22, transfer_fee_bps=0.0 if classic else fee[i],
+                permanent_delegate=False if classic else delegate[i], transfer_hook=False if classic else hook[i],
+                non_transferable=False if classic else untransferable[i],
+                default_frozen=False if classic else frozen[i], top10_holder_share=top10[i],
+                created_at=created[i], pool_reserve_usd=res[i], lp_burned_share=lp[i], on_bonding_curve=curve[i],
+                bonding_curve_progress=progress[i], source=self.name, ts=now)
         return out
 
     def health(self, now: int) -> list[FeedHealth]:
@@ -175,6 +184,6 @@ class ReplayFeed:
         return None
 
 
-def _known(v: object) -> object:
-    """A dataset value with NaN read as unknown (None), like a null."""
-    return None if isinstance(v, float) and math.isnan(v) else v
+def _known_all(values: list) -> list:
+    """Dataset values with NaN read as unknown (None), like a null (only NaN differs from itself)."""
+    return [None if v != v else v for v in values]

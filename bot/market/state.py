@@ -75,6 +75,7 @@ class MarketState:
         self._nvalid = np.zeros(0, dtype=np.int64)  # bars with a close held per row
         self._lastm: dict[str, np.ndarray] = {}  # per tracked column: minute of the newest valid value
         self._order: np.ndarray | None = None  # rows sorted by mint (None: to be sorted again)
+        self._last_keep: tuple[np.ndarray | None, np.ndarray, tuple[str, ...]] | None = None
         self._gen = 0  # bumped by every write: views made before it are stale
         self._snap: dict[str, dict[str, float]] = {}
         self._safety: dict[str, TokenSafety] = {}
@@ -182,8 +183,8 @@ class MarketState:
                 self._pools[mint] = address
 
     def _apply_bars(self, bars: pl.DataFrame, symbols: dict[str, str]) -> None:
-        ts = bars["ts"].dt.epoch("s").to_numpy()
-        mints = bars["mint"].to_list()
+        ts = _epoch_seconds(bars.get_column("ts"))
+        mints = bars.get_column("mint").to_list()
         new = [m for m in dict.fromkeys(mints) if m not in self._rows]
         if new:
             self._ensure_rows(len(self._rows) + len(new))
@@ -204,45 +205,57 @@ class MarketState:
         self._advance(int(minute.max()))
         assert self._head is not None
         ok = minute > self._head - self.window  # bars older than what a view can show are dropped
-        if not ok.all():
-            rows, minute, ts = rows[ok], minute[ok], ts[ok]
+        keep: np.ndarray | None = None if ok.all() else np.flatnonzero(ok)
+        if keep is not None:
+            rows, minute, ts = rows[keep], minute[keep], ts[keep]
         if len(rows) == 0:
             return
         lo = int(minute.min())
         self._first = lo if self._first is None else min(self._first, lo)
         slot = minute % self.window
-        # a bar written twice in one update: the later one counts (as the array assignment does)
-        key = rows * self.window + slot
-        last = None
-        if len(np.unique(key)) != len(key):
-            _, back = np.unique(key[::-1], return_index=True)
-            last = np.sort(len(key) - 1 - back)
+        # one bar per token (a poll's usual shape) needs no scatter-add; else a bar written twice in
+        # one update counts once, the later one (as the array assignment would)
+        once = len(np.unique(rows)) == len(rows)
+        if not once:
+            key = rows * self.window + slot
+            if len(np.unique(key)) != len(key):
+                _, back = np.unique(key[::-1], return_index=True)
+                last = np.sort(len(key) - 1 - back)
+                keep = last if keep is None else keep[last]
+                rows, minute, slot, ts = rows[last], minute[last], slot[last], ts[last]
         present = [c for c in _COLUMNS if c in bars.columns]
         self._present_optional.update(c for c in present if c in OPTIONAL_COLUMNS)
-        values = bars.select([pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in present]).to_numpy()
-        if not ok.all():
-            values = values[ok]
-        if last is not None:
-            rows, minute, slot, values, ts = rows[last], minute[last], slot[last], values[last], ts[last]
-        for k, name in enumerate(present):
+        for name in present:
+            vals = np.asarray(bars.get_column(name).to_numpy(), dtype=np.float64)  # null -> NaN
+            if keep is not None:
+                vals = vals[keep]
             arr = self._cols[name]
-            vals = values[:, k]
             if name == "close":
-                self._nvalid += np.bincount(rows, weights=~np.isnan(vals), minlength=len(self._nvalid)).astype(
-                    np.int64) - np.bincount(rows, weights=~np.isnan(arr[rows, slot]),
-                                            minlength=len(self._nvalid)).astype(np.int64)
+                gained = (~np.isnan(vals)).astype(np.int64) - (~np.isnan(arr[rows, slot]))
+                if once:
+                    self._nvalid[rows] += gained
+                else:
+                    np.add.at(self._nvalid, rows, gained)
             arr[rows, slot] = vals
             if name in self._lastm:
-                self._track(name, rows, minute, vals)
+                self._track(name, rows, minute, vals, once)
         self._head = max(self._head, int(minute.max()))
-        np.maximum.at(self._last_seen, rows, ts + BAR)
-        np.minimum.at(self._written, rows, ts)
+        if once:
+            self._last_seen[rows] = np.maximum(self._last_seen[rows], ts + BAR)
+            self._written[rows] = np.minimum(self._written[rows], ts)
+        else:
+            np.maximum.at(self._last_seen, rows, ts + BAR)
+            np.minimum.at(self._written, rows, ts)
 
-    def _track(self, name: str, rows: np.ndarray, minute: np.ndarray, vals: np.ndarray) -> None:
-        """Keep the minute of each row's newest valid ``name`` as bars are written."""
+    def _track(self, name: str, rows: np.ndarray, minute: np.ndarray, vals: np.ndarray, once: bool) -> None:
+        """Keep the minute of each row's newest valid ``name`` as bars are written (``once``: no
+        row twice)."""
         lastm = self._lastm[name]
         valid = ~np.isnan(vals)
-        np.maximum.at(lastm, rows[valid], minute[valid])
+        if once:
+            lastm[rows] = np.where(valid, np.maximum(lastm[rows], minute), lastm[rows])
+        else:
+            np.maximum.at(lastm, rows[valid], minute[valid])
         lost = rows[~valid & (minute == lastm[rows])]  # the newest valid value was rewritten as NaN
         if lost.size:
             lost = np.unique(lost)
@@ -372,10 +385,19 @@ class MarketState:
             return self._cols[name][keep, (start + j) % w]
 
         ts = BAR * np.arange(start, end, dtype=np.int64)
-        mints = tuple(self._mints[r] for r in keep)
+        mints = self._mints_of(keep)
         panel = Panel(mints, ts, BAR, LazyColumns(names, (len(keep), end - start), load, bar))
         stale = now - self._last_seen[keep] > self.stale_after
         return View(now, panel, _Snapshot(self, panel, keep, mints, start, end, now, gen), stale)
+
+    def _mints_of(self, rows: np.ndarray) -> tuple[str, ...]:
+        """The mints of ``rows``: the same tuple as the last view's while the rows stay the same."""
+        last = self._last_keep
+        if last is not None and last[0] is self._order and np.array_equal(last[1], rows):
+            return last[2]
+        mints = tuple(self._mints[r] for r in rows)
+        self._last_keep = (self._order, rows, mints)
+        return mints
 
     def _check(self, gen: int) -> None:
         if gen != self._gen:
@@ -422,7 +444,8 @@ class _Snapshot(Mapping[str, np.ndarray]):
         self._state, self._panel, self._rows, self._mints = state, panel, rows, mints
         self._start, self._end, self._now, self._gen = start, end, now, gen
         keys = list(self._BASE) + [c for c in ("boosts_active", "trending_rank") if c in panel.columns]
-        self._live = {i: dict(state._snap[m]) for i, m in enumerate(mints) if m in state._snap}
+        snap = state._snap
+        self._live = {i: dict(snap[m]) for i, m in enumerate(mints) if m in snap} if snap else {}
         for fields in self._live.values():
             keys.extend(k for k in fields if k not in keys)
         self._keys = tuple(keys)
@@ -465,6 +488,14 @@ class _Snapshot(Mapping[str, np.ndarray]):
                 out[i] = fields[name]
         out.flags.writeable = False
         return out
+
+
+def _epoch_seconds(ts: pl.Series) -> np.ndarray:
+    """Unix seconds of a datetime column (microsecond datasets without a conversion pass)."""
+    dtype = ts.dtype
+    if isinstance(dtype, pl.Datetime) and dtype.time_unit == "us" and not ts.has_nulls():
+        return ts.to_numpy().view(np.int64) // 1_000_000
+    return ts.dt.epoch("s").to_numpy()
 
 
 def _last_valid(a: np.ndarray) -> np.ndarray:
