@@ -23,7 +23,7 @@ from bot.errors import DatasetError
 
 BAR = 60
 #: rows a Parquet slice holds, about (a slice spans whole minutes: rows / tokens per minute)
-SLICE_ROWS = 65_536
+SLICE_ROWS = 16_384
 
 
 class ReplaySource(Protocol):

@@ -1,11 +1,12 @@
 """Market state: per-token one-minute candles in ring buffers, plus the latest snapshot, safety
 report and SOL price. Produces the ``MarketView`` strategies consume each cycle.
 
-Memory is bounded and allocated up front: each column is one ``(token rows, window_bars)``
+Memory is bounded and allocated up front: each column is one ``(token rows, window_bars + 1)``
 float64 array, a ring over absolute minutes (the bar starting at ``ts`` lives in slot
-``ts // 60 % window_bars``), so a token holds exactly ``window_bars`` bars, the newest minute
-written and the ``window_bars - 1`` before it. New bars overwrite the slots of minutes that left
-the window; nothing is shifted and nothing grows with time. Rows are allocated in blocks as tokens
+``ts // 60 % (window_bars + 1)``), so a token holds exactly the ``window_bars`` bars a view shows
+and the newest one (a live feed's bar still forming, which a view at the minute's start leaves
+out). New bars overwrite the slots of minutes that left the window; nothing is shifted and nothing
+grows with time. Rows are allocated in blocks as tokens
 join (a removed token's row is reused), so the arrays grow only when more tokens are tracked at
 once than ever before.
 
@@ -60,6 +61,7 @@ class MarketState:
     def __init__(self, window_bars: int, stale_after_seconds: float, sol_usd_fallback: float,
                  default_decimals: int, *, rows: int = _FIRST_ROWS) -> None:
         self.window = int(window_bars)
+        self._slots = self.window + 1  # the window's bars and the newest one (live: still forming)
         self.stale_after = float(stale_after_seconds)
         self._sol_fallback = float(sol_usd_fallback)
         self._default_decimals = int(default_decimals)
@@ -101,7 +103,7 @@ class MarketState:
         grow = max(n, 2 * have, _FIRST_ROWS) - have
         for name in _COLUMNS:
             old = self._cols.get(name)
-            new = np.full((have + grow, self.window), np.nan)
+            new = np.full((have + grow, self._slots), np.nan)
             if old is not None:
                 new[:have] = old
             self._cols[name] = new
@@ -152,7 +154,7 @@ class MarketState:
         head = self._head
         if head is not None and top <= head:
             return
-        w = self.window
+        w = self._slots
         if head is None or top - head >= w:
             for arr in self._cols.values():
                 arr.fill(np.nan)
@@ -204,7 +206,7 @@ class MarketState:
         minute = ts // BAR
         self._advance(int(minute.max()))
         assert self._head is not None
-        ok = minute > self._head - self.window  # bars older than what a view can show are dropped
+        ok = minute > self._head - self._slots  # bars older than what a view can show are dropped
         keep: np.ndarray | None = None if ok.all() else np.flatnonzero(ok)
         if keep is not None:
             rows, minute, ts = rows[keep], minute[keep], ts[keep]
@@ -212,12 +214,12 @@ class MarketState:
             return
         lo = int(minute.min())
         self._first = lo if self._first is None else min(self._first, lo)
-        slot = minute % self.window
+        slot = minute % self._slots
         # one bar per token (a poll's usual shape) needs no scatter-add; else a bar written twice in
         # one update counts once, the later one (as the array assignment would)
         once = len(np.unique(rows)) == len(rows)
         if not once:
-            key = rows * self.window + slot
+            key = rows * self._slots + slot
             if len(np.unique(key)) != len(key):
                 _, back = np.unique(key[::-1], return_index=True)
                 last = np.sort(len(key) - 1 - back)
@@ -260,8 +262,8 @@ class MarketState:
         if lost.size:
             lost = np.unique(lost)
             assert self._head is not None
-            back = self._head - np.arange(self.window)  # minutes held, newest first
-            held = ~np.isnan(self._cols[name][lost][:, back % self.window])
+            back = self._head - np.arange(self._slots)  # minutes held, newest first
+            held = ~np.isnan(self._cols[name][lost][:, back % self._slots])
             has = held.any(axis=1)
             lastm[lost] = np.where(has, back[np.argmax(held, axis=1)], _NONE)
 
@@ -333,9 +335,9 @@ class MarketState:
         lastm = self._lastm.get(column)
         if lastm is not None:
             m = int(lastm[r])
-            return float(self._cols[column][r, m % self.window]) if m > self._head - self.window \
+            return float(self._cols[column][r, m % self._slots]) if m > self._head - self._slots \
                 else float("nan")
-        back = (self._head - np.arange(self.window)) % self.window
+        back = (self._head - np.arange(self._slots)) % self._slots
         row = self._cols[column][r, back]
         valid = np.flatnonzero(~np.isnan(row))
         return float(row[valid[0]]) if len(valid) else float("nan")
@@ -360,14 +362,14 @@ class MarketState:
         head, first = self._head, self._first
         if head is None or first is None or not self._rows:
             return _empty_view(now)
-        w = self.window
+        w, slots = self.window, self._slots
         end = min(head + 1, (now + BAR - 1) // BAR)  # minutes, exclusive: ts < now
-        start = max(first, end - w, head - w + 1)
+        start = max(first, end - w, head - slots + 1)
         if end <= start:
             return _empty_view(now)
         rows = self._sorted_rows()
-        if end == head + 1:
-            counts = self._nvalid[rows]
+        if end == head + 1:  # the closes held, less the one before the window
+            counts = self._nvalid[rows] - ~np.isnan(self._cols["close"][rows, (head - w) % slots])
         else:
             counts = np.sum(~np.isnan(self._block("close", rows, start, end)), axis=1)
         keep = rows[counts >= max(1, min_bars)]
@@ -382,7 +384,7 @@ class MarketState:
 
         def bar(name: str, j: int) -> np.ndarray:
             self._check(gen)
-            return self._cols[name][keep, (start + j) % w]
+            return self._cols[name][keep, (start + j) % slots]
 
         ts = BAR * np.arange(start, end, dtype=np.int64)
         mints = self._mints_of(keep)
@@ -407,7 +409,7 @@ class MarketState:
     def _block(self, name: str, rows: np.ndarray, start: int, end: int) -> np.ndarray:
         """``rows`` x minutes ``start:end`` of a column, in time order (a copy)."""
         a = self._cols[name]
-        w = self.window
+        w = self._slots
         lo, n = start % w, end - start
         if lo + n <= w:
             return a[rows, lo:lo + n]
@@ -424,7 +426,7 @@ class MarketState:
         m = lastm[rows]
         held = m >= start
         out = np.full(len(rows), np.nan)
-        out[held] = self._cols[name][rows[held], m[held] % self.window]
+        out[held] = self._cols[name][rows[held], m[held] % self._slots]
         return out
 
     def _age_minutes(self, mints: tuple[str, ...], now: int) -> np.ndarray:
