@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from bot.backtest.coverage import Coverage, coverage_json, input_coverage
+from bot.backtest.coverage import Coverage, CoverageCounter, coverage_json, input_coverage
 from bot.backtest.report import build_report, count_votes, risk_block
 from bot.clock import SimClock
 from bot.config import Config
@@ -40,13 +40,32 @@ def open_data(data: Data) -> pl.DataFrame | ReplaySource:
     return ParquetSource(data) if isinstance(data, str | Path) else data
 
 
-def _coverage_input(data: pl.DataFrame | ReplaySource) -> pl.DataFrame | pl.LazyFrame:
-    if isinstance(data, pl.DataFrame):
-        return data
-    lazy = getattr(data, "lazy", None)
-    if lazy is None:
-        raise TypeError(f"input coverage needs a frame or a source with lazy(), got {type(data).__name__}")
-    return lazy()
+class _Counted:
+    """A source whose every slice is also counted for the input coverage as the replay reads it (the
+    replay reads each slice once, and all of them: the coverage of the whole dataset, without a
+    second pass over it)."""
+
+    def __init__(self, src: ReplaySource, counter: CoverageCounter) -> None:
+        self._src, self._counter = src, counter
+
+    @property
+    def rows(self) -> int:
+        return self._src.rows
+
+    def span(self) -> tuple[int, int] | None:
+        return self._src.span()
+
+    @property
+    def slice_seconds(self) -> int:
+        return self._src.slice_seconds
+
+    def read(self, lo: int, hi: int) -> pl.DataFrame:
+        frame = self._src.read(lo, hi)
+        self._counter.add(frame)
+        return frame
+
+    def empty(self) -> pl.DataFrame:
+        return self._src.empty()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +120,18 @@ async def arun_backtest(cfg: Config, data: Data, ledger_path: Path | str | None 
     otherwise); the report carries it as ``input_coverage``. ``incremental=False`` runs the
     full-window reference decision path (see ``build_engine``). ``data``: see ``Data``."""
     data = open_data(data)
+    counter = None
+    if coverage is None and not isinstance(data, pl.DataFrame):
+        counter = CoverageCounter(data.empty().schema, build_strategies(cfg.strategies), cfg.risk.safety)
+        data = _Counted(data, counter)
     run = await arun_segment(cfg, data, ledger_path, config_sha256=config_sha256, config_text=config_text,
                              progress=progress, incremental=incremental)
     report = dict(run.report)
-    if coverage is None:
-        coverage = input_coverage(_coverage_input(data), build_strategies(cfg.strategies), cfg.risk.safety)
+    if counter is not None:
+        coverage = counter.result()
+    elif coverage is None:
+        assert isinstance(data, pl.DataFrame)
+        coverage = input_coverage(data, build_strategies(cfg.strategies), cfg.risk.safety)
     report["input_coverage"] = coverage_json(coverage)
     return BacktestResult(report, run.cycles)
 
