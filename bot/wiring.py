@@ -118,7 +118,7 @@ def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger,
     feed = ReplayFeed(source, name=name, history_bars=cfg.market.window_bars,
                       resume_from=_resume_point(ledger, name))
     start = feed.start_time()
-    assert start is not None  # read_dataset refuses empty datasets
+    assert start is not None  # ParquetSource refuses an empty dataset; the simulator makes bars
     return feed, PacedClock(start, cfg.feeds.replay_seconds_per_bar)
 
 
