@@ -75,7 +75,7 @@ def child_solbot(path: str) -> dict:
 
 def _time_state_serialisation() -> list[float]:
     """Time spent in ``Ensemble.state`` and ``RiskManager.state`` (the learned state the engine
-    serialises into the ledger each cycle), measured without changing what they return."""
+    writes into the ledger at its checkpoints), measured without changing what they return."""
     from bot.risk.manager import RiskManager
     from strategies.ensemble import Ensemble
 
@@ -171,8 +171,8 @@ def main() -> None:
               f"{sb['run_cpu_seconds']:.1f} s; {sb['cycles']} cycles, {1e3 * sb['run_seconds'] / sb['cycles']:.2f} ms "
               f"per cycle), {rows / sb_wall:,.0f} candles/s, peak RSS {sb_rss:.0f} MB; {sb['fills']} fills, "
               f"return {sb['return']:+.2%}  load {load_before} -> {_load()}")
-        print(f"  of which {sb['state_seconds']:.1f} s serialising the ensemble's and risk manager's learned state "
-              f"every cycle (Ensemble.state, RiskManager.state)")
+        print(f"  of which {sb['state_seconds']:.1f} s encoding the ensemble's and risk manager's learned state for "
+              f"the ledger (Ensemble.state, RiskManager.state at each checkpoint)")
 
         have_vbt = importlib.util.find_spec("vectorbt") is not None
         if args.no_vectorbt or not have_vbt:
@@ -190,7 +190,7 @@ def main() -> None:
               f"{vb['trades']} trades, mean return {vb['mean_return']:+.2%}  load {load_before} -> {_load()}")
     ratio = sb_wall / vb_wall
     print(f"ratio solbot / vectorbt: {ratio:.2f}x (target <= {RATIO_TARGET:.1f}: "
-          f"{'met' if ratio <= RATIO_TARGET else 'NOT met'}); without the per-cycle state serialisation "
+          f"{'met' if ratio <= RATIO_TARGET else 'NOT met'}); without that state encoding "
           f"{(sb_wall - sb['state_seconds']) / vb_wall:.2f}x; solbot peak RSS {sb_rss:.0f} MB (target <= "
           f"{RSS_TARGET_MB:.0f}: {'met' if sb_rss <= RSS_TARGET_MB else 'NOT met'})")
 
