@@ -139,6 +139,12 @@ def main() -> None:
           f"{len(samples)} RSS samples; load average {_load()}")
     print(f"RSS: start-up {samples[0][2]:.0f} MB, steady (median once {window} bars are held) {median:.0f} MB "
           f"(min {min(steady):.0f}, max {max(steady):.0f}), peak {peak:.0f} MB")
+    marks, timeline = list(range(100, cycles[0] + 1, max(100, cycles[0] // 10 // 100 * 100))), []
+    for mark in marks:
+        got = next((rss for _, c, rss in samples if c >= mark), None)
+        if got is not None:
+            timeline.append(f"{mark}: {got:.0f}")
+    print("RSS by cycle (MB): " + ", ".join(timeline))
     print(f"targets: steady <= {STEADY_TARGET_MB:.0f} MB {'met' if median <= STEADY_TARGET_MB else 'NOT met'}, "
           f"peak <= {PEAK_TARGET_MB:.0f} MB {'met' if peak <= PEAK_TARGET_MB else 'NOT met'}")
 
