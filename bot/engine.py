@@ -141,6 +141,7 @@ class Engine:
         after_cycle: Callable[[CycleReport], Awaitable[None]] | None = None,
         chain_safety: ChainSafety | None = None,
         decider: Decider | None = None,
+        inline_io: bool = False,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -159,6 +160,7 @@ class Engine:
         self.commands = commands
         self._after_cycle = after_cycle
         self._chain_safety = chain_safety
+        self._inline_io = inline_io
         self.last_cycle: CycleReport | None = None
         self.last_decisions: Sequence[Decision] = Decisions.empty()
         self.last_votes: list[StrategyVotes] = []
@@ -179,7 +181,11 @@ class Engine:
     # -------------------------------------------------------------------- ledger I/O
 
     async def _io(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        """Run a ledger call off the event loop (SQLite commits wait on the disk)."""
+        """Run a ledger call off the event loop (SQLite commits wait on the disk); on it with
+        ``inline_io`` (backtests: their ledger never syncs to disk, and a thread hop per call would
+        cost more than the call)."""
+        if self._inline_io:
+            return fn(*args, **kw)
         return await asyncio.to_thread(fn, *args, **kw)
 
     # -------------------------------------------------------------------- reconfiguration

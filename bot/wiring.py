@@ -14,9 +14,9 @@ from bot.clock import Clock, PacedClock, WallClock
 from bot.config import Config, ConfigError, Secrets
 from bot.contracts import FeedSource
 from bot.control import ControlQueue
-from bot.dataset import read_dataset
 from bot.engine import CycleReport, Engine, EngineEvent
 from bot.feeds.replay import ReplayFeed
+from bot.feeds.replay_source import ParquetSource, ReplaySource
 from bot.feeds.simulator import simulate
 from bot.ledger import Ledger
 from bot.market.state import MarketState
@@ -34,6 +34,8 @@ from strategies.registry import build_strategies
 from strategies.stream.decider import FullWindow, Incremental
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from chain.jito import JitoStats
     from chain.rpc_pool import PoolStats, RpcPool
 
@@ -61,9 +63,11 @@ def build_paper_executor(cfg: Config, ledger: Ledger) -> PaperExecutor:
     return PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger))
 
 
-def build_replay_feed(cfg: Config, *, frame=None, resume_from: int | None = None) -> ReplayFeed:
-    """A replay of ``frame`` from its start (backtests), or from ``resume_from`` with the history
-    a window needs before it (walk-forward folds)."""
+def build_replay_feed(cfg: Config, *, frame: pl.DataFrame | ReplaySource,
+                      resume_from: int | None = None) -> ReplayFeed:
+    """A replay of ``frame`` (a frame in memory or a source read by time slice) from its start
+    (backtests), or from ``resume_from`` with the history a window needs before it (walk-forward
+    folds)."""
     return ReplayFeed(frame, name="replay", history_bars=cfg.market.window_bars, resume_from=resume_from)
 
 
@@ -104,15 +108,17 @@ def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger,
     if src == "replay":
         path = Path(cfg.feeds.replay_path)
         name = f"replay:{path.resolve()}"
-        frame = read_dataset(path)
+        # read one time slice at a time (bounded memory), every slice validated before the start
+        source: pl.DataFrame | ReplaySource = ParquetSource(path)
+        source.check()
     else:
         f = cfg.feeds
         name = f"sim:{f.sim_tokens}x{f.sim_hours:g}h:seed{f.sim_seed}"
-        frame = simulate(f.sim_tokens, cfg.market.window_bars / 60.0 + f.sim_hours, f.sim_seed).frame
-    feed = ReplayFeed(frame, name=name, history_bars=cfg.market.window_bars,
+        source = simulate(f.sim_tokens, cfg.market.window_bars / 60.0 + f.sim_hours, f.sim_seed).frame
+    feed = ReplayFeed(source, name=name, history_bars=cfg.market.window_bars,
                       resume_from=_resume_point(ledger, name))
     start = feed.start_time()
-    assert start is not None  # read_dataset refuses empty datasets
+    assert start is not None  # ParquetSource refuses an empty dataset; the simulator makes bars
     return feed, PacedClock(start, cfg.feeds.replay_seconds_per_bar)
 
 
@@ -277,13 +283,15 @@ def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Execu
                  heartbeat: Callable[[], None] = lambda: None,
                  commands: ControlQueue | None = None,
                  after_cycle: Callable[[CycleReport], Awaitable[None]] | None = None,
-                 chain_safety: ChainSafety | None = None, incremental: bool = True) -> Engine:
+                 chain_safety: ChainSafety | None = None, incremental: bool = True,
+                 inline_io: bool = False) -> Engine:
     """The engine with strategies, ensemble and risk restored from the ledger's saved state.
 
     ``incremental`` (the default) decides along the incremental path, which carries every token's
     indicators bar by bar and builds them from the market state's window on the first cycle (a
     restart) and for tokens that join; False recomputes everything over the whole window each cycle
-    (the reference the incremental path is tested against)."""
+    (the reference the incremental path is tested against). ``inline_io`` runs ledger calls on the
+    event loop (backtests, whose ledger never syncs to disk; see ``Engine._io``)."""
     strategies = build_strategies(cfg.strategies)
     ensemble = Ensemble(cfg.ensemble, cfg.strategies, ledger.get_kv("ensemble_state"))
     decider = Incremental(strategies, ensemble) if incremental else FullWindow(strategies, ensemble)
@@ -296,7 +304,7 @@ def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Execu
     return Engine(cfg, clock=clock, feed=feed, market=market or build_market(cfg), strategies=strategies,
                   ensemble=ensemble, risk=risk, executor=executor, ledger=ledger, conditions=conditions,
                   on_event=on_event, heartbeat=heartbeat, commands=commands, after_cycle=after_cycle,
-                  chain_safety=chain_safety, decider=decider)
+                  chain_safety=chain_safety, decider=decider, inline_io=inline_io)
 
 
 def ledger_path(cfg: Config) -> Path:

@@ -60,6 +60,68 @@ class Inputs:
 _RESAMPLE_SUM = frozenset({"volume_usd", "buys", "sells", "whale_buy_usd", "whale_sell_usd"})
 
 
+class LazyColumns(Mapping[str, np.ndarray]):
+    """Panel columns made on first access, for a producer that holds the bars in another layout (the
+    market state's ring buffers): ``load(name, lo, hi)`` gives bars ``lo:hi`` of every token as a
+    ``(tokens, hi - lo)`` array, ``bar(name, j)`` bar ``j`` of every token. A cycle that reads a few
+    columns, or only the newest bar (``Panel.bar``), copies nothing else. Made columns are kept and
+    read-only. Names and shape are known up front, so membership and ``len`` load nothing."""
+
+    __slots__ = ("_bar", "_lo", "_load", "_made", "_names", "_tails", "shape")
+
+    def __init__(self, names: Sequence[str], shape: tuple[int, int],
+                 load: Callable[[str, int, int], np.ndarray], bar: Callable[[str, int], np.ndarray],
+                 lo: int = 0) -> None:
+        self._names = tuple(names)
+        self.shape = (int(shape[0]), int(shape[1]))
+        self._load, self._bar, self._lo = load, bar, int(lo)
+        self._made: dict[str, np.ndarray] = {}
+        self._tails: dict[int, LazyColumns] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        arr = self._made.get(name)
+        if arr is None:
+            if name not in self._names:
+                raise KeyError(name)
+            arr = self._load(name, self._lo, self._lo + self.shape[1])
+            arr.flags.writeable = False
+            self._made[name] = arr
+        return arr
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def bar(self, name: str, j: int) -> np.ndarray:
+        """Bar ``j`` (negative counts from the end) of every token, without making the column."""
+        made = self._made.get(name)
+        if made is not None:
+            return made[:, j]
+        if name not in self._names:
+            raise KeyError(name)
+        n = self.shape[1]
+        if not -n <= j < n:
+            raise IndexError(f"bar {j} out of range for {n} bars")
+        return self._bar(name, self._lo + (j % n))
+
+    def tail(self, bars: int) -> LazyColumns:
+        """The last ``bars`` bars, still made on first access."""
+        bars = min(max(int(bars), 0), self.shape[1])
+        out = self._tails.get(bars)
+        if out is None:
+            out = self._tails[bars] = LazyColumns(self._names, (self.shape[0], bars), self._load, self._bar,
+                                                  self._lo + self.shape[1] - bars)
+        for name, arr in self._made.items():
+            if name not in out._made:
+                out._made[name] = arr[:, self.shape[1] - bars:]
+        return out
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Panel:
     """One timeframe of candles for all tokens. Arrays are ``(len(mints), len(ts))`` float64.
@@ -77,6 +139,10 @@ class Panel:
         for name in CANDLE_COLUMNS:
             if name not in self.columns:
                 raise ValueError(f"panel is missing required column {name!r}")
+        if isinstance(self.columns, LazyColumns):
+            if self.columns.shape != shape:
+                raise ValueError(f"panel columns have shape {self.columns.shape}, expected {shape}")
+            return
         for name, arr in self.columns.items():
             if arr.shape != shape:
                 raise ValueError(f"panel column {name!r} has shape {arr.shape}, expected {shape}")
@@ -86,6 +152,14 @@ class Panel:
 
     def get(self, name: str) -> np.ndarray | None:
         return self.columns.get(name)
+
+    def bar(self, name: str, j: int) -> np.ndarray:
+        """Bar ``j`` (negative counts from the end) of column ``name`` for every token; with lazy
+        columns this reads one bar without making the whole column."""
+        cols = self.columns
+        if isinstance(cols, LazyColumns):
+            return cols.bar(name, j)
+        return cols[name][:, j]
 
     @property
     def open(self) -> np.ndarray:
@@ -119,6 +193,9 @@ class Panel:
         """The last ``bars`` bars (all of them when there are fewer)."""
         if bars >= self.n_bars:
             return self
+        if isinstance(self.columns, LazyColumns):
+            ts = self.ts[-bars:]
+            return Panel(self.mints, ts, self.bar_seconds, self.columns.tail(len(ts)))
         return Panel(self.mints, self.ts[-bars:], self.bar_seconds,
                      {k: v[:, -bars:] for k, v in self.columns.items()})
 

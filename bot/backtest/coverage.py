@@ -51,55 +51,77 @@ class Coverage:
         return d
 
 
-def _present(frame: pl.DataFrame, col: str) -> pl.Expr:
-    if col not in frame.columns:
+def _present(schema: pl.Schema, col: str) -> pl.Expr:
+    if col not in schema:
         return pl.lit(False)
     e = pl.col(col).is_not_null()
-    if frame.schema[col].is_float():
+    if schema[col].is_float():
         e = e & pl.col(col).is_not_nan()
     return e
 
 
-def _judged(frame: pl.DataFrame, cols: tuple[str, ...], gate: str = "") -> pl.Expr:
+def _judged(schema: pl.Schema, cols: tuple[str, ...], gate: str = "") -> pl.Expr:
     """Rows where these inputs let a rule judge: all present; with a ``gate`` column (first), a
     false gate settles it without the others (``bot.risk.safety.RuleInputs``)."""
     if not cols:
         return pl.lit(True)
-    if gate and cols[0] == gate and len(cols) > 1 and gate in frame.columns:
-        rest = pl.all_horizontal([_present(frame, c) for c in cols[1:]])
-        return _present(frame, gate) & (~pl.col(gate).fill_null(True) | rest)
-    return pl.all_horizontal([_present(frame, c) for c in cols])
+    if gate and cols[0] == gate and len(cols) > 1 and gate in schema:
+        rest = pl.all_horizontal([_present(schema, c) for c in cols[1:]])
+        return _present(schema, gate) & (~pl.col(gate).fill_null(True) | rest)
+    return pl.all_horizontal([_present(schema, c) for c in cols])
 
 
-def _shares(frame: pl.DataFrame, groups: dict[str, tuple[tuple[str, ...], str]],
-            columns: set[str]) -> dict[str, float]:
-    """Share of rows where the inputs of each group (columns, gate) let it judge, and of each column."""
-    if frame.height == 0:
-        return {k: 0.0 for k in [*groups, *columns]}
-    exprs = [_judged(frame, cols, gate).mean().alias(f"group:{k}") for k, (cols, gate) in groups.items()]
-    exprs += [_present(frame, c).mean().alias(f"col:{c}") for c in columns]
-    row = frame.select(exprs).row(0, named=True)
-    return {k.split(":", 1)[1]: float(v or 0.0) for k, v in row.items()}
+def _count(expr: pl.Expr) -> pl.Expr:
+    """Rows where ``expr`` holds (a literal counts once per row, not once)."""
+    return (pl.int_range(pl.len()).is_not_null() & expr).sum()
+
+
+class CoverageCounter:
+    """Input coverage counted slice by slice (``add`` each slice of a dataset, then ``result``): what
+    ``input_coverage`` gives for the whole frame, without holding it. Shares are counts over rows."""
+
+    def __init__(self, schema: pl.Schema, strategies: Sequence[Strategy], safety: SafetyConfig) -> None:
+        self._strategies = list(strategies)
+        self._rules = entry_rule_inputs(safety)
+        groups = {f"s:{s.name}": (s.inputs.required, "") for s in self._strategies}
+        groups.update({f"r:{r.rule}": (r.columns, r.gate) for r in self._rules})
+        columns = {c for s in self._strategies for c in s.inputs.columns} | {
+            c for r in self._rules for c in r.columns}
+        self._names = set(schema.names())
+        self._exprs = [_count(_judged(schema, cols, gate)).alias(f"group:{k}") for k, (cols, gate) in groups.items()]
+        self._exprs += [_count(_present(schema, c)).alias(f"col:{c}") for c in sorted(columns)]
+        self._counts = dict.fromkeys((e.meta.output_name() for e in self._exprs), 0)
+        self.rows = 0
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            return
+        for k, v in frame.select(self._exprs).row(0, named=True).items():
+            self._counts[k] += int(v or 0)
+        self.rows += frame.height
+
+    def result(self) -> list[Coverage]:
+        n = self.rows
+        got = {k.split(":", 1)[1]: (v / n if n else 0.0) for k, v in self._counts.items()}
+        names = self._names
+        out = []
+        for s in self._strategies:
+            out.append(Coverage(s.name, "strategy", s.inputs.required, s.inputs.optional, got[f"s:{s.name}"],
+                                {c: got[c] for c in s.inputs.columns},
+                                tuple(c for c in s.inputs.required if c not in names)))
+        for r in self._rules:
+            assumed = bool(r.assumed_without) and r.assumed_without not in names
+            out.append(Coverage(r.rule, "risk_rule", r.columns, (), got[f"r:{r.rule}"],
+                                {c: got[c] for c in r.columns}, tuple(c for c in r.columns if c not in names),
+                                None if assumed else r.unknown, r.assumed if assumed else ""))
+        return out
 
 
 def input_coverage(frame: pl.DataFrame, strategies: Sequence[Strategy], safety: SafetyConfig) -> list[Coverage]:
     """Coverage of every strategy given and every enabled entry rule."""
-    rules = entry_rule_inputs(safety)
-    groups = {f"s:{s.name}": (s.inputs.required, "") for s in strategies}
-    groups.update({f"r:{r.rule}": (r.columns, r.gate) for r in rules})
-    columns = {c for s in strategies for c in s.inputs.columns} | {c for r in rules for c in r.columns}
-    got = _shares(frame, groups, columns)
-    out = []
-    for s in strategies:
-        out.append(Coverage(s.name, "strategy", s.inputs.required, s.inputs.optional, got[f"s:{s.name}"],
-                            {c: got[c] for c in s.inputs.columns},
-                            tuple(c for c in s.inputs.required if c not in frame.columns)))
-    for r in rules:
-        assumed = bool(r.assumed_without) and r.assumed_without not in frame.columns
-        out.append(Coverage(r.rule, "risk_rule", r.columns, (), got[f"r:{r.rule}"], {c: got[c] for c in r.columns},
-                            tuple(c for c in r.columns if c not in frame.columns),
-                            None if assumed else r.unknown, r.assumed if assumed else ""))
-    return out
+    counter = CoverageCounter(frame.schema, strategies, safety)
+    counter.add(frame)
+    return counter.result()
 
 
 def coverage_warnings(coverage: Sequence[Coverage]) -> list[str]:

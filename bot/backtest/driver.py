@@ -14,11 +14,12 @@ from typing import Any
 
 import polars as pl
 
-from bot.backtest.coverage import Coverage, coverage_json, input_coverage
+from bot.backtest.coverage import Coverage, CoverageCounter, coverage_json, input_coverage
 from bot.backtest.report import build_report, count_votes, risk_block
 from bot.clock import SimClock
 from bot.config import Config
 from bot.engine import CycleReport, Engine
+from bot.feeds.replay_source import ParquetSource, ReplaySource
 from bot.ledger import EquityRow, Ledger
 from bot.orders.portfolio import mark_positions
 from bot.risk.manager import OPERATOR_PAUSE
@@ -27,6 +28,44 @@ from bot.wiring import build_engine, build_paper_executor, build_replay_feed
 from chain.types import IntentState, Side
 from strategies.ensemble import Ensemble
 from strategies.registry import build_strategies
+
+#: What a backtest runs on: a frame in memory, a ``ReplaySource`` or the path of a Parquet dataset
+#: (read one time slice at a time: the run holds a slice of the file, not all of it).
+Data = pl.DataFrame | ReplaySource | Path | str
+
+
+def open_data(data: Data) -> pl.DataFrame | ReplaySource:
+    """A path opened as a ``ParquetSource`` (checked: exists, Parquet, required columns, rows);
+    frames and sources as they are."""
+    return ParquetSource(data) if isinstance(data, str | Path) else data
+
+
+class _Counted:
+    """A source whose every slice is also counted for the input coverage as the replay reads it (the
+    replay reads each slice once, and all of them: the coverage of the whole dataset, without a
+    second pass over it)."""
+
+    def __init__(self, src: ReplaySource, counter: CoverageCounter) -> None:
+        self._src, self._counter = src, counter
+
+    @property
+    def rows(self) -> int:
+        return self._src.rows
+
+    def span(self) -> tuple[int, int] | None:
+        return self._src.span()
+
+    @property
+    def slice_seconds(self) -> int:
+        return self._src.slice_seconds
+
+    def read(self, lo: int, hi: int) -> pl.DataFrame:
+        frame = self._src.read(lo, hi)
+        self._counter.add(frame)
+        return frame
+
+    def empty(self) -> pl.DataFrame:
+        return self._src.empty()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +103,7 @@ def config_fingerprint(cfg: Config) -> tuple[str, str]:
     return hashlib.sha256(text.encode()).hexdigest(), text
 
 
-def run_backtest(cfg: Config, data: pl.DataFrame, ledger_path: Path | str | None = None, *,
+def run_backtest(cfg: Config, data: Data, ledger_path: Path | str | None = None, *,
                  config_sha256: str | None = None, config_text: str | None = None,
                  progress: Callable[[int, int], None] | None = None,
                  coverage: list[Coverage] | None = None, incremental: bool = True) -> BacktestResult:
@@ -73,17 +112,25 @@ def run_backtest(cfg: Config, data: pl.DataFrame, ledger_path: Path | str | None
                                      incremental=incremental))
 
 
-async def arun_backtest(cfg: Config, data: pl.DataFrame, ledger_path: Path | str | None = None, *,
+async def arun_backtest(cfg: Config, data: Data, ledger_path: Path | str | None = None, *,
                         config_sha256: str | None = None, config_text: str | None = None,
                         progress: Callable[[int, int], None] | None = None,
                         coverage: list[Coverage] | None = None, incremental: bool = True) -> BacktestResult:
     """``coverage``: the dataset's input coverage when the caller already has it (it is computed
     otherwise); the report carries it as ``input_coverage``. ``incremental=False`` runs the
-    full-window reference decision path (see ``build_engine``)."""
+    full-window reference decision path (see ``build_engine``). ``data``: see ``Data``."""
+    data = open_data(data)
+    counter = None
+    if coverage is None and not isinstance(data, pl.DataFrame):
+        counter = CoverageCounter(data.empty().schema, build_strategies(cfg.strategies), cfg.risk.safety)
+        data = _Counted(data, counter)
     run = await arun_segment(cfg, data, ledger_path, config_sha256=config_sha256, config_text=config_text,
                              progress=progress, incremental=incremental)
     report = dict(run.report)
-    if coverage is None:
+    if counter is not None:
+        coverage = counter.result()
+    elif coverage is None:
+        assert isinstance(data, pl.DataFrame)
         coverage = input_coverage(data, build_strategies(cfg.strategies), cfg.risk.safety)
     report["input_coverage"] = coverage_json(coverage)
     return BacktestResult(report, run.cycles)
@@ -94,7 +141,7 @@ async def arun_backtest(cfg: Config, data: pl.DataFrame, ledger_path: Path | str
 EnsembleWrap = Callable[[Ensemble], tuple[Any, Callable[[CycleReport], Awaitable[None]] | None]]
 
 
-async def arun_segment(cfg: Config, data: pl.DataFrame, ledger_path: Path | str | None = None, *,
+async def arun_segment(cfg: Config, data: Data, ledger_path: Path | str | None = None, *,
                        resume_from: int | None = None, learned: LearnedState | None = None,
                        wrap: EnsembleWrap | None = None, config_sha256: str | None = None,
                        config_text: str | None = None,
@@ -106,7 +153,8 @@ async def arun_segment(cfg: Config, data: pl.DataFrame, ledger_path: Path | str 
     history the market window needs (a walk-forward fold); ``learned`` seeds the ensemble and risk
     state a previous fold left, and tripped breakers are reset: the fold starts a fresh book, so
     what they measured is gone. ``wrap`` replaces the ensemble's BUY decisions (random-entry
-    baselines) while exits, sizing, risk and execution stay the real ones."""
+    baselines) while exits, sizing, risk and execution stay the real ones. ``data``: see ``Data``."""
+    data = open_data(data)
     feed = build_replay_feed(cfg, frame=data, resume_from=resume_from)
     start = feed.start_time()
     assert start is not None
@@ -123,7 +171,7 @@ async def arun_segment(cfg: Config, data: pl.DataFrame, ledger_path: Path | str 
         hook = None
         engine = build_engine(cfg, clock=clock, feed=feed, executor=executor, ledger=ledger,
                               after_cycle=lambda report: hook(report) if hook else _done(),
-                              incremental=incremental)
+                              incremental=incremental, inline_io=True)
         reset: list[str] = []
         if learned is not None:
             for b in engine.risk.breakers():

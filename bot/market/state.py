@@ -1,10 +1,20 @@
-"""Market state: per-token one-minute candles in columnar buffers, plus the latest snapshot,
-safety report and SOL price. Produces the ``MarketView`` strategies consume each cycle.
+"""Market state: per-token one-minute candles in ring buffers, plus the latest snapshot, safety
+report and SOL price. Produces the ``MarketView`` strategies consume each cycle.
 
-Memory is bounded: each token keeps at most ``window_bars`` bars. Buffers are dense
-``(token rows, minutes)`` float64 arrays over a shared minute axis, so building a view is a slice,
-not a copy. A view is therefore valid until the next ``apply`` (the engine uses a view within one
-cycle only); its arrays are read-only.
+Memory is bounded and allocated up front: each column is one ``(token rows, window_bars + 1)``
+float64 array, a ring over absolute minutes (the bar starting at ``ts`` lives in slot
+``ts // 60 % (window_bars + 1)``), so a token holds exactly the ``window_bars`` bars a view shows
+and the newest one (a live feed's bar still forming, which a view at the minute's start leaves
+out). New bars overwrite the slots of minutes that left the window; nothing is shifted and nothing
+grows with time. Rows are allocated in blocks as tokens
+join (a removed token's row is reused), so the arrays grow only when more tokens are tracked at
+once than ever before.
+
+A view's columns are made on first access (``strategies.types.LazyColumns``): a cycle that reads
+only the newest bar of every token (the incremental decider) or a few columns copies nothing else.
+The per-token counts and the newest valid close and liquidity are kept as bars are written, so
+building a view does not scan the window either. A view is valid until the next ``apply`` (the
+engine uses a view within one cycle; reading a column of an older view raises).
 
 The incremental decision path carries each token's indicators from bar to bar, so it must hear
 when bars it has already taken change (a late backfill, a revised bar): every ``apply`` records,
@@ -13,6 +23,7 @@ per token, the oldest bar it wrote, and ``take_revisions`` hands those out once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,13 +31,22 @@ import polars as pl
 
 from bot.contracts import MarketUpdate, TokenSafety
 from chain.types import PoolSnapshot
-from strategies.types import CANDLE_COLUMNS, OPTIONAL_COLUMNS, Panel
+from strategies.types import CANDLE_COLUMNS, OPTIONAL_COLUMNS, LazyColumns, Panel
 from strategies.types import MarketView as View
 
 BAR = 60
-_INT_COLUMNS = ("buys", "sells")
+_COLUMNS = (*CANDLE_COLUMNS, *OPTIONAL_COLUMNS)
+#: columns whose newest valid value per token is kept as bars are written (snapshot, marks)
+_TRACKED = ("close", "liquidity_usd", "boosts_active", "trending_rank")
+#: rows allocated at first (then doubled when more tokens are tracked at once)
+_FIRST_ROWS = 16
 #: ``take_revisions`` for a token with no bar written since the last call
 NOT_REVISED = np.iinfo(np.int64).max
+_NONE = np.iinfo(np.int64).min  # a minute index: no valid value held
+
+
+class StaleViewError(RuntimeError):
+    """A view's column was read after the market state it came from took newer bars."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,46 +59,60 @@ class TokenInfo:
 
 class MarketState:
     def __init__(self, window_bars: int, stale_after_seconds: float, sol_usd_fallback: float,
-                 default_decimals: int) -> None:
+                 default_decimals: int, *, rows: int = _FIRST_ROWS) -> None:
         self.window = int(window_bars)
+        self._slots = self.window + 1  # the window's bars and the newest one (live: still forming)
         self.stale_after = float(stale_after_seconds)
         self._sol_fallback = float(sol_usd_fallback)
         self._default_decimals = int(default_decimals)
-        self._cap = 2 * self.window  # minutes held before shifting left
         self._rows: dict[str, int] = {}
         self._free: list[int] = []
         self._mints: list[str | None] = []
         self._info: dict[str, TokenInfo] = {}
         self._cols: dict[str, np.ndarray] = {}
-        self._base: int | None = None  # ts of column 0
-        self._head: int = -1  # highest column index written
+        self._first: int | None = None  # the oldest minute ever held (views start there or later)
+        self._head: int | None = None  # the newest minute written
         self._last_seen = np.zeros(0)  # unix ts of the newest data per row
         self._written = np.zeros(0, dtype=np.int64)  # start ts of the oldest bar written per row
+        self._nvalid = np.zeros(0, dtype=np.int64)  # bars with a close held per row
+        self._lastm: dict[str, np.ndarray] = {}  # per tracked column: minute of the newest valid value
+        self._order: np.ndarray | None = None  # rows sorted by mint (None: to be sorted again)
+        self._last_keep: tuple[np.ndarray | None, np.ndarray, tuple[str, ...]] | None = None
+        self._gen = 0  # bumped by every write: views made before it are stale
         self._snap: dict[str, dict[str, float]] = {}
         self._safety: dict[str, TokenSafety] = {}
         self._pools: dict[str, str] = {}  # mint -> reference pool address (live feeds)
         self._sol_usd: float | None = None
         self._sol_usd_ts: int = 0
         self._present_optional: set[str] = set()
+        self._ensure_rows(max(1, int(rows)))
 
     # ------------------------------------------------------------------ writing
 
     def reconfigure(self, stale_after_seconds: float) -> None:
         self.stale_after = float(stale_after_seconds)
 
+    def nbytes(self) -> int:
+        """Bytes held by the candle arrays (``rows x window_bars x 8`` per column)."""
+        return sum(a.nbytes for a in self._cols.values())
+
     def _ensure_rows(self, n: int) -> None:
         have = len(self._mints)
         if n <= have:
             return
-        grow = max(n, 2 * have, 16) - have
-        for name in (*CANDLE_COLUMNS, *OPTIONAL_COLUMNS):
+        grow = max(n, 2 * have, _FIRST_ROWS) - have
+        for name in _COLUMNS:
             old = self._cols.get(name)
-            new = np.full((have + grow, self._cap), np.nan)
+            new = np.full((have + grow, self._slots), np.nan)
             if old is not None:
                 new[:have] = old
             self._cols[name] = new
+        for name in _TRACKED:
+            self._lastm[name] = np.concatenate([self._lastm.get(name, np.zeros(0, dtype=np.int64)),
+                                                np.full(grow, _NONE, dtype=np.int64)])
         self._last_seen = np.concatenate([self._last_seen, np.zeros(grow)])
         self._written = np.concatenate([self._written, np.full(grow, NOT_REVISED, dtype=np.int64)])
+        self._nvalid = np.concatenate([self._nvalid, np.zeros(grow, dtype=np.int64)])
         self._free.extend(range(have + grow - 1, have - 1, -1))
         self._mints.extend([None] * grow)
 
@@ -90,9 +124,13 @@ class MarketState:
             r = self._free.pop()
             self._rows[mint] = r
             self._mints[r] = mint
+            self._order = None
             for arr in self._cols.values():
                 arr[r] = np.nan
+            for arr in self._lastm.values():
+                arr[r] = _NONE
             self._last_seen[r] = 0.0
+            self._nvalid[r] = 0
             self._written[r] = 0  # a row (re)used for this token: everything it held is new
         return r
 
@@ -101,6 +139,8 @@ class MarketState:
         r = self._rows.pop(mint, None)
         if r is None:
             return
+        self._gen += 1
+        self._order = None
         self._mints[r] = None
         self._free.append(r)
         self._snap.pop(mint, None)
@@ -108,47 +148,34 @@ class MarketState:
         self._info.pop(mint, None)
         self._pools.pop(mint, None)
 
-    def _col_index(self, ts: np.ndarray) -> np.ndarray:
-        if self._base is None:
-            self._base = int(ts.min()) // BAR * BAR
-        idx = (ts - self._base) // BAR
-        top = int(idx.max()) if len(idx) else -1
-        if top >= self._cap:
-            shift = top - self.window + 1  # keep `window` columns ending at `top`
+    def _advance(self, top: int) -> None:
+        """Make ``top`` the newest minute: the slots of the minutes it pushes out of the window are
+        emptied for every token."""
+        head = self._head
+        if head is not None and top <= head:
+            return
+        w = self._slots
+        if head is None or top - head >= w:
             for arr in self._cols.values():
-                if shift >= self._cap:
-                    arr[:] = np.nan
-                else:
-                    arr[:, : self._cap - shift] = arr[:, shift:]
-                    arr[:, self._cap - shift:] = np.nan
-            self._base += shift * BAR
-            self._head = max(-1, self._head - shift)
-            idx = idx - shift
-        lo = int(idx.min()) if len(idx) else 0
-        if lo < 0:
-            # Bars older than column 0: a history backfill that arrived after live bars set the
-            # time base. Move the axis back so they land, as far as they can still be seen (the
-            # last `window` minutes up to the newest bar); only older ones are dropped.
-            newest = max(self._head, int(idx.max()))
-            shift = -max(lo, newest - self.window + 1)
-            if shift > 0:
-                for arr in self._cols.values():
-                    arr[:, shift:] = arr[:, : self._cap - shift].copy()
-                    arr[:, :shift] = np.nan
-                self._base -= shift * BAR
-                if self._head >= 0:
-                    self._head += shift
-                idx = idx + shift
-        return idx
+                arr.fill(np.nan)
+            self._nvalid[:] = 0
+        else:
+            slots = np.arange(head + 1, top + 1) % w
+            self._nvalid -= np.count_nonzero(~np.isnan(self._cols["close"][:, slots]), axis=1)
+            for arr in self._cols.values():
+                arr[:, slots] = np.nan
+        self._head = top
 
     def apply(self, update: MarketUpdate) -> None:
         if update.sol_usd is not None and update.sol_usd > 0:
             self._sol_usd, self._sol_usd_ts = float(update.sol_usd), update.ts
         bars = update.bars
         if bars.height:
+            self._gen += 1
             self._apply_bars(bars, update.symbols)
         for mint, fields in update.snapshots.items():
             if mint in self._rows:
+                self._gen += 1
                 self._snap.setdefault(mint, {}).update(fields)
                 self._last_seen[self._rows[mint]] = max(self._last_seen[self._rows[mint]], update.ts)
         for mint, report in update.safety.items():
@@ -158,8 +185,8 @@ class MarketState:
                 self._pools[mint] = address
 
     def _apply_bars(self, bars: pl.DataFrame, symbols: dict[str, str]) -> None:
-        ts = bars["ts"].dt.epoch("s").to_numpy()
-        mints = bars["mint"].to_list()
+        ts = _epoch_seconds(bars.get_column("ts"))
+        mints = bars.get_column("mint").to_list()
         new = [m for m in dict.fromkeys(mints) if m not in self._rows]
         if new:
             self._ensure_rows(len(self._rows) + len(new))
@@ -176,20 +203,69 @@ class MarketState:
                     int(created.timestamp()) if created is not None else None)
         self._complete_info(bars, new)
         rows = np.fromiter((self._rows[m] for m in mints), dtype=np.int64, count=len(mints))
-        idx = self._col_index(ts)
-        ok = idx >= 0  # bars older than what a view can show are dropped
-        rows, idx = rows[ok], idx[ok]
-        for name in (*CANDLE_COLUMNS, *OPTIONAL_COLUMNS):
-            if name not in bars.columns:
-                continue
-            if name in OPTIONAL_COLUMNS:
-                self._present_optional.add(name)
-            vals = bars[name].cast(pl.Float64).fill_null(np.nan).to_numpy()[ok]
-            self._cols[name][rows, idx] = vals
-        if len(idx):
-            self._head = max(self._head, int(idx.max()))
-            np.maximum.at(self._last_seen, rows, ts[ok] + BAR)
-            np.minimum.at(self._written, rows, ts[ok])
+        minute = ts // BAR
+        self._advance(int(minute.max()))
+        assert self._head is not None
+        ok = minute > self._head - self._slots  # bars older than what a view can show are dropped
+        keep: np.ndarray | None = None if ok.all() else np.flatnonzero(ok)
+        if keep is not None:
+            rows, minute, ts = rows[keep], minute[keep], ts[keep]
+        if len(rows) == 0:
+            return
+        lo = int(minute.min())
+        self._first = lo if self._first is None else min(self._first, lo)
+        slot = minute % self._slots
+        # one bar per token (a poll's usual shape) needs no scatter-add; else a bar written twice in
+        # one update counts once, the later one (as the array assignment would)
+        once = len(np.unique(rows)) == len(rows)
+        if not once:
+            key = rows * self._slots + slot
+            if len(np.unique(key)) != len(key):
+                _, back = np.unique(key[::-1], return_index=True)
+                last = np.sort(len(key) - 1 - back)
+                keep = last if keep is None else keep[last]
+                rows, minute, slot, ts = rows[last], minute[last], slot[last], ts[last]
+        present = [c for c in _COLUMNS if c in bars.columns]
+        self._present_optional.update(c for c in present if c in OPTIONAL_COLUMNS)
+        for name in present:
+            vals = np.asarray(bars.get_column(name).to_numpy(), dtype=np.float64)  # null -> NaN
+            if keep is not None:
+                vals = vals[keep]
+            arr = self._cols[name]
+            if name == "close":
+                gained = (~np.isnan(vals)).astype(np.int64) - (~np.isnan(arr[rows, slot]))
+                if once:
+                    self._nvalid[rows] += gained
+                else:
+                    np.add.at(self._nvalid, rows, gained)
+            arr[rows, slot] = vals
+            if name in self._lastm:
+                self._track(name, rows, minute, vals, once)
+        self._head = max(self._head, int(minute.max()))
+        if once:
+            self._last_seen[rows] = np.maximum(self._last_seen[rows], ts + BAR)
+            self._written[rows] = np.minimum(self._written[rows], ts)
+        else:
+            np.maximum.at(self._last_seen, rows, ts + BAR)
+            np.minimum.at(self._written, rows, ts)
+
+    def _track(self, name: str, rows: np.ndarray, minute: np.ndarray, vals: np.ndarray, once: bool) -> None:
+        """Keep the minute of each row's newest valid ``name`` as bars are written (``once``: no
+        row twice)."""
+        lastm = self._lastm[name]
+        valid = ~np.isnan(vals)
+        if once:
+            lastm[rows] = np.where(valid, np.maximum(lastm[rows], minute), lastm[rows])
+        else:
+            np.maximum.at(lastm, rows[valid], minute[valid])
+        lost = rows[~valid & (minute == lastm[rows])]  # the newest valid value was rewritten as NaN
+        if lost.size:
+            lost = np.unique(lost)
+            assert self._head is not None
+            back = self._head - np.arange(self._slots)  # minutes held, newest first
+            held = ~np.isnan(self._cols[name][lost][:, back % self._slots])
+            has = held.any(axis=1)
+            lastm[lost] = np.where(has, back[np.argmax(held, axis=1)], _NONE)
 
     def take_revisions(self, mints: tuple[str, ...] | list[str]) -> np.ndarray:
         """Per token of ``mints``, the start time of the oldest bar written since the previous call
@@ -247,18 +323,24 @@ class MarketState:
         return self._sol_usd if self._sol_usd is not None else self._sol_fallback
 
     def latest(self, mint: str, column: str = "close") -> float:
-        """The newest non-NaN value of a column for a token (NaN when none)."""
+        """The newest non-NaN value of a column for a token (NaN when none is held)."""
         r = self._rows.get(mint)
-        if r is None or self._head < 0:
+        if r is None or self._head is None:
             return float("nan")
         snap = self._snap.get(mint, {})
         if column == "close" and "price_usd" in snap:
             return float(snap["price_usd"])
         if column == "liquidity_usd" and "liquidity_usd" in snap:
             return float(snap["liquidity_usd"])
-        row = self._cols[column][r, : self._head + 1]
+        lastm = self._lastm.get(column)
+        if lastm is not None:
+            m = int(lastm[r])
+            return float(self._cols[column][r, m % self._slots]) if m > self._head - self._slots \
+                else float("nan")
+        back = (self._head - np.arange(self._slots)) % self._slots
+        row = self._cols[column][r, back]
         valid = np.flatnonzero(~np.isnan(row))
-        return float(row[valid[-1]]) if len(valid) else float("nan")
+        return float(row[valid[0]]) if len(valid) else float("nan")
 
     def pool(self, mint: str, now: int) -> PoolSnapshot | None:
         info = self._info.get(mint)
@@ -267,63 +349,155 @@ class MarketState:
             return None
         return PoolSnapshot(mint, price, liq, self.sol_usd(), info.decimals, now)
 
+    def _sorted_rows(self) -> np.ndarray:
+        if self._order is None:
+            self._order = np.array(sorted(self._rows.values(), key=lambda r: self._mints[r]), dtype=np.int64)
+        return self._order
+
     def view(self, now: int, min_bars: int = 1) -> View:
         """The market as of ``now``: bars with ``ts < now``, the last ``window`` minutes.
 
         Tokens with fewer than ``min_bars`` bars of data in the window are left out.
         """
-        if self._base is None or not self._rows:
+        head, first = self._head, self._first
+        if head is None or first is None or not self._rows:
             return _empty_view(now)
-        end = min(self._head + 1, (now - self._base + BAR - 1) // BAR)  # exclusive: ts < now
-        start = max(0, end - self.window)
-        rows = np.array(sorted(self._rows.values(), key=lambda r: self._mints[r]), dtype=np.int64)
-        close = self._cols["close"][rows, start:end]
-        counts = np.sum(~np.isnan(close), axis=1)
+        w, slots = self.window, self._slots
+        end = min(head + 1, (now + BAR - 1) // BAR)  # minutes, exclusive: ts < now
+        start = max(first, end - w, head - slots + 1)
+        if end <= start:
+            return _empty_view(now)
+        rows = self._sorted_rows()
+        if end == head + 1:  # the closes held, less the one before the window
+            counts = self._nvalid[rows] - ~np.isnan(self._cols["close"][rows, (head - w) % slots])
+        else:
+            counts = np.sum(~np.isnan(self._block("close", rows, start, end)), axis=1)
         keep = rows[counts >= max(1, min_bars)]
-        if len(keep) == 0 or end <= start:
+        if len(keep) == 0:
             return _empty_view(now)
-        ts = self._base + BAR * np.arange(start, end, dtype=np.int64)
-        cols = {}
-        for name in CANDLE_COLUMNS:
-            cols[name] = self._ro(self._cols[name][keep, start:end])
-        for name in self._present_optional:
-            cols[name] = self._ro(self._cols[name][keep, start:end])
-        mints = tuple(self._mints[r] for r in keep)
-        panel = Panel(mints, ts, BAR, cols)
-        stale = np.array([now - self._last_seen[r] > self.stale_after for r in keep])
-        return View(now, panel, self._snapshot_arrays(mints, panel, now), stale)
+        names = (*CANDLE_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in self._present_optional))
+        gen = self._gen
 
-    @staticmethod
-    def _ro(a: np.ndarray) -> np.ndarray:
-        v = a.view()
-        v.flags.writeable = False
-        return v
+        def load(name: str, lo: int, hi: int) -> np.ndarray:
+            self._check(gen)
+            return self._block(name, keep, start + lo, start + hi)
 
-    def _snapshot_arrays(self, mints: tuple[str, ...], panel: Panel, now: int) -> dict[str, np.ndarray]:
-        n = len(mints)
-        close, liq = panel.close, panel["liquidity_usd"]
-        out = {
-            "price_usd": _last_valid(close),
-            "liquidity_usd": _last_valid(liq),
-            "volume_h24_usd": np.nansum(panel.volume[:, -1440:], axis=1),
-            "buys_h1": np.nansum(panel["buys"][:, -60:], axis=1),
-            "sells_h1": np.nansum(panel["sells"][:, -60:], axis=1),
-            "age_minutes": np.array([
-                (now - self._info[m].pair_created_at) / 60.0 if self._info[m].pair_created_at else np.nan
-                for m in mints]),
-        }
-        for name in ("boosts_active", "trending_rank"):
-            col = panel.get(name)
-            if col is not None:
-                out[name] = _last_valid(col)
-        # Live snapshots (DexScreener/Birdeye) override what candles imply.
-        for i, m in enumerate(mints):
-            for k, v in self._snap.get(m, {}).items():
-                arr = out.get(k)
-                if arr is None:
-                    arr = out[k] = np.full(n, np.nan)
-                arr[i] = v
+        def bar(name: str, j: int) -> np.ndarray:
+            self._check(gen)
+            return self._cols[name][keep, (start + j) % slots]
+
+        ts = BAR * np.arange(start, end, dtype=np.int64)
+        mints = self._mints_of(keep)
+        panel = Panel(mints, ts, BAR, LazyColumns(names, (len(keep), end - start), load, bar))
+        stale = now - self._last_seen[keep] > self.stale_after
+        return View(now, panel, _Snapshot(self, panel, keep, mints, start, end, now, gen), stale)
+
+    def _mints_of(self, rows: np.ndarray) -> tuple[str, ...]:
+        """The mints of ``rows``: the same tuple as the last view's while the rows stay the same."""
+        last = self._last_keep
+        if last is not None and last[0] is self._order and np.array_equal(last[1], rows):
+            return last[2]
+        mints = tuple(self._mints[r] for r in rows)
+        self._last_keep = (self._order, rows, mints)
+        return mints
+
+    def _check(self, gen: int) -> None:
+        if gen != self._gen:
+            raise StaleViewError("a market view was read after the market state took newer data; "
+                                 "a view is valid until the next apply")
+
+    def _block(self, name: str, rows: np.ndarray, start: int, end: int) -> np.ndarray:
+        """``rows`` x minutes ``start:end`` of a column, in time order (a copy)."""
+        a = self._cols[name]
+        w = self._slots
+        lo, n = start % w, end - start
+        if lo + n <= w:
+            return a[rows, lo:lo + n]
+        out = np.empty((len(rows), n))
+        out[:, : w - lo] = a[rows, lo:]
+        out[:, w - lo:] = a[rows, : n - (w - lo)]
         return out
+
+    def _last_valid(self, name: str, rows: np.ndarray, start: int, end: int) -> np.ndarray:
+        """Each row's newest valid value of ``name`` among minutes ``start:end`` (NaN when none)."""
+        lastm = self._lastm.get(name)
+        if lastm is None or self._head is None or end != self._head + 1:
+            return _last_valid(self._block(name, rows, start, end))
+        m = lastm[rows]
+        held = m >= start
+        out = np.full(len(rows), np.nan)
+        out[held] = self._cols[name][rows[held], m[held] % self._slots]
+        return out
+
+    def _age_minutes(self, mints: tuple[str, ...], now: int) -> np.ndarray:
+        return np.array([(now - self._info[m].pair_created_at) / 60.0 if self._info[m].pair_created_at else np.nan
+                         for m in mints])
+
+
+class _Snapshot(Mapping[str, np.ndarray]):
+    """A view's per-token snapshot fields, each computed on first read: the newest price and
+    liquidity, 24 h volume, the last hour's buys and sells, pool age and the attention levels from
+    the candles, with live snapshots (DexScreener/Birdeye) overriding what candles imply."""
+
+    _BASE = ("price_usd", "liquidity_usd", "volume_h24_usd", "buys_h1", "sells_h1", "age_minutes")
+
+    def __init__(self, state: MarketState, panel: Panel, rows: np.ndarray, mints: tuple[str, ...],
+                 start: int, end: int, now: int, gen: int) -> None:
+        self._state, self._panel, self._rows, self._mints = state, panel, rows, mints
+        self._start, self._end, self._now, self._gen = start, end, now, gen
+        keys = list(self._BASE) + [c for c in ("boosts_active", "trending_rank") if c in panel.columns]
+        snap = state._snap
+        self._live = {i: dict(snap[m]) for i, m in enumerate(mints) if m in snap} if snap else {}
+        for fields in self._live.values():
+            keys.extend(k for k in fields if k not in keys)
+        self._keys = tuple(keys)
+        self._made: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        arr = self._made.get(name)
+        if arr is None:
+            if name not in self._keys:
+                raise KeyError(name)
+            arr = self._made[name] = self._compute(name)
+        return arr
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def _compute(self, name: str) -> np.ndarray:
+        st, panel, n = self._state, self._panel, len(self._mints)
+        if name in ("price_usd", "liquidity_usd", "boosts_active", "trending_rank"):
+            st._check(self._gen)
+            out = st._last_valid("close" if name == "price_usd" else name, self._rows, self._start, self._end)
+        elif name == "volume_h24_usd":
+            out = np.nansum(panel.volume[:, -1440:], axis=1)
+        elif name == "buys_h1":
+            out = np.nansum(panel["buys"][:, -60:], axis=1)
+        elif name == "sells_h1":
+            out = np.nansum(panel["sells"][:, -60:], axis=1)
+        elif name == "age_minutes":
+            out = st._age_minutes(self._mints, self._now)
+        else:
+            out = np.full(n, np.nan)
+        for i, fields in self._live.items():
+            if name in fields:
+                out[i] = fields[name]
+        out.flags.writeable = False
+        return out
+
+
+def _epoch_seconds(ts: pl.Series) -> np.ndarray:
+    """Unix seconds of a datetime column (microsecond datasets without a conversion pass)."""
+    dtype = ts.dtype
+    if isinstance(dtype, pl.Datetime) and dtype.time_unit == "us" and not ts.has_nulls():
+        return ts.to_numpy().view(np.int64) // 1_000_000
+    return ts.dt.epoch("s").to_numpy()
 
 
 def _last_valid(a: np.ndarray) -> np.ndarray:

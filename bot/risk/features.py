@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from strategies.types import MarketView
+from strategies.types import MarketView, Panel
 
 
 def token_index(view: MarketView, mint: str) -> int | None:
@@ -20,6 +20,12 @@ def token_index(view: MarketView, mint: str) -> int | None:
 def _last_finite(row: np.ndarray) -> float | None:
     ok = np.flatnonzero(np.isfinite(row))
     return float(row[ok[-1]]) if ok.size else None
+
+
+def _tail(view: MarketView, bars: int) -> Panel:
+    """The view's candles over their last ``bars`` bars (a market-state view copies only those when
+    a column is read; see ``strategies.types.LazyColumns``)."""
+    return view.candles.tail(max(int(bars), 1))
 
 
 def _snapshot(view: MarketView, name: str, i: int) -> float | None:
@@ -52,7 +58,7 @@ def liquidity_drop(view: MarketView, i: int, window_seconds: float) -> float:
     if now is None:
         return 0.0
     bars = max(1, math.ceil(window_seconds / view.candles.bar_seconds))
-    row = view.candles["liquidity_usd"][i, -bars:]
+    row = _tail(view, bars)["liquidity_usd"][i]
     row = row[np.isfinite(row)]
     peak = max(float(row.max()) if row.size else 0.0, now)
     return 0.0 if peak <= 0 else max(0.0, 1.0 - now / peak)
@@ -60,8 +66,8 @@ def liquidity_drop(view: MarketView, i: int, window_seconds: float) -> float:
 
 def atr(view: MarketView, i: int, bars: int) -> float | None:
     """Mean true range of the last ``bars`` one-minute bars; None without enough history."""
-    p = view.candles
-    h, lo, c = p.high[i, -(bars + 1):], p.low[i, -(bars + 1):], p.close[i, -(bars + 1):]
+    p = _tail(view, bars + 1)
+    h, lo, c = p.high[i], p.low[i], p.close[i]
     if h.size < bars + 1:
         return None
     prev = c[:-1]
@@ -75,7 +81,7 @@ def atr(view: MarketView, i: int, bars: int) -> float | None:
 
 def log_returns(view: MarketView, i: int, bars: int) -> np.ndarray:
     """The last ``bars`` one-minute log returns of the close (NaN where a bar is missing)."""
-    c = view.candles.close[i, -(bars + 1):]
+    c = _tail(view, bars + 1).close[i]
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.diff(np.log(np.where(c > 0, c, np.nan)))
     if r.size < bars:

@@ -52,19 +52,27 @@ class RugMark:
 def liquidity_drops(view: MarketView, window_seconds: float) -> np.ndarray:
     """Per token of the view, the fraction by which liquidity fell from its highest value within the
     window (0 when none or unknown): ``bot.risk.features.liquidity_drop`` for every token at once."""
-    full = view.candles["liquidity_usd"]
-    n = full.shape[0]
-    if n == 0 or full.shape[1] == 0:
+    panel = view.candles
+    n = panel.n_tokens
+    if n == 0 or panel.n_bars == 0:
         return np.zeros(n)
-    valid = np.isfinite(full)
-    last = full.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1)
-    now = np.where(valid.any(axis=1), full[np.arange(n), last], np.nan)
+    # the liquidity now: the snapshot's where it is a number >= 0, else the last finite bar (the
+    # whole window is read only for tokens whose snapshot lacks one)
     snap = view.snapshot.get("liquidity_usd")
     if snap is not None and len(snap) == n:
         s = np.asarray(snap, dtype=float)
-        now = np.where(np.isfinite(s) & (s >= 0), s, now)
-    bars = max(1, math.ceil(window_seconds / view.candles.bar_seconds))
-    win = full[:, -bars:]
+        use = np.isfinite(s) & (s >= 0)
+        now = np.where(use, s, np.nan)
+    else:
+        use = np.zeros(n, dtype=bool)
+        now = np.full(n, np.nan)
+    if not use.all():
+        full = panel["liquidity_usd"]
+        valid = np.isfinite(full)
+        last = full.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1)
+        now = np.where(use, now, np.where(valid.any(axis=1), full[np.arange(n), last], np.nan))
+    bars = max(1, math.ceil(window_seconds / panel.bar_seconds))
+    win = panel.tail(bars)["liquidity_usd"]
     peak = np.where(np.isfinite(win), win, -np.inf).max(axis=1)
     peak = np.maximum(np.where(np.isfinite(peak), peak, 0.0), np.nan_to_num(now, nan=0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -138,8 +146,12 @@ class RugMemory:
             if mint not in self._cleared:
                 self._add(mint, now, LIQUIDITY_DROP,
                           f"liquidity fell {drops[i]:.0%} within {ex.rug_window_minutes:g} min", out)
+        last = self._last_report
         for mint, s in safety.items():
-            if self._last_report.get(mint) is not s:  # the same report again changes nothing
+            prev = last.get(mint)
+            # the same facts again change nothing (a replay re-reports every token each bar, for
+            # its pool reserves): only a report whose authorities or holder share differ is read
+            if prev is not s and (prev is None or _watched(prev) != _watched(s)):
                 self._observe_safety(mint, s, now, out)
         self._last_report = dict(safety)
         for mint in [m for m in self._watch if m not in safety]:
@@ -151,17 +163,26 @@ class RugMemory:
         base = per.get(s.source)
         if base is None:
             base = per[s.source] = [False, False, None]
-        src = f" ({s.source})" if s.source else ""
         if s.mint_authority_set is True and base[0]:
-            self._add(mint, now, MINT_AUTHORITY, f"mint authority set again after being renounced{src}", out)
+            self._add(mint, now, MINT_AUTHORITY, f"mint authority set again after being renounced{_src(s)}", out)
         if s.freeze_authority_set is True and base[1]:
-            self._add(mint, now, FREEZE_AUTHORITY, f"freeze authority set again after being renounced{src}", out)
+            self._add(mint, now, FREEZE_AUTHORITY,
+                      f"freeze authority set again after being renounced{_src(s)}", out)
         share = s.top10_holder_share
         if share is not None and math.isfinite(share):
             low = base[2]
             if low is not None and share - low >= self.cfg.rugs.holder_share_jump:
                 self._add(mint, now, HOLDER_CONCENTRATION,
-                          f"top-10 holder share rose from {low:.0%} to {share:.0%}{src}", out)
+                          f"top-10 holder share rose from {low:.0%} to {share:.0%}{_src(s)}", out)
             base[2] = share if low is None else min(low, share)
         base[0] = base[0] or s.mint_authority_set is False
         base[1] = base[1] or s.freeze_authority_set is False
+
+
+def _src(s: TokenSafety) -> str:
+    return f" ({s.source})" if s.source else ""
+
+
+def _watched(s: TokenSafety) -> tuple[object, ...]:
+    """The facts ``_observe_safety`` reads."""
+    return (s.source, s.mint_authority_set, s.freeze_authority_set, s.top10_holder_share)

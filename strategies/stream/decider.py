@@ -56,9 +56,10 @@ class FullWindow:
 
 
 def _raw(view: MarketView, j: int, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    cols = view.candles.columns
-    if rows is None:
-        return {c: cols[c][:, j] for c in RAW_COLUMNS if c in cols}
+    panel = view.candles
+    cols = panel.columns
+    if rows is None:  # one bar of every token: read without making whole columns (``Panel.bar``)
+        return {c: panel.bar(c, j) for c in RAW_COLUMNS if c in cols}
     return {c: cols[c][rows, j] for c in RAW_COLUMNS if c in cols}
 
 

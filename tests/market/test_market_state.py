@@ -191,3 +191,84 @@ def test_revisions_report_the_oldest_bar_written_per_token_once():
     ms.remove("a")
     ms.apply(MarketUpdate(T0, bars([(T0 + 420, "a", 3.0)])))  # the row is reused: all of it is new
     assert ms.take_revisions(("a",)).tolist() == [0]
+
+
+# --------------------------------------------------------------------- ring buffers (bounded memory)
+
+def _reference_close(frame: pl.DataFrame, now: int, window: int) -> tuple[list[int], dict[str, list[float]]]:
+    """The view's close per token as of ``now``, computed straight from the bars."""
+    end = now // 60
+    got = frame.with_columns(m=pl.col("ts").dt.epoch("s") // 60).filter(
+        (pl.col("m") < end) & (pl.col("m") >= end - window))
+    minutes = list(range(max(end - window, got["m"].min()), end))
+    out = {}
+    for mint in sorted(got["mint"].unique().to_list()):
+        rows = dict(got.filter(pl.col("mint") == mint).select("m", "close").iter_rows())
+        out[mint] = [rows.get(m, np.nan) for m in minutes]
+    return [60 * m for m in minutes], out
+
+
+def test_arrays_are_allocated_once_and_hold_the_window_and_the_newest_bar():
+    ms = state(window=30)
+    rows = [(T0 + 60 * i, m, 1.0 + i) for i in range(200) for m in ("a", "b", "c") if (i + ord(m)) % 11]
+    ms.apply(MarketUpdate(T0, bars(rows[:3])))
+    arrays = {k: (id(v), v.shape) for k, v in ms._cols.items()}
+    size = ms.nbytes()
+    for i in range(200):  # every bar of 200 minutes, one minute per update: the ring wraps six times
+        ms.apply(MarketUpdate(T0 + 60 * i, bars([r for r in rows if r[0] == T0 + 60 * i])))
+    assert {k: (id(v), v.shape) for k, v in ms._cols.items()} == arrays  # the same arrays, never reallocated
+    assert all(shape[1] == 31 for _, shape in arrays.values()) and ms.nbytes() == size
+
+
+def test_ring_views_match_the_bars_through_wraps_gaps_and_late_tokens():
+    frame = bars([(T0 + 60 * i, m, 1.0 + i + (m == "b")) for i in range(90) for m in ("a", "b", "c")
+                  if not (m == "b" and 20 <= i < 33) and not (m == "c" and i < 40)])
+    ms = state(window=25)
+    for i in range(90):
+        ms.apply(MarketUpdate(T0 + 60 * i + 5, frame.filter(pl.col("ts").dt.epoch("s") == T0 + 60 * i)))
+        now = T0 + 60 * (i + 1)
+        v = ms.view(now)
+        ts, want = _reference_close(frame, now, 25)
+        assert v.candles.ts.tolist() == ts and v.mints == tuple(want)
+        np.testing.assert_array_equal(v.candles.close, np.array(list(want.values())))
+        for j in (0, -1, len(ts) // 2):  # one bar of every token, read without making the column
+            np.testing.assert_array_equal(v.candles.bar("close", j), v.candles.close[:, j])
+        tail = v.candles.tail(7)
+        np.testing.assert_array_equal(tail["liquidity_usd"], v.candles["liquidity_usd"][:, -7:])
+        np.testing.assert_array_equal(v.snapshot["price_usd"], [r[~np.isnan(r)][-1] for r in v.candles.close])
+
+
+def test_a_view_at_a_minute_start_shows_the_whole_window_without_the_forming_bar():
+    """Live feeds hand out the bar of the minute under way: a view at that minute's start leaves it
+    out and still shows ``window_bars`` complete bars (the ring keeps one slot for it)."""
+    ms = state(window=10)
+    for i in range(40):
+        ms.apply(MarketUpdate(T0 + 60 * i + 30, bars([(T0 + 60 * i, "a", 1.0 + i)])))  # bar i is forming
+        v = ms.view(T0 + 60 * i)
+        if i >= 10:
+            assert v.candles.n_bars == 10 and v.candles.ts[-1] == T0 + 60 * (i - 1)
+            assert v.candles.close[0].tolist() == [1.0 + k for k in range(i - 10, i)]
+            assert v.snapshot["price_usd"][0] == float(i)  # the newest complete bar's close
+    assert ms.latest("a") == 40.0  # the forming bar counts for marks
+
+
+def test_a_newest_bar_rewritten_without_a_close_falls_back_to_the_bar_before():
+    ms = state(window=10)
+    ms.apply(MarketUpdate(T0, bars([(T0 + 60 * i, "a", 1.0 + i) for i in range(5)])))
+    revised = bars([(T0 + 240, "a", 1.0)]).with_columns(pl.lit(None, dtype=pl.Float64).alias("liquidity_usd"))
+    ms.apply(MarketUpdate(T0 + 300, revised))
+    assert ms.latest("a", "liquidity_usd") == 50_000.0  # bar 3's: bar 4 lost its liquidity
+    assert ms.view(T0 + 300).snapshot["liquidity_usd"][0] == 50_000.0
+
+
+def test_a_view_is_valid_until_the_next_apply():
+    from bot.market.state import StaleViewError
+
+    ms = state(window=10)
+    ms.apply(MarketUpdate(T0, bars([(T0 + 60 * i, "a", 1.0) for i in range(5)])))
+    v = ms.view(T0 + 300)
+    ms.apply(MarketUpdate(T0 + 300, bars([(T0 + 300, "a", 2.0)])))
+    with pytest.raises(StaleViewError, match="valid until the next apply"):
+        v.candles.close  # noqa: B018 - reading the column is the point
+    with pytest.raises(StaleViewError):
+        v.candles.bar("open", -1)

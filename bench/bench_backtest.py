@@ -1,0 +1,205 @@
+"""The full backtest of a generated market beside vectorbt's RSI backtest of the same candles, in one run.
+
+    .venv/bin/python bench/bench_backtest.py [--tokens 200] [--hours 72] [--seed 1313] [--data FILE]
+        [--keep DIR] [--no-vectorbt] [--cold]
+
+The market: ``bot.feeds.simulator.simulate`` (seed 1313, used by no test), 200 tokens x 72 h of
+one-minute candles with the safety and pool-fact columns (864,000 candles), written as a Parquet
+dataset (``bot.dataset.write_dataset``) by a child process (or ``--data`` names one).
+
+solbot: ``bot.backtest.driver.run_backtest`` on the file, with the shipped config: the real engine,
+the eight strategies and ensemble along the incremental path, the risk manager, the paper executor
+and an in-memory ledger; the dataset is read by time slice (``bot.feeds.replay_source``). vectorbt
+(the ``bench`` extra): ``vbt.RSI`` (14) entries below 30 and exits above 70 through
+``Portfolio.from_signals`` (0.3% fees) on the same closes, read from the same file. Each runs in a
+child process of its own, timed from spawn to exit (interpreter start, imports and loading
+included) with its peak RSS read from the kernel (``wait4``). vectorbt compiles its numba kernels
+on the first use and caches them on disk: a warm-up run fills that cache first (its time is printed;
+``--cold`` times a run without one).
+
+Other processes share the CPUs: the load average is printed before and after each run, and the
+solbot child's CPU time beside its wall time. Targets (issue 13): wall ratio solbot/vectorbt <= 3.0
+and solbot's peak RSS <= 400 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SEED = 1313
+RATIO_TARGET = 3.0
+RSS_TARGET_MB = 400.0
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# ---------------------------------------------------------------------------------------- children
+
+def child_generate(path: str, tokens: int, hours: float, seed: int) -> dict:
+    from bot.dataset import write_dataset
+    from bot.feeds.simulator import simulate
+
+    frame = simulate(tokens, hours, seed).frame
+    write_dataset(frame, path)
+    return {"rows": frame.height, "columns": frame.columns}
+
+
+def child_solbot(path: str) -> dict:
+    from bot.backtest.driver import run_backtest
+    from bot.config import load_config
+    from bot.ops.allocator import tune_allocator
+
+    tune_allocator()  # what `solbot backtest` does at start-up
+    cfg = load_config(ROOT / "config" / "trading.toml").config
+    serialising = _time_state_serialisation()
+    t, c = time.perf_counter(), time.process_time()
+    result = run_backtest(cfg, path)
+    r = result.report
+    return {"run_seconds": time.perf_counter() - t, "run_cpu_seconds": time.process_time() - c,
+            "cycles": result.cycles, "fills": r["trade_count"], "return": r["total_return"],
+            "closed": r["closed_positions"], "state_seconds": serialising[0]}
+
+
+def _time_state_serialisation() -> list[float]:
+    """Time spent in ``Ensemble.state`` and ``RiskManager.state`` (the learned state the engine
+    writes into the ledger at its checkpoints), measured without changing what they return."""
+    from bot.risk.manager import RiskManager
+    from strategies.ensemble import Ensemble
+
+    spent = [0.0]
+    for cls in (Ensemble, RiskManager):
+        fn = cls.state
+
+        def timed(self, _fn=fn):
+            t = time.perf_counter()
+            try:
+                return _fn(self)
+            finally:
+                spent[0] += time.perf_counter() - t
+        cls.state = timed  # type: ignore[method-assign]
+    return spent
+
+
+def child_vectorbt(path: str) -> dict:
+    import numpy as np
+    import pandas as pd
+    import polars as pl
+    import vectorbt as vbt
+
+    t = time.perf_counter()
+    wide = pl.read_parquet(path, columns=["ts", "mint", "close"]).pivot(on="mint", index="ts",
+                                                                        values="close").sort("ts")
+    close = pd.DataFrame(wide.drop("ts").to_numpy(), columns=wide.columns[1:],
+                         index=pd.DatetimeIndex(wide["ts"].to_numpy()))
+    rsi = vbt.RSI.run(close, window=14)
+    pf = vbt.Portfolio.from_signals(close, rsi.rsi_crossed_below(30), rsi.rsi_crossed_above(70),
+                                    fees=0.003, freq="1min")
+    returns = pf.total_return()
+    trades = int(pf.trades.count().sum())
+    return {"run_seconds": time.perf_counter() - t, "candles": int(np.isfinite(close.to_numpy()).sum()),
+            "mean_return": float(returns.mean()), "trades": trades, "version": vbt.__version__}
+
+
+CHILDREN = {"generate": child_generate, "solbot": child_solbot, "vectorbt": child_vectorbt}
+
+
+# ---------------------------------------------------------------------------------------- parent
+
+def spawn(kind: str, *args: object) -> tuple[dict, float, float]:
+    """Run a child; (its JSON result, wall seconds from spawn to exit, peak RSS in MB)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, *map(str, args)]
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} child failed with exit status {proc.returncode}")
+    return json.loads(out.decode().strip().splitlines()[-1]), wall, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tokens", type=int, default=200)
+    ap.add_argument("--hours", type=float, default=72.0)
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--data", type=Path, default=None, help="backtest this dataset instead of generating one")
+    ap.add_argument("--keep", type=Path, default=None, help="write the generated dataset into this directory")
+    ap.add_argument("--no-vectorbt", action="store_true", help="only the solbot backtest")
+    ap.add_argument("--cold", action="store_true", help="no vectorbt warm-up run (numba compiles in the timed run)")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        fn = CHILDREN[kind]
+        typed = [int(rest[1]), float(rest[2]), int(rest[3])] if kind == "generate" else []
+        print(json.dumps(fn(rest[0], *typed)), flush=True)
+        return
+
+    print(f"{os.cpu_count()} CPUs; load average {_load()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.data is not None:
+            path = args.data
+            print(f"dataset {path}")
+        else:
+            folder = args.keep or Path(tmp)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"sim-{args.tokens}x{args.hours:g}h-seed{args.seed}.parquet"
+            got, wall, _ = spawn("generate", path, args.tokens, args.hours, args.seed)
+            print(f"generated {got['rows']:,} one-minute candles ({args.tokens} tokens x {args.hours:g} h, seed "
+                  f"{args.seed}, {len(got['columns'])} columns incl. safety and pool facts) in {wall:.1f} s -> {path}")
+
+        load_before = _load()
+        sb, sb_wall, sb_rss = spawn("solbot", path)
+        rows = _rows(path)
+        print(f"solbot backtest:   {sb_wall:6.1f} s wall from spawn to exit (run {sb['run_seconds']:.1f} s, CPU "
+              f"{sb['run_cpu_seconds']:.1f} s; {sb['cycles']} cycles, {1e3 * sb['run_seconds'] / sb['cycles']:.2f} ms "
+              f"per cycle), {rows / sb_wall:,.0f} candles/s, peak RSS {sb_rss:.0f} MB; {sb['fills']} fills, "
+              f"return {sb['return']:+.2%}  load {load_before} -> {_load()}")
+        print(f"  of which {sb['state_seconds']:.1f} s encoding the ensemble's and risk manager's learned state for "
+              f"the ledger (Ensemble.state, RiskManager.state at each checkpoint)")
+
+        have_vbt = importlib.util.find_spec("vectorbt") is not None
+        if args.no_vectorbt or not have_vbt:
+            if not have_vbt:
+                print("vectorbt is not installed: `.venv/bin/pip install -c constraints.txt -e '.[bench]'`")
+            print(f"target peak RSS <= {RSS_TARGET_MB:.0f} MB: {'met' if sb_rss <= RSS_TARGET_MB else 'NOT met'}")
+            return
+        if not args.cold:
+            _, warm, _ = spawn("vectorbt", path)
+            print(f"vectorbt warm-up: {warm:6.1f} s (fills numba's cache on a first run)")
+        load_before = _load()
+        vb, vb_wall, vb_rss = spawn("vectorbt", path)
+        print(f"vectorbt {vb['version']} RSI:  {vb_wall:6.1f} s wall from spawn to exit incl. import (run "
+              f"{vb['run_seconds']:.1f} s), {vb['candles'] / vb_wall:,.0f} candles/s, peak RSS {vb_rss:.0f} MB; "
+              f"{vb['trades']} trades, mean return {vb['mean_return']:+.2%}  load {load_before} -> {_load()}")
+    ratio = sb_wall / vb_wall
+    print(f"ratio solbot / vectorbt: {ratio:.2f}x (target <= {RATIO_TARGET:.1f}: "
+          f"{'met' if ratio <= RATIO_TARGET else 'NOT met'}); without that state encoding "
+          f"{(sb_wall - sb['state_seconds']) / vb_wall:.2f}x; solbot peak RSS {sb_rss:.0f} MB (target <= "
+          f"{RSS_TARGET_MB:.0f}: {'met' if sb_rss <= RSS_TARGET_MB else 'NOT met'})")
+
+
+def _rows(path: Path) -> int:
+    import polars as pl
+
+    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+
+
+if __name__ == "__main__":
+    main()
