@@ -1,0 +1,51 @@
+"""The allocator tuning the CLI applies at start-up: glibc accepts every parameter, and threads
+that allocate share the capped arenas instead of each getting its own."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.world.cli import ROOT
+
+CHILD = textwrap.dedent("""
+    import ctypes, ctypes.util, sys, threading
+    from bot.ops.allocator import ARENA_MAX, tune_allocator
+    if sys.argv[1] == "tuned":
+        assert tune_allocator()
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc_info.argtypes = (ctypes.c_int, ctypes.c_void_p)
+    libc.fdopen.restype = ctypes.c_void_p
+    libc.fdopen.argtypes = (ctypes.c_int, ctypes.c_char_p)
+    libc.fflush.argtypes = (ctypes.c_void_p,)
+    ptrs = []
+    def work():
+        ptrs.extend(libc.malloc(4096) for _ in range(64))  # the thread takes an arena; kept, never freed
+    ts = [threading.Thread(target=work) for _ in range(8)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    import tempfile, os
+    with tempfile.TemporaryFile("w+") as f:
+        fp = libc.fdopen(os.dup(f.fileno()), b"w")
+        libc.malloc_info(0, fp)
+        libc.fflush(fp)
+        f.seek(0)
+        print(f.read().count("<heap nr="))
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_threads_share_at_most_the_capped_arenas() -> None:
+    def arenas(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", CHILD, mode], cwd=ROOT, capture_output=True, text=True,
+                             check=True, env={"PATH": "/usr/bin:/bin"})
+        return int(out.stdout.strip())
+
+    from bot.ops.allocator import ARENA_MAX
+
+    assert arenas("default") > ARENA_MAX  # eight allocating threads get arenas of their own by default
+    assert arenas("tuned") <= ARENA_MAX
