@@ -284,14 +284,15 @@ def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Execu
                  commands: ControlQueue | None = None,
                  after_cycle: Callable[[CycleReport], Awaitable[None]] | None = None,
                  chain_safety: ChainSafety | None = None, incremental: bool = True,
-                 inline_io: bool = False) -> Engine:
+                 inline_io: bool = False, checkpoints: bool = True) -> Engine:
     """The engine with strategies, ensemble and risk restored from the ledger's saved state.
 
     ``incremental`` (the default) decides along the incremental path, which carries every token's
     indicators bar by bar and builds them from the market state's window on the first cycle (a
     restart) and for tokens that join; False recomputes everything over the whole window each cycle
     (the reference the incremental path is tested against). ``inline_io`` runs ledger calls on the
-    event loop (backtests, whose ledger never syncs to disk; see ``Engine._io``)."""
+    event loop (backtests, whose ledger never syncs to disk; see ``Engine._io``); ``checkpoints=False``
+    writes the learned state only at the end (``Engine.checkpoint``; backtests, never resumed)."""
     strategies = build_strategies(cfg.strategies)
     ensemble = Ensemble(cfg.ensemble, cfg.strategies, ledger.get_kv("ensemble_state"))
     decider = Incremental(strategies, ensemble) if incremental else FullWindow(strategies, ensemble)
@@ -304,7 +305,8 @@ def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Execu
     return Engine(cfg, clock=clock, feed=feed, market=market or build_market(cfg), strategies=strategies,
                   ensemble=ensemble, risk=risk, executor=executor, ledger=ledger, conditions=conditions,
                   on_event=on_event, heartbeat=heartbeat, commands=commands, after_cycle=after_cycle,
-                  chain_safety=chain_safety, decider=decider, inline_io=inline_io)
+                  chain_safety=chain_safety, decider=decider, inline_io=inline_io,
+                  checkpoints=checkpoints)
 
 
 def ledger_path(cfg: Config) -> Path:

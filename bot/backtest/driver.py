@@ -171,7 +171,8 @@ async def arun_segment(cfg: Config, data: Data, ledger_path: Path | str | None =
         hook = None
         engine = build_engine(cfg, clock=clock, feed=feed, executor=executor, ledger=ledger,
                               after_cycle=lambda report: hook(report) if hook else _done(),
-                              incremental=incremental, inline_io=True)
+                              incremental=incremental, inline_io=True,
+                              checkpoints=False)
         reset: list[str] = []
         if learned is not None:
             for b in engine.risk.breakers():
