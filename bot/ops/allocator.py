@@ -4,12 +4,13 @@ Each decision cycle allocates and frees a few tens of MB of numpy temporaries. W
 defaults, large blocks are mmap'ed and trimmed back to the OS on free, so the next cycle page-faults
 them in again (~4,000 faults, ~8 ms per cycle at 1,000 tokens). Raising the mmap and trim
 thresholds keeps that memory in the heap between cycles: the process holds its peak heap (tens of
-MB) resident instead of churning it. The number of malloc arenas is capped at two: glibc would
-give each thread that allocates (the ledger's and the feeds' worker threads) an arena of its own,
-up to eight per core, and each holds its freed memory; on a 1,000-token paper replay two arenas
-took the steady RSS from 331 to 302 MB and the peak from 352 to 326 MB
-(bench/bench_replay_memory.py), at no measured cost to the cycle. Called once at start-up by the CLI and by the benchmark that
-measures the bot's decision cycle.
+MB) resident instead of churning it. (A 32 MiB trim threshold held 17 MB less on the 1,000-token
+paper replay but made the 200-token backtest ~10% slower; 256 MiB stays.) The number of malloc
+arenas is capped at two: glibc would give each thread that allocates (the ledger's and the feeds'
+worker threads) an arena of its own, up to eight per core, each holding its freed memory. On
+bench/bench_replay_memory.py (1,000 tokens) two arenas took the steady RSS from 331 to 318 MB and
+the peak from 352 to 342 MB. Called once at start-up by the CLI and by the benchmarks that
+measure the bot's decision cycle and backtest.
 """
 
 from __future__ import annotations
