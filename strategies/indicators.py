@@ -446,6 +446,12 @@ def _true_range_tm(h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> np.ndarray:
     pc = np.empty_like(c)  # previous close
     pc[:1] = np.nan
     pc[1:] = c[:-1]
+    return true_range_from(h, lo, pc)
+
+
+def true_range_from(h: np.ndarray, lo: np.ndarray, pc: np.ndarray) -> np.ndarray:
+    """True range given each bar's previous close ``pc`` (the incremental path's one-bar update
+    uses these very operations, so both paths give the same floats)."""
     tr = h - lo
     hc = h - pc
     np.abs(hc, out=hc)

@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from strategies.indicators import true_range_from as true_range
 from strategies.stream.rows import PerRow, Ring
 
 BAR = 60
@@ -33,18 +34,6 @@ RAW_COLUMNS = ("open", "high", "low", "close", *FLOWS, *LEVELS, "trending_rank")
 def _log(x: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.log(np.where(x > 0, x, np.nan))
-
-
-def true_range(h: np.ndarray, lo: np.ndarray, pc: np.ndarray) -> np.ndarray:
-    """``strategies.indicators`` true range of one bar, with the same operations."""
-    tr = h - lo
-    hc = h - pc
-    np.abs(hc, out=hc)
-    lc = lo - pc
-    np.abs(lc, out=lc)
-    np.maximum(hc, lc, out=hc)
-    np.maximum(tr, hc, out=tr)
-    return tr
 
 
 class Minute(PerRow):
