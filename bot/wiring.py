@@ -17,7 +17,7 @@ from bot.control import ControlQueue
 from bot.engine import CycleReport, Engine, EngineEvent
 from bot.feeds.replay import ReplayFeed
 from bot.feeds.replay_source import ParquetSource, ReplaySource
-from bot.feeds.simulator import simulate
+from bot.feeds.simulator import SimSource
 from bot.ledger import Ledger
 from bot.market.state import MarketState
 from bot.orders.execution import adopt_wallet_cash, recover_and_record, recover_closes
@@ -114,7 +114,8 @@ def build_feed(cfg: Config, secrets: Secrets, ledger: Ledger,
     else:
         f = cfg.feeds
         name = f"sim:{f.sim_tokens}x{f.sim_hours:g}h:seed{f.sim_seed}"
-        source = simulate(f.sim_tokens, cfg.market.window_bars / 60.0 + f.sim_hours, f.sim_seed).frame
+        # generated one time slice at a time, bar for bar what `simulate` makes (bounded memory)
+        source = SimSource(f.sim_tokens, cfg.market.window_bars / 60.0 + f.sim_hours, f.sim_seed)
     feed = ReplayFeed(source, name=name, history_bars=cfg.market.window_bars,
                       resume_from=_resume_point(ledger, name))
     start = feed.start_time()

@@ -10,7 +10,8 @@
 - **Equal-weight buy-and-hold** of the universe (every token of the data): the initial equity is
   split equally; each token is bought through the paper executor (pool fee, price impact,
   network fee, rent) at its first bar with the warm-up history the engine needs, and marked at its
-  last bar as the engine marks open positions (``liquidated_return`` also pays the sells).
+  last bar as the engine marks open positions (``liquidated_return`` also pays the sells). The
+  data is read by time slice: only each token's first and last tradable bar is kept.
 
 The summary states the ensemble's excess return over the random seeds' mean and the fraction of
 seeds it beat (and an empirical p-value: how often noise did at least as well).
@@ -29,6 +30,7 @@ import polars as pl
 
 from bot.config import Config
 from bot.engine import CycleReport
+from bot.feeds.replay_source import FrameSource, ReplaySource, slices
 from chain.paper import PaperExecutor, PaperWallet
 from chain.types import LAMPORTS_PER_SOL, ExecutionStatus, OrderRequest, PoolSnapshot, Side
 from strategies.ensemble import DecideInputs, Ensemble
@@ -138,17 +140,39 @@ class BuyAndHold:
                 "liquidated_return": self.liquidated_return, "skipped": dict(sorted(self.skipped.items()))}
 
 
-def buy_and_hold(cfg: Config, data: pl.DataFrame, *, start_ts: int | None = None) -> BuyAndHold:
+def buy_and_hold(cfg: Config, data: pl.DataFrame | ReplaySource, *, start_ts: int | None = None) -> BuyAndHold:
     """Equal-weight buy-and-hold of every token in ``data`` (bars at or after ``start_ts`` only are
-    traded; earlier bars count as warm-up history)."""
-    frame = data.sort("mint", "ts").with_columns(pl.col("ts").dt.epoch("s").alias("_t"),
-                                                 pl.int_range(pl.len()).over("mint").alias("_n"))
-    mints = frame["mint"].unique().sort().to_list()
+    traded; earlier bars count as warm-up history). ``data`` is read one time slice at a time
+    (``bot.feeds.replay_source``): what it keeps is each token's first and last tradable bar."""
+    src = FrameSource(data) if isinstance(data, pl.DataFrame) else data
+    columns = src.empty().columns
+    has_sol, has_dec = "sol_usd" in columns, "decimals" in columns
+    warm = max(0, cfg.engine.warmup_bars - 1)
+    keep = ["mint", "close", "liquidity_usd"] + (["sol_usd"] if has_sol else []) + (["decimals"] if has_dec else [])
+    seen: dict[str, int] = {}  # mint -> bars before this slice
+    firsts: dict[str, dict[str, Any]] = {}  # mint -> its first bar with the warm-up history (in the span)
+    lasts: dict[str, dict[str, Any]] = {}  # mint -> its last such bar
+    for sl in slices(src):
+        if sl.height == 0:
+            continue
+        frame = sl.select(*keep, pl.col("ts").dt.epoch("s").alias("_t")).with_columns(
+            (pl.int_range(pl.len()).over("mint")
+             + pl.col("mint").replace_strict(seen, default=0, return_dtype=pl.Int64)).alias("_n"))
+        for m, k in frame.group_by("mint").len().iter_rows():
+            seen[m] = seen.get(m, 0) + k
+        usable = frame.filter(pl.col("_n") >= warm)
+        if start_ts is not None:
+            usable = usable.filter(pl.col("_t") >= start_ts)
+        if usable.height == 0:
+            continue
+        for row in usable.unique("mint", keep="first", maintain_order=True).iter_rows(named=True):
+            firsts.setdefault(row["mint"], row)
+        for row in usable.unique("mint", keep="last", maintain_order=True).iter_rows(named=True):
+            lasts[row["mint"]] = row
+    mints = sorted(seen)
     equity = int(cfg.backtest.initial_equity_sol * LAMPORTS_PER_SOL)
     wallet = PaperWallet(lamports=equity)
     ex = PaperExecutor(cfg.execution, wallet)
-    warm = max(0, cfg.engine.warmup_bars - 1)
-    has_sol, has_dec = "sol_usd" in frame.columns, "decimals" in frame.columns
     share = equity // max(1, len(mints))
     reserve = cfg.execution.paper.ata_rent_lamports + 2 * (cfg.execution.paper.base_fee_lamports_per_signature
                                                             + cfg.execution.paper.priority_fee_lamports)
@@ -160,15 +184,12 @@ def buy_and_hold(cfg: Config, data: pl.DataFrame, *, start_ts: int | None = None
         return PoolSnapshot(row["mint"], float(row["close"]), float(row["liquidity_usd"]), sol, decimals,
                             int(row["_t"]))
 
-    for mint, bars in frame.partition_by("mint", as_dict=True, maintain_order=True).items():
-        m = mint[0] if isinstance(mint, tuple) else mint
-        usable = bars.filter(pl.col("_n") >= warm)
-        if start_ts is not None:
-            usable = usable.filter(pl.col("_t") >= start_ts)
-        if usable.height == 0:
+    for m in mints:  # in mint order, as the wallet's cash moves with each buy
+        first = firsts.get(m)
+        if first is None:
             skipped[m] = "no bar with the warm-up history in the span"
             continue
-        first, last = usable.row(0, named=True), usable.row(-1, named=True)
+        last = lasts[m]
         dec = int(first["decimals"]) if has_dec and first.get("decimals") is not None else cfg.market.default_token_decimals
         amount = share - reserve
         res = ex.execute_now(_order(f"bh-{m}-buy", pool(first, dec), Side.BUY, amount, dec))

@@ -10,6 +10,11 @@ folds are in-sample, the rest out-of-sample; the report keeps them apart.
 Every report carries its baselines (``bot.backtest.baselines``): random entries at the
 ensemble's entry rate through the same engine (``baselines`` seeds, 0 to skip), and
 equal-weight buy-and-hold of the universe; and says what the inputs covered.
+
+The dataset is read by time slice (``bot.feeds.replay_source``), never held whole: a survey pass
+finds the bar times, tokens and coverage (``bot.backtest.survey``), and each fold, each baseline
+run and each buy-and-hold reads its own time range of the source (``window``). A frame in memory
+is read the same way (its slices are views), with the same report.
 """
 
 from __future__ import annotations
@@ -21,16 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from bot.backtest.baselines import RandomSummary, buy_and_hold, random_wrap, run_parallel, seeds_for
-from bot.backtest.coverage import Coverage, coverage_json, input_coverage
-from bot.backtest.driver import EnsembleWrap, LearnedState, SegmentRun, arun_segment
+from bot.backtest.coverage import Coverage, coverage_json
+from bot.backtest.driver import Data, EnsembleWrap, LearnedState, SegmentRun, arun_segment
+from bot.backtest.survey import Survey, as_source, survey, survey_with_coverage
 from bot.clock import utc
 from bot.config import Config
 from bot.errors import OperatorError
+from bot.feeds.replay_source import ReplaySource, window
 from bot.risk.performance import RoundTrip, performance, performance_json
-from strategies.registry import build_strategies
 
 BAR = 60
 
@@ -50,14 +55,15 @@ class _Point:
     equity_sol: float
 
 
-def split_folds(data: pl.DataFrame, folds: int, in_sample_folds: int) -> list[Fold]:
+def split_folds(data: Data | Survey, folds: int, in_sample_folds: int) -> list[Fold]:
     """``folds`` consecutive folds with the same number of bar times each (the last takes the
-    remainder). Raises ``OperatorError`` when the data is too short for them."""
+    remainder). Raises ``OperatorError`` when the data is too short for them. ``data``: a dataset
+    (surveyed for its bar times) or its ``Survey``."""
     if folds < 1:
         raise OperatorError(f"--walk-forward needs at least 1 fold, got {folds}")
     if not 0 <= in_sample_folds <= folds:
         raise OperatorError(f"in-sample folds must be between 0 and {folds}, got {in_sample_folds}")
-    times = np.unique(data["ts"].dt.epoch("s").to_numpy())
+    times = (data if isinstance(data, Survey) else survey(data)).times
     per = len(times) // folds
     if folds > 1 and per < 2:
         raise OperatorError(f"the dataset has {len(times)} bar times: too few for {folds} folds")
@@ -69,23 +75,24 @@ def split_folds(data: pl.DataFrame, folds: int, in_sample_folds: int) -> list[Fo
     return out
 
 
-def _fold_frame(cfg: Config, data: pl.DataFrame, fold: Fold) -> pl.DataFrame:
-    since = fold.start_ts - cfg.market.window_bars * BAR
-    t = pl.col("ts").dt.epoch("s")
-    return data.filter((t >= since) & (t < fold.end_ts))
+def fold_source(cfg: Config, src: ReplaySource, fold: Fold) -> ReplaySource:
+    """The bars a fold's run reads: the fold's, with the window of history before it."""
+    return window(src, fold.start_ts - cfg.market.window_bars * BAR, fold.end_ts)
 
 
-async def arun_folds(cfg: Config, data: pl.DataFrame, folds: Sequence[Fold], *,
+async def arun_folds(cfg: Config, data: Data, folds: Sequence[Fold], *,
                      wraps: Sequence[EnsembleWrap | None] | None = None, ledger_path: Path | str | None = None,
                      config_sha256: str | None = None, config_text: str | None = None,
                      progress: Callable[[int, int], None] | None = None) -> list[SegmentRun]:
-    """The folds in order, each seeded with the state the previous one learned. ``ledger_path``
-    (one fold only) keeps that run's ledger."""
+    """The folds in order, each seeded with the state the previous one learned; each reads its
+    own time range of ``data`` (``fold_source``). ``ledger_path`` (one fold only) keeps that run's
+    ledger."""
     runs: list[SegmentRun] = []
     learned: LearnedState | None = None
+    src = data if len(folds) == 1 else as_source(data)
     for f in folds:
-        frame = data if len(folds) == 1 else _fold_frame(cfg, data, f)
-        run = await arun_segment(cfg, frame, ledger_path if len(folds) == 1 else None,
+        part = src if len(folds) == 1 else fold_source(cfg, src, f)  # type: ignore[arg-type]
+        run = await arun_segment(cfg, part, ledger_path if len(folds) == 1 else None,
                                  resume_from=None if f.first else f.start_ts, learned=learned,
                                  wrap=wraps[f.index] if wraps else None, config_sha256=config_sha256,
                                  config_text=config_text, progress=progress if len(folds) == 1 else None)
@@ -127,8 +134,10 @@ def sample_summary(cfg: Config, runs: Sequence[SegmentRun]) -> dict[str, Any] | 
 _JOB: dict[str, Any] = {}
 
 
-def _init_job(cfg: Config, data: pl.DataFrame, folds: Sequence[Fold], rates: Sequence[float],
+def _init_job(cfg: Config, data: Data, folds: Sequence[Fold], rates: Sequence[float],
               confidences: Sequence[Sequence[float]]) -> None:
+    """A worker's job: ``data`` is a source read by slice (a Parquet source crosses to a spawned
+    worker as its path, ``ParquetSource.__reduce__``)."""
     _JOB.update(cfg=cfg, data=data, folds=list(folds), rates=list(rates), confidences=list(confidences))
 
 
@@ -151,15 +160,17 @@ def _random_block(results: Sequence[list[tuple[float, int]]], seeds: Sequence[in
         ensemble_return=chained_return([runs[i].report["total_return"] for i in fold_ids]))
 
 
-def baselines(cfg: Config, data: pl.DataFrame, folds: Sequence[Fold], runs: Sequence[SegmentRun], *,
+def baselines(cfg: Config, data: Data, folds: Sequence[Fold], runs: Sequence[SegmentRun], *,
               seeds: int, first_seed: int = 0, workers: int = 1) -> dict[str, Any]:
     """The baselines block of a report: per sample (``all``, and ``in_sample`` / ``out_of_sample``
-    with more than one fold)."""
+    with more than one fold). Each random-entry run and each fold's buy-and-hold reads its time
+    range of ``data`` by slice."""
     samples = {"all": [f.index for f in folds]}
     if len(folds) > 1:
         samples["in_sample"] = [f.index for f in folds if f.in_sample]
         samples["out_of_sample"] = [f.index for f in folds if not f.in_sample]
-    bh = [buy_and_hold(cfg, data if len(folds) == 1 else _fold_frame(cfg, data, f),
+    data = as_source(data)
+    bh = [buy_and_hold(cfg, data if len(folds) == 1 else fold_source(cfg, data, f),
                        start_ts=None if f.first else f.start_ts) for f in folds]
     out: dict[str, Any] = {"seeds": seeds, "first_seed": first_seed,
                            "method": "random entries at the ensemble's entry rate through the same engine "
@@ -190,11 +201,13 @@ def baselines(cfg: Config, data: pl.DataFrame, folds: Sequence[Fold], runs: Sequ
     return out
 
 
-def inputs(cfg: Config, data: pl.DataFrame) -> dict[str, Any]:
-    """What the data covered."""
-    t = data["ts"].dt.epoch("s")
-    first, last = int(t.min()), int(t.max())  # type: ignore[arg-type]
-    return {"tokens": data["mint"].n_unique(), "bars": data.height, "bar_times": t.n_unique(),
+def inputs(cfg: Config, data: Data | Survey) -> dict[str, Any]:
+    """What the data covered (``data``: a dataset, surveyed, or its ``Survey``)."""
+    sv = data if isinstance(data, Survey) else survey(data)
+    if not sv.rows:
+        raise OperatorError("the dataset has no bars")
+    first, last = int(sv.times[0]), int(sv.times[-1])
+    return {"tokens": sv.tokens, "bars": sv.rows, "bar_times": len(sv.times),
             "start": _iso(first), "end": _iso(last + BAR), "span_hours": (last + BAR - first) / 3600,
             "warmup_bars": cfg.engine.warmup_bars, "window_bars": cfg.market.window_bars}
 
@@ -206,18 +219,22 @@ def _iso(ts: int) -> str:
 # -- the whole evaluation -------------------------------------------------------------------------
 
 
-def evaluate(cfg: Config, data: pl.DataFrame, *, folds: int = 1, in_sample_folds: int | None = None,
+def evaluate(cfg: Config, data: Data, *, folds: int = 1, in_sample_folds: int | None = None,
              seeds: int = 0, first_seed: int = 0, workers: int = 1, ledger_path: Path | str | None = None,
              config_sha256: str | None = None, config_text: str | None = None,
              progress: Callable[[int, int], None] | None = None,
-             coverage: list[Coverage] | None = None) -> dict[str, Any]:
+             coverage: list[Coverage] | None = None, surveyed: Survey | None = None) -> dict[str, Any]:
     """The report of ``solbot backtest``: the ensemble's run (or folds), its baselines and inputs
-    (``input_coverage``: computed unless the caller has it). ``in_sample_folds`` defaults to 1 (the
-    first fold learns; the others are out-of-sample)."""
-    spec = split_folds(data, folds, 1 if in_sample_folds is None else in_sample_folds)
-    runs = asyncio.run(arun_folds(cfg, data, spec, ledger_path=ledger_path, config_sha256=config_sha256,
+    (``input_coverage``: computed unless the caller has it, here or in ``surveyed``, the dataset's
+    ``Survey``). ``in_sample_folds`` defaults to 1 (the first fold learns; the others are
+    out-of-sample). ``data`` is read by time slice (a frame: slices are views of it)."""
+    src = as_source(data)
+    if surveyed is None or (coverage is None and surveyed.coverage is None):
+        surveyed = survey(src) if coverage is not None else survey_with_coverage(cfg, src)
+    spec = split_folds(surveyed, folds, 1 if in_sample_folds is None else in_sample_folds)
+    runs = asyncio.run(arun_folds(cfg, src, spec, ledger_path=ledger_path, config_sha256=config_sha256,
                                   config_text=config_text, progress=progress))
-    base = baselines(cfg, data, spec, runs, seeds=seeds, first_seed=first_seed, workers=workers)
+    base = baselines(cfg, src, spec, runs, seeds=seeds, first_seed=first_seed, workers=workers)
     if folds == 1:
         report = dict(runs[0].report)
         report["cycles"] = runs[0].cycles
@@ -243,9 +260,10 @@ def evaluate(cfg: Config, data: pl.DataFrame, *, folds: int = 1, in_sample_folds
                       for f, r in zip(spec, runs, strict=True)],
             "equity_curve": [{"ts": _iso(p.ts), "equity_sol": p.equity_sol} for p in curve],
         }
-    report["inputs"] = inputs(cfg, data)
+    report["inputs"] = inputs(cfg, surveyed)
     if coverage is None:
-        coverage = input_coverage(data, build_strategies(cfg.strategies), cfg.risk.safety)
+        assert surveyed.coverage is not None
+        coverage = list(surveyed.coverage)
     report["input_coverage"] = coverage_json(coverage)
     report["baselines"] = base
     return report

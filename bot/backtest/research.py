@@ -14,8 +14,12 @@ Where trials run:
 - **a Ray cluster** (``ray_address``: ``auto``, ``ray://host:10001``, ``host:6379``, or ``local``
   for a throwaway instance on this machine): the study stays with this process (optuna's
   ask-and-tell), each trial is a Ray task (``ray.remote``) and ``ray.wait`` returns them as they
-  finish, at most ``workers`` in flight (default: the cluster's CPUs). The dataset is put in
-  Ray's object store once. The nodes need solbot installed.
+  finish, at most ``workers`` in flight (default: the cluster's CPUs). The dataset file's bytes are
+  put in Ray's object store once (``ParquetSource(content=...)``: the nodes need no copy of the
+  file). The nodes need solbot installed.
+
+Every trial reads the dataset by time slice (``bot.feeds.replay_source.ParquetSource``; each fold
+its own time range), never whole: a worker holds a slice of it, not the dataset.
 
 Imports optuna and ray only when called (the ``research`` extra).
 """
@@ -36,13 +40,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 
+from bot.backtest.driver import Data
 from bot.backtest.evaluate import Fold, arun_folds, chained_return, split_folds
 from bot.backtest.space import Param, apply
+from bot.backtest.survey import Survey, survey
 from bot.config import Config, ConfigError
-from bot.dataset import read_dataset
 from bot.errors import OperatorError
+from bot.feeds.replay_source import ParquetSource
 
 OBJECTIVES = ("total_return", "return_over_drawdown", "expectancy_r")
 STUDY = "solbot-optimize"
@@ -135,7 +140,7 @@ def _objective_value(name: str, runs: Sequence[Any]) -> tuple[float | None, str]
     return float(np.mean(rs)), ""
 
 
-def score(cfg: Config, data: pl.DataFrame, folds: Sequence[Fold], objective: str) -> Score:
+def score(cfg: Config, data: Data, folds: Sequence[Fold], objective: str) -> Score:
     """Run the engine over every fold with ``cfg`` and score the in- and out-of-sample folds apart."""
     runs = asyncio.run(arun_folds(cfg, data, folds))
     ins = [r for f, r in zip(folds, runs, strict=True) if f.in_sample]
@@ -161,7 +166,7 @@ def suggest(trial: Any, space: Sequence[Param]) -> dict[str, Any]:
     return out
 
 
-def evaluate_params(job: Job, data: pl.DataFrame, params: Mapping[str, Any]) -> Score:
+def evaluate_params(job: Job, data: Data, params: Mapping[str, Any]) -> Score:
     try:
         cfg = apply(job.cfg, params)
     except ConfigError as exc:  # a combination the config's cross-field rules refuse
@@ -184,7 +189,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(job: Job, data_path: str) -> None:
-    _WORKER.update(job=job, data=read_dataset(data_path))
+    _WORKER.update(job=job, data=ParquetSource(data_path))
 
 
 def _optimize_in_worker(storage_url: str, study_name: str, n_trials: int, seed: int) -> int:
@@ -260,12 +265,12 @@ def import_ray(local: bool) -> Any:
     return ray
 
 
-def _ray_trial(job: Job, data: pl.DataFrame, params: dict[str, Any]) -> tuple[Score, float]:
+def _ray_trial(job: Job, data: ParquetSource, params: dict[str, Any]) -> tuple[Score, float]:
     t0 = time.perf_counter()
     return evaluate_params(job, data, params), time.perf_counter() - t0
 
 
-def _run_ray(job: Job, data: pl.DataFrame, trials: int, workers: int | None, seed: int, address: str,
+def _run_ray(job: Job, data_path: Path, trials: int, workers: int | None, seed: int, address: str,
              storage: str | None) -> tuple[list[Any], int]:
     import optuna
 
@@ -283,6 +288,8 @@ def _run_ray(job: Job, data: pl.DataFrame, trials: int, workers: int | None, see
     try:
         slots = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         remote = ray.remote(num_cpus=1)(_ray_trial)
+        # the file's bytes travel (once, through the object store), not its decoded bars
+        data = ParquetSource(data_path, content=Path(data_path).read_bytes())
         job_ref, data_ref = ray.put(job), ray.put(data)
         study = optuna.create_study(study_name=STUDY, storage=_storage(storage) if storage else None,
                                     direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
@@ -315,7 +322,9 @@ def _run_ray(job: Job, data: pl.DataFrame, trials: int, workers: int | None, see
 def optimize(cfg: Config, data_path: Path, space: Sequence[Param], *, trials: int, folds: int = 3,
              in_sample_folds: int | None = None, objective: str = "total_return", workers: int | None = None,
              ray_address: str | None = None, seed: int = 0, storage: str | None = None,
-             inputs: Callable[[pl.DataFrame], dict[str, Any]] | None = None) -> Study:
+             inputs: Callable[[Survey], dict[str, Any]] | None = None) -> Study:
+    """``inputs``: what the report says the data covered, from its ``Survey`` (one pass over the
+    dataset's slices, which also validates every row before a trial runs)."""
     if objective not in OBJECTIVES:
         raise OperatorError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     if trials < 1:
@@ -326,11 +335,11 @@ def optimize(cfg: Config, data_path: Path, space: Sequence[Param], *, trials: in
     if folds < 2 or not 1 <= m < folds:
         raise OperatorError(f"optimize needs at least one in-sample and one out-of-sample fold: --folds {folds}, "
                             f"--in-sample-folds {m}")
-    data = read_dataset(data_path)
-    job = Job(cfg, tuple(space), tuple(split_folds(data, folds, m)), objective)
+    surveyed = survey(ParquetSource(data_path))
+    job = Job(cfg, tuple(space), tuple(split_folds(surveyed, folds, m)), objective)
     t0 = time.perf_counter()
     if ray_address:
-        done, used = _run_ray(job, data, trials, workers, seed, ray_address, storage)
+        done, used = _run_ray(job, data_path, trials, workers, seed, ray_address, storage)
         mode = "ray"
     else:
         n = workers or 1
@@ -338,7 +347,7 @@ def optimize(cfg: Config, data_path: Path, space: Sequence[Param], *, trials: in
         mode = "processes"
     rows = tuple(_row(t) for t in sorted(done, key=lambda t: t.number))
     return Study(objective, folds, m, mode, used, rows, time.perf_counter() - t0,
-                 inputs(data) if inputs else {})
+                 inputs(surveyed) if inputs else {})
 
 
 def _row(t: Any) -> TrialRow:

@@ -4,13 +4,15 @@ it is handing out."""
 
 from __future__ import annotations
 
+import pickle
+
 import polars as pl
 import pytest
 
 from bot.dataset import write_dataset
 from bot.errors import DatasetError
 from bot.feeds.replay import ReplayFeed
-from bot.feeds.replay_source import ParquetSource, ReplaySource
+from bot.feeds.replay_source import FrameSource, ParquetSource, ReplaySource, slices, window
 from bot.feeds.simulator import simulate
 
 BAR = 60
@@ -143,3 +145,45 @@ async def test_a_bad_row_is_reported_with_its_slice_by_check_and_by_the_replay(t
         while not (await feed.poll(now)).exhausted:
             now += BAR
     assert now - BAR >= int(late.timestamp()) - 30 * BAR  # it ran until that slice came due
+
+
+@pytest.mark.parametrize("cut", ["parquet", "frame", "wrapped"])
+def test_a_window_is_the_time_range_of_the_dataset_read_by_slice(dataset, cut):
+    frame, path = dataset
+    first = int(frame["ts"].min().timestamp())
+    lo, hi = first + 37 * BAR, first + 121 * BAR  # across slice boundaries (40 minutes each)
+    src = {"parquet": ParquetSource(path, slice_rows=200), "frame": FrameSource(frame),
+           "wrapped": Recorded(ParquetSource(path, slice_rows=200))}[cut]
+    part = window(src, lo, hi)
+    t = pl.col("ts").dt.epoch("s")
+    want = frame.filter((t >= lo) & (t < hi))
+    assert part.rows == want.height and part.span() == (lo, hi - BAR)
+    got = pl.concat(list(slices(part)))
+    assert got.equals(want)
+    if cut == "wrapped":  # a source without its own window: read through it, never beyond the range
+        assert src.reads and all(lo <= a < b <= hi for a, b in src.reads)
+    # a window of a window stays inside both
+    inner = window(part, lo - 10 * BAR, lo + 5 * BAR)
+    assert inner.span() == (lo, lo + 4 * BAR)
+
+
+def test_slices_are_the_whole_dataset_in_time_order_one_slice_at_a_time(dataset):
+    frame, path = dataset
+    parts = list(slices(ParquetSource(path, slice_rows=200)))
+    assert [p.height for p in parts] == [200, 200, 200, 200, 100]  # 40 minutes of 5 tokens each
+    assert pl.concat(parts).equals(frame)
+    assert [p.height for p in slices(FrameSource(frame))] == [frame.height]  # a frame: one view
+
+
+def test_a_parquet_source_crosses_to_another_process_as_its_path_or_its_bytes(dataset):
+    frame, path = dataset
+    first = int(frame["ts"].min().timestamp())
+    src = ParquetSource(path, slice_rows=200).window(first + 10 * BAR, first + 90 * BAR)
+    again = pickle.loads(pickle.dumps(src))
+    assert len(pickle.dumps(src)) < 1000  # the path and the range, not the bars
+    assert (again.rows, again.span(), again.slice_seconds) == (src.rows, src.span(), src.slice_seconds)
+    assert pl.concat(list(slices(again))).equals(pl.concat(list(slices(src))))
+    blob = ParquetSource(path.with_name("elsewhere.parquet"), content=path.read_bytes(), slice_rows=200)
+    moved = pickle.loads(pickle.dumps(blob))  # e.g. through Ray's object store: no file needed there
+    assert pl.concat(list(slices(moved))).equals(frame)
+    assert moved.window(first, first + 60 * BAR).rows == 5 * 60

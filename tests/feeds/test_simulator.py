@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from bot.dataset import REQUIRED_SCHEMA, conform
-from bot.feeds.simulator import simulate
+from bot.feeds.simulator import SimSource, simulate
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +107,85 @@ def test_bad_arguments_are_rejected():
         simulate(0, 1, 1)
     with pytest.raises(ValueError, match="hours"):
         simulate(1, 0, 1)
+
+
+def _bitwise(a: pl.DataFrame, b: pl.DataFrame) -> bool:
+    """Same schema, same rows, every float the same bits (NaN included)."""
+    if a.schema != b.schema or a.height != b.height:
+        return False
+    for c in a.columns:
+        x, y = a[c], b[c]
+        if x.dtype.is_float():
+            if not np.array_equal(x.to_numpy().view(np.int64), y.to_numpy().view(np.int64)):
+                return False
+        elif not x.equals(y):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("tokens, hours, seed, slice_rows, read_minutes", [
+    (40, 24, 7, 16_384, None),  # the shipped slice size: 409 minutes a block, noise chunks of 409
+    (16, 10, 11, 100, 7),  # 6-minute blocks, reads of 7 minutes: reads across blocks and noise chunks
+    (3, 0.4, 1, 5, 1),  # one minute a block, shorter than the warm-up: every bar its own read
+])
+def test_the_sim_source_generates_by_slice_exactly_what_simulate_makes_at_once(tokens, hours, seed, slice_rows,
+                                                                             read_minutes):
+    whole = simulate(tokens, hours, seed).frame
+    src = SimSource(tokens, hours, seed, slice_rows=slice_rows)
+    assert src.rows == whole.height and src.span() == (int(whole["ts"].min().timestamp()),
+                                                        int(whole["ts"].max().timestamp()))
+    step = 60 * read_minutes if read_minutes else src.slice_seconds
+    lo, last = src.span()
+    parts = []
+    while lo <= last:
+        part = src.read(lo, lo + step)
+        assert part.height <= tokens * max(read_minutes or 0, slice_rows // tokens)  # never the whole dataset
+        parts.append(part)
+        lo += step
+    assert len(parts) > 1 and _bitwise(pl.concat(parts), whole)
+    # a read behind the walk starts it over: the same bars again
+    t = pl.col("ts").dt.epoch("s")
+    a, b = src.span()[0] + 3 * 60, src.span()[0] + 17 * 60
+    assert _bitwise(src.read(a, b), whole.filter((t >= a) & (t < b)))
+    assert src.empty().schema == whole.schema and src.empty().height == 0
+
+
+async def test_a_sim_feed_replays_the_same_bars_as_the_simulated_frame():
+    from bot.feeds.replay import ReplayFeed
+
+    whole = simulate(5, 2, 3).frame
+    eager, lazy = ReplayFeed(whole, history_bars=20), ReplayFeed(SimSource(5, 2, 3, slice_rows=40), history_bars=20)
+    now = eager.start_time()
+    assert lazy.start_time() == now
+    while True:
+        x, y = await eager.poll(now), await lazy.poll(now)
+        assert _bitwise(x.bars, y.bars) and x.safety == y.safety and x.sol_usd == y.sol_usd
+        if x.exhausted:
+            assert y.exhausted
+            break
+        now += 60
+
+
+async def test_the_sim_feed_generates_its_market_by_slice(make_config):
+    """``[feeds] source = "sim"``: the feed reads a ``SimSource`` (bounded memory), and hands out the
+    market ``simulate`` makes for the same keys."""
+    from bot.config import Secrets
+    from bot.ledger import Ledger
+    from bot.wiring import build_feed
+
+    cfg = make_config({"feeds": {"source": "sim", "sim_tokens": 3, "sim_hours": 0.5, "sim_seed": 5}})
+    ledger = Ledger.open(":memory:", lambda: 0, durable=False)
+    try:
+        feed, clock = build_feed(cfg, Secrets(), ledger, lambda: ())
+    finally:
+        ledger.close()
+    assert isinstance(feed._src, SimSource)
+    whole = simulate(3, cfg.market.window_bars / 60.0 + 0.5, 5).frame
+    now, got = clock.now(), []
+    while True:
+        up = await feed.poll(now)
+        got.append(up.bars)
+        if up.exhausted:
+            break
+        now += 60
+    assert _bitwise(pl.concat(got), whole)

@@ -16,6 +16,10 @@ with the state learned before it; the first ``--in-sample-folds`` are in-sample,
 out-of-sample. ``--overlay`` merges a TOML overlay (``solbot optimize --write-overlay``) over the
 config.
 
+The dataset is read one time slice at a time, never whole (``bot.backtest.survey``: one pass
+validates every slice and counts the coverage before the engine starts; then each run reads its
+own time range).
+
 Exit status: 0 when the backtest ran; 2 for an operator error (config invalid, dataset missing or
 not following the schema, output directory missing).
 """
@@ -28,14 +32,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.backtest.coverage import coverage_lines, coverage_warnings, input_coverage
+from bot.backtest.coverage import coverage_lines, coverage_warnings
 from bot.backtest.driver import plot_report, tty_progress
 from bot.backtest.evaluate import evaluate
+from bot.backtest.survey import survey_with_coverage
 from bot.cli.common import add_overlay_argument, load
-from bot.dataset import read_dataset
 from bot.errors import OperatorError
+from bot.feeds.replay_source import ParquetSource
 from bot.risk.performance import performance_text
-from strategies.registry import build_strategies
 
 NAME = "backtest"
 HELP = "run the engine over a market dataset (simulated clock, paper executor) and report"
@@ -64,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     loaded = load(args)
     cfg = loaded.config
-    data = read_dataset(args.data)
+    data = ParquetSource(args.data)  # checked: exists, Parquet, required columns, rows
     for path in (args.report, args.plot):
         if path is not None and path.parent and not path.parent.exists():
             raise OperatorError(f"output directory {path.parent} does not exist")
@@ -74,15 +78,16 @@ def run(args: argparse.Namespace) -> int:
                              ("--workers", args.workers, 1)):
         if value is not None and value < low:
             raise OperatorError(f"{flag} must be >= {low}, got {value}")
-    coverage = input_coverage(data, build_strategies(cfg.strategies), cfg.risk.safety)
-    for line in coverage_warnings(coverage):
+    surveyed = survey_with_coverage(cfg, data)  # every slice validated, the coverage counted
+    assert surveyed.coverage is not None
+    for line in coverage_warnings(surveyed.coverage):
         print(f"warning: {line}")
     sys.stdout.flush()
     seeds = cfg.backtest.baselines if args.baselines is None else args.baselines
     first = cfg.backtest.baseline_seed if args.baseline_seed is None else args.baseline_seed
     r = evaluate(cfg, data, folds=args.walk_forward, in_sample_folds=args.in_sample_folds, seeds=seeds,
                  first_seed=first, workers=args.workers, ledger_path=args.ledger, config_sha256=loaded.sha256,
-                 config_text=loaded.text, progress=tty_progress(), coverage=coverage)
+                 config_text=loaded.text, progress=tty_progress(), surveyed=surveyed)
     print("\n".join(summary_lines(r)))
     try:
         if args.report:
