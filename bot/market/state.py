@@ -23,13 +23,15 @@ per token, the oldest bar it wrote, and ``take_revisions`` hands those out once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 import polars as pl
 
-from bot.contracts import MarketUpdate, TokenSafety
+from bot.contracts import MarketUpdate, PoolReserves, TokenSafety
 from chain.types import PoolSnapshot
 from strategies.types import CANDLE_COLUMNS, OPTIONAL_COLUMNS, LazyColumns, Panel
 from strategies.types import MarketView as View
@@ -81,6 +83,14 @@ class MarketState:
         self._gen = 0  # bumped by every write: views made before it are stale
         self._snap: dict[str, dict[str, float]] = {}
         self._safety: dict[str, TokenSafety] = {}
+        # per row: the newest pool reserve a feed sent apart from its reports (``PoolReserves``),
+        # when, from which source, and whether it is newer than the row's stored report
+        self._reserve = np.zeros(0)
+        self._reserve_ts = np.zeros(0, dtype=np.int64)
+        self._reserve_src = np.zeros(0, dtype=object)
+        self._reserve_new = np.zeros(0, dtype=bool)
+        self._reserve_rows: tuple[tuple[str, ...], int, np.ndarray] | None = None  # mints, layout, rows
+        self._layout = 0  # bumped whenever a row is given to a token or freed
         self._pools: dict[str, str] = {}  # mint -> reference pool address (live feeds)
         self._sol_usd: float | None = None
         self._sol_usd_ts: int = 0
@@ -113,6 +123,10 @@ class MarketState:
         self._last_seen = np.concatenate([self._last_seen, np.zeros(grow)])
         self._written = np.concatenate([self._written, np.full(grow, NOT_REVISED, dtype=np.int64)])
         self._nvalid = np.concatenate([self._nvalid, np.zeros(grow, dtype=np.int64)])
+        self._reserve = np.concatenate([self._reserve, np.full(grow, np.nan)])
+        self._reserve_ts = np.concatenate([self._reserve_ts, np.zeros(grow, dtype=np.int64)])
+        self._reserve_src = np.concatenate([self._reserve_src, np.full(grow, "", dtype=object)])
+        self._reserve_new = np.concatenate([self._reserve_new, np.zeros(grow, dtype=bool)])
         self._free.extend(range(have + grow - 1, have - 1, -1))
         self._mints.extend([None] * grow)
 
@@ -132,6 +146,9 @@ class MarketState:
             self._last_seen[r] = 0.0
             self._nvalid[r] = 0
             self._written[r] = 0  # a row (re)used for this token: everything it held is new
+            self._reserve[r] = np.nan
+            self._reserve_new[r] = False
+            self._layout += 1
         return r
 
     def remove(self, mint: str) -> None:
@@ -140,6 +157,7 @@ class MarketState:
         if r is None:
             return
         self._gen += 1
+        self._layout += 1
         self._order = None
         self._mints[r] = None
         self._free.append(r)
@@ -179,10 +197,37 @@ class MarketState:
                 self._snap.setdefault(mint, {}).update(fields)
                 self._last_seen[self._rows[mint]] = max(self._last_seen[self._rows[mint]], update.ts)
         for mint, report in update.safety.items():
-            self._safety[mint] = report
+            self._store_safety(mint, report)
+        if update.reserves is not None:
+            self._apply_reserves(update.reserves)
         for mint, address in update.pools.items():
             if mint in self._rows:
                 self._pools[mint] = address
+
+    def _apply_reserves(self, reserves: PoolReserves) -> None:
+        """Pool reserves sent apart from the reports: each supersedes the ``pool_reserve_usd`` of
+        its token's stored report (``safety`` puts them together when read). Tokens the market
+        does not track are left out."""
+        cached = self._reserve_rows
+        if cached is not None and cached[0] is reserves.mints and cached[1] == self._layout:
+            rows = cached[2]
+        else:
+            get = self._rows.get
+            rows = np.fromiter((get(m, -1) for m in reserves.mints), dtype=np.int64, count=len(reserves.mints))
+            usd = reserves.usd
+            if (rows < 0).any():
+                known = rows >= 0
+                rows, usd = rows[known], usd[known]
+                self._write_reserves(rows, usd, reserves)
+                return
+            self._reserve_rows = (reserves.mints, self._layout, rows)
+        self._write_reserves(rows, reserves.usd, reserves)
+
+    def _write_reserves(self, rows: np.ndarray, usd: np.ndarray, reserves: PoolReserves) -> None:
+        self._reserve[rows] = usd
+        self._reserve_ts[rows] = reserves.ts
+        self._reserve_src[rows] = reserves.source
+        self._reserve_new[rows] = True
 
     def _apply_bars(self, bars: pl.DataFrame, symbols: dict[str, str]) -> None:
         ts = _epoch_seconds(bars.get_column("ts"))
@@ -307,16 +352,47 @@ class MarketState:
             self._info[mint] = TokenInfo(info.mint, info.symbol, decimals, info.pair_created_at)
 
     def set_safety(self, report: TokenSafety) -> None:
-        self._safety[report.mint] = report
+        """``report`` is now the token's safety facts, the pool reserve included (a reserve sent
+        before it is superseded)."""
+        self._store_safety(report.mint, report)
+
+    def _store_safety(self, mint: str, report: TokenSafety) -> None:
+        self._safety[mint] = report
+        r = self._rows.get(mint)
+        if r is not None:
+            self._reserve_new[r] = False
 
     def pool_address(self, mint: str) -> str | None:
         """The token's reference pool as the feed names it (None: the feed does not say)."""
         return self._pools.get(mint)
 
     def safety(self, mint: str) -> TokenSafety | None:
-        return self._safety.get(mint)
+        """The token's safety facts: its last report, with the newest pool reserve sent since
+        (``PoolReserves``; then ``ts`` is the reserve's). None when nothing is known."""
+        s = self._safety.get(mint)
+        r = self._rows.get(mint)
+        if r is None or not self._reserve_new[r]:
+            return s
+        self._reserve_new[r] = False
+        v = float(self._reserve[r])
+        usd = None if v != v else v
+        if s is None:
+            if usd is None:
+                return None
+            s = TokenSafety(mint, pool_reserve_usd=usd, source=str(self._reserve_src[r]),
+                            ts=int(self._reserve_ts[r]))
+        elif s.pool_reserve_usd != usd:
+            s = _with_reserve(s, usd, int(self._reserve_ts[r]))
+        else:
+            return s
+        self._safety[mint] = s
+        return s
 
     def safety_reports(self) -> dict[str, TokenSafety]:
+        """Every token's safety report as last stored, for the rules that read the slowly changing
+        facts (authorities, Token-2022 extensions, holders, sell route: rug marks, exits). A
+        report's ``pool_reserve_usd`` is as of its ``ts``: a reserve sent since (``PoolReserves``)
+        is not in it; ``safety(mint)`` has the newest."""
         return dict(self._safety)
 
     def sol_usd(self) -> float:
@@ -490,6 +566,19 @@ class _Snapshot(Mapping[str, np.ndarray]):
                 out[i] = fields[name]
         out.flags.writeable = False
         return out
+
+
+_SAFETY_FIELDS = tuple(f.name for f in dataclasses.fields(TokenSafety))
+_safety_values = attrgetter(*_SAFETY_FIELDS)
+_RESERVE_AT, _TS_AT = _SAFETY_FIELDS.index("pool_reserve_usd"), _SAFETY_FIELDS.index("ts")
+
+
+def _with_reserve(s: TokenSafety, usd: float | None, ts: int) -> TokenSafety:
+    """``dataclasses.replace(s, pool_reserve_usd=usd, ts=ts)``, in half its time (a buy candidate's
+    report is put together with the newest reserve every cycle)."""
+    values = list(_safety_values(s))
+    values[_RESERVE_AT], values[_TS_AT] = usd, ts
+    return TokenSafety(*values)
 
 
 def _epoch_seconds(ts: pl.Series) -> np.ndarray:
