@@ -335,3 +335,26 @@ def test_pool_reserves_check_their_shape_and_compare_by_value():
     assert not r.usd.flags.writeable
     with pytest.raises(ValueError, match="2 mints"):
         PoolReserves(("a", "b"), np.zeros(3), T0)
+
+
+def test_the_same_tokens_after_their_rows_changed_land_in_their_new_rows():
+    ms = state()
+    ms.apply(MarketUpdate(T0, bars([(T0, "a", 1.0), (T0, "b", 2.0)])))
+    ms.remove("a")
+    ms.remove("b")  # both come back (the same mints, in the same order) in each other's old rows
+    ms.apply(MarketUpdate(T0 + 60, bars([(T0 + 60, "a", 10.0), (T0 + 60, "b", 20.0)])))
+    ms.apply(MarketUpdate(T0 + 120, bars([(T0 + 120, "a", 11.0), (T0 + 120, "b", 21.0)])))
+    v = ms.view(T0 + 180)
+    assert v.mints == ("a", "b")
+    assert np.isnan(v.candles.close[:, 0]).all() and v.candles.close[:, 1:].tolist() == [[10.0, 11.0], [20.0, 21.0]]
+
+
+def test_bars_with_and_without_an_optional_column_write_what_they_hold():
+    ms = state()
+    ms.apply(MarketUpdate(T0, bars([(T0, "a", 1.0)]).with_columns(pl.lit(5.0).alias("whale_buy_usd"),
+                                                               pl.lit(None, pl.Int64).alias("buys"))))
+    ms.apply(MarketUpdate(T0 + 60, bars([(T0 + 60, "a", 2.0)]).drop("buys")))
+    ms.apply(MarketUpdate(T0 + 120, bars([(T0 + 120, "a", 3.0)])))
+    c = ms.view(T0 + 180).candles
+    assert c["whale_buy_usd"][0, 0] == 5.0 and np.isnan(c["whale_buy_usd"][0, 1:]).all()
+    assert np.isnan(c["buys"][0, :2]).all() and c["buys"][0, 2] == 3.0 and c.close[0].tolist() == [1.0, 2.0, 3.0]
