@@ -149,20 +149,19 @@ class ReplayFeed:
         if mint_col.n_unique() != bars.height:  # several bars of a token: its last one counts
             last = bars.unique("mint", keep="last", maintain_order=True)
             mint_col = last.get_column("mint")
-        prev_mints = self._prev_mints
-        aligned = prev_mints is not None and mint_col.equals(prev_mints)
-        if aligned:
+        key = last[self._key_names]
+        prev_key, self._prev_key = self._prev_key, key
+        same = prev_key is not None and key.equals(prev_key)  # the same tokens and facts (null = null, NaN = NaN)
+        if same or (self._prev_mints is not None and mint_col.equals(self._prev_mints)):
             mints = self._prev_tuple
         else:
             mints = self._prev_tuple = tuple(mint_col.to_list())
             self._prev_mints = mint_col
         reserves = None
         if self._has_reserve:
-            usd = np.array(last.get_column("pool_reserve_usd").to_numpy(), dtype=np.float64)  # null -> NaN
+            usd = np.asarray(last.get_column("pool_reserve_usd").to_numpy(), dtype=np.float64)  # null -> NaN
             reserves = PoolReserves(mints, usd, now, self.name)
-        key = last[self._key_names]
-        prev_key, self._prev_key = self._prev_key, key
-        if aligned and prev_key is not None and key.equals(prev_key):  # null = null and NaN = NaN
+        if same:
             return {}, reserves
         seen = self._safety_seen
         rows = key.rows()
