@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+import numpy as np
 import polars as pl
 
 from chain.types import (
@@ -53,6 +54,7 @@ __all__ = [
     "OrderIntent",
     "OrderRequest",
     "Panel",
+    "PoolReserves",
     "PoolSnapshot",
     "PortfolioState",
     "Position",
@@ -103,6 +105,44 @@ class TokenSafety:
     ts: int = 0
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class PoolReserves:
+    """The on-chain reserves of tokens' reference pools (both sides, in USD) as of ``ts``:
+    ``usd[i]`` for ``mints[i]``, NaN when unknown.
+
+    The one ``TokenSafety`` fact that moves every bar. A source that has it every bar (a replay of
+    a dataset's ``pool_reserve_usd``) sends it here, once per poll for the tokens of the poll, and
+    a ``TokenSafety`` only when one of the other facts changes: 200 tokens would otherwise cost a
+    new report each per bar. A reserve here supersedes the ``pool_reserve_usd`` of the token's
+    earlier reports (``bot.market.state.MarketState.safety`` puts the two together)."""
+
+    mints: tuple[str, ...]
+    usd: np.ndarray  # float64, (len(mints),), read-only
+    ts: int
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.usd.shape != (len(self.mints),):
+            raise ValueError(f"pool reserves: {self.usd.shape} values for {len(self.mints)} mints")
+        self.usd.flags.writeable = False
+
+    def get(self, mint: str) -> float | None:
+        """The reserve of ``mint`` (None: unknown or not in this value)."""
+        try:
+            v = float(self.usd[self.mints.index(mint)])
+        except ValueError:
+            return None
+        return None if v != v else v
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PoolReserves):
+            return NotImplemented
+        return (self.mints == other.mints and self.ts == other.ts and self.source == other.source
+                and bool(np.array_equal(self.usd, other.usd, equal_nan=True)))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True, slots=True)
 class MarketUpdate:
     """What a feed source produced since the last poll.
@@ -110,7 +150,9 @@ class MarketUpdate:
     ``bars`` follows the market dataset schema (see ``bot.dataset``): one row per token per
     one-minute bar, possibly several bars per token (backfill) and possibly revisions of the
     current bar. ``snapshots`` carries the latest per-token fields (``SNAPSHOT_FIELDS``) keyed by
-    mint. ``sol_usd`` is the SOL price when the source knows it.
+    mint. ``sol_usd`` is the SOL price when the source knows it. ``safety`` holds a report for each
+    token whose facts changed; ``reserves`` the pool reserves of a source that has them every bar
+    (see ``PoolReserves``), applied after ``safety``.
     """
 
     ts: int
@@ -123,6 +165,7 @@ class MarketUpdate:
     #: mint -> address of the token's reference pool (the deepest one) where the source names it
     #: (live feeds: DexScreener's ``pairAddress``); chain reads of pool facts start there
     pools: dict[str, str] = field(default_factory=dict)
+    reserves: PoolReserves | None = None
 
 
 @dataclass(frozen=True, slots=True)

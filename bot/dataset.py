@@ -54,8 +54,9 @@ OPTIONAL_SCHEMA: dict[str, pl.DataType] = {
     "freeze_authority_set": pl.Boolean(),
     "top10_holder_share": pl.Float64(),
     # pool facts of the token's reference pool (as of that bar), read from the chain; replay turns
-    # them into the same PoolSafety the live engine builds, so backtests judge entries by the same
-    # [risk.safety] rules. Null = unknown.
+    # them into the same TokenSafety pool fields the live engine fills, so backtests judge entries by
+    # the same [risk.safety] rules (the reserves, which move every bar, travel as PoolReserves).
+    # Null = unknown.
     "pool_reserve_usd": pl.Float64(),  # both sides of the pool's on-chain reserves, in USD
     "lp_burned_share": pl.Float64(),  # 0..1: share of the pool's LP tokens burned or held by known lockers
     # still trading on an incomplete Pump.fun bonding curve (false: graduated, or never had one)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from bot.contracts import FeedHealth, FeedStats, MarketUpdate, ReplayStats, TokenSafety
+from bot.contracts import FeedHealth, FeedStats, MarketUpdate, PoolReserves, ReplayStats, TokenSafety
 from bot.feeds.config import FeedsConfig
 from bot.feeds.replay_source import FrameSource, ReplaySource
 
@@ -41,7 +41,17 @@ class ReplayFeed:
         self._has_safety = bool(self._safety_cols)
         self._pool_cols = tuple(c for c in POOL_COLUMNS if c in empty.columns)
         self._has_created = "pair_created_at" in empty.columns
-        self._safety_seen: dict[str, tuple] = {}
+        # the facts a report carries besides the pool reserves: the mint, then the slowly changing ones
+        slow = (*self._safety_cols, *(c for c in self._pool_cols if c != "pool_reserve_usd"))
+        self._key_names = ["mint", *slow]
+        self._key_index = {c: i for i, c in enumerate(self._key_names)}
+        self._nan_read = frozenset(i for i, c in enumerate(self._key_names) if empty.schema[c].is_float())
+        self._has_reserve = "pool_reserve_usd" in self._pool_cols
+        self._has_facts = bool(slow) or self._has_reserve
+        self._safety_seen: dict[str, tuple] = {}  # mint -> the facts it last reported (a key row)
+        self._prev_mints: pl.Series | None = None  # the previous poll's tokens, as a tuple, their facts
+        self._prev_tuple: tuple[str, ...] = ()
+        self._prev_key: pl.DataFrame | None = None
         self._symbols: dict[str, str] = {}
         first = self._first if self._first is not None else 0
         # bars with ts >= self._from are handed out by the first poll
@@ -115,61 +125,82 @@ class ReplayFeed:
                 sol = bars.get_column("sol_usd")
                 known = sol if sol.null_count() == 0 else sol.drop_nulls()
                 sol_usd = float(known[-1]) if len(known) else None
+        safety, reserves = self._safety(bars, now)
         return MarketUpdate(ts=now, bars=bars, symbols=self._symbols if bars.height else {},
-                            safety=self._safety(bars, now), sol_usd=sol_usd, exhausted=self.exhausted)
+                            safety=safety, reserves=reserves, sol_usd=sol_usd, exhausted=self.exhausted)
 
-    def _safety(self, bars: pl.DataFrame, now: int) -> dict[str, TokenSafety]:
-        """Safety reports from the dataset's safety and pool columns, emitted when they change.
+    def _safety(self, bars: pl.DataFrame, now: int) -> tuple[dict[str, TokenSafety], PoolReserves | None]:
+        """Safety reports from the dataset's safety and pool columns, emitted when they change, and
+        the pool reserves of every token of the poll (``PoolReserves``: they move every bar, so
+        they travel apart from the reports; a report emitted carries them too).
 
-        A column the dataset lacks (or a null) is an unknown fact. Without ``token_2022`` the tokens
-        are taken as classic SPL tokens (no Token-2022 extensions); with it, a classic token has
-        none and a Token-2022 token has what its columns say. Pool facts (``POOL_COLUMNS``) are
-        read where the dataset has them; a missing column is unknown."""
-        facts = self._safety_cols + self._pool_cols
-        if not facts or bars.height == 0:
-            return {}
-        cols = ["mint", *facts] + (["pair_created_at"] if self._has_created and self._has_safety else [])
-        sel = bars.select(cols) if "pair_created_at" not in cols else bars.select(
-            *cols[:-1], pl.col("pair_created_at").dt.epoch("s"))
-        # the last row per token (a poll usually holds one bar per token: nothing to drop)
-        last = sel if sel["mint"].n_unique() == sel.height else sel.unique("mint", keep="last", maintain_order=True)
-        raw = {c: last[c].to_list() for c in cols}
-        mints = raw["mint"]
+        A column the dataset lacks (or a null, or a NaN) is an unknown fact. Without ``token_2022``
+        the tokens are taken as classic SPL tokens (no Token-2022 extensions); with it, a classic
+        token has none and a Token-2022 token has what its columns say. Pool facts
+        (``POOL_COLUMNS``) are read where the dataset has them; a missing column is unknown.
+
+        A poll usually holds one bar per token, the same tokens in the same order as the previous
+        poll and the same facts: then one frame comparison says nothing changed; otherwise each
+        token's facts are compared with the last ones it reported."""
+        if not self._has_facts or bars.height == 0:
+            return {}, None
+        last = bars
+        mint_col = bars.get_column("mint")
+        if mint_col.n_unique() != bars.height:  # several bars of a token: its last one counts
+            last = bars.unique("mint", keep="last", maintain_order=True)
+            mint_col = last.get_column("mint")
+        key = last[self._key_names]
+        prev_key, self._prev_key = self._prev_key, key
+        same = prev_key is not None and key.equals(prev_key)  # the same tokens and facts (null = null, NaN = NaN)
+        if same or (self._prev_mints is not None and mint_col.equals(self._prev_mints)):
+            mints = self._prev_tuple
+        else:
+            mints = self._prev_tuple = tuple(mint_col.to_list())
+            self._prev_mints = mint_col
+        reserves = None
+        if self._has_reserve:
+            usd = np.asarray(last.get_column("pool_reserve_usd").to_numpy(), dtype=np.float64)  # null -> NaN
+            reserves = PoolReserves(mints, usd, now, self.name)
+        if same:
+            return {}, reserves
         seen = self._safety_seen
+        rows = key.rows()
+        nan_read = self._nan_read
         changed = []
-        for i, key in enumerate(zip(*(raw[c] for c in facts), strict=True)):
-            if seen.get(mints[i]) != key:
-                seen[mints[i]] = key
+        for i, row in enumerate(rows):
+            if nan_read:  # NaN is an unknown fact, like a null
+                row = rows[i] = tuple(None if j in nan_read and v != v else v for j, v in enumerate(row))
+            if seen.get(row[0]) != row:
+                seen[row[0]] = row
                 changed.append(i)
-        out: dict[str, TokenSafety] = {}
         if not changed:
-            return out
-        none = [None] * last.height
-        res, lp, curve, progress = (_known_all(raw.get(c, none)) for c in POOL_COLUMNS)
-        if not self._has_safety:
-            for i in changed:
-                out[mints[i]] = TokenSafety(
-                    mint=mints[i], pool_reserve_usd=res[i], lp_burned_share=lp[i], on_bonding_curve=curve[i],
-                    bonding_curve_progress=progress[i], source=self.name, ts=now)
-            return out
-        mint_auth, freeze_auth, created = (raw.get(c, none) for c in (
-            "mint_authority_set", "freeze_authority_set", "pair_created_at"))
-        top10 = _known_all(raw.get("top10_holder_share", none))
-        t22s = raw.get("token_2022", [False] * last.height)
-        fee = _known_all(raw.get("transfer_fee_bps", none))
-        delegate, hook, untransferable, frozen = (raw.get(c, none) for c in TOKEN_2022_COLUMNS[2:])
+            return {}, reserves
+        created = last.get_column("pair_created_at").dt.epoch("s").to_list() \
+            if self._has_created and self._has_safety else None
+        out: dict[str, TokenSafety] = {}
+        col = self._key_index
         for i in changed:
-            t22 = t22s[i]
+            row = rows[i]
+            res = reserves.usd[i] if reserves is not None else None
+            pool = {c: row[col[c]] if c in col else None for c in POOL_COLUMNS[1:]}
+            pool["pool_reserve_usd"] = None if res is None or res != res else float(res)
+            if not self._has_safety:
+                out[row[0]] = TokenSafety(mint=row[0], **pool, source=self.name, ts=now)
+                continue
+            get = {c: row[col[c]] if c in col else None for c in (*SAFETY_COLUMNS, *TOKEN_2022_COLUMNS)}
+            t22 = get["token_2022"] if "token_2022" in col else False
             classic = t22 is False
-            out[mints[i]] = TokenSafety(
-                mint=mints[i], mint_authority_set=mint_auth[i], freeze_authority_set=freeze_auth[i],
-                token_2022=t22, transfer_fee_bps=0.0 if classic else fee[i],
-                permanent_delegate=False if classic else delegate[i], transfer_hook=False if classic else hook[i],
-                non_transferable=False if classic else untransferable[i],
-                default_frozen=False if classic else frozen[i], top10_holder_share=top10[i],
-                created_at=created[i], pool_reserve_usd=res[i], lp_burned_share=lp[i], on_bonding_curve=curve[i],
-                bonding_curve_progress=progress[i], source=self.name, ts=now)
-        return out
+            out[row[0]] = TokenSafety(
+                mint=row[0], mint_authority_set=get["mint_authority_set"],
+                freeze_authority_set=get["freeze_authority_set"], token_2022=t22,
+                transfer_fee_bps=0.0 if classic else get["transfer_fee_bps"],
+                permanent_delegate=False if classic else get["permanent_delegate"],
+                transfer_hook=False if classic else get["transfer_hook"],
+                non_transferable=False if classic else get["non_transferable"],
+                default_frozen=False if classic else get["default_frozen"],
+                top10_holder_share=get["top10_holder_share"], created_at=created[i] if created is not None else None,
+                **pool, source=self.name, ts=now)
+        return out, reserves
 
     def health(self, now: int) -> list[FeedHealth]:
         return [FeedHealth(self.name, self._last_ts is not None, self._last_ts,
@@ -183,7 +214,3 @@ class ReplayFeed:
     async def aclose(self) -> None:
         return None
 
-
-def _known_all(values: list) -> list:
-    """Dataset values with NaN read as unknown (None), like a null (only NaN differs from itself)."""
-    return [None if v != v else v for v in values]

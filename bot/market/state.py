@@ -6,9 +6,11 @@ float64 array, a ring over absolute minutes (the bar starting at ``ts`` lives in
 ``ts // 60 % (window_bars + 1)``), so a token holds exactly the ``window_bars`` bars a view shows
 and the newest one (a live feed's bar still forming, which a view at the minute's start leaves
 out). New bars overwrite the slots of minutes that left the window; nothing is shifted and nothing
-grows with time. Rows are allocated in blocks as tokens
-join (a removed token's row is reused), so the arrays grow only when more tokens are tracked at
-once than ever before.
+grows with time. The columns are views of one ``(columns, rows, slots)`` block, so a poll's bars
+are written, and a minute leaving the window emptied, in one operation each. Rows are allocated
+in blocks as tokens join (a removed token's row is reused), so the arrays grow only when more
+tokens are tracked at once than ever before. A poll's tokens, usually the same as the last poll's
+in the same order, keep their rows without a look-up per token.
 
 A view's columns are made on first access (``strategies.types.LazyColumns``): a cycle that reads
 only the newest bar of every token (the incremental decider) or a few columns copies nothing else.
@@ -23,13 +25,15 @@ per token, the oldest bar it wrote, and ``take_revisions`` hands those out once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 import polars as pl
 
-from bot.contracts import MarketUpdate, TokenSafety
+from bot.contracts import MarketUpdate, PoolReserves, TokenSafety
 from chain.types import PoolSnapshot
 from strategies.types import CANDLE_COLUMNS, OPTIONAL_COLUMNS, LazyColumns, Panel
 from strategies.types import MarketView as View
@@ -47,6 +51,21 @@ _NONE = np.iinfo(np.int64).min  # a minute index: no valid value held
 
 class StaleViewError(RuntimeError):
     """A view's column was read after the market state it came from took newer bars."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What ``apply`` writes of bars with given columns: the ring's columns among them (``names``,
+    at positions ``at`` of the bars, rows ``ring`` of the ring; ``every``: all of them), where
+    ``close`` and the tracked columns are among ``names``, and the optional columns present."""
+
+    names: tuple[str, ...]
+    at: tuple[int, ...]
+    ring: np.ndarray
+    every: bool
+    close: int
+    tracked: tuple[tuple[int, str], ...]
+    optional: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +88,8 @@ class MarketState:
         self._free: list[int] = []
         self._mints: list[str | None] = []
         self._info: dict[str, TokenInfo] = {}
-        self._cols: dict[str, np.ndarray] = {}
+        self._ring = np.zeros((len(_COLUMNS), 0, self._slots))  # column x row x slot
+        self._cols: dict[str, np.ndarray] = {}  # one column of the ring each (views)
         self._first: int | None = None  # the oldest minute ever held (views start there or later)
         self._head: int | None = None  # the newest minute written
         self._last_seen = np.zeros(0)  # unix ts of the newest data per row
@@ -81,10 +101,23 @@ class MarketState:
         self._gen = 0  # bumped by every write: views made before it are stale
         self._snap: dict[str, dict[str, float]] = {}
         self._safety: dict[str, TokenSafety] = {}
+        # per row: the newest pool reserve a feed sent apart from its reports (``PoolReserves``),
+        # when, from which source, and whether it is newer than the row's stored report
+        self._reserve = np.zeros(0)
+        self._reserve_ts = np.zeros(0, dtype=np.int64)
+        self._reserve_src = np.zeros(0, dtype=object)
+        self._reserve_new = np.zeros(0, dtype=bool)
+        self._reserve_rows: tuple[tuple[str, ...], int, np.ndarray] | None = None  # mints, layout, rows
+        self._layout = 0  # bumped whenever a row is given to a token or freed
         self._pools: dict[str, str] = {}  # mint -> reference pool address (live feeds)
         self._sol_usd: float | None = None
         self._sol_usd_ts: int = 0
         self._present_optional: set[str] = set()
+        self._no_created: set[str] = set()  # tokens whose pool creation time is not known yet
+        # the last bars' tokens (their mint column) while the rows stay as they were: their rows
+        # and whether no row is there twice
+        self._bars_rows: tuple[pl.Series, int, np.ndarray, bool] | None = None
+        self._layouts: dict[tuple[str, ...], _Layout] = {}  # bars' columns -> what is written of them
         self._ensure_rows(max(1, int(rows)))
 
     # ------------------------------------------------------------------ writing
@@ -101,18 +134,20 @@ class MarketState:
         if n <= have:
             return
         grow = max(n, 2 * have, _FIRST_ROWS) - have
-        for name in _COLUMNS:
-            old = self._cols.get(name)
-            new = np.full((have + grow, self._slots), np.nan)
-            if old is not None:
-                new[:have] = old
-            self._cols[name] = new
+        ring = np.full((len(_COLUMNS), have + grow, self._slots), np.nan)
+        ring[:, :have] = self._ring
+        self._ring = ring
+        self._cols = {name: ring[i] for i, name in enumerate(_COLUMNS)}
         for name in _TRACKED:
             self._lastm[name] = np.concatenate([self._lastm.get(name, np.zeros(0, dtype=np.int64)),
                                                 np.full(grow, _NONE, dtype=np.int64)])
         self._last_seen = np.concatenate([self._last_seen, np.zeros(grow)])
         self._written = np.concatenate([self._written, np.full(grow, NOT_REVISED, dtype=np.int64)])
         self._nvalid = np.concatenate([self._nvalid, np.zeros(grow, dtype=np.int64)])
+        self._reserve = np.concatenate([self._reserve, np.full(grow, np.nan)])
+        self._reserve_ts = np.concatenate([self._reserve_ts, np.zeros(grow, dtype=np.int64)])
+        self._reserve_src = np.concatenate([self._reserve_src, np.full(grow, "", dtype=object)])
+        self._reserve_new = np.concatenate([self._reserve_new, np.zeros(grow, dtype=bool)])
         self._free.extend(range(have + grow - 1, have - 1, -1))
         self._mints.extend([None] * grow)
 
@@ -125,13 +160,15 @@ class MarketState:
             self._rows[mint] = r
             self._mints[r] = mint
             self._order = None
-            for arr in self._cols.values():
-                arr[r] = np.nan
+            self._ring[:, r] = np.nan
             for arr in self._lastm.values():
                 arr[r] = _NONE
             self._last_seen[r] = 0.0
             self._nvalid[r] = 0
             self._written[r] = 0  # a row (re)used for this token: everything it held is new
+            self._reserve[r] = np.nan
+            self._reserve_new[r] = False
+            self._layout += 1
         return r
 
     def remove(self, mint: str) -> None:
@@ -140,12 +177,14 @@ class MarketState:
         if r is None:
             return
         self._gen += 1
+        self._layout += 1
         self._order = None
         self._mints[r] = None
         self._free.append(r)
         self._snap.pop(mint, None)
         self._safety.pop(mint, None)
         self._info.pop(mint, None)
+        self._no_created.discard(mint)
         self._pools.pop(mint, None)
 
     def _advance(self, top: int) -> None:
@@ -156,14 +195,16 @@ class MarketState:
             return
         w = self._slots
         if head is None or top - head >= w:
-            for arr in self._cols.values():
-                arr.fill(np.nan)
+            self._ring.fill(np.nan)
             self._nvalid[:] = 0
+        elif top == head + 1:  # the usual step: one minute
+            slot = top % w
+            self._nvalid -= ~np.isnan(self._cols["close"][:, slot])
+            self._ring[:, :, slot] = np.nan
         else:
             slots = np.arange(head + 1, top + 1) % w
             self._nvalid -= np.count_nonzero(~np.isnan(self._cols["close"][:, slots]), axis=1)
-            for arr in self._cols.values():
-                arr[:, slots] = np.nan
+            self._ring[:, :, slots] = np.nan
         self._head = top
 
     def apply(self, update: MarketUpdate) -> None:
@@ -179,30 +220,43 @@ class MarketState:
                 self._snap.setdefault(mint, {}).update(fields)
                 self._last_seen[self._rows[mint]] = max(self._last_seen[self._rows[mint]], update.ts)
         for mint, report in update.safety.items():
-            self._safety[mint] = report
+            self._store_safety(mint, report)
+        if update.reserves is not None:
+            self._apply_reserves(update.reserves)
         for mint, address in update.pools.items():
             if mint in self._rows:
                 self._pools[mint] = address
 
+    def _apply_reserves(self, reserves: PoolReserves) -> None:
+        """Pool reserves sent apart from the reports: each supersedes the ``pool_reserve_usd`` of
+        its token's stored report (``safety`` puts them together when read). Tokens the market
+        does not track are left out."""
+        cached = self._reserve_rows
+        if cached is not None and cached[0] is reserves.mints and cached[1] == self._layout:
+            rows = cached[2]
+        else:
+            get = self._rows.get
+            rows = np.fromiter((get(m, -1) for m in reserves.mints), dtype=np.int64, count=len(reserves.mints))
+            usd = reserves.usd
+            if (rows < 0).any():
+                known = rows >= 0
+                rows, usd = rows[known], usd[known]
+                self._write_reserves(rows, usd, reserves)
+                return
+            self._reserve_rows = (reserves.mints, self._layout, rows)
+        self._write_reserves(rows, reserves.usd, reserves)
+
+    def _write_reserves(self, rows: np.ndarray, usd: np.ndarray, reserves: PoolReserves) -> None:
+        self._reserve[rows] = usd
+        self._reserve_ts[rows] = reserves.ts
+        self._reserve_src[rows] = reserves.source
+        self._reserve_new[rows] = True
+
     def _apply_bars(self, bars: pl.DataFrame, symbols: dict[str, str]) -> None:
         ts = _epoch_seconds(bars.get_column("ts"))
-        mints = bars.get_column("mint").to_list()
-        new = [m for m in dict.fromkeys(mints) if m not in self._rows]
-        if new:
-            self._ensure_rows(len(self._rows) + len(new))
-            has_dec = "decimals" in bars.columns
-            has_created = "pair_created_at" in bars.columns
-            first = bars.unique("mint", keep="first", maintain_order=True).filter(pl.col("mint").is_in(new))
-            for rec in first.iter_rows(named=True):
-                m = rec["mint"]
-                self._row(m)
-                created = rec.get("pair_created_at") if has_created else None
-                self._info[m] = TokenInfo(
-                    m, symbols.get(m) or rec.get("symbol") or m[:6],
-                    int(rec["decimals"]) if has_dec and rec.get("decimals") is not None else self._default_decimals,
-                    int(created.timestamp()) if created is not None else None)
-        self._complete_info(bars, new)
-        rows = np.fromiter((self._rows[m] for m in mints), dtype=np.int64, count=len(mints))
+        rows, distinct, new = self._bar_rows(bars, symbols)
+        if new or self._no_created:
+            self._complete_info(bars, new)
         minute = ts // BAR
         self._advance(int(minute.max()))
         assert self._head is not None
@@ -217,7 +271,7 @@ class MarketState:
         slot = minute % self._slots
         # one bar per token (a poll's usual shape) needs no scatter-add; else a bar written twice in
         # one update counts once, the later one (as the array assignment would)
-        once = len(np.unique(rows)) == len(rows)
+        once = distinct or len(np.unique(rows)) == len(rows)
         if not once:
             key = rows * self._slots + slot
             if len(np.unique(key)) != len(key):
@@ -225,22 +279,27 @@ class MarketState:
                 last = np.sort(len(key) - 1 - back)
                 keep = last if keep is None else keep[last]
                 rows, minute, slot, ts = rows[last], minute[last], slot[last], ts[last]
-        present = [c for c in _COLUMNS if c in bars.columns]
-        self._present_optional.update(c for c in present if c in OPTIONAL_COLUMNS)
-        for name in present:
-            vals = np.asarray(bars.get_column(name).to_numpy(), dtype=np.float64)  # null -> NaN
-            if keep is not None:
-                vals = vals[keep]
-            arr = self._cols[name]
-            if name == "close":
-                gained = (~np.isnan(vals)).astype(np.int64) - (~np.isnan(arr[rows, slot]))
-                if once:
-                    self._nvalid[rows] += gained
-                else:
-                    np.add.at(self._nvalid, rows, gained)
-            arr[rows, slot] = vals
-            if name in self._lastm:
-                self._track(name, rows, minute, vals, once)
+        lay = self._layout_of(bars)
+        self._present_optional.update(lay.optional)
+        vals = np.empty((len(lay.names), bars.height))
+        columns = bars.get_columns()
+        for j, i in enumerate(lay.at):
+            vals[j] = columns[i].to_numpy()  # null -> NaN
+        if keep is not None:
+            vals = vals[:, keep]
+        if lay.close >= 0:
+            close = vals[lay.close]
+            gained = (~np.isnan(close)).astype(np.int64) - (~np.isnan(self._cols["close"][rows, slot]))
+            if once:
+                self._nvalid[rows] += gained
+            else:
+                np.add.at(self._nvalid, rows, gained)
+        if lay.every:
+            self._ring[:, rows, slot] = vals
+        else:
+            self._ring[lay.ring[:, None], rows, slot] = vals
+        for j, name in lay.tracked:
+            self._track(name, rows, minute, vals[j], once)
         self._head = max(self._head, int(minute.max()))
         if once:
             self._last_seen[rows] = np.maximum(self._last_seen[rows], ts + BAR)
@@ -248,6 +307,50 @@ class MarketState:
         else:
             np.maximum.at(self._last_seen, rows, ts + BAR)
             np.minimum.at(self._written, rows, ts)
+
+    def _bar_rows(self, bars: pl.DataFrame, symbols: dict[str, str]) -> tuple[np.ndarray, bool, list[str]]:
+        """The row of each bar's token (rows given to new tokens), whether no row is there twice,
+        and the new tokens. The same tokens in the same order as the last bars, while no row was
+        given or freed, have the same rows (a poll's usual shape)."""
+        mint_col = bars.get_column("mint")
+        cached = self._bars_rows
+        if cached is not None and cached[1] == self._layout and mint_col.equals(cached[0]):
+            return cached[2], cached[3], []
+        mints = mint_col.to_list()
+        new = [m for m in dict.fromkeys(mints) if m not in self._rows]
+        if new:
+            self._ensure_rows(len(self._rows) + len(new))
+            has_dec = "decimals" in bars.columns
+            has_created = "pair_created_at" in bars.columns
+            first = bars.unique("mint", keep="first", maintain_order=True).filter(pl.col("mint").is_in(new))
+            for rec in first.iter_rows(named=True):
+                m = rec["mint"]
+                self._row(m)
+                created = rec.get("pair_created_at") if has_created else None
+                self._info[m] = TokenInfo(
+                    m, symbols.get(m) or rec.get("symbol") or m[:6],
+                    int(rec["decimals"]) if has_dec and rec.get("decimals") is not None else self._default_decimals,
+                    int(created.timestamp()) if created is not None else None)
+                if created is None:
+                    self._no_created.add(m)
+        rows = np.fromiter((self._rows[m] for m in mints), dtype=np.int64, count=len(mints))
+        distinct = len(np.unique(rows)) == len(rows)
+        self._bars_rows = (mint_col, self._layout, rows, distinct)
+        return rows, distinct, new
+
+    def _layout_of(self, bars: pl.DataFrame) -> _Layout:
+        names = tuple(bars.columns)
+        lay = self._layouts.get(names)
+        if lay is None:
+            present = [c for c in _COLUMNS if c in names]
+            lay = self._layouts[names] = _Layout(
+                names=tuple(present), at=tuple(names.index(c) for c in present),
+                ring=np.array([_COLUMNS.index(c) for c in present], dtype=np.intp),
+                every=len(present) == len(_COLUMNS),
+                close=present.index("close") if "close" in present else -1,
+                tracked=tuple((j, c) for j, c in enumerate(present) if c in _TRACKED),
+                optional=frozenset(c for c in present if c in OPTIONAL_COLUMNS))
+        return lay
 
     def _track(self, name: str, rows: np.ndarray, minute: np.ndarray, vals: np.ndarray, once: bool) -> None:
         """Keep the minute of each row's newest valid ``name`` as bars are written (``once``: no
@@ -282,7 +385,7 @@ class MarketState:
         from the first later bars that carry it."""
         if "pair_created_at" not in bars.columns:
             return
-        missing = [m for m, i in self._info.items() if i.pair_created_at is None and m not in new]
+        missing = [m for m in self._no_created if m not in new]
         if not missing:
             return
         got = (bars.filter(pl.col("mint").is_in(missing) & pl.col("pair_created_at").is_not_null())
@@ -290,6 +393,7 @@ class MarketState:
         for rec in got.select("mint", "pair_created_at").iter_rows(named=True):
             i = self._info[rec["mint"]]
             self._info[rec["mint"]] = TokenInfo(i.mint, i.symbol, i.decimals, int(rec["pair_created_at"].timestamp()))
+            self._no_created.discard(rec["mint"])
 
     # ------------------------------------------------------------------ reading
 
@@ -307,16 +411,47 @@ class MarketState:
             self._info[mint] = TokenInfo(info.mint, info.symbol, decimals, info.pair_created_at)
 
     def set_safety(self, report: TokenSafety) -> None:
-        self._safety[report.mint] = report
+        """``report`` is now the token's safety facts, the pool reserve included (a reserve sent
+        before it is superseded)."""
+        self._store_safety(report.mint, report)
+
+    def _store_safety(self, mint: str, report: TokenSafety) -> None:
+        self._safety[mint] = report
+        r = self._rows.get(mint)
+        if r is not None:
+            self._reserve_new[r] = False
 
     def pool_address(self, mint: str) -> str | None:
         """The token's reference pool as the feed names it (None: the feed does not say)."""
         return self._pools.get(mint)
 
     def safety(self, mint: str) -> TokenSafety | None:
-        return self._safety.get(mint)
+        """The token's safety facts: its last report, with the newest pool reserve sent since
+        (``PoolReserves``; then ``ts`` is the reserve's). None when nothing is known."""
+        s = self._safety.get(mint)
+        r = self._rows.get(mint)
+        if r is None or not self._reserve_new[r]:
+            return s
+        self._reserve_new[r] = False
+        v = float(self._reserve[r])
+        usd = None if v != v else v
+        if s is None:
+            if usd is None:
+                return None
+            s = TokenSafety(mint, pool_reserve_usd=usd, source=str(self._reserve_src[r]),
+                            ts=int(self._reserve_ts[r]))
+        elif s.pool_reserve_usd != usd:
+            s = _with_reserve(s, usd, int(self._reserve_ts[r]))
+        else:
+            return s
+        self._safety[mint] = s
+        return s
 
     def safety_reports(self) -> dict[str, TokenSafety]:
+        """Every token's safety report as last stored, for the rules that read the slowly changing
+        facts (authorities, Token-2022 extensions, holders, sell route: rug marks, exits). A
+        report's ``pool_reserve_usd`` is as of its ``ts``: a reserve sent since (``PoolReserves``)
+        is not in it; ``safety(mint)`` has the newest."""
         return dict(self._safety)
 
     def sol_usd(self) -> float:
@@ -490,6 +625,19 @@ class _Snapshot(Mapping[str, np.ndarray]):
                 out[i] = fields[name]
         out.flags.writeable = False
         return out
+
+
+_SAFETY_FIELDS = tuple(f.name for f in dataclasses.fields(TokenSafety))
+_safety_values = attrgetter(*_SAFETY_FIELDS)
+_RESERVE_AT, _TS_AT = _SAFETY_FIELDS.index("pool_reserve_usd"), _SAFETY_FIELDS.index("ts")
+
+
+def _with_reserve(s: TokenSafety, usd: float | None, ts: int) -> TokenSafety:
+    """``dataclasses.replace(s, pool_reserve_usd=usd, ts=ts)``, in half its time (a buy candidate's
+    report is put together with the newest reserve every cycle)."""
+    values = list(_safety_values(s))
+    values[_RESERVE_AT], values[_TS_AT] = usd, ts
+    return TokenSafety(*values)
 
 
 def _epoch_seconds(ts: pl.Series) -> np.ndarray:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -185,3 +186,15 @@ def test_pool_columns_judge_entries_by_the_same_rules(dataset, base_config, repo
     assert not unburned["trades"] and unburned["rejections"].get("lp_burned_share", 0) > 0
     absent = run_backtest(base_config, dataset.drop("pool_reserve_usd", "lp_burned_share")).report
     assert not absent["trades"] and absent["rejections"].get("lp_burned_share_unknown", 0) > 0
+
+
+def test_entries_are_judged_by_each_bars_pool_reserves(dataset, base_config, report):
+    """Only the reserves move (the other safety facts stay, so the replay reports them once, with the
+    first bar's reserves): from the 30th minute every pool holds a third of what the feed's liquidity
+    says, and the liquidity-mismatch rule refuses every entry; the unmodified market trades."""
+    thin = dataset.with_columns(
+        pl.when(pl.col("ts") >= dataset["ts"].min() + timedelta(minutes=30))
+        .then(pl.col("liquidity_usd") / 3).otherwise(pl.col("liquidity_usd")).alias("pool_reserve_usd"))
+    assert report["trades"] and not report["rejections"].get("liquidity_mismatch")
+    thinned = run_backtest(base_config, thin).report
+    assert not thinned["trades"] and thinned["rejections"].get("liquidity_mismatch", 0) > 0

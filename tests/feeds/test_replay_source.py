@@ -71,7 +71,7 @@ async def test_parquet_slices_hand_out_what_the_frame_does(dataset, stride):
     assert len(a) == len(b) > 1
     for x, y in zip(a, b, strict=True):
         assert x.bars.equals(y.bars)
-        assert x.safety == y.safety and x.sol_usd == y.sol_usd and x.exhausted == y.exhausted
+        assert x.safety == y.safety and x.reserves == y.reserves and x.sol_usd == y.sol_usd and x.exhausted == y.exhausted
         assert x.symbols == y.symbols
     assert sum(u.bars.height for u in b) == frame.height
     assert eager.stats() == lazy.stats() and lazy.stats().replay.exhausted
@@ -85,7 +85,8 @@ async def test_resume_hands_out_the_window_then_carries_on_like_the_frame(datase
     a, b = await _updates(eager, cursor + BAR), await _updates(lazy, cursor + BAR)
     first = b[0].bars["ts"].dt.epoch("s")
     assert first.min() == cursor - 30 * BAR and first.max() == cursor  # across a slice boundary (80 min)
-    assert all(x.bars.equals(y.bars) and x.safety == y.safety for x, y in zip(a, b, strict=True))
+    assert all(x.bars.equals(y.bars) and x.safety == y.safety and x.reserves == y.reserves
+               for x, y in zip(a, b, strict=True))
     assert eager.stats() == lazy.stats()
 
 

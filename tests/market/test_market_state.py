@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
 import pytest
 
-from bot.contracts import MarketUpdate
+from bot.contracts import MarketUpdate, PoolReserves, TokenSafety
 from bot.dataset import read_dataset, write_dataset
 from bot.errors import DatasetError
 from bot.feeds.replay import ReplayFeed
@@ -272,3 +273,88 @@ def test_a_view_is_valid_until_the_next_apply():
         v.candles.close  # noqa: B018 - reading the column is the point
     with pytest.raises(StaleViewError):
         v.candles.bar("open", -1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Safety facts: a report, and the pool reserves a feed sends apart from it (``PoolReserves``)
+
+
+def reserves(mints: tuple[str, ...], usd: list[float], ts: int) -> PoolReserves:
+    return PoolReserves(mints, np.array(usd, dtype=np.float64), ts, "replay")
+
+
+def test_the_newest_reserve_supersedes_the_stored_reports_and_a_later_report_supersedes_it():
+    ms = state()
+    report = TokenSafety("a", mint_authority_set=False, top10_holder_share=0.2, pool_reserve_usd=5e4,
+                         source="replay", ts=T0)
+    ms.apply(MarketUpdate(T0, bars([(T0, "a", 1.0), (T0, "b", 2.0)]), safety={"a": report},
+                          reserves=reserves(("a", "b"), [5e4, float("nan")], T0)))
+    assert ms.safety("a") == report and ms.safety("b") is None  # an unknown reserve alone says nothing
+    ms.apply(MarketUpdate(T0 + 60, bars([(T0 + 60, "a", 1.0)]), reserves=reserves(("a", "b"), [2e4, 3e4], T0 + 60)))
+    s = ms.safety("a")
+    assert s == replace(report, pool_reserve_usd=2e4, ts=T0 + 60)
+    assert ms.safety("b") == TokenSafety("b", pool_reserve_usd=3e4, source="replay", ts=T0 + 60)
+    # a report stored later (the engine's merge of the chain's facts) supersedes the older reserve...
+    chain = replace(report, pool_reserve_usd=7e4, source="chain+replay", ts=T0 + 90)
+    ms.set_safety(chain)
+    assert ms.safety("a") is chain
+    # ... and a newer reserve supersedes the chain's
+    ms.apply(MarketUpdate(T0 + 120, bars([(T0 + 120, "a", 1.0)]), reserves=reserves(("a",), [1e4], T0 + 120)))
+    assert ms.safety("a") == replace(chain, pool_reserve_usd=1e4, ts=T0 + 120)
+    # unknown again: None, not the last known figure
+    ms.apply(MarketUpdate(T0 + 180, bars([(T0 + 180, "a", 1.0)]), reserves=reserves(("a",), [float("nan")], T0 + 180)))
+    assert ms.safety("a").pool_reserve_usd is None
+
+
+def test_safety_reports_hold_the_reports_as_stored():
+    ms = state()
+    report = TokenSafety("a", mint_authority_set=False, pool_reserve_usd=5e4, source="replay", ts=T0)
+    ms.apply(MarketUpdate(T0, bars([(T0, "a", 1.0)]), safety={"a": report}))
+    ms.apply(MarketUpdate(T0 + 60, bars([(T0 + 60, "a", 1.0)]), reserves=reserves(("a",), [2e4], T0 + 60)))
+    assert ms.safety_reports() == {"a": report}  # the reserve as of the report's ts
+    assert ms.safety("a").pool_reserve_usd == 2e4
+
+
+def test_reserves_of_untracked_tokens_and_of_a_reused_row_go_nowhere():
+    ms = state()
+    mints = ("a", "b")
+    ms.apply(MarketUpdate(T0, bars([(T0, "a", 1.0), (T0, "b", 2.0)]), reserves=reserves(mints, [1e4, 2e4], T0)))
+    ms.remove("a")
+    ms.apply(MarketUpdate(T0 + 60, bars([(T0 + 60, "c", 3.0)])))  # takes the row "a" had
+    # the same tuple again (a feed reuses it while its tokens stay the same): "a" is gone, not "c"
+    ms.apply(MarketUpdate(T0 + 60, bars([(T0 + 60, "b", 2.0)]), reserves=reserves(mints, [5e4, 6e4], T0 + 60)))
+    assert ms.safety("c") is None and ms.safety("a") is None and ms.safety("b").pool_reserve_usd == 6e4
+    ms.apply(MarketUpdate(T0 + 120, bars([(T0 + 120, "b", 2.0)]), reserves=reserves(("x", "b"), [9.0, 7e4], T0 + 120)))
+    assert ms.safety("x") is None and ms.safety("b").pool_reserve_usd == 7e4
+
+
+def test_pool_reserves_check_their_shape_and_compare_by_value():
+    r = reserves(("a", "b"), [1.0, float("nan")], T0)
+    assert r == reserves(("a", "b"), [1.0, float("nan")], T0) and r != reserves(("a", "b"), [1.0, 2.0], T0)
+    assert r.get("a") == 1.0 and r.get("b") is None and r.get("zz") is None
+    assert not r.usd.flags.writeable
+    with pytest.raises(ValueError, match="2 mints"):
+        PoolReserves(("a", "b"), np.zeros(3), T0)
+
+
+def test_the_same_tokens_after_their_rows_changed_land_in_their_new_rows():
+    ms = state()
+    ms.apply(MarketUpdate(T0, bars([(T0, "a", 1.0), (T0, "b", 2.0)])))
+    ms.remove("a")
+    ms.remove("b")  # both come back (the same mints, in the same order) in each other's old rows
+    ms.apply(MarketUpdate(T0 + 60, bars([(T0 + 60, "a", 10.0), (T0 + 60, "b", 20.0)])))
+    ms.apply(MarketUpdate(T0 + 120, bars([(T0 + 120, "a", 11.0), (T0 + 120, "b", 21.0)])))
+    v = ms.view(T0 + 180)
+    assert v.mints == ("a", "b")
+    assert np.isnan(v.candles.close[:, 0]).all() and v.candles.close[:, 1:].tolist() == [[10.0, 11.0], [20.0, 21.0]]
+
+
+def test_bars_with_and_without_an_optional_column_write_what_they_hold():
+    ms = state()
+    ms.apply(MarketUpdate(T0, bars([(T0, "a", 1.0)]).with_columns(pl.lit(5.0).alias("whale_buy_usd"),
+                                                               pl.lit(None, pl.Int64).alias("buys"))))
+    ms.apply(MarketUpdate(T0 + 60, bars([(T0 + 60, "a", 2.0)]).drop("buys")))
+    ms.apply(MarketUpdate(T0 + 120, bars([(T0 + 120, "a", 3.0)])))
+    c = ms.view(T0 + 180).candles
+    assert c["whale_buy_usd"][0, 0] == 5.0 and np.isnan(c["whale_buy_usd"][0, 1:]).all()
+    assert np.isnan(c["buys"][0, :2]).all() and c["buys"][0, 2] == 3.0 and c.close[0].tolist() == [1.0, 2.0, 3.0]
