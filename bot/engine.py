@@ -173,6 +173,9 @@ class Engine:
         self.cycles = 0
         self.exhausted = False
         self._book: dict[str, Any] = {}
+        #: the portfolio built last, with what it was built from (``_portfolio``): reused while
+        #: nothing was executed since, within one cycle
+        self._portfolio_memo: tuple[tuple[int, int, Any], PortfolioState] | None = None
         self._wallet_diffs: dict[str, tuple[int | None, int | None]] = {}  # mint -> (ledger, wallet) reported
         self._refusals_said: dict[str, str] = {}  # mint -> the rule its last logged refused entry named
         # This cycle's non-fill writes, committed together at its end (``_commit``); the learned
@@ -300,6 +303,19 @@ class Engine:
     # -------------------------------------------------------------------- stages
 
     async def _portfolio(self, now: int) -> PortfolioState:
+        """The book marked at the market's prices. Built once per cycle and again only after an
+        order was executed (``_execute`` drops it) or the trading state changed: the ledger's
+        positions, cash, day book and cooldowns, the market's prices and ``now`` are the same
+        within a cycle otherwise, and so would the portfolio be."""
+        key = (self.cycles, now, self.risk.trading_state)
+        memo = self._portfolio_memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        portfolio = await self._build_portfolio(now)
+        self._portfolio_memo = (key, portfolio)
+        return portfolio
+
+    async def _build_portfolio(self, now: int) -> PortfolioState:
         positions, cash, kv = await self._io(self.ledger.book, "book", "last_exit_ts")
         sol_usd = self.market.sol_usd()
         marks = mark_positions(positions, self.market.latest, sol_usd)
@@ -419,6 +435,7 @@ class Engine:
 
     async def _execute(self, intent: OrderIntent, now: int) -> bool:
         """Journal the intent, execute it, record the outcome (``bot.orders.execution``). True when it filled."""
+        self._portfolio_memo = None  # whatever happens next may change the book: built again
         pool = self.market.pool(intent.mint, now)
         if pool is None:
             self._writes.record_rejection(intent.mint, "no_market_data",

@@ -1,0 +1,90 @@
+"""The engine reads the book from the ledger's kept snapshot and builds the portfolio once a cycle
+(again only after it executed an order): through a run with entries, partial exits, full exits, an
+operator close and a restart, what the engine holds must be what a fresh read of the database
+(a second connection, as a restart reads it) says, at the end of every cycle."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import polars as pl
+
+from bot.clock import SimClock
+from bot.control import Close, ControlQueue
+from bot.feeds.replay import ReplayFeed
+from bot.feeds.simulator import simulate
+from bot.ledger import Ledger
+from bot.wiring import build_engine, build_paper_executor, restore_paper_wallet
+from chain.paper import PaperExecutor
+
+KEYS = ("book", "last_exit_ts")
+
+
+def fresh_book(path) -> tuple:
+    other = Ledger.open(path, lambda: 0)
+    try:
+        return other.book(*KEYS)
+    finally:
+        other.close()
+
+
+def test_the_book_the_engine_holds_is_the_ledgers_through_fills_a_close_and_a_restart(base_config, tmp_path):
+    cfg = base_config
+    frame = simulate(12, 12, 3).frame
+    start = int(frame["ts"].min().timestamp())
+    mid = start + 7 * 3600  # the restart
+    path = tmp_path / "ledger.sqlite3"
+    checked = Counter()
+
+    def check(engine, ledger: Ledger) -> None:
+        want = fresh_book(path)
+        assert ledger.book(*KEYS) == want
+        memo = engine._portfolio_memo
+        if memo is not None:  # nothing executed since it was built: it still shows the ledger's book
+            p = memo[1]
+            assert (list(p.positions), p.cash_lamports, p.last_exit_ts) == (want[0], want[1],
+                                                                             want[2]["last_exit_ts"] or {})
+            checked["memo"] += 1
+        checked["cycles"] += 1
+
+    async def leg(frame_part: pl.DataFrame, resume_from: int | None, close_at: int | None) -> None:
+        feed = ReplayFeed(frame_part, history_bars=cfg.market.window_bars, resume_from=resume_from)
+        clock = SimClock(feed.start_time())
+        ledger = Ledger.open(path, clock.now, durable=False)
+        try:
+            if resume_from is None:
+                executor = build_paper_executor(cfg, ledger)
+            else:  # a restart: the wallet and the book as the ledger left them
+                executor = PaperExecutor(cfg.execution, restore_paper_wallet(cfg, ledger))
+            commands = ControlQueue(8)
+            engine = None
+
+            async def after(report) -> None:
+                check(engine, ledger)
+                if close_at is not None and report.ts >= close_at and not checked["closed"] and ledger.open_positions():
+                    commands.submit(Close("all", "test"))  # applied at the start of the next cycle
+                    checked["closed"] = 1
+
+            engine = build_engine(cfg, clock=clock, feed=feed, executor=executor, ledger=ledger,
+                                  commands=commands, after_cycle=after)
+            if resume_from is not None:  # the engine's first view of the restarted book
+                assert ledger.book(*KEYS) == fresh_book(path)
+            await engine.run(asyncio.Event(), until_exhausted=True)
+        finally:
+            ledger.close()
+
+    first = frame.filter(pl.col("ts").dt.epoch("s") < mid)
+    asyncio.run(leg(first, None, start + 4 * 3600))
+    asyncio.run(leg(frame, mid, None))
+
+    led = Ledger.open(path, lambda: 0)
+    try:
+        reasons = Counter(i["reason"] for i in led.intents() if i["state"] == "confirmed")
+        closes = sum(1 for p in led.position_rows() if p.closed_at is not None)
+    finally:
+        led.close()
+    # the run did what the test is about
+    assert reasons["entry"] >= 5 and reasons["operator_close"] >= 1 and closes >= 5
+    assert any(r.startswith("take_profit_") and r != "take_profit_final" for r in reasons), reasons
+    assert checked["cycles"] >= 600 and checked["memo"] >= 300
