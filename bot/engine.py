@@ -164,8 +164,10 @@ class Engine:
         self._inline_io = inline_io
         #: False: the learned state is written only by ``checkpoint()`` at the end (a backtest: its
         #: run is never resumed from its ledger, and encoding the pending votes at every event
-        #: checkpoint was 8% of its time)
+        #: checkpoint was 8% of its time); so are the day book, the cursor and the risk book, which
+        #: only a restart reads (``_deferred_kv`` holds them meanwhile)
         self._checkpoints = checkpoints
+        self._deferred_kv: dict[str, Any] = {}
         self.last_cycle: CycleReport | None = None
         self.last_decisions: Sequence[Decision] = Decisions.empty()
         self.last_votes: list[StrategyVotes] = []
@@ -320,7 +322,8 @@ class Engine:
         sol_usd = self.market.sol_usd()
         marks = mark_positions(positions, self.market.latest, sol_usd)
         equity = (cash or 0) / LAMPORTS_PER_SOL + marks.positions_sol
-        book = kv["book"] or {}
+        deferred = self._deferred_kv.get("book")  # not written yet (no checkpoints): the newer one
+        book = dict(deferred) if deferred is not None else (kv["book"] or {})
         day = utc_day(now)
         if book.get("day") != day:  # a new UTC day starts from the current equity
             book = {"day": day, "day_start_equity": equity, "peak": book.get("peak", equity)}
@@ -499,10 +502,13 @@ class Engine:
         book = dict(self._book)
         book["peak"] = max(book.get("peak", equity), equity)
         self._writes.record_equity(now, equity, cash, marks.positions_sol, sol_usd)
-        self._writes.set_kv(book=book, engine_cursor={"feed": self.feed.name, "ts": now})
-        if not self._checkpoints:
+        kv = {"book": book, "engine_cursor": {"feed": self.feed.name, "ts": now}}
+        if not self._checkpoints:  # never resumed: written with the learned state at the end
+            self._deferred_kv = kv
             await self._commit(now)
-        elif self._checkpoint_due:
+            return
+        self._writes.set_kv(**kv)
+        if self._checkpoint_due:
             await self._commit(now, checkpoint="event")
         elif self._since_checkpoint >= self.cfg.engine.checkpoint_cycles:
             await self._commit(now, checkpoint="every_n")
@@ -523,12 +529,15 @@ class Engine:
         ``checkpoint`` = ``{"ts": now, "reason": checkpoint}``. On a failure nothing of it is
         written and the checkpoint stays due."""
         writes, self._writes = self._writes, self.ledger.cycle_writes()
-        writes.set_kv(risk_book=self.risk.book_state())  # every cycle: see RiskManager.book_state
+        if self._checkpoints or checkpoint:
+            # every cycle (see RiskManager.book_state); without checkpoints, at the end only
+            writes.set_kv(**self._deferred_kv, risk_book=self.risk.book_state())
         if checkpoint:
             writes.set_kv(ensemble_state=self.ensemble.state(), risk_state=self.risk.state(),
                           checkpoint={"ts": int(now), "reason": checkpoint})
         await self._io(self.ledger.commit_cycle, writes)
         if checkpoint:
+            self._deferred_kv = {}
             self._since_checkpoint, self._checkpoint_due = 0, False
             self.last_checkpoint = int(now)
 

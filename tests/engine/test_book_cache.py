@@ -88,3 +88,35 @@ def test_the_book_the_engine_holds_is_the_ledgers_through_fills_a_close_and_a_re
     assert reasons["entry"] >= 5 and reasons["operator_close"] >= 1 and closes >= 5
     assert any(r.startswith("take_profit_") and r != "take_profit_final" for r in reasons), reasons
     assert checked["cycles"] >= 600 and checked["memo"] >= 300
+
+
+def test_a_run_without_checkpoints_writes_the_book_at_the_end_as_a_checkpointing_run_has_it(base_config):
+    """A backtest (``checkpoints=False``) keeps the day book, cursor and risk book in memory and
+    writes them with the final checkpoint: the same trades, equity and final kv as the run that
+    writes them every cycle, and a day book that crossed midnight (its daily reset) alike."""
+    cfg = base_config
+    frame = simulate(4, 26, 5).frame  # past a UTC midnight
+
+    async def run(checkpoints: bool) -> tuple:
+        feed = ReplayFeed(frame, history_bars=cfg.market.window_bars)
+        clock = SimClock(feed.start_time())
+        ledger = Ledger.open(":memory:", clock.now, durable=False)
+        midway: list[object] = []
+
+        async def after(report) -> None:
+            midway.append(ledger.get_kv("book"))
+
+        engine = build_engine(cfg, clock=clock, feed=feed, executor=build_paper_executor(cfg, ledger),
+                              ledger=ledger, inline_io=True, checkpoints=checkpoints, after_cycle=after)
+        await engine.run(asyncio.Event(), until_exhausted=True)
+        try:
+            kv = {k: ledger.get_kv(k) for k in ("book", "engine_cursor", "risk_book", "last_exit_ts")}
+            return kv, ledger.equity_rows(), ledger.fills(), midway
+        finally:
+            ledger.close()
+
+    kv, equity, fills, midway = asyncio.run(run(False))
+    kv_c, equity_c, fills_c, midway_c = asyncio.run(run(True))
+    assert fills and fills == fills_c and equity == equity_c
+    assert kv == kv_c and kv["book"]["day"] > midway_c[0]["day"]
+    assert set(map(str, midway)) == {"None"} and None not in midway_c
