@@ -50,7 +50,7 @@ from bot.market.state import MarketState
 from bot.orders.execution import execute_intent
 from bot.orders.mint_facts import ChainSafety
 from bot.orders.mint_facts import merge as merge_safety
-from bot.orders.portfolio import mark_positions, portfolio_state, utc_day
+from bot.orders.portfolio import Marks, mark_positions, portfolio_state, utc_day
 from bot.orders.reconcile import position_differences
 from bot.risk.manager import RiskManager
 from bot.risk.operator import operator_sell
@@ -177,7 +177,7 @@ class Engine:
         self._book: dict[str, Any] = {}
         #: the portfolio built last, with what it was built from (``_portfolio``): reused while
         #: nothing was executed since, within one cycle
-        self._portfolio_memo: tuple[tuple[int, int, Any], PortfolioState] | None = None
+        self._portfolio_memo: tuple[tuple[int, int, Any], PortfolioState, Marks] | None = None
         self._wallet_diffs: dict[str, tuple[int | None, int | None]] = {}  # mint -> (ledger, wallet) reported
         self._refusals_said: dict[str, str] = {}  # mint -> the rule its last logged refused entry named
         # This cycle's non-fill writes, committed together at its end (``_commit``); the learned
@@ -313,11 +313,11 @@ class Engine:
         memo = self._portfolio_memo
         if memo is not None and memo[0] == key:
             return memo[1]
-        portfolio = await self._build_portfolio(now)
-        self._portfolio_memo = (key, portfolio)
+        portfolio, marks = await self._build_portfolio(now)
+        self._portfolio_memo = (key, portfolio, marks)
         return portfolio
 
-    async def _build_portfolio(self, now: int) -> PortfolioState:
+    async def _build_portfolio(self, now: int) -> tuple[PortfolioState, Marks]:
         positions, cash, kv = await self._io(self.ledger.book, "book", "last_exit_ts")
         sol_usd = self.market.sol_usd()
         marks = mark_positions(positions, self.market.latest, sol_usd)
@@ -330,7 +330,7 @@ class Engine:
         book["peak"] = max(book.get("peak", equity), equity)
         self._book = book
         return portfolio_state(now, cash or 0, positions, marks, book["peak"], book["day_start_equity"],
-                               self.risk.trading_state, sol_usd, kv["last_exit_ts"] or {})
+                               self.risk.trading_state, sol_usd, kv["last_exit_ts"] or {}), marks
 
     async def _observe_risk(self, view: MarketView, portfolio: PortfolioState,
                             decisions: Mapping[str, Decision], now: int) -> None:
@@ -494,10 +494,15 @@ class Engine:
         return 0
 
     async def _record_equity(self, now: int) -> None:
-        positions, cash, _ = await self._io(self.ledger.book)
-        cash = cash or 0
         sol_usd = self.market.sol_usd()
-        marks = mark_positions(positions, self.market.latest, sol_usd)
+        memo = self._portfolio_memo
+        if memo is not None and memo[0][:2] == (self.cycles, now) and memo[1].sol_usd == sol_usd:
+            # nothing was executed since this cycle's portfolio: its cash and marks are the book's
+            cash, marks = memo[1].cash_lamports, memo[2]
+        else:
+            positions, cash, _ = await self._io(self.ledger.book)
+            cash = cash or 0
+            marks = mark_positions(positions, self.market.latest, sol_usd)
         equity = cash / LAMPORTS_PER_SOL + marks.positions_sol
         book = dict(self._book)
         book["peak"] = max(book.get("peak", equity), equity)

@@ -58,8 +58,9 @@ class RugMemory:
         self._watch: dict[str, dict[str, list[Any]]] = {
             m: {src: list(v) for src, v in per.items()} for m, per in (s.get("watch") or {}).items()}
         self._cleared: dict[str, int] = dict(s.get("cleared") or {})
-        #: the facts ``_observe_safety`` reads (source, authorities, holder share) of the report last observed per token (not persisted)
-        self._last_seen: dict[str, tuple[object, ...]] = {}
+        #: the report last observed per token and the facts ``_observe_safety`` read from it
+        #: (source, authorities, holder share); not persisted
+        self._last_seen: dict[str, tuple[TokenSafety, tuple[object, ...]]] = {}
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -118,13 +119,18 @@ class RugMemory:
                 self._add(mint, now, LIQUIDITY_DROP,
                           f"liquidity fell {drops[i]:.0%} within {ex.rug_window_minutes:g} min", out)
         last = self._last_seen
-        seen: dict[str, tuple[object, ...]] = {}
+        seen: dict[str, tuple[TokenSafety, tuple[object, ...]]] = {}
         for mint, s in safety.items():
             # the same facts again change nothing (a replay re-reports every token each bar, for
             # its pool reserves): only a report whose authorities or holder share differ is read
             # (the facts ``_observe_safety`` reads: source, authorities, holder share)
-            w = seen[mint] = (s.source, s.mint_authority_set, s.freeze_authority_set, s.top10_holder_share)
-            if last.get(mint) != w:
+            prev = last.get(mint)
+            if prev is not None and prev[0] is s:
+                seen[mint] = prev
+                continue
+            w = (s.source, s.mint_authority_set, s.freeze_authority_set, s.top10_holder_share)
+            seen[mint] = (s, w)
+            if prev is None or prev[1] != w:
                 self._observe_safety(mint, s, now, out)
         self._last_seen = seen
         for mint in [m for m in self._watch if m not in safety]:

@@ -46,6 +46,12 @@ def test_the_book_the_engine_holds_is_the_ledgers_through_fills_a_close_and_a_re
             assert (list(p.positions), p.cash_lamports, p.last_exit_ts) == (want[0], want[1],
                                                                              want[2]["last_exit_ts"] or {})
             checked["memo"] += 1
+        # the equity the cycle recorded (from the portfolio it kept, when nothing was executed
+        # after it was built) is the ledger's cash plus the marked positions
+        row = ledger.equity_rows()[-1]
+        assert row.cash_lamports == want[1]
+        if not want[0]:
+            assert row.positions_sol == 0.0 and row.equity_sol == want[1] / 1e9
         checked["cycles"] += 1
 
     async def leg(frame_part: pl.DataFrame, resume_from: int | None, close_at: int | None) -> None:
