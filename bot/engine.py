@@ -175,9 +175,9 @@ class Engine:
         self.cycles = 0
         self.exhausted = False
         self._book: dict[str, Any] = {}
-        #: the portfolio built last, with what it was built from (``_portfolio``): reused while
-        #: nothing was executed since, within one cycle
-        self._portfolio_memo: tuple[tuple[int, int, Any], PortfolioState, Marks] | None = None
+        #: the portfolio built last, its marks, and the ledger's book snapshot it was built from
+        #: (``_portfolio``): reused within one cycle while that snapshot is current
+        self._portfolio_memo: tuple[tuple[int, int, Any], PortfolioState, Marks, object] | None = None
         self._wallet_diffs: dict[str, tuple[int | None, int | None]] = {}  # mint -> (ledger, wallet) reported
         self._refusals_said: dict[str, str] = {}  # mint -> the rule its last logged refused entry named
         # This cycle's non-fill writes, committed together at its end (``_commit``); the learned
@@ -305,20 +305,30 @@ class Engine:
     # -------------------------------------------------------------------- stages
 
     async def _portfolio(self, now: int) -> PortfolioState:
-        """The book marked at the market's prices. Built once per cycle and again only after an
-        order was executed (``_execute`` drops it) or the trading state changed: the ledger's
-        positions, cash, day book and cooldowns, the market's prices and ``now`` are the same
-        within a cycle otherwise, and so would the portfolio be."""
+        """The book marked at the market's prices. Built once per cycle and again only when the
+        ledger's book changed (any write to it, by anyone: ``Ledger.book_token``), an order was
+        executed (``_execute`` drops it) or the trading state changed: the ledger's positions,
+        cash, day book and cooldowns, the market's prices and ``now`` are the same within a cycle
+        otherwise, and so would the portfolio be."""
+        if await self._kept_portfolio(now, trading_state=True):
+            assert self._portfolio_memo is not None
+            return self._portfolio_memo[1]
         key = (self.cycles, now, self.risk.trading_state)
-        memo = self._portfolio_memo
-        if memo is not None and memo[0] == key:
-            return memo[1]
-        portfolio, marks = await self._build_portfolio(now)
-        self._portfolio_memo = (key, portfolio, marks)
+        portfolio, marks, token = await self._build_portfolio(now)
+        self._portfolio_memo = (key, portfolio, marks, token)
         return portfolio
 
-    async def _build_portfolio(self, now: int) -> tuple[PortfolioState, Marks]:
-        positions, cash, kv = await self._io(self.ledger.book, "book", "last_exit_ts")
+    async def _kept_portfolio(self, now: int, *, trading_state: bool) -> bool:
+        """Whether the kept portfolio is still this cycle's book (see ``_portfolio``); with
+        ``trading_state``, also built under the risk manager's trading state of now."""
+        memo = self._portfolio_memo
+        if memo is None or memo[0][:2] != (self.cycles, now) or (
+                trading_state and memo[0][2] != self.risk.trading_state):
+            return False
+        return await self._io(self.ledger.book_token) is memo[3]
+
+    async def _build_portfolio(self, now: int) -> tuple[PortfolioState, Marks, object]:
+        positions, cash, kv, token = await self._io(self.ledger.book_read, "book", "last_exit_ts")
         sol_usd = self.market.sol_usd()
         marks = mark_positions(positions, self.market.latest, sol_usd)
         equity = (cash or 0) / LAMPORTS_PER_SOL + marks.positions_sol
@@ -330,7 +340,7 @@ class Engine:
         book["peak"] = max(book.get("peak", equity), equity)
         self._book = book
         return portfolio_state(now, cash or 0, positions, marks, book["peak"], book["day_start_equity"],
-                               self.risk.trading_state, sol_usd, kv["last_exit_ts"] or {}), marks
+                               self.risk.trading_state, sol_usd, kv["last_exit_ts"] or {}), marks, token
 
     async def _observe_risk(self, view: MarketView, portfolio: PortfolioState,
                             decisions: Mapping[str, Decision], now: int) -> None:
@@ -496,8 +506,8 @@ class Engine:
     async def _record_equity(self, now: int) -> None:
         sol_usd = self.market.sol_usd()
         memo = self._portfolio_memo
-        if memo is not None and memo[0][:2] == (self.cycles, now) and memo[1].sol_usd == sol_usd:
-            # nothing was executed since this cycle's portfolio: its cash and marks are the book's
+        if memo is not None and memo[1].sol_usd == sol_usd and await self._kept_portfolio(now, trading_state=False):
+            # the book is still the one this cycle's portfolio was built from: its cash and marks
             cash, marks = memo[1].cash_lamports, memo[2]
         else:
             positions, cash, _ = await self._io(self.ledger.book)

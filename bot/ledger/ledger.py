@@ -422,6 +422,13 @@ class Ledger:
         it, and so does a commit by another connection (SQLite's ``data_version``). The engine
         reads the book several times a cycle; between fills nothing in it changes. Each call
         returns its own copies (the caller may change them)."""
+        positions, cash, kv, _token = self.book_read(*keys)
+        return positions, cash, kv
+
+    def book_read(self, *keys: str) -> tuple[list[Position], int | None, dict[str, Any], object]:
+        """``book(*keys)`` and the snapshot it was answered from, as an opaque token: ``book_token()``
+        returns the very same object for as long as nothing was written since (by this ledger or
+        another connection), so a caller can keep what it derived from the book exactly that long."""
         with self._lock:
             version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             snap = self._snap
@@ -437,7 +444,16 @@ class Ledger:
                     self._conn.execute("COMMIT")
                 snap = self._snap = (version, positions, kv)
             cached = snap[2]
-            return list(snap[1]), cached[CASH_KEY], {k: _json_copy(cached[k]) for k in keys}
+            return list(snap[1]), cached[CASH_KEY], {k: _json_copy(cached[k]) for k in keys}, snap
+
+    def book_token(self) -> object | None:
+        """The token of the snapshot ``book()`` would answer from now without reading the database
+        (see ``book_read``); None when it would read it again."""
+        with self._lock:
+            snap = self._snap
+            if snap is None or self._conn.execute("PRAGMA data_version").fetchone()[0] != snap[0]:
+                return None
+            return snap
 
     def record_rejections(self, rejections: list[tuple[str, str, str]]) -> None:
         """Several ``(mint, rule, detail)`` rejections in one transaction."""

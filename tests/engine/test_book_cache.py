@@ -126,3 +126,33 @@ def test_a_run_without_checkpoints_writes_the_book_at_the_end_as_a_checkpointing
     assert fills and fills == fills_c and equity == equity_c
     assert kv == kv_c and kv["book"]["day"] > midway_c[0]["day"]
     assert set(map(str, midway)) == {"None"} and None not in midway_c
+
+
+def test_the_kept_portfolio_is_built_again_when_another_connection_writes_the_book(base_config, tmp_path):
+    """Within a cycle the engine reuses its portfolio only while the ledger's snapshot is current:
+    a fill booked by another process (another connection) in the meantime is seen."""
+    cfg = base_config
+    frame = simulate(3, 3, seed=4).frame
+    path = tmp_path / "ledger.sqlite3"
+
+    async def go() -> None:
+        feed = ReplayFeed(frame, history_bars=cfg.market.window_bars)
+        clock = SimClock(feed.start_time())
+        ledger = Ledger.open(path, clock.now, durable=False)
+        try:
+            engine = build_engine(cfg, clock=clock, feed=feed, executor=build_paper_executor(cfg, ledger),
+                                  ledger=ledger)
+            now = clock.now()
+            first = await engine._portfolio(now)
+            assert await engine._portfolio(now) is first  # nothing written: kept
+            other = Ledger.open(path, lambda: now)
+            try:
+                other.set_kv(cash_lamports=first.cash_lamports - 12_345)  # e.g. an operator tool
+            finally:
+                other.close()
+            again = await engine._portfolio(now)
+            assert again is not first and again.cash_lamports == first.cash_lamports - 12_345
+        finally:
+            ledger.close()
+
+    asyncio.run(go())

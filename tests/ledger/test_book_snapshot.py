@@ -156,3 +156,22 @@ def test_a_refused_fill_leaves_the_book_as_the_database_has_it(ledger, path):
     with pytest.raises(LedgerError):
         ledger.apply_fill(fill("nope", Side.BUY, 10**9, 5))  # unknown intent: rolled back
     assert ledger.book(*KEYS) == fresh(path)
+
+
+def test_the_book_token_stays_the_same_object_until_something_is_written(ledger, path):
+    *_, token = ledger.book_read(*KEYS)
+    assert ledger.book_token() is token
+    w = ledger.cycle_writes()  # a cycle's own writes keep the snapshot, and so its token
+    w.set_kv(book={"peak": 11.0})
+    ledger.commit_cycle(w)
+    assert ledger.book_token() is token
+    ledger.record_event("x", "y")  # any other write of this ledger drops it
+    assert ledger.book_token() is None
+    *_, token = ledger.book_read(*KEYS)
+    other = Ledger.open(path, lambda: 100)
+    try:
+        other.set_kv(last_exit_ts={"MintA": 1})  # a commit by another connection
+    finally:
+        other.close()
+    assert ledger.book_token() is None
+    assert ledger.book_read(*KEYS)[3] is not token
