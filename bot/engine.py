@@ -50,7 +50,7 @@ from bot.market.state import MarketState
 from bot.orders.execution import execute_intent
 from bot.orders.mint_facts import ChainSafety
 from bot.orders.mint_facts import merge as merge_safety
-from bot.orders.portfolio import mark_positions, portfolio_state, utc_day
+from bot.orders.portfolio import Marks, mark_positions, portfolio_state, utc_day
 from bot.orders.reconcile import position_differences
 from bot.risk.manager import RiskManager
 from bot.risk.operator import operator_sell
@@ -164,8 +164,10 @@ class Engine:
         self._inline_io = inline_io
         #: False: the learned state is written only by ``checkpoint()`` at the end (a backtest: its
         #: run is never resumed from its ledger, and encoding the pending votes at every event
-        #: checkpoint was 8% of its time)
+        #: checkpoint was 8% of its time); so are the day book, the cursor and the risk book, which
+        #: only a restart reads (``_deferred_kv`` holds them meanwhile)
         self._checkpoints = checkpoints
+        self._deferred_kv: dict[str, Any] = {}
         self.last_cycle: CycleReport | None = None
         self.last_decisions: Sequence[Decision] = Decisions.empty()
         self.last_votes: list[StrategyVotes] = []
@@ -173,6 +175,9 @@ class Engine:
         self.cycles = 0
         self.exhausted = False
         self._book: dict[str, Any] = {}
+        #: the portfolio built last, its marks, and the ledger's book snapshot it was built from
+        #: (``_portfolio``): reused within one cycle while that snapshot is current
+        self._portfolio_memo: tuple[tuple[int, int, Any], PortfolioState, Marks, object] | None = None
         self._wallet_diffs: dict[str, tuple[int | None, int | None]] = {}  # mint -> (ledger, wallet) reported
         self._refusals_said: dict[str, str] = {}  # mint -> the rule its last logged refused entry named
         # This cycle's non-fill writes, committed together at its end (``_commit``); the learned
@@ -300,18 +305,42 @@ class Engine:
     # -------------------------------------------------------------------- stages
 
     async def _portfolio(self, now: int) -> PortfolioState:
-        positions, cash, kv = await self._io(self.ledger.book, "book", "last_exit_ts")
+        """The book marked at the market's prices. Built once per cycle and again only when the
+        ledger's book changed (any write to it, by anyone: ``Ledger.book_token``), an order was
+        executed (``_execute`` drops it) or the trading state changed: the ledger's positions,
+        cash, day book and cooldowns, the market's prices and ``now`` are the same within a cycle
+        otherwise, and so would the portfolio be."""
+        if await self._kept_portfolio(now, trading_state=True):
+            assert self._portfolio_memo is not None
+            return self._portfolio_memo[1]
+        key = (self.cycles, now, self.risk.trading_state)
+        portfolio, marks, token = await self._build_portfolio(now)
+        self._portfolio_memo = (key, portfolio, marks, token)
+        return portfolio
+
+    async def _kept_portfolio(self, now: int, *, trading_state: bool) -> bool:
+        """Whether the kept portfolio is still this cycle's book (see ``_portfolio``); with
+        ``trading_state``, also built under the risk manager's trading state of now."""
+        memo = self._portfolio_memo
+        if memo is None or memo[0][:2] != (self.cycles, now) or (
+                trading_state and memo[0][2] != self.risk.trading_state):
+            return False
+        return await self._io(self.ledger.book_token) is memo[3]
+
+    async def _build_portfolio(self, now: int) -> tuple[PortfolioState, Marks, object]:
+        positions, cash, kv, token = await self._io(self.ledger.book_read, "book", "last_exit_ts")
         sol_usd = self.market.sol_usd()
         marks = mark_positions(positions, self.market.latest, sol_usd)
         equity = (cash or 0) / LAMPORTS_PER_SOL + marks.positions_sol
-        book = kv["book"] or {}
+        deferred = self._deferred_kv.get("book")  # not written yet (no checkpoints): the newer one
+        book = dict(deferred) if deferred is not None else (kv["book"] or {})
         day = utc_day(now)
         if book.get("day") != day:  # a new UTC day starts from the current equity
             book = {"day": day, "day_start_equity": equity, "peak": book.get("peak", equity)}
         book["peak"] = max(book.get("peak", equity), equity)
         self._book = book
         return portfolio_state(now, cash or 0, positions, marks, book["peak"], book["day_start_equity"],
-                               self.risk.trading_state, sol_usd, kv["last_exit_ts"] or {})
+                               self.risk.trading_state, sol_usd, kv["last_exit_ts"] or {}), marks, token
 
     async def _observe_risk(self, view: MarketView, portfolio: PortfolioState,
                             decisions: Mapping[str, Decision], now: int) -> None:
@@ -419,6 +448,7 @@ class Engine:
 
     async def _execute(self, intent: OrderIntent, now: int) -> bool:
         """Journal the intent, execute it, record the outcome (``bot.orders.execution``). True when it filled."""
+        self._portfolio_memo = None  # whatever happens next may change the book: built again
         pool = self.market.pool(intent.mint, now)
         if pool is None:
             self._writes.record_rejection(intent.mint, "no_market_data",
@@ -474,18 +504,26 @@ class Engine:
         return 0
 
     async def _record_equity(self, now: int) -> None:
-        positions, cash, _ = await self._io(self.ledger.book)
-        cash = cash or 0
         sol_usd = self.market.sol_usd()
-        marks = mark_positions(positions, self.market.latest, sol_usd)
+        memo = self._portfolio_memo
+        if memo is not None and memo[1].sol_usd == sol_usd and await self._kept_portfolio(now, trading_state=False):
+            # the book is still the one this cycle's portfolio was built from: its cash and marks
+            cash, marks = memo[1].cash_lamports, memo[2]
+        else:
+            positions, cash, _ = await self._io(self.ledger.book)
+            cash = cash or 0
+            marks = mark_positions(positions, self.market.latest, sol_usd)
         equity = cash / LAMPORTS_PER_SOL + marks.positions_sol
         book = dict(self._book)
         book["peak"] = max(book.get("peak", equity), equity)
         self._writes.record_equity(now, equity, cash, marks.positions_sol, sol_usd)
-        self._writes.set_kv(book=book, engine_cursor={"feed": self.feed.name, "ts": now})
-        if not self._checkpoints:
+        kv = {"book": book, "engine_cursor": {"feed": self.feed.name, "ts": now}}
+        if not self._checkpoints:  # never resumed: written with the learned state at the end
+            self._deferred_kv = kv
             await self._commit(now)
-        elif self._checkpoint_due:
+            return
+        self._writes.set_kv(**kv)
+        if self._checkpoint_due:
             await self._commit(now, checkpoint="event")
         elif self._since_checkpoint >= self.cfg.engine.checkpoint_cycles:
             await self._commit(now, checkpoint="every_n")
@@ -506,12 +544,15 @@ class Engine:
         ``checkpoint`` = ``{"ts": now, "reason": checkpoint}``. On a failure nothing of it is
         written and the checkpoint stays due."""
         writes, self._writes = self._writes, self.ledger.cycle_writes()
-        writes.set_kv(risk_book=self.risk.book_state())  # every cycle: see RiskManager.book_state
+        if self._checkpoints or checkpoint:
+            # every cycle (see RiskManager.book_state); without checkpoints, at the end only
+            writes.set_kv(**self._deferred_kv, risk_book=self.risk.book_state())
         if checkpoint:
             writes.set_kv(ensemble_state=self.ensemble.state(), risk_state=self.risk.state(),
                           checkpoint={"ts": int(now), "reason": checkpoint})
         await self._io(self.ledger.commit_cycle, writes)
         if checkpoint:
+            self._deferred_kv = {}
             self._since_checkpoint, self._checkpoint_due = 0, False
             self.last_checkpoint = int(now)
 

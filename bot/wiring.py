@@ -293,7 +293,8 @@ def build_engine(cfg: Config, *, clock: Clock, feed: FeedSource, executor: Execu
     restart) and for tokens that join; False recomputes everything over the whole window each cycle
     (the reference the incremental path is tested against). ``inline_io`` runs ledger calls on the
     event loop (backtests, whose ledger never syncs to disk; see ``Engine._io``); ``checkpoints=False``
-    writes the learned state only at the end (``Engine.checkpoint``; backtests, never resumed)."""
+    writes the learned state, and the day book, cursor and risk book that only a restart reads, at the
+    end only (``Engine.checkpoint``; backtests, never resumed)."""
     strategies = build_strategies(cfg.strategies)
     ensemble = Ensemble(cfg.ensemble, cfg.strategies, ledger.get_kv("ensemble_state"))
     decider = Incremental(strategies, ensemble) if incremental else FullWindow(strategies, ensemble)

@@ -70,6 +70,11 @@ class Ledger:
         self._clock = clock
         self._lock = threading.RLock()
         self._lock_fd = lock_fd
+        #: ``book()``'s last snapshot: (SQLite ``data_version`` when read, open positions, decoded kv
+        #: entries by key). Any write transaction of this ledger drops it (``_tx``), except a
+        #: cycle's non-money writes, which update the kv entries they wrote (``commit_cycle``); a
+        #: commit by another connection changes ``data_version`` and so drops it too.
+        self._snap: tuple[int, list[Position], dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -123,8 +128,12 @@ class Ledger:
                     self._lock_fd = None
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, *, keep_book: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction. It drops ``book()``'s snapshot unless ``keep_book`` (the caller
+        then keeps the snapshot true itself: ``commit_cycle``)."""
         with self._lock:
+            if not keep_book:
+                self._snap = None  # before the first write: even a failed transaction drops it
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -406,16 +415,45 @@ class Ledger:
             return FillOutcome(pid, closed, pnl, False, *unbooked)
 
     def book(self, *keys: str) -> tuple[list[Position], int | None, dict[str, Any]]:
-        """Open positions, cash and the named kv entries, read in one consistent snapshot."""
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                positions = self.open_positions()
-                kv = {k: self.get_kv(k) for k in (CASH_KEY, *keys)}
-            finally:
-                self._conn.execute("COMMIT")
-        cash = kv.pop(CASH_KEY)
+        """Open positions, cash and the named kv entries, read in one consistent snapshot.
+
+        The snapshot is kept between calls and read again from the database after any write that
+        could change it: every write transaction of this ledger (fills, intents, closes, kv) drops
+        it, and so does a commit by another connection (SQLite's ``data_version``). The engine
+        reads the book several times a cycle; between fills nothing in it changes. Each call
+        returns its own copies (the caller may change them)."""
+        positions, cash, kv, _token = self.book_read(*keys)
         return positions, cash, kv
+
+    def book_read(self, *keys: str) -> tuple[list[Position], int | None, dict[str, Any], object]:
+        """``book(*keys)`` and the snapshot it was answered from, as an opaque token: ``book_token()``
+        returns the very same object for as long as nothing was written since (by this ledger or
+        another connection), so a caller can keep what it derived from the book exactly that long."""
+        with self._lock:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            snap = self._snap
+            if snap is None or snap[0] != version or any(k not in snap[2] for k in keys):
+                # read after ``version`` was: never older than it (a commit in between only costs
+                # a second read at the next call)
+                wanted = {*keys, *(snap[2] if snap is not None and snap[0] == version else ())} - {CASH_KEY}
+                self._conn.execute("BEGIN")
+                try:
+                    positions = self.open_positions()
+                    kv = {k: self.get_kv(k) for k in (CASH_KEY, *sorted(wanted))}
+                finally:
+                    self._conn.execute("COMMIT")
+                snap = self._snap = (version, positions, kv)
+            cached = snap[2]
+            return list(snap[1]), cached[CASH_KEY], {k: _json_copy(cached[k]) for k in keys}, snap
+
+    def book_token(self) -> object | None:
+        """The token of the snapshot ``book()`` would answer from now without reading the database
+        (see ``book_read``); None when it would read it again."""
+        with self._lock:
+            snap = self._snap
+            if snap is None or self._conn.execute("PRAGMA data_version").fetchone()[0] != snap[0]:
+                return None
+            return snap
 
     def record_rejections(self, rejections: list[tuple[str, str, str]]) -> None:
         """Several ``(mint, rule, detail)`` rejections in one transaction."""
@@ -516,22 +554,36 @@ class Ledger:
 
     def commit_cycle(self, writes: CycleWrites) -> None:
         """Write a cycle's buffered events, rejections, equity row and kv entries in ONE
-        transaction: any failure rolls all of them back (and raises). Nothing to write: no-op."""
+        transaction: any failure rolls all of them back (and raises). Nothing to write: no-op.
+        It keeps ``book()``'s snapshot (a cycle's writes do not touch positions or cash): the kv
+        entries it wrote are replaced there by their values as read back from the JSON written;
+        a write of the cash drops it."""
         if not writes:
             return
-        with self._tx() as c:
-            if writes.events:
-                c.executemany("INSERT INTO events(ts, kind, detail) VALUES (?, ?, ?)", writes.events)
-            if writes.rejections:
-                c.executemany("INSERT INTO rejections(ts, mint, rule, detail) VALUES (?, ?, ?, ?)",
-                              writes.rejections)
-            e = writes.equity
-            if e is not None:
-                c.execute("INSERT OR REPLACE INTO equity(ts, equity_sol, cash_lamports, positions_sol, sol_usd) "
-                          "VALUES (?, ?, ?, ?, ?)", (e.ts, e.equity_sol, e.cash_lamports, e.positions_sol, e.sol_usd))
-            if writes.kv:
-                _put_kv(c, writes.kv)
-
+        keep = CASH_KEY not in writes.kv
+        with self._lock:
+            snap = self._snap if keep else None
+            try:
+                with self._tx(keep_book=keep) as c:
+                    if writes.events:
+                        c.executemany("INSERT INTO events(ts, kind, detail) VALUES (?, ?, ?)", writes.events)
+                    if writes.rejections:
+                        c.executemany("INSERT INTO rejections(ts, mint, rule, detail) VALUES (?, ?, ?, ?)",
+                                      writes.rejections)
+                    e = writes.equity
+                    if e is not None:
+                        c.execute("INSERT OR REPLACE INTO equity(ts, equity_sol, cash_lamports, positions_sol, "
+                                  "sol_usd) VALUES (?, ?, ?, ?, ?)",
+                                  (e.ts, e.equity_sol, e.cash_lamports, e.positions_sol, e.sol_usd))
+                    written = _put_kv(c, writes.kv) if writes.kv else {}
+            except BaseException:
+                self._snap = None
+                raise
+            if snap is not None and self._snap is snap:
+                cached = snap[2]
+                for k, text in written.items():
+                    if k in cached:
+                        cached[k] = json.loads(text)
 
 # ---------------------------------------------------------------------- internals
 
@@ -591,10 +643,21 @@ def _split_sql(script: str) -> list[str]:
     return out
 
 
-def _put_kv(c: sqlite3.Connection, items: dict[str, Any]) -> None:
-    for k, v in items.items():
-        c.execute("INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                  (k, json.dumps(v, sort_keys=True)))
+def _put_kv(c: sqlite3.Connection, items: dict[str, Any]) -> dict[str, str]:
+    """Upsert kv entries; the JSON written, by key."""
+    out = {k: json.dumps(v, sort_keys=True) for k, v in items.items()}
+    c.executemany("INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                  list(out.items()))
+    return out
+
+
+def _json_copy(v: Any) -> Any:
+    """A deep copy of a value decoded from JSON (dicts, lists and scalars), faster than ``copy.deepcopy``."""
+    if isinstance(v, dict):
+        return {k: _json_copy(x) if isinstance(x, dict | list) else x for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json_copy(x) if isinstance(x, dict | list) else x for x in v]
+    return v
 
 
 def _transition(c: sqlite3.Connection, intent_id: str, state: IntentState, now: int, *,

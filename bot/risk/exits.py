@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bot.contracts import Position, TokenSafety
 from bot.risk.config import RiskConfig
-from bot.risk.features import liquidity_drop
+from bot.risk.features import view_liquidity_drop
 from bot.risk.safety import contract_violations
 from strategies.types import Action, Decision, MarketView
 
@@ -119,6 +119,6 @@ def exit_on_view(p: Position, view: MarketView, i: int | None, *, balance: int, 
                  now: int) -> ExitOrder | None:
     """``evaluate_exit`` with the liquidity drop read from ``view`` (row ``i``; None = not in the view).
     The one exit evaluation for held positions and for shadow trades."""
-    drop = liquidity_drop(view, i, cfg.exits.rug_window_minutes * 60) if i is not None else 0.0
+    drop = view_liquidity_drop(view, i, cfg.exits.rug_window_minutes * 60) if i is not None else 0.0
     return evaluate_exit(p, balance=balance, mark_usd=mark_usd, high_usd=high_usd, liquidity_drop=drop,
                          safety=safety, decision=decision, cfg=cfg, now=now)

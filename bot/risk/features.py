@@ -64,6 +64,57 @@ def liquidity_drop(view: MarketView, i: int, window_seconds: float) -> float:
     return 0.0 if peak <= 0 else max(0.0, 1.0 - now / peak)
 
 
+def liquidity_drops(view: MarketView, window_seconds: float) -> np.ndarray:
+    """Per token of the view, the fraction by which liquidity fell from its highest value within the
+    window (0 when none or unknown): ``bot.risk.features.liquidity_drop`` for every token at once."""
+    panel = view.candles
+    n = panel.n_tokens
+    if n == 0 or panel.n_bars == 0:
+        return np.zeros(n)
+    # the liquidity now: the snapshot's where it is a number >= 0, else the last finite bar (the
+    # whole window is read only for tokens whose snapshot lacks one)
+    snap = view.snapshot.get("liquidity_usd")
+    if snap is not None and len(snap) == n:
+        s = np.asarray(snap, dtype=float)
+        use = np.isfinite(s) & (s >= 0)
+        now = np.where(use, s, np.nan)
+    else:
+        use = np.zeros(n, dtype=bool)
+        now = np.full(n, np.nan)
+    if not use.all():
+        full = panel["liquidity_usd"]
+        valid = np.isfinite(full)
+        last = full.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1)
+        now = np.where(use, now, np.where(valid.any(axis=1), full[np.arange(n), last], np.nan))
+    bars = max(1, math.ceil(window_seconds / panel.bar_seconds))
+    win = panel.tail(bars)["liquidity_usd"]
+    peak = np.where(np.isfinite(win), win, -np.inf).max(axis=1)
+    peak = np.maximum(np.where(np.isfinite(peak), peak, 0.0), np.nan_to_num(now, nan=0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drop = np.where(np.isfinite(now) & (peak > 0), 1.0 - now / peak, 0.0)
+    return np.maximum(drop, 0.0)
+
+
+def view_liquidity_drops(view: MarketView, window_seconds: float) -> np.ndarray:
+    """``liquidity_drops`` of ``view``, computed once per view and window (read-only): rug marks,
+    held positions' exits, shadow trades and entry screens of one cycle all read it."""
+    cache = view.__dict__.get("_risk_drops")
+    if cache is None:
+        cache = view.__dict__["_risk_drops"] = {}
+    key = float(window_seconds)
+    drops = cache.get(key)
+    if drops is None:
+        drops = cache[key] = liquidity_drops(view, window_seconds)
+        drops.flags.writeable = False
+    return drops
+
+
+def view_liquidity_drop(view: MarketView, i: int, window_seconds: float) -> float:
+    """``liquidity_drop(view, i, window_seconds)``, read from ``view_liquidity_drops`` (the same
+    number: tested)."""
+    return float(view_liquidity_drops(view, window_seconds)[i])
+
+
 def atr(view: MarketView, i: int, bars: int) -> float | None:
     """Mean true range of the last ``bars`` one-minute bars; None without enough history."""
     p = _tail(view, bars + 1)

@@ -31,7 +31,7 @@ from bot.contracts import (
 from bot.risk import breakers as br
 from bot.risk.config import RiskConfig
 from bot.risk.exits import ExitOrder, effective_stop, exit_on_view
-from bot.risk.features import atr, liquidity_drop, liquidity_now, mark_price, token_index
+from bot.risk.features import atr, liquidity_now, mark_price, token_index, view_liquidity_drop
 from bot.risk.limits import book_var_with, correlation_to_book, exposure_sol, heat_sol
 from bot.risk.record import EdgeRecord, EdgeSummary
 from bot.risk.rugs import RugMark, RugMemory
@@ -75,6 +75,16 @@ _SMALL_SIZE_RULE = {
     "heat": "heat",
     "cash": "insufficient_cash",
 }
+
+
+def _plain_copy(v: Any) -> Any:
+    """A deep copy of plain JSON-able data (dicts, lists, scalars): what ``copy.deepcopy`` gives for
+    it, at a fraction of the cost (``book_state`` is written every cycle)."""
+    if isinstance(v, dict):
+        return {k: _plain_copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_plain_copy(x) for x in v]
+    return v
 
 
 def _lamports(sol: float) -> int:
@@ -138,7 +148,7 @@ class RiskManager:
         every cycle, not only at checkpoints: a restart after a crash must not measure drawdown from
         an older, lower peak or trail a stop from an older high. ``state()`` holds it too."""
         return {
-            "breakers": copy.deepcopy(self._breakers.s),
+            "breakers": _plain_copy(self._breakers.s),
             "last_exit": dict(self._last_exit),
             "highs": dict(self._highs),
             "costs": dict(self._costs),
@@ -318,7 +328,7 @@ class RiskManager:
         unsafe = entry_safety(safety, cfg.safety, mint=mint, liquidity_usd=liq, age_minutes=age, now=now)
         if unsafe:
             return unsafe
-        drop = liquidity_drop(view, i, cfg.exits.rug_window_minutes * 60)
+        drop = view_liquidity_drop(view, i, cfg.exits.rug_window_minutes * 60)
         if drop >= cfg.exits.rug_liquidity_drop:
             return Rejected(mint, "liquidity_dropping",
                             f"liquidity fell {drop:.0%} within {cfg.exits.rug_window_minutes:g} min")

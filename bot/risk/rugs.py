@@ -30,6 +30,7 @@ import numpy as np
 
 from bot.contracts import TokenSafety
 from bot.risk.config import RiskConfig
+from bot.risk.features import view_liquidity_drops
 from strategies.types import MarketView
 
 LIQUIDITY_DROP = "liquidity_drop"
@@ -49,37 +50,6 @@ class RugMark:
     detail: str
 
 
-def liquidity_drops(view: MarketView, window_seconds: float) -> np.ndarray:
-    """Per token of the view, the fraction by which liquidity fell from its highest value within the
-    window (0 when none or unknown): ``bot.risk.features.liquidity_drop`` for every token at once."""
-    panel = view.candles
-    n = panel.n_tokens
-    if n == 0 or panel.n_bars == 0:
-        return np.zeros(n)
-    # the liquidity now: the snapshot's where it is a number >= 0, else the last finite bar (the
-    # whole window is read only for tokens whose snapshot lacks one)
-    snap = view.snapshot.get("liquidity_usd")
-    if snap is not None and len(snap) == n:
-        s = np.asarray(snap, dtype=float)
-        use = np.isfinite(s) & (s >= 0)
-        now = np.where(use, s, np.nan)
-    else:
-        use = np.zeros(n, dtype=bool)
-        now = np.full(n, np.nan)
-    if not use.all():
-        full = panel["liquidity_usd"]
-        valid = np.isfinite(full)
-        last = full.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1)
-        now = np.where(use, now, np.where(valid.any(axis=1), full[np.arange(n), last], np.nan))
-    bars = max(1, math.ceil(window_seconds / panel.bar_seconds))
-    win = panel.tail(bars)["liquidity_usd"]
-    peak = np.where(np.isfinite(win), win, -np.inf).max(axis=1)
-    peak = np.maximum(np.where(np.isfinite(peak), peak, 0.0), np.nan_to_num(now, nan=0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        drop = np.where(np.isfinite(now) & (peak > 0), 1.0 - now / peak, 0.0)
-    return np.maximum(drop, 0.0)
-
-
 class RugMemory:
     def __init__(self, cfg: RiskConfig, state: Mapping[str, Any] | None = None) -> None:
         self.cfg = cfg
@@ -88,7 +58,9 @@ class RugMemory:
         self._watch: dict[str, dict[str, list[Any]]] = {
             m: {src: list(v) for src, v in per.items()} for m, per in (s.get("watch") or {}).items()}
         self._cleared: dict[str, int] = dict(s.get("cleared") or {})
-        self._last_report: dict[str, TokenSafety] = {}  # the report last observed per token (not persisted)
+        #: the report last observed per token and the facts ``_observe_safety`` read from it
+        #: (source, authorities, holder share); not persisted
+        self._last_seen: dict[str, tuple[TokenSafety, tuple[object, ...]]] = {}
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -129,7 +101,7 @@ class RugMemory:
             return False
         self._cleared[mint] = int(now)
         self._watch.pop(mint, None)
-        self._last_report.pop(mint, None)
+        self._last_seen.pop(mint, None)
         return True
 
     def observe(self, view: MarketView, safety: Mapping[str, TokenSafety], now: int) -> list[RugMark]:
@@ -140,20 +112,27 @@ class RugMemory:
         window = ex.rug_window_minutes * 60
         self._cleared = {m: t for m, t in self._cleared.items() if now - t < window}
         out: list[RugMark] = []
-        drops = liquidity_drops(view, window)
+        drops = view_liquidity_drops(view, window)
         for i in np.flatnonzero(drops >= ex.rug_liquidity_drop):
             mint = view.mints[int(i)]
             if mint not in self._cleared:
                 self._add(mint, now, LIQUIDITY_DROP,
                           f"liquidity fell {drops[i]:.0%} within {ex.rug_window_minutes:g} min", out)
-        last = self._last_report
+        last = self._last_seen
+        seen: dict[str, tuple[TokenSafety, tuple[object, ...]]] = {}
         for mint, s in safety.items():
-            prev = last.get(mint)
             # the same facts again change nothing (a replay re-reports every token each bar, for
             # its pool reserves): only a report whose authorities or holder share differ is read
-            if prev is not s and (prev is None or _watched(prev) != _watched(s)):
+            # (the facts ``_observe_safety`` reads: source, authorities, holder share)
+            prev = last.get(mint)
+            if prev is not None and prev[0] is s:
+                seen[mint] = prev
+                continue
+            w = (s.source, s.mint_authority_set, s.freeze_authority_set, s.top10_holder_share)
+            seen[mint] = (s, w)
+            if prev is None or prev[1] != w:
                 self._observe_safety(mint, s, now, out)
-        self._last_report = dict(safety)
+        self._last_seen = seen
         for mint in [m for m in self._watch if m not in safety]:
             del self._watch[mint]  # the market stopped tracking it; bounded by the tracked tokens
         return out
@@ -181,8 +160,3 @@ class RugMemory:
 
 def _src(s: TokenSafety) -> str:
     return f" ({s.source})" if s.source else ""
-
-
-def _watched(s: TokenSafety) -> tuple[object, ...]:
-    """The facts ``_observe_safety`` reads."""
-    return (s.source, s.mint_authority_set, s.freeze_authority_set, s.top10_holder_share)

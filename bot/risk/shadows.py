@@ -52,6 +52,8 @@ class ShadowBook:
         self._closed_at: dict[str, int] = dict(s.get("closed_at") or {})
         self.opened = int(s.get("opened", 0))
         self.skipped_full = int(s.get("skipped_full", 0))
+        #: each open shadow's synthetic position, made again only when what it is made of changed
+        self._positions: dict[str, tuple[tuple[Any, ...], Position]] = {}
 
     def state(self) -> dict[str, Any]:
         """A JSON-able copy."""
@@ -97,6 +99,15 @@ class ShadowBook:
         return True
 
     def _position(self, mint: str, sh: Mapping[str, Any]) -> Position:
+        made = (sh["at"], sh["units"], sh["entry"], sh["stop"])
+        kept = self._positions.get(mint)
+        if kept is not None and kept[0] == made:
+            return kept[1]
+        pos = self._make_position(mint, sh)
+        self._positions[mint] = (made, pos)
+        return pos
+
+    def _make_position(self, mint: str, sh: Mapping[str, Any]) -> Position:
         return Position(mint=mint, symbol="", opened_at=int(sh["at"]), token_amount=int(sh["units"]),
                         token_decimals=0, cost_lamports=0, entry_price_usd=float(sh["entry"]),
                         entry_price_sol=0.0, stop_price_usd=float(sh["stop"]), initial_token_amount=UNITS)
@@ -142,5 +153,6 @@ class ShadowBook:
         cost = self.cfg.learning.shadow_cost_bps / 10_000
         ret = proceeds / (UNITS * float(sh["entry"])) * (1.0 - cost) - 1.0
         del self._open[mint]
+        self._positions.pop(mint, None)
         self._closed_at[mint] = int(now)
         return ShadowOutcome(mint, int(sh["at"]), int(now), str(sh["rule"]), reason, ret)
