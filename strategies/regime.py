@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from strategies import indicators as ind
-from strategies.base import last
+from strategies.base import clip, last
 from strategies.config import REGIMES, RegimeConfig
 from strategies.features import cached, candles, history
 from strategies.stream.state import Needs, StreamState
@@ -179,15 +179,15 @@ def classify(cfg: RegimeConfig, enough: np.ndarray, adx: np.ndarray, pdi: np.nda
         trending = (adx >= cfg.adx_trend) & ~(chop >= cfg.chop_choppy)
         choppy = (chop >= cfg.chop_choppy) | (vol_pct >= cfg.vol_high_percentile)
     codes = np.full(n, _CODE["ranging"])
-    conf = np.clip((cfg.adx_trend - adx) / cfg.adx_trend + 0.5, 0.2, 1.0)
+    conf = clip((cfg.adx_trend - adx) / cfg.adx_trend + 0.5, 0.2, 1.0)
     codes[choppy] = _CODE["choppy"]
-    conf = np.where(choppy, np.clip(np.maximum(chop / 100, vol_pct), 0.5, 1.0), conf)
+    conf = np.where(choppy, clip(np.maximum(chop / 100, vol_pct), 0.5, 1.0), conf)
     codes[trending & (pdi >= mdi)] = _CODE["trending_up"]
     codes[trending & (pdi < mdi)] = _CODE["trending_down"]
-    conf = np.where(trending, np.clip(adx / (2 * cfg.adx_trend), 0.5, 1.0), conf)
+    conf = np.where(trending, clip(adx / (2 * cfg.adx_trend), 0.5, 1.0), conf)
     crisis = token_crisis | (market == "crisis")
     codes[crisis] = _CODE["crisis"]
-    conf = np.where(token_crisis, np.clip(drop / cfg.token_crisis_drop / 2 + 0.5, 0, 1),
+    conf = np.where(token_crisis, clip(drop / cfg.token_crisis_drop / 2 + 0.5, 0, 1),
                     np.where(crisis, mconf, conf))
     unknown = ~enough | ~np.isfinite(adx)
     codes[unknown & ~crisis] = _CODE["unknown"]

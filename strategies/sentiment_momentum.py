@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import abstain, make_votes, ratio
+from strategies.base import abstain, clip, make_votes, ratio
 from strategies.config import SentimentMomentumParams
 from strategies.features import candles, history, snapshot_or_last
 from strategies.stream.state import Needs, StreamState
@@ -71,13 +71,13 @@ class SentimentMomentum:
         eb, es = buys[:, :half].sum(axis=1), sells[:, :half].sum(axis=1)
         imb_acc = ratio(rb - rs, rb + rs) - ratio(eb - es, eb + es)
         has_flow = trades >= p.min_trades
-        parts = [np.where(has_flow, np.clip(imb / p.imbalance_full, -1, 1), np.nan),
-                 np.where(has_flow, np.clip(imb_acc / p.imbalance_full, -1, 1) * 0.5, np.nan)]
+        parts = [np.where(has_flow, clip(imb / p.imbalance_full, -1, 1), np.nan),
+                 np.where(has_flow, clip(imb_acc / p.imbalance_full, -1, 1) * 0.5, np.nan)]
         if rank is not None:
             parts.append(np.where(np.isfinite(rank) & (rank <= p.trending_top),
                                   1.0 - (rank - 1) / p.trending_top, np.nan))
         if d_boost is not None:
-            parts.append(np.where(d_boost != 0, np.clip(d_boost, -1, 1) * 0.5, np.nan))
+            parts.append(np.where(d_boost != 0, clip(d_boost, -1, 1) * 0.5, np.nan))
         else:
             d_boost = np.full(n, np.nan)
         stack = np.vstack(parts)
@@ -85,7 +85,7 @@ class SentimentMomentum:
         count = avail.sum(axis=0)
         score = ratio(np.nansum(stack, axis=0), count)
         same = np.sum(avail & (np.sign(stack) == np.sign(score)[None, :]) & (stack != 0), axis=0)
-        conf = np.clip(0.25 * count, 0, 1) * ratio(same, count)
+        conf = clip(0.25 * count, 0, 1) * ratio(same, count)
         score = np.where(enough & (count > 0), score, 0.0)
 
         def reason(i: int) -> str:

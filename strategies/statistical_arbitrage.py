@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import abstain, make_votes, ratio
+from strategies.base import abstain, clip, make_votes, ratio
 from strategies.config import StatisticalArbitrageParams
 from strategies.features import candles, history
 from strategies.stream.state import Needs, StreamState
@@ -137,9 +137,9 @@ class StatisticalArbitrage:
             half_life = np.where((phi < 0) & (phi > -1), -np.log(2.0) / np.log1p(phi), np.inf)
         reverting = half_life <= p.max_half_life_bars
         stretched = np.abs(z) >= p.z_entry
-        mag = 0.5 + 0.5 * np.clip((np.abs(z) - p.z_entry) / (p.z_full - p.z_entry), 0.0, 1.0)
+        mag = 0.5 + 0.5 * clip((np.abs(z) - p.z_entry) / (p.z_full - p.z_entry), 0.0, 1.0)
         score = np.where(stretched & reverting, -np.sign(z) * mag, 0.0)
-        conf = np.clip(1.0 - half_life / (2 * p.max_half_life_bars), 0.2, 1.0)
+        conf = clip(1.0 - half_life / (2 * p.max_half_life_bars), 0.2, 1.0)
         ok = enough & np.isfinite(z) & (sd > 0)
         score = np.where(ok, score, 0.0)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from strategies import indicators as ind
-from strategies.base import abstain, make_votes, ratio
+from strategies.base import abstain, clip, make_votes, ratio
 from strategies.config import VolatilityBreakoutParams
 from strategies.features import cached, candles, history
 from strategies.stream.state import Needs, StreamState
@@ -78,7 +78,7 @@ class VolatilityBreakout:
         width = bb_u[:, -1] - bb_m[:, -1]
         above = px > bb_u[:, -1]
         below = px < bb_l[:, -1]
-        push = np.clip(ratio(np.where(above, px - bb_u[:, -1], bb_l[:, -1] - px), width), 0.0, 1.0)
+        push = clip(ratio(np.where(above, px - bb_u[:, -1], bb_l[:, -1] - px), width), 0.0, 1.0)
         mag = 0.5 + 0.5 * push
         score = np.where(squeezed & above, mag, np.where(squeezed & below, -mag, 0.0))
         conf = np.where(low_vol, 0.9, 0.5)

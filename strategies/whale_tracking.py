@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import abstain, make_votes, ratio
+from strategies.base import abstain, clip, make_votes, ratio
 from strategies.config import WhaleTrackingParams
 from strategies.features import candles, history, snapshot_or_last
 from strategies.stream.state import Needs, StreamState
@@ -65,9 +65,9 @@ class WhaleTracking:
         flow = ratio(net, liq)
         share_recent = ratio(rb - rs, net)
         accelerating = (share_recent > p.recent_bars / p.window_bars) & (net != 0)
-        score = np.clip(flow / p.flow_to_liquidity_full, -1.0, 1.0)
+        score = clip(flow / p.flow_to_liquidity_full, -1.0, 1.0)
         gross = ratio(b + s, liq)
-        conf = np.clip(gross / p.flow_to_liquidity_full, 0.0, 1.0) * np.where(accelerating, 1.0, 0.7)
+        conf = clip(gross / p.flow_to_liquidity_full, 0.0, 1.0) * np.where(accelerating, 1.0, 0.7)
         ok = enough & np.isfinite(liq)
         score = np.where(ok, score, 0.0)
 

@@ -93,6 +93,19 @@ def test_weight_projection_is_bit_for_bit_the_numpy_bisection() -> None:
         assert _pairwise_sum(x.tolist()) == x.sum()
 
 
+def test_weight_projection_matches_the_bisection_where_the_bracket_cannot_help() -> None:
+    """Bounds that bind everywhere (the sum is flat around its answer), ties, zeros and one weight
+    dwarfing the rest: the bracketed bisection falls back to summing and still matches."""
+    cases = []
+    for n in (1, 2, 3, 5, 8, 13):
+        cases += [(np.ones(n), 1 / n, 1 / n), (np.ones(n), 0.0, 1.0), (np.zeros(n), 0.0, 1.0),
+                  (np.arange(n, dtype=float), 1 / n, 1 / n), (np.arange(n, dtype=float), 0.0, 1.0),
+                  (np.r_[1e9, np.ones(n - 1)], 0.02 if n * 0.02 <= 1 else 0.0, max(0.4, 1 / n)),
+                  (np.r_[1e-300, np.ones(n - 1)], 0.0, 1.0), (np.full(n, 7.0), 0.5 / n, 2.0 / n)]
+    for w, lo, hi in cases:
+        np.testing.assert_array_equal(project_weights(w, lo, hi), _old_project(w, lo, hi))
+
+
 def test_decisions_build_only_what_is_read(ecfg, scfg) -> None:
     cycles = list(run(random_market(12, 320, seed=2), scfg, ecfg, window=300))
     d = cycles[-1].decisions
