@@ -76,6 +76,7 @@ class MeanReversion:
             side = "oversold, fade down-stretch" if score[i] > 0 else "overbought, fade up-stretch"
             return f"z {z[i]:+.1f}, %B {pct_b[i]:+.2f}, RSI {r[i]:.0f} ({side})"
 
-        why = np.where(~enough, 0, np.where(flat, 1, 2))
+        def why(i: int) -> int:  # the abstention's text, read only when shown
+            return 0 if not enough[i] else 1 if flat[i] else 2
         return make_votes(self.name, score, conf, reason, why,
                           ("too little history", "flat price", "not stretched"))

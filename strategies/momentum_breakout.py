@@ -90,5 +90,6 @@ class MomentumBreakout:
             return (f"close broke {p.lookback_bars}-bar {side} on {surge[i]:.1f}x volume, "
                     f"ROC{p.roc_fast_bars} {roc_f[i]:+.1%} ROC{p.roc_slow_bars} {roc_s[i]:+.1%}")
 
-        why = np.where(enough, 1, 0)
+        def why(i: int) -> int:  # the abstention's text, read only when shown
+            return 1 if enough[i] else 0
         return make_votes(self.name, score, conf, reason, why, ("too little history", "no breakout"))

@@ -143,5 +143,5 @@ class PatternRecognition:
             names = [nm for j, (nm, _) in enumerate(_PATTERNS) if hits[j, i]]
             return f"{tf}m: " + ", ".join(names)
 
-        return make_votes(self.name, score, conf, reason, np.where(enough, 1, 0),
+        return make_votes(self.name, score, conf, reason, lambda i: 1 if enough[i] else 0,
                           ("too little history", "no pattern"))

@@ -98,6 +98,7 @@ class SentimentMomentum:
                 bits.append(f"boosts {d_boost[i]:+.0f}")
             return ", ".join(bits) or "mixed attention"
 
-        why = np.where(~enough, 0, np.where(count == 0, 1, 2))
+        def why(i: int) -> int:  # the abstention's text, read only when shown
+            return 0 if not enough[i] else 1 if count[i] == 0 else 2
         return make_votes(self.name, score, conf, reason, why,
                           ("too little history", "no sentiment data", "neutral sentiment"))

@@ -148,6 +148,7 @@ class StatisticalArbitrage:
             side = "rich, sell" if score[i] < 0 else "cheap, buy"
             return f"spread vs {factor} z {z[i]:+.1f}, half-life {half_life[i]:.0f} bars ({side})"
 
-        why = np.where(~enough, 0, np.where(~(use_pool | basket_ok), 1, np.where(reverting, 2, 3)))
+        def why(i: int) -> int:  # the abstention's text, read only when shown
+            return 0 if not enough[i] else 1 if not (use_pool[i] or basket_ok) else 2 if reverting[i] else 3
         return make_votes(self.name, score, conf, reason, why,
                           ("too little history", "no factor", "spread not stretched", "spread not mean-reverting"))

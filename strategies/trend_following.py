@@ -87,5 +87,5 @@ class TrendFollowing:
                 return f"uptrend weakening: ADX {a[i]:.0f} < {p.adx_min:.0f}"
             return f"{tag}: fast crossed under mid, trend breaking"
 
-        return make_votes(self.name, score, conf, reason, np.where(enough, 1, 0),
+        return make_votes(self.name, score, conf, reason, lambda i: 1 if enough[i] else 0,
                           ("too little history", "no trend"))

@@ -90,6 +90,7 @@ class VolatilityBreakout:
             return (f"squeeze ({bars_sq[i]} of last {p.squeeze_recent_bars} bars, ATR pct {pct[i]:.2f}) "
                     f"then close {side} band")
 
-        why = np.where(~enough, 0, np.where(squeezed, 2, 1))
+        def why(i: int) -> int:  # the abstention's text, read only when shown
+            return 0 if not enough[i] else 2 if squeezed[i] else 1
         return make_votes(self.name, score, conf, reason, why,
                           ("too little history", "no squeeze", "no expansion yet"))

@@ -76,6 +76,7 @@ class WhaleTracking:
             return (f"whales net {'+' if net[i] >= 0 else '-'}${abs(net[i]) / 1e3:.1f}k "
                     f"({flow[i]:+.1%} of liquidity) over {p.window_bars} bars{acc}")
 
-        why = np.where(~enough, 1, np.where(np.isfinite(liq), 3, 2))
+        def why(i: int) -> int:  # the abstention's text, read only when shown
+            return 1 if not enough[i] else 3 if np.isfinite(liq[i]) else 2
         return make_votes(self.name, score, conf, reason, why,
                           ("no whale data", "too little history", "liquidity unknown", "no whale flow"))
