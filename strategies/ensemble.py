@@ -308,31 +308,38 @@ class Ensemble:
         self._market_regime, self._market_confidence = regimes.market, float(regimes.market_confidence)
         by_name = {v.strategy: v for v in votes}
         s = len(self._names)
-        score = np.zeros((s, n))
-        conf = np.zeros((s, n))
-        for i, name in enumerate(self._names):
-            v = by_name.get(name)
-            if v is not None and v.score.shape == (n,):
-                score[i] = v.score
-                conf[i] = v.confidence
-        score = clip(score, -1, 1)  # clipped: NaN is all nan_to_num would still have to map
+        got = [by_name.get(name) for name in self._names]
+        if s and all(v is not None and v.score.shape == (n,) for v in got):
+            score = np.stack([v.score for v in got])  # type: ignore[union-attr]
+            conf = np.stack([v.confidence for v in got])  # type: ignore[union-attr]
+        else:
+            score = np.zeros((s, n))
+            conf = np.zeros((s, n))
+            for i, v in enumerate(got):
+                if v is not None and v.score.shape == (n,):
+                    score[i] = v.score
+                    conf[i] = v.confidence
+        score = clip(score, -1, 1, out=score)  # clipped: NaN is all nan_to_num would still have to map
         score[np.isnan(score)] = 0.0
-        conf = clip(conf, 0, 1)
+        conf = clip(conf, 0, 1, out=conf)
         conf[np.isnan(conf)] = 0.0
         val = score * conf
         val[np.abs(val) < cfg.min_vote] = 0.0
         codes = regimes.codes
         gate = self._gate[:, codes]
         eff_w = np.where(gate, self._w[:, None], 0.0)
-        active = (val != 0) & gate
-        den = np.sum(eff_w * active, axis=0)
+        active = val != 0
+        active &= gate
+        # row after row, as np.sum(axis=0) adds them (np.add.reduce without its Python wrapper)
+        add = np.add.reduce
+        den = add(eff_w * active, axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            combined = np.where(den > 0, np.sum(eff_w * val, axis=0) / np.where(den > 0, den, 1.0), 0.0)
-            allowed_w = eff_w.sum(axis=0)
-            confidence = np.where(allowed_w > 0, np.sum(eff_w * conf * active, axis=0)
+            combined = np.where(den > 0, add(eff_w * val, axis=0) / np.where(den > 0, den, 1.0), 0.0)
+            allowed_w = add(eff_w, axis=0)
+            confidence = np.where(allowed_w > 0, add(eff_w * conf * active, axis=0)
                                   / np.where(allowed_w > 0, allowed_w, 1.0), 0.0)
         combined = clip(combined, -1.0, 1.0)
-        agree_buy = np.sum(active & (val > 0), axis=0)
+        agree_buy = add(active & (val > 0), axis=0)
         stale = np.zeros(n, dtype=bool) if view.stale is None else np.asarray(view.stale, dtype=bool)
         buy = (combined >= cfg.entry_threshold) & (agree_buy >= cfg.min_agreeing) \
             & (codes != _CRISIS) & ~stale

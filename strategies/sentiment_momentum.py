@@ -82,8 +82,8 @@ class SentimentMomentum:
             d_boost = np.full(n, np.nan)
         stack = np.vstack(parts)
         avail = np.isfinite(stack)
-        count = avail.sum(axis=0)
-        score = ratio(np.nansum(stack, axis=0), count)
+        count = np.add.reduce(avail, axis=0)
+        score = ratio(np.add.reduce(np.where(avail, stack, 0.0), axis=0), count)  # np.nansum: parts are finite or NaN
         same = np.sum(avail & (np.sign(stack) == np.sign(score)[None, :]) & (stack != 0), axis=0)
         conf = clip(0.25 * count, 0, 1) * ratio(same, count)
         score = np.where(enough & (count > 0), score, 0.0)

@@ -120,18 +120,23 @@ class StatisticalArbitrage:
         basket_ok = bool(np.isfinite(idx).all())
         # basket beta of each token (OLS on one-bar log returns); a token with a gap gets NaN, and
         # so does its spread
-        if basket_ok:
+        pool = np.flatnonzero(use_pool)
+        if pool.size == n:  # every token against its second pool: no basket spread is read
+            spread = logp - alt_log
+            pool = pool[:0]
+        elif basket_ok:
             rm = np.diff(idx)
-            rmc = rm - rm.mean()
+            rmc = rm - np.add.reduce(rm) / rm.shape[0]  # rm.mean()
             ri_mean = (logp[:, -1] - logp[:, 0]) / p.period  # the mean one-bar return
             # einsum, not BLAS: a multithreaded gemv waits for a second core on a busy machine
-            beta = ratio(np.einsum("ij,j->i", r, rmc) - ri_mean * rmc.sum(), np.full(n, np.sum(rmc * rmc)))
+            num_b = np.einsum("ij,j->i", r, rmc) - ri_mean * np.add.reduce(rmc)
+            den_b = np.add.reduce(rmc * rmc)  # one denominator for every token: ratio's test once
+            beta = num_b / den_b if np.isfinite(den_b) and den_b != 0 else np.zeros(n)
             spread = logp - beta[:, None] * idx[None, :]
         else:
             spread = np.full(logp.shape, np.nan)
-        pool = np.flatnonzero(use_pool)
         if pool.size:
-            spread[pool] = logp[pool] - alt_log[pool]
+            spread = np.where(use_pool[:, None], logp - alt_log, spread)
         z, sd, phi = _spread_stats(spread)
         with np.errstate(invalid="ignore", divide="ignore"):
             half_life = np.where((phi < 0) & (phi > -1), -np.log(2.0) / np.log1p(phi), np.inf)
