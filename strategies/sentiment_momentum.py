@@ -64,11 +64,12 @@ class SentimentMomentum:
         half = p.window_bars // 2
         # flows are 0 after a token's first bar: a window holds NaN only for tokens without enough
         # history, whose votes are 0 whatever these sums are
-        tb, ts_ = buys.sum(axis=1), sells.sum(axis=1)
+        add = np.add.reduce  # ndarray.sum without its Python wrapper: the same sums
+        tb, ts_ = add(buys, axis=1), add(sells, axis=1)
         trades = tb + ts_
         imb = ratio(tb - ts_, trades)
-        rb, rs = buys[:, half:].sum(axis=1), sells[:, half:].sum(axis=1)
-        eb, es = buys[:, :half].sum(axis=1), sells[:, :half].sum(axis=1)
+        rb, rs = add(buys[:, half:], axis=1), add(sells[:, half:], axis=1)
+        eb, es = add(buys[:, :half], axis=1), add(sells[:, :half], axis=1)
         imb_acc = ratio(rb - rs, rb + rs) - ratio(eb - es, eb + es)
         has_flow = trades >= p.min_trades
         parts = [np.where(has_flow, clip(imb / p.imbalance_full, -1, 1), np.nan),
@@ -84,7 +85,7 @@ class SentimentMomentum:
         avail = np.isfinite(stack)
         count = np.add.reduce(avail, axis=0)
         score = ratio(np.add.reduce(np.where(avail, stack, 0.0), axis=0), count)  # np.nansum: parts are finite or NaN
-        same = np.sum(avail & (np.sign(stack) == np.sign(score)[None, :]) & (stack != 0), axis=0)
+        same = add(avail & (np.sign(stack) == np.sign(score)[None, :]) & (stack != 0), axis=0)
         conf = clip(0.25 * count, 0, 1) * ratio(same, count)
         score = np.where(enough & (count > 0), score, 0.0)
 

@@ -29,7 +29,7 @@ def _spread_stats(spread: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     d = spread - spread[:, :1]
     p = d.shape[1] - 1
     y = d[:, 1:]
-    ysum = y.sum(axis=1)
+    ysum = np.add.reduce(y, axis=1)
     my = ysum / p
     yc = y - my[:, None]
     syy = np.einsum("ij,ij->i", yc, yc)

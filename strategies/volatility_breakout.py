@@ -71,9 +71,9 @@ class VolatilityBreakout:
         kc_u = e + p.keltner_k * a
         kc_l = e - p.keltner_k * a
         squeeze = (bb_u[:, :-1] < kc_u[:, :-1]) & (bb_l[:, :-1] > kc_l[:, :-1])
-        squeezed = squeeze.any(axis=1)
+        squeezed = np.logical_or.reduce(squeeze, axis=1)  # squeeze.any(axis=1)
         # the share of the earlier ATR/close values below the newest (a count: exact whichever way)
-        pct = np.count_nonzero(atrn[:, :-1] < atrn[:, -1:], axis=1) / (atrn.shape[1] - 1)
+        pct = np.add.reduce(atrn[:, :-1] < atrn[:, -1:], axis=1) / (atrn.shape[1] - 1)
         low_vol = pct <= p.atr_percentile_max
         width = bb_u[:, -1] - bb_m[:, -1]
         above = px > bb_u[:, -1]
@@ -83,11 +83,10 @@ class VolatilityBreakout:
         score = np.where(squeezed & above, mag, np.where(squeezed & below, -mag, 0.0))
         conf = np.where(low_vol, 0.9, 0.5)
         score = np.where(enough & np.isfinite(pct), score, 0.0)
-        bars_sq = squeeze.sum(axis=1)
 
         def reason(i: int) -> str:
             side = "above upper" if score[i] > 0 else "below lower"
-            return (f"squeeze ({bars_sq[i]} of last {p.squeeze_recent_bars} bars, ATR pct {pct[i]:.2f}) "
+            return (f"squeeze ({int(np.count_nonzero(squeeze[i]))} of last {p.squeeze_recent_bars} bars, ATR pct {pct[i]:.2f}) "
                     f"then close {side} band")
 
         def why(i: int) -> int:  # the abstention's text, read only when shown

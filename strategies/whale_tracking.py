@@ -56,10 +56,11 @@ class WhaleTracking:
         n = enough.shape[0]
         # flows are 0 after a token's first bar: a window holds NaN only for tokens without
         # enough history, whose votes are 0 whatever these sums are
-        b = wb.sum(axis=1)
-        s = ws.sum(axis=1)
-        rb = wb[:, -p.recent_bars:].sum(axis=1)
-        rs = ws[:, -p.recent_bars:].sum(axis=1)
+        add = np.add.reduce  # ndarray.sum without its Python wrapper: the same sums
+        b = add(wb, axis=1)
+        s = add(ws, axis=1)
+        rb = add(wb[:, -p.recent_bars:], axis=1)
+        rs = add(ws[:, -p.recent_bars:], axis=1)
         liq = np.where(np.isfinite(liq) & (liq > 0), liq, np.nan) if liq is not None else np.full(n, np.nan)
         net = b - s
         flow = ratio(net, liq)

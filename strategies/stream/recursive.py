@@ -240,7 +240,7 @@ class MeanVar(PerRow):
     def step(self, src: Any, step: int) -> None:
         n = self.n
         w = src.ring.last("close", n)
-        mid = w.sum(axis=1) / n  # also what ``w.mean(axis=1)`` computes (the same sum, / n)
+        mid = np.add.reduce(w, axis=1) / n  # also what ``w.mean(axis=1)`` computes (the same sum, / n)
         dev = w - mid[:, None]
         var = np.einsum("ij,ij->i", dev, dev) / n
         self.ring.advance(step)
@@ -269,7 +269,7 @@ class RollingMean(PerRow):
         self.ring.copy_rows(rows, other.ring)
 
     def step(self, src: Any, step: int) -> None:
-        mean = src.ring.last(self.column, self.n).sum(axis=1) / self.n
+        mean = np.add.reduce(src.ring.last(self.column, self.n), axis=1) / self.n
         self.ring.advance(step)
         self.finite = self.finite + np.isfinite(mean) - np.isfinite(self.ring.lag("mean", self.keep))
         self.ring.put("mean", mean)

@@ -30,6 +30,40 @@ def test_a_ring_gives_the_last_values_in_order_and_rows_copy_across_rings() -> N
         a.last("x", 6)
 
 
+def test_a_source_knows_which_tokens_seed_and_their_history_through_every_change_of_rows() -> None:
+    """``seeding(at)`` is ``flatnonzero(age == at)`` and ``history`` is recomputed whenever the ages
+    change: at a step, after an undo (take_again restores older ages), a reorder and a row copy."""
+    from strategies.stream.bars import Minute
+
+    rng = np.random.default_rng(3)
+    n = 7
+    m = Minute(n, 4)
+    start = rng.integers(0, 30, n)  # tokens start trading at different bars
+
+    def check() -> None:
+        for at in range(-1, 40):
+            np.testing.assert_array_equal(m.seeding(at), np.flatnonzero(m.age == at))
+        for bars in (5, 20, 500):
+            np.testing.assert_array_equal(m.history(bars), np.where(m.age >= 0, np.minimum(m.age + 1, bars), 0))
+
+    for t in range(40):
+        c = np.where(t >= start, 1.0 + rng.random(n), np.nan)
+        snap = m.snapshot()
+        m.step(60 * (1000 + t), {"close": c})
+        check()
+        if t % 9 == 4:
+            m.restore(snap)  # the newest bar undone
+            check()
+            m.step(60 * (1000 + t), {"close": c})
+    m.reorder(np.array([3, -1, 0, 6, 5, -1]))
+    check()
+    other = Minute(2, 4)
+    other.step(60 * 1040, {"close": np.array([1.0, np.nan])})
+    m.ring.advance(1040)
+    m.copy_rows(np.array([1, 4]), other)
+    check()
+
+
 @pytest.mark.parametrize("period", [1, 2, 7, 60])
 def test_rolling_extremes_equal_np_max_and_min_over_every_window(period: int) -> None:
     rng = np.random.default_rng(period)
