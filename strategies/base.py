@@ -12,6 +12,10 @@ from strategies.types import Inputs, MarketView, Reasons, StrategyVotes
 
 NO_SIGNAL = "no signal"
 
+#: ``np.clip(x, lo, hi)`` for float ``x`` and bounds: the ufunc it ends in, called directly (the same
+#: values, without the Python dispatch of ``np.clip`` that costs more than clipping 200 floats).
+clip = np._core.umath.clip
+
 
 class Strategy(Protocol):
     """A strategy has two implementations of the same votes: ``evaluate`` recomputes everything
@@ -35,27 +39,38 @@ class Strategy(Protocol):
 
 
 def make_votes(name: str, score: np.ndarray, confidence: np.ndarray,
-               reason: Callable[[int], str], abstain_reason: np.ndarray | None = None,
+               reason: Callable[[int], str], abstain_reason: np.ndarray | Callable[[int], int] | None = None,
                abstain_text: tuple[str, ...] = ()) -> StrategyVotes:
     """Votes with every score in [-1, 1] and confidence in [0, 1]; NaN/inf become an abstention
     (0, 0). ``reason(i)`` is called only for tokens that vote; abstaining tokens get
-    ``abstain_text[abstain_reason[i]]`` (or ``"no signal"``). Reasons are formatted lazily, on
-    first access (see ``Reasons``): ``reason`` must read only per-token arrays that are not
-    mutated afterwards (it is kept with the votes, so it should not hold whole candle panels)."""
+    ``abstain_text[abstain_reason[i]]`` (or ``"no signal"``; ``abstain_reason`` may be a function
+    of the token giving that index). Reasons are formatted lazily, on first access (see
+    ``Reasons``): ``reason`` must read only per-token arrays that are not mutated afterwards (it is
+    kept with the votes, so it should not hold whole candle panels)."""
     score = np.asarray(score, dtype=np.float64)
     confidence = np.asarray(confidence, dtype=np.float64)
-    bad = ~np.isfinite(score) | ~np.isfinite(confidence)
-    s = np.clip(np.where(bad, 0.0, score), -1.0, 1.0)
-    c = np.clip(np.where(bad, 0.0, confidence), 0.0, 1.0)
-    voting = (s != 0) & (c > 0)
+    # a token votes where both are finite, the clipped score is not 0 and the clipped confidence is
+    # positive (clipping keeps NaN and maps inf to a bound, so finiteness is tested on the inputs)
+    s = clip(score, -1.0, 1.0)
+    c = clip(confidence, 0.0, 1.0)
+    voting = s != 0
+    voting &= c > 0
+    voting &= np.isfinite(score)
+    voting &= np.isfinite(confidence)
     s = np.where(voting, s, 0.0)
     c = np.where(voting, c, 0.0)
     # per-token reads happen only when a reason is formatted (a few per cycle)
     if abstain_reason is not None and abstain_text:
-        why = np.asarray(abstain_reason)
+        if callable(abstain_reason):
+            code = abstain_reason
 
-        def text(i: int) -> str:
-            return reason(i) if voting[i] else abstain_text[int(why[i])]
+            def text(i: int) -> str:
+                return reason(i) if voting[i] else abstain_text[int(code(i))]
+        else:
+            why = np.asarray(abstain_reason)
+
+            def text(i: int) -> str:
+                return reason(i) if voting[i] else abstain_text[int(why[i])]
     else:
         def text(i: int) -> str:
             return reason(i) if voting[i] else NO_SIGNAL
@@ -74,7 +89,11 @@ def last(a: np.ndarray) -> np.ndarray:
 
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """``num / den`` with 0 where ``den`` is 0 or not finite."""
-    ok = np.isfinite(den) & (den != 0)
+    ok = np.isfinite(den)
+    ok &= den != 0
+    if isinstance(num, np.ndarray) and isinstance(den, np.ndarray) and num.shape == den.shape:
+        out = np.zeros(den.shape)  # divided only where ``ok``: no warning, 0 elsewhere
+        return np.divide(num, den, out=out, where=ok)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(ok, num / np.where(ok, den, 1.0), 0.0)
 

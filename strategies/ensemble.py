@@ -18,6 +18,7 @@ plain JSON, so the engine can persist it and a restart keeps what was learned.
 from __future__ import annotations
 
 import base64
+import math
 import operator
 import zlib
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from strategies.base import clip
 from strategies.config import REGIMES, EnsembleConfig, StrategiesConfig
 from strategies.features import candles
 from strategies.regime import Regimes, detect
@@ -105,13 +107,39 @@ def _pairwise_sum(x: list[float]) -> float:
     return r
 
 
+def _scale_guess(ws: list[float], lo: float, hi: float) -> float:
+    """Where ``sum(clip(c * w, lo, hi))`` reaches 1, near enough to bracket the bisection's answer:
+    with the weights clipped at ``c`` fixed, the free ones scale linearly (a few rounds settle)."""
+    c = 1.0
+    for _ in range(len(ws) + 2):
+        fixed = free = 0.0
+        for v in ws:
+            x = c * v
+            if x <= lo:
+                fixed += lo
+            elif x >= hi:
+                fixed += hi
+            else:
+                free += v
+        if free <= 0.0:
+            break
+        new = (1.0 - fixed) / free
+        if new == c or not new > 0.0:
+            break
+        c = new
+    return c
+
+
 def project_weights(w: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Weights ``clip(c * w, lo, hi)`` summing to 1, with the scale ``c`` found by bisection: ratios
     are kept wherever no bound binds. Needs ``lo * len(w) <= 1 <= hi * len(w)``.
 
     The bisection runs on Python floats with numpy's rounding (``_pairwise_sum``) and stops when
     an iteration no longer moves either end (it could not move them later either): the same ``c``
-    as 100 iterations of ``np.clip(c * w, lo, hi).sum()``, at a fraction of the cost."""
+    as 100 iterations of ``np.clip(c * w, lo, hi).sum()``, at a fraction of the cost. The sum is
+    monotone in ``c`` (every rounded product, clip and addition is), so once two scales ``a < b``
+    close around the answer are checked (``total(a) < 1 <= total(b)``), every step at or below
+    ``a`` or at or above ``b`` is decided without summing: only the few steps between are."""
     w = np.maximum(np.asarray(w, dtype=np.float64), 0.0)
     if w.shape[0] == 0:
         return w
@@ -123,12 +151,23 @@ def project_weights(w: np.ndarray, lo: float, hi: float) -> np.ndarray:
     def total(c: float) -> float:  # np.clip(c * w, lo, hi).sum(); lo <= hi (validated)
         return _pairwise_sum([lo if x < lo else hi if x > hi else x for x in [c * v for v in ws]])
 
+    a, b = -1.0, math.inf  # nothing known: every step sums
+    guess = _scale_guess(ws, lo, hi)
+    if math.isfinite(guess) and guess > 0.0:
+        for eps in (2.0 ** -51, 2.0 ** -40, 2.0 ** -24):
+            if total(guess * (1.0 - eps)) < 1.0 <= total(guess * (1.0 + eps)):
+                a, b = guess * (1.0 - eps), guess * (1.0 + eps)
+                break
+
+    def below(c: float) -> bool:  # total(c) < 1.0
+        return True if c <= a else False if c >= b else total(c) < 1.0
+
     c_lo, c_hi = 0.0, 1.0
-    while total(c_hi) < 1.0 and c_hi < 1e12:
+    while below(c_hi) and c_hi < 1e12:
         c_hi *= 2.0
     for _ in range(100):
         mid = 0.5 * (c_lo + c_hi)
-        if total(mid) < 1.0:
+        if below(mid):
             if mid == c_lo:
                 break
             c_lo = mid
@@ -136,7 +175,7 @@ def project_weights(w: np.ndarray, lo: float, hi: float) -> np.ndarray:
             if mid == c_hi:
                 break
             c_hi = mid
-    out = np.clip(c_hi * w, lo, hi)
+    out = clip(c_hi * w, lo, hi)
     return out / out.sum()
 
 
@@ -269,31 +308,38 @@ class Ensemble:
         self._market_regime, self._market_confidence = regimes.market, float(regimes.market_confidence)
         by_name = {v.strategy: v for v in votes}
         s = len(self._names)
-        score = np.zeros((s, n))
-        conf = np.zeros((s, n))
-        for i, name in enumerate(self._names):
-            v = by_name.get(name)
-            if v is not None and v.score.shape == (n,):
-                score[i] = v.score
-                conf[i] = v.confidence
-        score = np.clip(score, -1, 1)  # clipped: NaN is all nan_to_num would still have to map
+        got = [by_name.get(name) for name in self._names]
+        if s and all(v is not None and v.score.shape == (n,) for v in got):
+            score = np.stack([v.score for v in got])  # type: ignore[union-attr]
+            conf = np.stack([v.confidence for v in got])  # type: ignore[union-attr]
+        else:
+            score = np.zeros((s, n))
+            conf = np.zeros((s, n))
+            for i, v in enumerate(got):
+                if v is not None and v.score.shape == (n,):
+                    score[i] = v.score
+                    conf[i] = v.confidence
+        score = clip(score, -1, 1, out=score)  # clipped: NaN is all nan_to_num would still have to map
         score[np.isnan(score)] = 0.0
-        conf = np.clip(conf, 0, 1)
+        conf = clip(conf, 0, 1, out=conf)
         conf[np.isnan(conf)] = 0.0
         val = score * conf
         val[np.abs(val) < cfg.min_vote] = 0.0
         codes = regimes.codes
         gate = self._gate[:, codes]
         eff_w = np.where(gate, self._w[:, None], 0.0)
-        active = (val != 0) & gate
-        den = np.sum(eff_w * active, axis=0)
+        active = val != 0
+        active &= gate
+        # row after row, as np.sum(axis=0) adds them (np.add.reduce without its Python wrapper)
+        add = np.add.reduce
+        den = add(eff_w * active, axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            combined = np.where(den > 0, np.sum(eff_w * val, axis=0) / np.where(den > 0, den, 1.0), 0.0)
-            allowed_w = eff_w.sum(axis=0)
-            confidence = np.where(allowed_w > 0, np.sum(eff_w * conf * active, axis=0)
+            combined = np.where(den > 0, add(eff_w * val, axis=0) / np.where(den > 0, den, 1.0), 0.0)
+            allowed_w = add(eff_w, axis=0)
+            confidence = np.where(allowed_w > 0, add(eff_w * conf * active, axis=0)
                                   / np.where(allowed_w > 0, allowed_w, 1.0), 0.0)
-        combined = np.clip(combined, -1.0, 1.0)
-        agree_buy = np.sum(active & (val > 0), axis=0)
+        combined = clip(combined, -1.0, 1.0)
+        agree_buy = add(active & (val > 0), axis=0)
         stale = np.zeros(n, dtype=bool) if view.stale is None else np.asarray(view.stale, dtype=bool)
         buy = (combined >= cfg.entry_threshold) & (agree_buy >= cfg.min_agreeing) \
             & (codes != _CRISIS) & ~stale
@@ -319,7 +365,7 @@ class Ensemble:
         vk = val[:, keep]
         entry = {"bar_ts": bar_ts, "mints": _take(view.mints, keep), "px": px[keep],
                  "votes": {n: vk[i] for i, n in enumerate(self._names)},
-                 "_universe": view.mints, "_rows": keep}
+                 "_universe": view.mints, "_rows": keep, "_names": self._names, "_vk": vk}
         if self._pending and self._pending[-1]["bar_ts"] == bar_ts:
             self._pending[-1] = entry  # the same bar seen again: the latest votes count once
         elif not self._pending or self._pending[-1]["bar_ts"] < bar_ts:
@@ -354,25 +400,33 @@ class Ensemble:
     def _update(self, entry: dict[str, Any], idx: np.ndarray, later: np.ndarray) -> None:
         cfg = self._cfg
         p0 = np.asarray(entry["px"], dtype=np.float64)
-        p1 = np.where(idx >= 0, later[np.maximum(idx, 0)], np.nan)
-        fwd = np.clip(p1 / p0 - 1.0, -1.0, 1.0)
+        p1 = later[idx] if idx.size and idx.min() >= 0 else np.where(idx >= 0, later[np.maximum(idx, 0)], np.nan)
+        fwd = clip(p1 / p0 - 1.0, -1.0, 1.0)
         ok = np.isfinite(fwd)
         if not ok.any():
             return
         w = self._w.copy()
-        votes = entry["votes"]
-        have = [i for i, name in enumerate(self._names)
-                if np.shape(votes.get(name, ())) == fwd.shape]
-        if have:
-            # one C-ordered row per strategy: row sums are then the same pairwise sums as each row
-            # on its own (a column-masked array is Fortran-ordered, and sums differently)
-            rows = np.stack([np.asarray(votes[self._names[i]], dtype=np.float64) for i in have])
-            vo = np.ascontiguousarray(rows[:, ok])
-            mags = np.abs(vo).sum(axis=1)
-            sums = (vo * fwd[ok]).sum(axis=1)
-            for i, mag, tot in zip(have, mags.tolist(), sums.tolist(), strict=True):
-                if mag == 0:
-                    continue
-                edge = tot / mag
-                w[i] *= np.exp(cfg.learning_rate * np.clip(edge / cfg.edge_scale, -1.0, 1.0))
+        vk = entry.get("_vk")
+        if vk is not None and entry.get("_names") is self._names:
+            # registered this run with these strategies: one row each, of the entry's shape
+            have = np.arange(len(self._names))
+            rows = vk
+        else:
+            votes = entry["votes"]
+            have = np.array([i for i, name in enumerate(self._names)
+                             if np.shape(votes.get(name, ())) == fwd.shape], dtype=np.int64)
+            if not have.size:
+                self._w = project_weights(w, cfg.min_weight, cfg.max_weight)
+                return
+            rows = np.stack([np.asarray(votes[self._names[i]], dtype=np.float64) for i in have.tolist()])
+        # one C-ordered row per strategy: row sums are then the same pairwise sums as each row on
+        # its own (a column-masked array is Fortran-ordered, and sums differently)
+        every = bool(ok.all())
+        vo = np.ascontiguousarray(rows if every else rows[:, ok])
+        mags = np.abs(vo).sum(axis=1)
+        sums = (vo * (fwd if every else fwd[ok])).sum(axis=1)
+        moved = mags != 0
+        # each strategy's weight times exp(rate x clipped edge), as one scalar product each would be
+        edge = sums[moved] / mags[moved]
+        w[have[moved]] *= np.exp(cfg.learning_rate * clip(edge / cfg.edge_scale, -1.0, 1.0))
         self._w = project_weights(w, cfg.min_weight, cfg.max_weight)

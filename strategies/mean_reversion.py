@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from strategies import indicators as ind
-from strategies.base import abstain, last, make_votes, ratio
+from strategies.base import abstain, clip, last, make_votes, ratio
 from strategies.config import MeanReversionParams
 from strategies.features import cached, candles, history
 from strategies.stream.state import Needs, StreamState
@@ -60,7 +60,7 @@ class MeanReversion:
         p = self.p
         pct_b = ratio(px - lower, upper - lower)
         flat = ~(upper > lower)
-        stretch = np.clip(np.abs(z) / p.z_full, 0.0, 1.0)
+        stretch = clip(np.abs(z) / p.z_full, 0.0, 1.0)
         low_z = z <= -p.band_k
         high_z = z >= p.band_k
         oversold = r <= p.rsi_low
@@ -68,7 +68,7 @@ class MeanReversion:
         score = np.where(low_z, np.where(oversold, 0.5 + 0.5 * stretch, 0.3 * stretch),
                          np.where(high_z, -np.where(overbought, 0.5 + 0.5 * stretch, 0.3 * stretch), 0.0))
         rsi_depth = np.where(low_z, (p.rsi_low - r) / p.rsi_low, (r - p.rsi_high) / (100 - p.rsi_high))
-        conf = np.where((low_z & oversold) | (high_z & overbought), 0.5 + 0.5 * np.clip(rsi_depth, 0, 1), 0.25)
+        conf = np.where((low_z & oversold) | (high_z & overbought), 0.5 + 0.5 * clip(rsi_depth, 0, 1), 0.25)
         ok = enough & ~flat & np.isfinite(r)
         score = np.where(ok, score, 0.0)
 
@@ -76,6 +76,7 @@ class MeanReversion:
             side = "oversold, fade down-stretch" if score[i] > 0 else "overbought, fade up-stretch"
             return f"z {z[i]:+.1f}, %B {pct_b[i]:+.2f}, RSI {r[i]:.0f} ({side})"
 
-        why = np.where(~enough, 0, np.where(flat, 1, 2))
+        def why(i: int) -> int:  # the abstention's text, read only when shown
+            return 0 if not enough[i] else 1 if flat[i] else 2
         return make_votes(self.name, score, conf, reason, why,
                           ("too little history", "flat price", "not stretched"))

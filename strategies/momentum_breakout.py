@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import abstain, lag, last, make_votes, ratio
+from strategies.base import abstain, clip, lag, last, make_votes, ratio
 from strategies.config import MomentumBreakoutParams
 from strategies.features import candles, history
 from strategies.stream.state import Needs, StreamState
@@ -79,10 +79,10 @@ class MomentumBreakout:
         down = enough & (px < prior_low)
         agree_up = (roc_f > 0) & (roc_s > 0)
         agree_dn = (roc_f < 0) & (roc_s < 0)
-        size = np.clip(np.abs(roc_s) / p.roc_full, 0.0, 1.0)
+        size = clip(np.abs(roc_s) / p.roc_full, 0.0, 1.0)
         score = np.where(up, np.where(agree_up, 0.5 + 0.5 * size, 0.25),
                          np.where(down, -np.where(agree_dn, 0.5 + 0.5 * size, 0.25), 0.0))
-        vol_conf = np.clip(surge / p.volume_surge, 0.0, 1.0)
+        vol_conf = clip(surge / p.volume_surge, 0.0, 1.0)
         conf = np.where(up | down, vol_conf * np.where(agree_up | agree_dn, 1.0, 0.5), 0.0)
 
         def reason(i: int) -> str:
@@ -90,5 +90,6 @@ class MomentumBreakout:
             return (f"close broke {p.lookback_bars}-bar {side} on {surge[i]:.1f}x volume, "
                     f"ROC{p.roc_fast_bars} {roc_f[i]:+.1%} ROC{p.roc_slow_bars} {roc_s[i]:+.1%}")
 
-        why = np.where(enough, 1, 0)
+        def why(i: int) -> int:  # the abstention's text, read only when shown
+            return 1 if enough[i] else 0
         return make_votes(self.name, score, conf, reason, why, ("too little history", "no breakout"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import abstain, make_votes
+from strategies.base import abstain, clip, make_votes
 from strategies.config import PatternRecognitionParams
 from strategies.features import candles, history
 from strategies.stream.state import Needs, StreamState
@@ -135,13 +135,13 @@ class PatternRecognition:
         hits[9] = (np.abs(sh1 - sh0) <= p.double_tolerance * sh0) & (px < between_l)
         hits &= enough[None, :]
         rel = np.array([r for _, r in _PATTERNS])
-        score = np.clip(rel @ hits, -1.0, 1.0)
+        score = clip(rel @ hits, -1.0, 1.0)
         agree = np.sum(hits & (np.sign(rel)[:, None] == np.sign(score)[None, :]), axis=0)
-        conf = np.clip(0.35 * agree, 0.0, 1.0)
+        conf = clip(0.35 * agree, 0.0, 1.0)
 
         def reason(i: int) -> str:
             names = [nm for j, (nm, _) in enumerate(_PATTERNS) if hits[j, i]]
             return f"{tf}m: " + ", ".join(names)
 
-        return make_votes(self.name, score, conf, reason, np.where(enough, 1, 0),
+        return make_votes(self.name, score, conf, reason, lambda i: 1 if enough[i] else 0,
                           ("too little history", "no pattern"))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from strategies import indicators as ind
-from strategies.base import last
+from strategies.base import clip, last
 from strategies.config import REGIMES, RegimeConfig
 from strategies.features import cached, candles, history
 from strategies.stream.state import Needs, StreamState
@@ -73,7 +73,7 @@ def _mean_pairwise_correlation(r: np.ndarray) -> float:
     ``(sum_t (sum_i z_it)^2 - m t) / 2``."""
     r = r[np.isfinite(r).all(axis=1)]
     t = r.shape[1]
-    dev = r - r.mean(axis=1, keepdims=True)
+    dev = r - np.add.reduce(r, axis=1, keepdims=True) / t  # r.mean(axis=1, keepdims=True)
     sd = np.sqrt(np.einsum("ij,ij->i", dev, dev) / t)
     keep = sd > 0
     m = int(keep.sum())
@@ -136,17 +136,26 @@ def _rank(past: np.ndarray, now: np.ndarray) -> np.ndarray:
     return np.where(count > 0, below / np.maximum(count, 1), np.nan)
 
 
+def _count_below(past: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """``np.count_nonzero(past < now[:, None], axis=1)``, summing the comparison's bytes into the
+    narrowest integers that hold the count (the same counts, at a fraction of the cost)."""
+    less = (past < now[:, None]).view(np.uint8)
+    if past.shape[1] < 1 << 16:
+        return np.add.reduce(less, axis=1, dtype=np.uint16)
+    return np.add.reduce(less, axis=1, dtype=np.intp)
+
+
 def _stream_chop(st: StreamState, n: int) -> np.ndarray:
     """``indicators.choppiness`` of the last ``n + 1`` bars at the newest one, from the state: the
     sum of the last ``n`` true ranges over the range of the last ``n`` highs and lows (carried in
     O(1); a window holding a NaN belongs to a token younger than ``n`` bars, which is NaN anyway)."""
     one = st.tf[1]
     m = st.minute
-    s = m.ring.last("tr", n).sum(axis=1)
+    s = np.add.reduce(m.ring.last("tr", n), axis=1)
     rng = one.extremes[("high", n, True)].value - one.extremes[("low", n, False)].value
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(rng > 0, s / np.where(rng > 0, rng, 1.0), np.nan)
-        out = np.where(rng > 0, 100.0 * np.log10(np.maximum(ratio, 1.0)) / np.log10(n), 100.0)
+    pos = rng > 0
+    # where the range is not positive the quotient is s / 1 (>= 0 or NaN: no warning), discarded
+    out = np.where(pos, 100.0 * np.log10(np.maximum(s / np.where(pos, rng, 1.0), 1.0)) / np.log10(n), 100.0)
     out[np.isnan(s) | np.isnan(rng) | (m.age < n)] = np.nan
     return out
 
@@ -176,22 +185,24 @@ def classify(cfg: RegimeConfig, enough: np.ndarray, adx: np.ndarray, pdi: np.nda
             market, mconf = "ranging" if abs(med) < cfg.market_crisis_drop / 3 else (
                 "trending_up" if med > 0 else "trending_down"), 0.5
     with np.errstate(invalid="ignore"):
-        trending = (adx >= cfg.adx_trend) & ~(chop >= cfg.chop_choppy)
-        choppy = (chop >= cfg.chop_choppy) | (vol_pct >= cfg.vol_high_percentile)
+        chop_high = chop >= cfg.chop_choppy
+        trending = (adx >= cfg.adx_trend) & ~chop_high
+        choppy = chop_high | (vol_pct >= cfg.vol_high_percentile)
     codes = np.full(n, _CODE["ranging"])
-    conf = np.clip((cfg.adx_trend - adx) / cfg.adx_trend + 0.5, 0.2, 1.0)
+    conf = clip((cfg.adx_trend - adx) / cfg.adx_trend + 0.5, 0.2, 1.0)
     codes[choppy] = _CODE["choppy"]
-    conf = np.where(choppy, np.clip(np.maximum(chop / 100, vol_pct), 0.5, 1.0), conf)
+    conf = np.where(choppy, clip(np.maximum(chop / 100, vol_pct), 0.5, 1.0), conf)
     codes[trending & (pdi >= mdi)] = _CODE["trending_up"]
     codes[trending & (pdi < mdi)] = _CODE["trending_down"]
-    conf = np.where(trending, np.clip(adx / (2 * cfg.adx_trend), 0.5, 1.0), conf)
+    conf = np.where(trending, clip(adx / (2 * cfg.adx_trend), 0.5, 1.0), conf)
     crisis = token_crisis | (market == "crisis")
     codes[crisis] = _CODE["crisis"]
-    conf = np.where(token_crisis, np.clip(drop / cfg.token_crisis_drop / 2 + 0.5, 0, 1),
+    conf = np.where(token_crisis, clip(drop / cfg.token_crisis_drop / 2 + 0.5, 0, 1),
                     np.where(crisis, mconf, conf))
     unknown = ~enough | ~np.isfinite(adx)
-    codes[unknown & ~crisis] = _CODE["unknown"]
-    conf = np.where(unknown & ~crisis, 0.0, conf)
+    unknown &= ~crisis
+    codes[unknown] = _CODE["unknown"]
+    conf = np.where(unknown, 0.0, conf)
     conf = np.where(np.isnan(conf), 0.0, conf)  # conf is clipped: no inf to map
     return Regimes(codes, conf, market, float(mconf))
 
@@ -221,7 +232,7 @@ def stream_detect(st: StreamState, view: MarketView, cfg: RegimeConfig) -> Regim
     mean = one.means[("lr2", cfg.vol_period)]
     var = mean.ring.last("mean", cfg.vol_history_bars + 1)
     now = var[:, -1]
-    below = np.count_nonzero(var[:, :-1] < now[:, None], axis=1)
+    below = _count_below(var[:, :-1], now)
     count = mean.finite - np.isfinite(now)  # finite values among the past ones
     vol_pct = np.where(count > 0, below / np.maximum(count, 1), np.nan)
     # the crisis window's high: NaN-propagating where the reference skips NaN, which differs only

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import abstain, make_votes, ratio
+from strategies.base import abstain, clip, make_votes, ratio
 from strategies.config import SentimentMomentumParams
 from strategies.features import candles, history, snapshot_or_last
 from strategies.stream.state import Needs, StreamState
@@ -64,28 +64,29 @@ class SentimentMomentum:
         half = p.window_bars // 2
         # flows are 0 after a token's first bar: a window holds NaN only for tokens without enough
         # history, whose votes are 0 whatever these sums are
-        tb, ts_ = buys.sum(axis=1), sells.sum(axis=1)
+        add = np.add.reduce  # ndarray.sum without its Python wrapper: the same sums
+        tb, ts_ = add(buys, axis=1), add(sells, axis=1)
         trades = tb + ts_
         imb = ratio(tb - ts_, trades)
-        rb, rs = buys[:, half:].sum(axis=1), sells[:, half:].sum(axis=1)
-        eb, es = buys[:, :half].sum(axis=1), sells[:, :half].sum(axis=1)
+        rb, rs = add(buys[:, half:], axis=1), add(sells[:, half:], axis=1)
+        eb, es = add(buys[:, :half], axis=1), add(sells[:, :half], axis=1)
         imb_acc = ratio(rb - rs, rb + rs) - ratio(eb - es, eb + es)
         has_flow = trades >= p.min_trades
-        parts = [np.where(has_flow, np.clip(imb / p.imbalance_full, -1, 1), np.nan),
-                 np.where(has_flow, np.clip(imb_acc / p.imbalance_full, -1, 1) * 0.5, np.nan)]
+        parts = [np.where(has_flow, clip(imb / p.imbalance_full, -1, 1), np.nan),
+                 np.where(has_flow, clip(imb_acc / p.imbalance_full, -1, 1) * 0.5, np.nan)]
         if rank is not None:
             parts.append(np.where(np.isfinite(rank) & (rank <= p.trending_top),
                                   1.0 - (rank - 1) / p.trending_top, np.nan))
         if d_boost is not None:
-            parts.append(np.where(d_boost != 0, np.clip(d_boost, -1, 1) * 0.5, np.nan))
+            parts.append(np.where(d_boost != 0, clip(d_boost, -1, 1) * 0.5, np.nan))
         else:
             d_boost = np.full(n, np.nan)
         stack = np.vstack(parts)
         avail = np.isfinite(stack)
-        count = avail.sum(axis=0)
-        score = ratio(np.nansum(stack, axis=0), count)
-        same = np.sum(avail & (np.sign(stack) == np.sign(score)[None, :]) & (stack != 0), axis=0)
-        conf = np.clip(0.25 * count, 0, 1) * ratio(same, count)
+        count = np.add.reduce(avail, axis=0)
+        score = ratio(np.add.reduce(np.where(avail, stack, 0.0), axis=0), count)  # np.nansum: parts are finite or NaN
+        same = add(avail & (np.sign(stack) == np.sign(score)[None, :]) & (stack != 0), axis=0)
+        conf = clip(0.25 * count, 0, 1) * ratio(same, count)
         score = np.where(enough & (count > 0), score, 0.0)
 
         def reason(i: int) -> str:
@@ -98,6 +99,7 @@ class SentimentMomentum:
                 bits.append(f"boosts {d_boost[i]:+.0f}")
             return ", ".join(bits) or "mixed attention"
 
-        why = np.where(~enough, 0, np.where(count == 0, 1, 2))
+        def why(i: int) -> int:  # the abstention's text, read only when shown
+            return 0 if not enough[i] else 1 if count[i] == 0 else 2
         return make_votes(self.name, score, conf, reason, why,
                           ("too little history", "no sentiment data", "neutral sentiment"))

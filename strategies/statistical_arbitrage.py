@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import abstain, make_votes, ratio
+from strategies.base import abstain, clip, make_votes, ratio
 from strategies.config import StatisticalArbitrageParams
 from strategies.features import candles, history
 from strategies.stream.state import Needs, StreamState
@@ -29,7 +29,7 @@ def _spread_stats(spread: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     d = spread - spread[:, :1]
     p = d.shape[1] - 1
     y = d[:, 1:]
-    ysum = y.sum(axis=1)
+    ysum = np.add.reduce(y, axis=1)
     my = ysum / p
     yc = y - my[:, None]
     syy = np.einsum("ij,ij->i", yc, yc)
@@ -120,26 +120,31 @@ class StatisticalArbitrage:
         basket_ok = bool(np.isfinite(idx).all())
         # basket beta of each token (OLS on one-bar log returns); a token with a gap gets NaN, and
         # so does its spread
-        if basket_ok:
+        pool = np.flatnonzero(use_pool)
+        if pool.size == n:  # every token against its second pool: no basket spread is read
+            spread = logp - alt_log
+            pool = pool[:0]
+        elif basket_ok:
             rm = np.diff(idx)
-            rmc = rm - rm.mean()
+            rmc = rm - np.add.reduce(rm) / rm.shape[0]  # rm.mean()
             ri_mean = (logp[:, -1] - logp[:, 0]) / p.period  # the mean one-bar return
             # einsum, not BLAS: a multithreaded gemv waits for a second core on a busy machine
-            beta = ratio(np.einsum("ij,j->i", r, rmc) - ri_mean * rmc.sum(), np.full(n, np.sum(rmc * rmc)))
+            num_b = np.einsum("ij,j->i", r, rmc) - ri_mean * np.add.reduce(rmc)
+            den_b = np.add.reduce(rmc * rmc)  # one denominator for every token: ratio's test once
+            beta = num_b / den_b if np.isfinite(den_b) and den_b != 0 else np.zeros(n)
             spread = logp - beta[:, None] * idx[None, :]
         else:
             spread = np.full(logp.shape, np.nan)
-        pool = np.flatnonzero(use_pool)
         if pool.size:
-            spread[pool] = logp[pool] - alt_log[pool]
+            spread = np.where(use_pool[:, None], logp - alt_log, spread)
         z, sd, phi = _spread_stats(spread)
         with np.errstate(invalid="ignore", divide="ignore"):
             half_life = np.where((phi < 0) & (phi > -1), -np.log(2.0) / np.log1p(phi), np.inf)
         reverting = half_life <= p.max_half_life_bars
         stretched = np.abs(z) >= p.z_entry
-        mag = 0.5 + 0.5 * np.clip((np.abs(z) - p.z_entry) / (p.z_full - p.z_entry), 0.0, 1.0)
+        mag = 0.5 + 0.5 * clip((np.abs(z) - p.z_entry) / (p.z_full - p.z_entry), 0.0, 1.0)
         score = np.where(stretched & reverting, -np.sign(z) * mag, 0.0)
-        conf = np.clip(1.0 - half_life / (2 * p.max_half_life_bars), 0.2, 1.0)
+        conf = clip(1.0 - half_life / (2 * p.max_half_life_bars), 0.2, 1.0)
         ok = enough & np.isfinite(z) & (sd > 0)
         score = np.where(ok, score, 0.0)
 
@@ -148,6 +153,7 @@ class StatisticalArbitrage:
             side = "rich, sell" if score[i] < 0 else "cheap, buy"
             return f"spread vs {factor} z {z[i]:+.1f}, half-life {half_life[i]:.0f} bars ({side})"
 
-        why = np.where(~enough, 0, np.where(~(use_pool | basket_ok), 1, np.where(reverting, 2, 3)))
+        def why(i: int) -> int:  # the abstention's text, read only when shown
+            return 0 if not enough[i] else 1 if not (use_pool[i] or basket_ok) else 2 if reverting[i] else 3
         return make_votes(self.name, score, conf, reason, why,
                           ("too little history", "no factor", "spread not stretched", "spread not mean-reverting"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from strategies import indicators as ind
-from strategies.base import abstain, last, make_votes
+from strategies.base import abstain, clip, last, make_votes
 from strategies.config import TrendFollowingParams
 from strategies.features import cached, candles, history
 from strategies.stream.state import Needs, StreamState
@@ -65,7 +65,7 @@ class TrendFollowing:
               a: np.ndarray, px: np.ndarray) -> StrategyVotes:
         p = self.p
         tf = p.timeframe_minutes
-        strength = np.clip((a - p.adx_min) / (p.adx_full - p.adx_min), 0.0, 1.0)
+        strength = clip((a - p.adx_min) / (p.adx_full - p.adx_min), 0.0, 1.0)
         strong = a >= p.adx_min
         up = (f > m) & (m > s) & (px > f) & (m >= m_prev)
         down = (f < m) & (m < s) & (px < f)
@@ -87,5 +87,5 @@ class TrendFollowing:
                 return f"uptrend weakening: ADX {a[i]:.0f} < {p.adx_min:.0f}"
             return f"{tag}: fast crossed under mid, trend breaking"
 
-        return make_votes(self.name, score, conf, reason, np.where(enough, 1, 0),
+        return make_votes(self.name, score, conf, reason, lambda i: 1 if enough[i] else 0,
                           ("too little history", "no trend"))

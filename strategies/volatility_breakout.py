@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from strategies import indicators as ind
-from strategies.base import abstain, make_votes, ratio
+from strategies.base import abstain, clip, make_votes, ratio
 from strategies.config import VolatilityBreakoutParams
 from strategies.features import cached, candles, history
 from strategies.stream.state import Needs, StreamState
@@ -71,25 +71,25 @@ class VolatilityBreakout:
         kc_u = e + p.keltner_k * a
         kc_l = e - p.keltner_k * a
         squeeze = (bb_u[:, :-1] < kc_u[:, :-1]) & (bb_l[:, :-1] > kc_l[:, :-1])
-        squeezed = squeeze.any(axis=1)
+        squeezed = np.logical_or.reduce(squeeze, axis=1)  # squeeze.any(axis=1)
         # the share of the earlier ATR/close values below the newest (a count: exact whichever way)
-        pct = np.count_nonzero(atrn[:, :-1] < atrn[:, -1:], axis=1) / (atrn.shape[1] - 1)
+        pct = np.add.reduce(atrn[:, :-1] < atrn[:, -1:], axis=1) / (atrn.shape[1] - 1)
         low_vol = pct <= p.atr_percentile_max
         width = bb_u[:, -1] - bb_m[:, -1]
         above = px > bb_u[:, -1]
         below = px < bb_l[:, -1]
-        push = np.clip(ratio(np.where(above, px - bb_u[:, -1], bb_l[:, -1] - px), width), 0.0, 1.0)
+        push = clip(ratio(np.where(above, px - bb_u[:, -1], bb_l[:, -1] - px), width), 0.0, 1.0)
         mag = 0.5 + 0.5 * push
         score = np.where(squeezed & above, mag, np.where(squeezed & below, -mag, 0.0))
         conf = np.where(low_vol, 0.9, 0.5)
         score = np.where(enough & np.isfinite(pct), score, 0.0)
-        bars_sq = squeeze.sum(axis=1)
 
         def reason(i: int) -> str:
             side = "above upper" if score[i] > 0 else "below lower"
-            return (f"squeeze ({bars_sq[i]} of last {p.squeeze_recent_bars} bars, ATR pct {pct[i]:.2f}) "
+            return (f"squeeze ({int(np.count_nonzero(squeeze[i]))} of last {p.squeeze_recent_bars} bars, ATR pct {pct[i]:.2f}) "
                     f"then close {side} band")
 
-        why = np.where(~enough, 0, np.where(squeezed, 2, 1))
+        def why(i: int) -> int:  # the abstention's text, read only when shown
+            return 0 if not enough[i] else 2 if squeezed[i] else 1
         return make_votes(self.name, score, conf, reason, why,
                           ("too little history", "no squeeze", "no expansion yet"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import abstain, make_votes, ratio
+from strategies.base import abstain, clip, make_votes, ratio
 from strategies.config import WhaleTrackingParams
 from strategies.features import candles, history, snapshot_or_last
 from strategies.stream.state import Needs, StreamState
@@ -56,18 +56,19 @@ class WhaleTracking:
         n = enough.shape[0]
         # flows are 0 after a token's first bar: a window holds NaN only for tokens without
         # enough history, whose votes are 0 whatever these sums are
-        b = wb.sum(axis=1)
-        s = ws.sum(axis=1)
-        rb = wb[:, -p.recent_bars:].sum(axis=1)
-        rs = ws[:, -p.recent_bars:].sum(axis=1)
+        add = np.add.reduce  # ndarray.sum without its Python wrapper: the same sums
+        b = add(wb, axis=1)
+        s = add(ws, axis=1)
+        rb = add(wb[:, -p.recent_bars:], axis=1)
+        rs = add(ws[:, -p.recent_bars:], axis=1)
         liq = np.where(np.isfinite(liq) & (liq > 0), liq, np.nan) if liq is not None else np.full(n, np.nan)
         net = b - s
         flow = ratio(net, liq)
         share_recent = ratio(rb - rs, net)
         accelerating = (share_recent > p.recent_bars / p.window_bars) & (net != 0)
-        score = np.clip(flow / p.flow_to_liquidity_full, -1.0, 1.0)
+        score = clip(flow / p.flow_to_liquidity_full, -1.0, 1.0)
         gross = ratio(b + s, liq)
-        conf = np.clip(gross / p.flow_to_liquidity_full, 0.0, 1.0) * np.where(accelerating, 1.0, 0.7)
+        conf = clip(gross / p.flow_to_liquidity_full, 0.0, 1.0) * np.where(accelerating, 1.0, 0.7)
         ok = enough & np.isfinite(liq)
         score = np.where(ok, score, 0.0)
 
@@ -76,6 +77,7 @@ class WhaleTracking:
             return (f"whales net {'+' if net[i] >= 0 else '-'}${abs(net[i]) / 1e3:.1f}k "
                     f"({flow[i]:+.1%} of liquidity) over {p.window_bars} bars{acc}")
 
-        why = np.where(~enough, 1, np.where(np.isfinite(liq), 3, 2))
+        def why(i: int) -> int:  # the abstention's text, read only when shown
+            return 1 if not enough[i] else 3 if np.isfinite(liq[i]) else 2
         return make_votes(self.name, score, conf, reason, why,
                           ("no whale data", "too little history", "liquidity unknown", "no whale flow"))

@@ -27,16 +27,56 @@ LEVELS = ("liquidity_usd", "boosts_active", "alt_close")
 #: The cleaned one-minute columns kept in the ring, and series derived from them per bar.
 RING_COLUMNS = ("open", "close", "high", "low", "volume_usd", "buys", "sells", "whale_buy_usd", "whale_sell_usd",
                 "boosts_active", "logc", "lr", "lr2", "alt_log", "tr")
+#: The flows' rows in the ring, when they are neighbours (cleaned and written as one block).
+_FLOW_SLICE = slice(RING_COLUMNS.index(FLOWS[0]), RING_COLUMNS.index(FLOWS[0]) + len(FLOWS)) \
+    if RING_COLUMNS[RING_COLUMNS.index(FLOWS[0]):RING_COLUMNS.index(FLOWS[0]) + len(FLOWS)] == FLOWS else None
 #: The raw columns a one-minute bar is read from.
 RAW_COLUMNS = ("open", "high", "low", "close", *FLOWS, *LEVELS, "trending_rank")
 
 
 def _log(x: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.log(np.where(x > 0, x, np.nan))
+    """``log(x)``, NaN where ``x`` is not positive (or NaN)."""
+    out = np.full(x.shape, np.nan)
+    return np.log(x, out=out, where=x > 0)
 
 
-class Minute(PerRow):
+#: Ages below this are tracked as a set per bar, so a family can tell in O(1) that no token seeds now.
+_YOUNG = 4096
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+class _Source(PerRow):
+    """What Minute and Coarse share: ``history`` and ``seeding``, each computed once per ``age``
+    array (ages are replaced at every step, reorder, copy or restore, never written in place)."""
+
+    age: np.ndarray
+    _hist: tuple[np.ndarray, int, np.ndarray] | None = None
+    _young: tuple[np.ndarray, frozenset[int]] | None = None
+
+    def history(self, view_bars: int) -> np.ndarray:
+        """Bars since each token's first valid close, as a view of ``view_bars`` bars counts them
+        (shared by every caller of the step: not to be written to)."""
+        hit = self._hist
+        if hit is not None and hit[0] is self.age and hit[1] == view_bars:
+            return hit[2]
+        out = np.where(self.age >= 0, np.minimum(self.age + 1, view_bars), 0)
+        self._hist = (self.age, view_bars, out)
+        return out
+
+    def seeding(self, at: int) -> np.ndarray:
+        """Rows whose age is ``at`` (``np.flatnonzero(age == at)``): usually none, known from the
+        set of young ages present without a pass over the tokens."""
+        age = self.age
+        young = self._young
+        if young is None or young[0] is not age:
+            small = age[age < _YOUNG]
+            young = self._young = (age, frozenset(small.tolist()))
+        if at < _YOUNG and at not in young[1]:
+            return _NONE
+        return np.flatnonzero(age == at)
+
+
+class Minute(_Source):
     """The newest cleaned one-minute bar of every token, its history in a ring, and each token's
     age (bars since its first valid close; -1 before it)."""
 
@@ -69,7 +109,9 @@ class Minute(PerRow):
 
     def step(self, ts: int, raw: Mapping[str, np.ndarray | None]) -> None:
         """Take the bar starting at ``ts`` (raw values per token, NaN or a missing column where a
-        token has no data)."""
+        token has no data). Columns that are all present are cleaned together (one operation for
+        the three of open/high/low, the five flows, the three levels), and every ring column is
+        written into the newest slot, then mirrored once."""
         n = self.age.shape[0]
         ring = self.ring
         self.prev_close, self.prev_high, self.prev_low = self.close, self.high, self.low
@@ -79,37 +121,50 @@ class Minute(PerRow):
         self.age = np.where(self.age >= 0, self.age + 1, np.where(valid, 0, -1))
         close = np.where(valid, c, self.prev_close)
         self.close = close
-        self.open, self.high, self.low = (_or(raw.get(k), close, n) for k in ("open", "high", "low"))
+        ohl = [raw.get(k) for k in ("open", "high", "low")]
+        if all(x is not None for x in ohl):
+            x = np.stack(ohl)  # type: ignore[arg-type]
+            x = np.where(np.isnan(x), close, x)
+            self.open, self.high, self.low = x[0], x[1], x[2]
+        else:
+            self.open, self.high, self.low = (_or(v, close, n) for v in ohl)
         alive = self.age >= 0
         ring.advance(ts // BAR)
-        ring.put("open", self.open)
-        ring.put("close", close)
-        ring.put("high", self.high)
-        ring.put("low", self.low)
-        for name in FLOWS:
-            v = raw.get(name)
-            ring.put(name, np.full(n, np.nan) if v is None else np.where(np.isnan(v) & alive, 0.0, v))
-        levels = self.levels.copy()
-        for j, name in enumerate(LEVELS):
-            v = raw.get(name)
-            if v is not None:
-                levels[:, j] = np.where(np.isnan(v), levels[:, j], v)
+        slot = ring.slot()
+        col = ring.index
+        slot[col["open"]] = self.open
+        slot[col["close"]] = close
+        slot[col["high"]] = self.high
+        slot[col["low"]] = self.low
+        flows = [raw.get(name) for name in FLOWS]
+        if all(v is not None for v in flows) and _FLOW_SLICE is not None:
+            f = np.stack(flows)  # type: ignore[arg-type]
+            slot[_FLOW_SLICE] = np.where(np.isnan(f) & alive, 0.0, f)
+        else:
+            for name, v in zip(FLOWS, flows, strict=True):
+                slot[col[name]] = np.nan if v is None else np.where(np.isnan(v) & alive, 0.0, v)
+        lv = [raw.get(name) for name in LEVELS]
+        if all(v is not None for v in lv):
+            x = np.stack(lv, axis=1)  # type: ignore[arg-type]
+            levels = np.where(np.isnan(x), self.levels, x)
+        else:
+            levels = self.levels.copy()
+            for j, v in enumerate(lv):
+                if v is not None:
+                    levels[:, j] = np.where(np.isnan(v), levels[:, j], v)
         self.levels = levels
-        ring.put("boosts_active", levels[:, 1])
+        slot[col["boosts_active"]] = levels[:, 1]
         rank = raw.get("trending_rank")
         self.rank = np.full(n, np.nan) if rank is None else rank.copy()
         logc = _log(close)
         lr = logc - prev_logc
-        ring.put("logc", logc)
-        ring.put("lr", lr)
-        ring.put("lr2", lr ** 2)
-        ring.put("alt_log", _log(levels[:, 2]))
+        slot[col["logc"]] = logc
+        slot[col["lr"]] = lr
+        slot[col["lr2"]] = lr ** 2
+        slot[col["alt_log"]] = _log(levels[:, 2])
         self.tr = true_range(self.high, self.low, self.prev_close)
-        ring.put("tr", self.tr)
-
-    def history(self, view_bars: int) -> np.ndarray:
-        """Bars since each token's first valid close, as a view of ``view_bars`` bars counts them."""
-        return np.where(self.age >= 0, np.minimum(self.age + 1, view_bars), 0)
+        slot[col["tr"]] = self.tr
+        ring.mirror()
 
 
 def _or(x: np.ndarray | None, fill: np.ndarray, n: int) -> np.ndarray:
@@ -119,7 +174,7 @@ def _or(x: np.ndarray | None, fill: np.ndarray, n: int) -> np.ndarray:
     return np.where(np.isnan(x), fill, x)
 
 
-class Coarse(PerRow):
+class Coarse(_Source):
     """Bars of ``minutes`` one-minute bars each (open/high/low/close), built as the minutes arrive:
     the accumulating bucket, the newest completed bar cleaned, its ring and per-token ages."""
 
@@ -185,6 +240,3 @@ class Coarse(PerRow):
         self.tr = true_range(self.high, self.low, self.prev_close)
         self.closes += 1
         return True
-
-    def history(self, view_bars: int) -> np.ndarray:
-        return np.where(self.age >= 0, np.minimum(self.age + 1, view_bars), 0)

@@ -4,7 +4,8 @@ Each family replays exactly the arithmetic of its full-window counterpart in
 ``strategies.indicators`` (TA-Lib seeds and warm-up, the same operations in the same order), so
 the values are the reference's bit for bit: a seed is the same numpy sum of the same values
 (taken from the source's ring when the token reaches its seed bar), a recursion step is the same
-multiply-then-add. NaN until a token's seed bar, as in the reference.
+multiply-then-add. NaN until a token's seed bar, as in the reference. Steps run under ``StreamState.step``'s
+``np.errstate`` (invalid and divide ignored: NaN and inf are values here, as in the reference).
 
 A *source* is ``strategies.stream.bars.Minute`` or ``Coarse``: it exposes the newest cleaned bar
 (``close``, ``high``, ``low``, ``prev_*``, ``tr``), its ``ring`` and each token's ``age``.
@@ -20,9 +21,9 @@ from strategies.stream.bars import true_range
 from strategies.stream.rows import PerRow, Ring
 
 
-def _seeding(age: np.ndarray, at: int) -> np.ndarray:
+def _seeding(src: Any, at: int) -> np.ndarray:
     """Tokens whose seed bar (``at`` bars after their first valid close) is this bar."""
-    return np.flatnonzero(age == at)
+    return src.seeding(at)
 
 
 class Emas(PerRow):
@@ -45,7 +46,7 @@ class Emas(PerRow):
         v = self.value * self.b
         v += src.close[:, None] * self.k
         for i, p in enumerate(self.periods):
-            r = _seeding(src.age, p - 1)
+            r = _seeding(src, p - 1)
             if r.size:
                 v[r, i] = src.ring.last("close", p)[r].sum(axis=1) / p
         self.value = v
@@ -71,7 +72,7 @@ class Rsi(PerRow):
         x /= self.n
         avg = self.avg * self.b
         avg += x
-        r = _seeding(src.age, self.n)
+        r = _seeding(src, self.n)
         if r.size:
             dd = np.diff(src.ring.last("close", self.n + 1)[r], axis=1)
             g = np.maximum(dd, 0.0)
@@ -127,10 +128,10 @@ class EmaAtr(PerRow):
         e += self.k * src.close
         a = self.a * self.ba
         a += src.tr / self.n
-        r = _seeding(src.age, self.n - 1)
+        r = _seeding(src, self.n - 1)
         if r.size:
             e[r] = src.ring.last("close", self.n)[r].sum(axis=1) / self.n
-        r = _seeding(src.age, self.n)
+        r = _seeding(src, self.n)
         if r.size:
             a[r] = _ring_tr(src, r, self.n).sum(axis=1) / self.n
         self.e, self.a = e, a
@@ -138,8 +139,7 @@ class EmaAtr(PerRow):
         ring.advance(step)
         ring.put("e", e)
         ring.put("a", a)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ring.put("atrn", a / src.close)
+        ring.put("atrn", a / src.close)
 
 
 def _dm(h: np.ndarray, lo: np.ndarray, ph: np.ndarray, plo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -188,7 +188,7 @@ class Adx(PerRow):
         s[:, 0] += pdm
         s[:, 1] += mdm
         s[:, 2] += src.tr
-        r = _seeding(src.age, n - 1)
+        r = _seeding(src, n - 1)
         if r.size:
             ring = src.ring
             h, lo, c = (ring.last(k, n)[r] for k in ("high", "low", "close"))
@@ -200,9 +200,8 @@ class Adx(PerRow):
         sp, sm, st = s[:, 0], s[:, 1], s[:, 2]
         nz = st != 0
         den = np.where(nz, st, 1.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pdi = np.where(nz, 100.0 * sp / den, 0.0)
-            mdi = np.where(nz, 100.0 * sm / den, 0.0)
+        pdi = np.where(nz, 100.0 * sp / den, 0.0)
+        mdi = np.where(nz, 100.0 * sm / den, 0.0)
         if r.size:
             pdi[r] = np.nan
             mdi[r] = np.nan
@@ -210,13 +209,12 @@ class Adx(PerRow):
         defined = tot > 0
         dxv = np.abs(pdi - mdi)
         dxv *= 100.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dxv /= np.where(defined, tot, 1.0)
+        dxv /= np.where(defined, tot, 1.0)
         self.dx.advance(step)
         self.dx.put("dx", dxv)
         a = self.adx * np.where(defined, self.bx, 1.0)
         a += np.where(defined, dxv / n, 0.0)
-        r = _seeding(src.age, 2 * n - 1)
+        r = _seeding(src, 2 * n - 1)
         if r.size:
             a[r] = self.dx.last("dx", n)[r].sum(axis=1) / n
         a[np.isnan(dxv)] = np.nan
@@ -242,9 +240,8 @@ class MeanVar(PerRow):
     def step(self, src: Any, step: int) -> None:
         n = self.n
         w = src.ring.last("close", n)
-        mid = w.sum(axis=1) / n
-        m = w.mean(axis=1)
-        dev = w - m[:, None]
+        mid = np.add.reduce(w, axis=1) / n  # also what ``w.mean(axis=1)`` computes (the same sum, / n)
+        dev = w - mid[:, None]
         var = np.einsum("ij,ij->i", dev, dev) / n
         self.ring.advance(step)
         self.ring.put("mid", mid)
@@ -272,7 +269,7 @@ class RollingMean(PerRow):
         self.ring.copy_rows(rows, other.ring)
 
     def step(self, src: Any, step: int) -> None:
-        mean = src.ring.last(self.column, self.n).sum(axis=1) / self.n
+        mean = np.add.reduce(src.ring.last(self.column, self.n), axis=1) / self.n
         self.ring.advance(step)
         self.finite = self.finite + np.isfinite(mean) - np.isfinite(self.ring.lag("mean", self.keep))
         self.ring.put("mean", mean)
@@ -334,9 +331,8 @@ class Pivots(PerRow):
     def step(self, src: Any, step: int) -> None:
         k, w = self.k, 2 * self.k + 1
         r = src.ring
-        with np.errstate(invalid="ignore"):
-            ph = r.lag("high", k) >= np.max(r.last("high", w), axis=1)
-            pl = r.lag("low", k) <= np.min(r.last("low", w), axis=1)
+        ph = r.lag("high", k) >= np.max(r.last("high", w), axis=1)
+        pl = r.lag("low", k) <= np.min(r.last("low", w), axis=1)
         self.ring.advance(step)
         self.ring.put("high", ph)
         self.ring.put("low", pl)

@@ -12,6 +12,9 @@ from typing import ClassVar
 
 import numpy as np
 
+#: Per class: the attribute names a snapshot keeps (arrays and scalars), and those holding a Ring.
+_SNAPSHOT: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
 
 class PerRow:
     """Base for state held per token. ``_rows`` maps the name of each per-token array attribute to
@@ -25,10 +28,14 @@ class PerRow:
     _scalars: ClassVar[tuple[str, ...]] = ()
 
     def snapshot(self) -> dict[str, object]:
-        out: dict[str, object] = {name: getattr(self, name) for name in (*self._rows, *self._scalars)}
-        for name, v in vars(self).items():
-            if isinstance(v, Ring):
-                out[name] = v.pos
+        names = _SNAPSHOT.get(type(self))
+        if names is None:  # the same for every instance: the arrays, scalars and rings __init__ made
+            names = _SNAPSHOT[type(self)] = ((*self._rows, *self._scalars),
+                                             tuple(n for n, v in vars(self).items() if isinstance(v, Ring)))
+        get = self.__dict__
+        out: dict[str, object] = {name: get[name] for name in names[0]}
+        for name in names[1]:
+            out[name] = get[name].pos
         return out
 
     def merge_snapshot(self, snap: dict[str, object], rows: np.ndarray, other: dict[str, object]) -> None:
@@ -106,6 +113,14 @@ class Ring(PerRow):
         b = self.buf[self.index[column]]
         b[:, self.pos] = values
         b[:, self.pos + self.length] = values
+
+    def slot(self) -> np.ndarray:
+        """The newest step's ``(columns, tokens)`` values in the first half, to write every column
+        at once; ``mirror`` then copies them to the second half (what ``put`` does per column)."""
+        return self.buf[:, :, self.pos]
+
+    def mirror(self) -> None:
+        self.buf[:, :, self.pos + self.length] = self.buf[:, :, self.pos]
 
     def last(self, column: str, n: int) -> np.ndarray:
         """``(tokens, n)`` window ending at the newest step (a view; NaN before a token's data)."""

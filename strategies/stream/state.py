@@ -175,16 +175,17 @@ class StreamState:
         if self.ts is not None and ts != self.ts + BAR:
             raise ValueError(f"bar at {ts} does not follow the bar at {self.ts}")
         self._undo = (self.ts, [p.snapshot() for p in self.parts()])
-        one = self.tf[1]
-        one.src.step(ts, raw)
-        one.advance(ts // BAR)
-        for m, t in self.tf.items():
-            if m == 1:
-                continue
-            src = t.src
-            assert isinstance(src, Coarse)
-            if src.step(ts, raw, self.n):
-                t.advance(ts // src.bar_seconds)
+        with np.errstate(invalid="ignore", divide="ignore"):  # once for every family's step
+            one = self.tf[1]
+            one.src.step(ts, raw)
+            one.advance(ts // BAR)
+            for m, t in self.tf.items():
+                if m == 1:
+                    continue
+                src = t.src
+                assert isinstance(src, Coarse)
+                if src.step(ts, raw, self.n):
+                    t.advance(ts // src.bar_seconds)
         self.ts = ts
 
     def can_take_again(self) -> bool:

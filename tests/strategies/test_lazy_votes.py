@@ -110,3 +110,34 @@ def test_overridden_decisions_take_new_codes_and_replacements_and_keep_the_rest(
         ds.overridden(codes, {4: mine})
     with pytest.raises(ValueError, match="action codes for"):
         ds.overridden(codes[:-1], {})
+
+
+def test_make_votes_cleans_scores_and_names_abstentions_from_an_array_or_a_function() -> None:
+    from strategies.base import make_votes, ratio
+
+    score = np.array([0.5, np.nan, 2.0, -np.inf, 0.3, 0.0, -0.7])
+    conf = np.array([0.8, 0.9, 1.5, 0.5, np.nan, 0.4, -1.0])
+    codes = np.array([0, 1, 0, 1, 0, 1, 0])
+    texts = ("a", "b")
+    asked: list[int] = []
+
+    def code(i: int) -> int:
+        asked.append(i)
+        return int(codes[i])
+
+    eager = make_votes("x", score, conf, lambda i: f"vote {i}", codes, texts)
+    lazy = make_votes("x", score, conf, lambda i: f"vote {i}", code, texts)
+    # finite, non-zero clipped score, positive clipped confidence: tokens 0 and 2 vote
+    np.testing.assert_array_equal(eager.score, [0.5, 0, 1.0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(eager.confidence, [0.8, 0, 1.0, 0, 0, 0, 0])
+    assert not np.signbit(eager.score).any() and not np.signbit(eager.confidence).any()
+    assert asked == []
+    assert list(lazy.reasons) == list(eager.reasons) == ["vote 0", "b", "vote 2", "b", "a", "b", "a"]
+    assert sorted(asked) == [1, 3, 4, 5, 6]
+    # ratio: 0 where the denominator is 0 or not finite, for arrays and scalars alike
+    num = np.array([1.0, -2.0, 3.0, 4.0, 0.0])
+    den = np.array([2.0, 0.0, np.inf, np.nan, -5.0])
+    np.testing.assert_array_equal(ratio(num, den), [0.5, 0.0, 0.0, 0.0, -0.0])
+    assert np.signbit(ratio(num, den)[4]) and not np.signbit(ratio(num, den)[1])
+    np.testing.assert_array_equal(ratio(num, 2.0), num / 2.0)
+    np.testing.assert_array_equal(ratio(np.array([3, 4]), np.array([2, 0])), [1.5, 0.0])

@@ -30,6 +30,40 @@ def test_a_ring_gives_the_last_values_in_order_and_rows_copy_across_rings() -> N
         a.last("x", 6)
 
 
+def test_a_source_knows_which_tokens_seed_and_their_history_through_every_change_of_rows() -> None:
+    """``seeding(at)`` is ``flatnonzero(age == at)`` and ``history`` is recomputed whenever the ages
+    change: at a step, after an undo (take_again restores older ages), a reorder and a row copy."""
+    from strategies.stream.bars import Minute
+
+    rng = np.random.default_rng(3)
+    n = 7
+    m = Minute(n, 4)
+    start = rng.integers(0, 30, n)  # tokens start trading at different bars
+
+    def check() -> None:
+        for at in range(-1, 40):
+            np.testing.assert_array_equal(m.seeding(at), np.flatnonzero(m.age == at))
+        for bars in (5, 20, 500):
+            np.testing.assert_array_equal(m.history(bars), np.where(m.age >= 0, np.minimum(m.age + 1, bars), 0))
+
+    for t in range(40):
+        c = np.where(t >= start, 1.0 + rng.random(n), np.nan)
+        snap = m.snapshot()
+        m.step(60 * (1000 + t), {"close": c})
+        check()
+        if t % 9 == 4:
+            m.restore(snap)  # the newest bar undone
+            check()
+            m.step(60 * (1000 + t), {"close": c})
+    m.reorder(np.array([3, -1, 0, 6, 5, -1]))
+    check()
+    other = Minute(2, 4)
+    other.step(60 * 1040, {"close": np.array([1.0, np.nan])})
+    m.ring.advance(1040)
+    m.copy_rows(np.array([1, 4]), other)
+    check()
+
+
 @pytest.mark.parametrize("period", [1, 2, 7, 60])
 def test_rolling_extremes_equal_np_max_and_min_over_every_window(period: int) -> None:
     rng = np.random.default_rng(period)
@@ -91,6 +125,19 @@ def test_weight_projection_is_bit_for_bit_the_numpy_bisection() -> None:
     for n in range(1, 40):
         x = rng.normal(size=n) * 10.0 ** rng.integers(-5, 5, n)
         assert _pairwise_sum(x.tolist()) == x.sum()
+
+
+def test_weight_projection_matches_the_bisection_where_the_bracket_cannot_help() -> None:
+    """Bounds that bind everywhere (the sum is flat around its answer), ties, zeros and one weight
+    dwarfing the rest: the bracketed bisection falls back to summing and still matches."""
+    cases = []
+    for n in (1, 2, 3, 5, 8, 13):
+        cases += [(np.ones(n), 1 / n, 1 / n), (np.ones(n), 0.0, 1.0), (np.zeros(n), 0.0, 1.0),
+                  (np.arange(n, dtype=float), 1 / n, 1 / n), (np.arange(n, dtype=float), 0.0, 1.0),
+                  (np.r_[1e9, np.ones(n - 1)], 0.02 if n * 0.02 <= 1 else 0.0, max(0.4, 1 / n)),
+                  (np.r_[1e-300, np.ones(n - 1)], 0.0, 1.0), (np.full(n, 7.0), 0.5 / n, 2.0 / n)]
+    for w, lo, hi in cases:
+        np.testing.assert_array_equal(project_weights(w, lo, hi), _old_project(w, lo, hi))
 
 
 def test_decisions_build_only_what_is_read(ecfg, scfg) -> None:
