@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,8 +41,10 @@ from bot.orders.portfolio import utc_day
 from bot.orders.quality import ExecutionSummary, summarize
 from bot.risk.analytics import book_var, max_drawdown
 from bot.risk.performance import Performance, performance, round_trips
-from chain.rpc_pool import PoolStats
 from chain.types import LAMPORTS_PER_SOL
+
+if TYPE_CHECKING:
+    from chain.rpc_pool import PoolStats
 
 RECENT_TRADES = 50
 #: The equity curve handed to the dashboard is thinned to about this many points.
