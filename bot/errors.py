@@ -25,6 +25,16 @@ class ConfigError(OperatorError):
     """The config file or environment is invalid."""
 
 
+class MissingDependencyError(OperatorError):
+    """A configured feature's Python package cannot be imported. Such packages are imported where
+    the feature is set up (not with the modules that name them), so a process without the feature
+    does not pay for them; the check is then at start-up, through this error."""
+
+    def __init__(self, feature: str, package: str, exc: ImportError, remedy: str) -> None:
+        super().__init__(f"{feature} needs the Python package {package}, which cannot be imported ({exc}); "
+                         f"reinstall solbot's dependencies (scripts/setup-venv.sh or `pip install .`) or {remedy}")
+
+
 class DatasetError(OperatorError):
     """A market dataset is missing, unreadable or does not follow the schema."""
 

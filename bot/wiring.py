@@ -15,6 +15,7 @@ from bot.config import Config, ConfigError, Secrets
 from bot.contracts import FeedSource
 from bot.control import ControlQueue
 from bot.engine import CycleReport, Engine, EngineEvent
+from bot.errors import MissingDependencyError
 from bot.feeds.replay import ReplayFeed
 from bot.feeds.replay_source import ParquetSource, ReplaySource
 from bot.feeds.simulator import SimSource
@@ -25,9 +26,6 @@ from bot.orders.mint_facts import ChainSafety
 from bot.risk.manager import RiskManager
 from bot.risk.types import MarketConditions
 from chain.paper import PaperExecutor, PaperWallet
-from chain.pool_facts import PoolFactsReader
-from chain.rpc_methods import ChainRpc
-from chain.token_safety import TokenSafetyReader
 from chain.types import LAMPORTS_PER_SOL, Executor
 from strategies.ensemble import Ensemble
 from strategies.registry import build_strategies
@@ -172,8 +170,17 @@ def _report_unreachable(pool: RpcPool, who: str, consequence: str) -> None:
 async def _chain_reads(cfg: Config, who: str, consequence: str) -> _ChainReads:
     """The RPC pool (started; endpoints that do not answer said in one line) and the engine's mint
     and pool fact reads through it."""
+    from chain.pool_facts import PoolFactsReader
+    from chain.pool_layouts import load_decoders
+    from chain.rpc_methods import ChainRpc
     from chain.rpc_pool import RpcPool
+    from chain.token_safety import TokenSafetyReader
 
+    try:  # anchorpy is imported by the pool decoders, not with their modules: checked here, at start
+        load_decoders()
+    except ImportError as exc:
+        raise MissingDependencyError(f"{who}: reading pool accounts from the chain", "anchorpy", exc,
+                                     'run without chain reads (paper on a replay or simulation)') from exc
     pool = RpcPool(cfg.rpc)
     await pool.start(report=False)
     _report_unreachable(pool, who, consequence)

@@ -16,6 +16,12 @@ invented. Two checks keep that honest:
 
 :class:`AccountDecoder` decodes one account's raw bytes (discriminator included) into anchorpy's
 container. Malformed data (short, wrong discriminator, undecodable) raises ``ChainDataError``.
+
+anchorpy (with solana-py, borsh-construct and, through its pytest plugin, pytest: ~55 MB resident)
+is imported by the first :class:`AccountDecoder`, not with this module: a process that reads no
+pool account (backtests, replays) never loads it. The wiring builds the decoders at start where the
+chain is read (``chain.pool_layouts.load_decoders``), so a missing anchorpy fails there, not at
+the first pool read.
 """
 
 from __future__ import annotations
@@ -25,9 +31,6 @@ import json
 from functools import cache
 from pathlib import Path
 from typing import Any
-
-from anchorpy import Idl
-from anchorpy.coder.accounts import AccountsCoder
 
 from chain.errors import ChainDataError
 
@@ -145,6 +148,9 @@ class AccountDecoder:
     is malformed."""
 
     def __init__(self, filename: str, accounts: tuple[str, ...], *, zero_extend: bool = False) -> None:
+        from anchorpy import Idl
+        from anchorpy.coder.accounts import AccountsCoder
+
         published = published_idl(filename)
         self.program_id: str = published["address"]
         self.version: str = published["metadata"].get("version", "")

@@ -45,7 +45,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from solders.pubkey import Pubkey
 
 from chain.breaker import BreakerState, CircuitBreaker
 from chain.config import TIP_FLOOR_FIELDS, JitoConfig
@@ -148,6 +147,8 @@ def parse_bundle_id(result: Any) -> str:
 def parse_tip_accounts(result: Any) -> tuple[str, ...]:
     if not isinstance(result, list) or not result:
         raise ChainDataError("getTipAccounts: expected a non-empty list of accounts")
+    from solders.pubkey import Pubkey  # here: a paper executor imports this module for TipPolicy alone
+
     out = []
     for a in result:
         if not isinstance(a, str):

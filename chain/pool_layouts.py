@@ -176,13 +176,29 @@ def amm_v4_layout(data: bytes) -> PoolLayout:
 # --- Anchor programs ------------------------------------------------------------------------------
 
 
+#: (IDL file, accounts, zero_extend) of each program's decoder
+_CPMM = ("raydium_cp_swap.json", ("PoolState",), False)
+_PUMP_SWAP = ("pump_amm.json", ("Pool",), True)
+_DAMM_V2 = ("cp_amm.json", ("Pool",), False)
+_PUMP_FUN = ("pump.json", ("BondingCurve", "Global"), True)
+DECODERS = (_CPMM, _PUMP_SWAP, _DAMM_V2, _PUMP_FUN)
+
+
 @cache
 def _decoder(filename: str, accounts: tuple[str, ...], zero_extend: bool = False) -> AccountDecoder:
     return AccountDecoder(filename, accounts, zero_extend=zero_extend)
 
 
+def load_decoders() -> None:
+    """Build every Anchor program's decoder now (importing anchorpy, reading and checking the
+    IDLs), instead of at the first pool read: where pools will be read, a missing anchorpy or a
+    refused IDL shows at start. ``ImportError`` when anchorpy cannot be imported."""
+    for spec in DECODERS:
+        _decoder(*spec)
+
+
 def cpmm_layout(data: bytes) -> PoolLayout:
-    _, p = _decoder("raydium_cp_swap.json", ("PoolState",)).decode(data, "PoolState")
+    _, p = _decoder(*_CPMM).decode(data, "PoolState")
     # Creator fees (creator_fees_token_0/1) were added to the program (raydium-cp-swap states/pool.rs
     # at 609780f) after the published IDL, in what the IDL still calls ``padding``: word 0 holds
     # creator_fee_on / enable_creator_fee, words 1 and 2 the two creator fee amounts (0 when off).
@@ -195,13 +211,13 @@ def cpmm_layout(data: bytes) -> PoolLayout:
 
 
 def pump_swap_layout(data: bytes) -> PoolLayout:
-    _, p = _decoder("pump_amm.json", ("Pool",), True).decode(data, "Pool")
+    _, p = _decoder(*_PUMP_SWAP).decode(data, "Pool")
     return PoolLayout(PoolProgram.PUMP_SWAP, _pk(p.base_mint), _pk(p.quote_mint), _pk(p.pool_base_token_account),
                       _pk(p.pool_quote_token_account), lp_mint=_pk(p.lp_mint), lp_total=int(p.lp_supply))
 
 
 def damm_v2_layout(data: bytes) -> PoolLayout:
-    _, p = _decoder("cp_amm.json", ("Pool",)).decode(data, "Pool")
+    _, p = _decoder(*_DAMM_V2).decode(data, "Pool")
     liquidity, locked = int(p.liquidity), int(p.permanent_lock_liquidity)
     sqrt_price = int(p.sqrt_price) / 2**64  # Q64.64: sqrt(token_b per token_a), raw units
     return PoolLayout(PoolProgram.METEORA_DAMM_V2, _pk(p.token_a_mint), _pk(p.token_b_mint), _pk(p.token_a_vault),
@@ -217,7 +233,7 @@ def bonding_curve_address(mint: str) -> str:
 
 
 def bonding_curve(curve_data: bytes, global_data: bytes | None) -> BondingCurveState:
-    dec = _decoder("pump.json", ("BondingCurve", "Global"), True)
+    dec = _decoder(*_PUMP_FUN)
     _, c = dec.decode(curve_data, "BondingCurve")
     initial = None
     if global_data is not None:

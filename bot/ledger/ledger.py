@@ -495,6 +495,14 @@ class Ledger:
         """Every position, open and closed, oldest first."""
         return [position_row(r) for r in self._q("SELECT * FROM positions ORDER BY id")]
 
+    def change_marks(self) -> tuple[int, int, int]:
+        """The newest fill, intent transition and strategy outcome ids (0 for none): what a reader
+        of trades, landing counts and outcomes compares to know whether they changed since it last
+        read them, without reading them again."""
+        row = self._q("SELECT (SELECT MAX(id) FROM fills), (SELECT MAX(id) FROM intent_transitions), "
+                      "(SELECT MAX(id) FROM strategy_outcomes)")[0]
+        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
     def equity_rows(self, since_ts: int | None = None) -> list[EquityRow]:
         """Equity snapshots in time order (from ``since_ts`` on)."""
         return [equity_row(r) for r in self._q(*_since("SELECT * FROM equity", since_ts, "ts"))]

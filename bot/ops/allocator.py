@@ -11,6 +11,10 @@ worker threads) an arena of its own, up to eight per core, each holding its free
 bench/bench_replay_memory.py (1,000 tokens) two arenas took the steady RSS from 331 to 318 MB and
 the peak from 352 to 342 MB. Called once at start-up by the CLI and by the benchmarks that
 measure the bot's decision cycle and backtest.
+
+``release_free_memory`` hands the free memory of every arena back to the OS at once (``malloc_trim``):
+for the rare large, growing computations off the decision cycle (the status facade's lifetime
+performance, which reads the whole ledger), whose freed blocks the thresholds above would keep.
 """
 
 from __future__ import annotations
@@ -31,6 +35,27 @@ ARENA_MAX = 2
 MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 #: Free heap above this is returned to the OS.
 TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
+def release_free_memory() -> bool:
+    """Return the arenas' free memory to the OS now (glibc ``malloc_trim(0)``); True when it did."""
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return False
+    trim.argtypes = (ctypes.c_size_t,)
+    trim.restype = ctypes.c_int
+    return bool(trim(0))
 
 
 def tune_allocator() -> bool:

@@ -11,14 +11,15 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bot.clock import utc
 from bot.contracts import FeedSource, TradingState
 from bot.engine import Engine
-from bot.ledger import TradeRow
+from bot.ledger import EquityRow, TradeRow
+from bot.ops.allocator import release_free_memory
 from bot.ops.status import (
     BreakerState,
     EdgeView,
@@ -41,8 +42,10 @@ from bot.orders.portfolio import utc_day
 from bot.orders.quality import ExecutionSummary, summarize
 from bot.risk.analytics import book_var, max_drawdown
 from bot.risk.performance import Performance, performance, round_trips
-from chain.rpc_pool import PoolStats
 from chain.types import LAMPORTS_PER_SOL
+
+if TYPE_CHECKING:
+    from chain.rpc_pool import PoolStats
 
 RECENT_TRADES = 50
 #: The equity curve handed to the dashboard is thinned to about this many points.
@@ -53,6 +56,10 @@ QUALITY_WINDOW = 1000
 #: Lifetime performance reads the whole ledger: recomputed when a position closed, else at most
 #: this often (engine clock seconds).
 PERFORMANCE_REFRESH_SECONDS = 600
+
+
+#: (recent trades, today's trades with a PnL, today's PnL by strategy in SOL, execution aggregates)
+_FillsPart = tuple[tuple[TradeRecord, ...], tuple[TradeRecord, ...], dict[str, float], ExecutionSummary]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +91,10 @@ class EngineStatus:
         self._snap = _Snapshot()
         self._perf: Performance | None = None
         self._perf_key: tuple[int, int] | None = None  # (closed positions, time bucket) it was computed for
+        self._fills_part: _FillsPart | None = None
+        self._fills_key: tuple[tuple[int, int, int], int] | None = None  # (ledger change marks, day) read at
+        self._equity: list[EquityRow] = []  # equity rows from _equity_start on, newest last
+        self._equity_start = 0
 
     # ---------------------------------------------------------------- refresh (after each cycle)
 
@@ -104,21 +115,15 @@ class EngineStatus:
             positions.append(PositionView(p.mint, p.symbol, p.opened_at, p.cost_lamports / LAMPORTS_PER_SOL,
                                           p.entry_price_usd, px if known else None, upnl, p.stop_price_usd,
                                           p.strategies))
-        trades = tuple(_trade(r) for r in ledger.trade_rows(limit=RECENT_TRADES, newest_first=True))
         day_start_ts = utc_day(now) * 86_400
-        today = [t for t in (_trade(r) for r in ledger.trade_rows(limit=10_000, since_ts=day_start_ts,
-                                                                   newest_first=True))
-                 if t.pnl_sol is not None]
+        trades, today, by_strategy, execution = self._fills(day_start_ts)
         closing = [t for t in today if t.reason and t.side == "sell"]
         curve_start = now - int(self._engine.cfg.health.dashboard_equity_hours * 3600)
-        window_rows = ledger.equity_rows(min(day_start_ts, curve_start))
+        window_rows = self._equity_since(min(day_start_ts, curve_start))
         equity_rows = [r for r in window_rows if r.ts >= day_start_ts]
         curve = _thin([EquityPoint(r.ts, r.equity_sol) for r in window_rows if r.ts >= curve_start], CURVE_POINTS)
         equity = equity_rows[-1].equity_sol if equity_rows else (ledger.cash_lamports() or 0) / LAMPORTS_PER_SOL
         book = ledger.get_kv("book", {}) or {}
-        by_strategy: dict[str, float] = {}
-        for o in ledger.outcome_rows(day_start_ts):
-            by_strategy[o.strategy] = by_strategy.get(o.strategy, 0.0) + o.pnl_lamports / LAMPORTS_PER_SOL
         realized = sum(t.pnl_sol or 0.0 for t in today)
         pnl = PnlSummary(
             day=utc(now).date().isoformat(), realized_sol=realized, unrealized_sol=unrealized,
@@ -131,12 +136,46 @@ class EngineStatus:
             by_strategy=by_strategy)
         var = self._book_var({p.mint: (p.cost_sol + (p.unrealized_pnl_sol or 0.0)) for p in positions})
         peak = book.get("peak")
-        recent = ledger.trade_rows(limit=QUALITY_WINDOW, newest_first=True)
-        execution = summarize(recent, ledger.landing_counts(QUALITY_WINDOW))
         self._refresh_performance(now)
-        return _Snapshot(tuple(positions), trades, pnl, equity, ledger.writable(), by_strategy, var,
+        return _Snapshot(tuple(positions), trades, pnl, equity, ledger.writable(), dict(by_strategy), var,
                          float(peak) if isinstance(peak, int | float) else None, curve,
                          execution)
+
+    def _fills(self, day_start_ts: int) -> _FillsPart:
+        """Recent trades, today's trades with a PnL, today's PnL by strategy and the execution
+        aggregates: read again only when the ledger has a new fill, intent transition or outcome, or
+        a new day began. (Read every cycle they were most of a refresh's memory: up to 10,000 + 1,000
+        trade rows with their votes, freed and read again each minute, which the allocator kept.)"""
+        ledger = self._engine.ledger
+        key = (ledger.change_marks(), day_start_ts)
+        if self._fills_part is not None and key == self._fills_key:
+            return self._fills_part
+        trades = tuple(_trade(r) for r in ledger.trade_rows(limit=RECENT_TRADES, newest_first=True))
+        today = tuple(t for t in (_trade(r) for r in ledger.trade_rows(limit=10_000, since_ts=day_start_ts,
+                                                                        newest_first=True))
+                      if t.pnl_sol is not None)
+        by_strategy: dict[str, float] = {}
+        for o in ledger.outcome_rows(day_start_ts):
+            by_strategy[o.strategy] = by_strategy.get(o.strategy, 0.0) + o.pnl_lamports / LAMPORTS_PER_SOL
+        recent = ledger.trade_rows(limit=QUALITY_WINDOW, newest_first=True)
+        execution = summarize(recent, ledger.landing_counts(QUALITY_WINDOW))
+        self._fills_part, self._fills_key = (trades, today, by_strategy, execution), key
+        return self._fills_part
+
+    def _equity_since(self, start: int) -> list[EquityRow]:
+        """The equity rows from ``start`` on, kept between refreshes: each refresh reads only the rows
+        from the newest one it holds (rewritten if that snapshot was replaced), and forgets those
+        before ``start``; a ``start`` earlier than what is held (a longer dashboard window after a
+        reload) reads the window again."""
+        ledger = self._engine.ledger
+        held = self._equity
+        if not held or start < self._equity_start:
+            held = ledger.equity_rows(start)
+        else:
+            newer = ledger.equity_rows(held[-1].ts)
+            held = [r for r in held[:-1] if r.ts >= start] + [r for r in newer if r.ts >= start]
+        self._equity, self._equity_start = held, start
+        return held
 
     def _refresh_performance(self, now: int) -> None:
         """Lifetime performance from the whole ledger, the same functions a backtest report uses."""
@@ -149,6 +188,11 @@ class EngineStatus:
         self._perf = None if not equity else performance(
             equity, round_trips(rows, ledger.trade_rows()), cycle_seconds=self._engine.cfg.engine.cycle_seconds)
         self._perf_key = key
+        del equity, rows
+        # Every row of the ledger was just read, and the next computation reads more: with the
+        # allocator's high trim threshold (bot.ops.allocator) each one left its freed memory in the
+        # worker thread's arena, a bit more every time (~20 KB per cycle on the 1,000-token replay).
+        release_free_memory()
 
     def _book_var(self, values_sol: dict[str, float]) -> dict[float, float]:
         """Historical 95%/99% VaR of the open book in SOL, from the last view's one-minute returns."""

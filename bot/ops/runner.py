@@ -19,13 +19,13 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.clock import WallClock
-from bot.config import ConfigError, LoadedConfig, Secrets, load_config, plan_reload
+from bot.config import Config, ConfigError, LoadedConfig, Secrets, load_config, plan_reload
 from bot.control import ControlQueue
 from bot.engine import CycleReport, Engine, EngineEvent, EventKind
-from bot.errors import OperatorError
+from bot.errors import MissingDependencyError, OperatorError
 from bot.ledger import Ledger
 from bot.ops.alerts import Alert, AlertBus, AlertFanout, AlertKind, Severity, event_sink
 from bot.ops.control_socket import ControlServer, socket_path
@@ -36,10 +36,12 @@ from bot.ops.operator import About, OperatorCommands
 from bot.ops.reports import LedgerReports
 from bot.ops.sdnotify import Notifier
 from bot.ops.status import Heartbeat
-from bot.ops.telegram.service import TelegramService
-from bot.ops.webhook import WebhookSink
+from bot.ops.telegram import service_class as telegram_service_class
 from bot.wiring import build_engine, build_executor, build_feed, recover_intents
 from strategies.registry import build_strategies
+
+if TYPE_CHECKING:
+    from bot.ops.webhook import WebhookSink
 
 log = logging.getLogger("solbot.run")
 
@@ -56,6 +58,19 @@ def cycle_line(report: CycleReport, engine: Engine) -> str:
             f"{actions.count('sell')} sell decision(s); {report.entries} entered, {report.exits} exited, "
             f"{report.rejections} rejected")
 
+
+def _webhook_class(cfg: Config) -> type[WebhookSink] | None:
+    """The webhook sink's class when ``[webhook] enabled`` (its module, with httpx, imported now)."""
+    if not cfg.webhook.enabled:
+        return None
+    try:
+        from bot.ops.webhook import WebhookSink
+    except ImportError as exc:
+        raise MissingDependencyError("the alert webhook ([webhook] enabled = true)", "httpx", exc,
+                                     "set [webhook] enabled = false") from exc
+    return WebhookSink
+
+
 @dataclass
 class Runner:
     loaded: LoadedConfig
@@ -65,6 +80,10 @@ class Runner:
 
     async def run(self, *, on_ready: Callable[[Runner], None] | None = None) -> int:
         cfg = self.loaded.config
+        # Optional features' packages are imported only when configured, and here, before anything
+        # is locked or connected: a configured feature whose package is missing stops the start.
+        telegram_cls = telegram_service_class(cfg.telegram, self.secrets)
+        webhook_cls = _webhook_class(cfg)
         wall = WallClock()
         ledger = Ledger.open(cfg.ledger.path, wall.now, lock=True)
         self.ledger = ledger
@@ -86,7 +105,7 @@ class Runner:
             alerts = AlertBus(cfg.alerts)  # Telegram's
             self.alerts = alerts
             url = self.secrets.alert_webhook_url
-            webhook = WebhookSink.from_config(cfg.webhook, cfg.alerts, url.get_secret_value() if url else None,
+            webhook = None if webhook_cls is None else webhook_cls.from_config(cfg.webhook, cfg.alerts, url.get_secret_value() if url else None,
                                               mode=cfg.environment.execution_mode, secrets=self.secrets.values())
             self.webhook = webhook
             if webhook is not None:
@@ -195,8 +214,8 @@ class Runner:
                 raise OperatorError(f"control socket {control_socket.path} cannot be created "
                                     f"({exc.strerror or exc}); the ledger's directory must be writable") from None
             closers.append(control_socket.stop)
-            telegram = TelegramService.from_config(cfg.telegram, self.secrets, status, control, alerts,
-                                                   commands=commands)
+            telegram = None if telegram_cls is None else telegram_cls.from_config(
+                cfg.telegram, self.secrets, status, control, alerts, commands=commands)
             if telegram is not None:
                 await telegram.start()
                 closers.append(telegram.stop)

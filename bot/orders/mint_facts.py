@@ -26,11 +26,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.contracts import TokenSafety
-from chain.pool_facts import PoolFacts, PoolFactsReader
-from chain.token_safety import MintSafety, TokenSafetyReader
+
+if TYPE_CHECKING:  # the readers (solders, the pool layouts' IDL decoding) only where the chain is read
+    from chain.pool_facts import PoolFacts, PoolFactsReader
+    from chain.token_safety import MintSafety, TokenSafetyReader
 
 log = logging.getLogger("solbot.safety")
 

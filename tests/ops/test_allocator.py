@@ -49,3 +49,27 @@ def test_threads_share_at_most_the_capped_arenas() -> None:
 
     assert arenas("default") > ARENA_MAX  # eight allocating threads get arenas of their own by default
     assert arenas("tuned") <= ARENA_MAX
+
+
+TRIM_CHILD = textwrap.dedent("""
+    import sys
+    from bot.ops.allocator import release_free_memory, tune_allocator
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    tune_allocator()  # freed heap is kept (trim threshold 256 MiB)
+    blocks = [bytearray(4096) for _ in range(20_000)]  # ~80 MB of small heap blocks
+    keep = blocks[-1]
+    del blocks
+    before = rss()
+    print(release_free_memory(), before - rss())
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_release_free_memory_returns_the_kept_heap() -> None:
+    out = subprocess.run([sys.executable, "-c", TRIM_CHILD], cwd=ROOT, capture_output=True, text=True, check=True)
+    released, freed = out.stdout.split()
+    assert released == "True" and int(freed) > 40_000_000

@@ -56,6 +56,7 @@ from bot.ops import format as fmt
 from bot.ops.alerts import Alert, AlertBus, AlertKind, Severity
 from bot.ops.operator import OperatorCommands, Question
 from bot.ops.status import StatusSource
+from bot.ops.telegram import configured
 from bot.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -103,11 +104,7 @@ class TelegramService:
                     control: ControlQueue, alerts: AlertBus, *, clock: Clock | None = None,
                     commands: OperatorCommands | None = None) -> TelegramService | None:
         """None (and a log line saying why) when Telegram is disabled or has no token."""
-        if not cfg.enabled:
-            log.info("telegram: disabled in config")
-            return None
-        if secrets.telegram_bot_token is None:
-            log.info("telegram: TELEGRAM_BOT_TOKEN is not set; Telegram is off")
+        if not configured(cfg, secrets) or secrets.telegram_bot_token is None:
             return None
         if not secrets.telegram_allowed_chat_ids:
             log.warning("telegram: TELEGRAM_ALLOWED_CHAT_IDS is empty; no chat can send commands "
