@@ -62,7 +62,7 @@ def child_solbot(path: str) -> dict:
     from bot.config import load_config
     from bot.ops.allocator import tune_allocator
 
-    tune_allocator()  # what `solbot backtest` does at start-up
+    tune_allocator()  # what `solbot backtest` does at start-up (the throughput profile)
     cfg = load_config(ROOT / "config" / "trading.toml").config
     serialising = _time_state_serialisation()
     t, c = time.perf_counter(), time.process_time()

@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.config import load_config
-from bot.ops.allocator import tune_allocator
+from bot.ops.allocator import PROFILES, tune_allocator
 from strategies.ensemble import Ensemble
 from strategies.registry import build_strategies
 from strategies.stream.decider import FullWindow, Incremental
@@ -63,11 +63,12 @@ def main() -> None:
     ap.add_argument("--cycles", type=int, default=300, help="timed incremental cycles")
     ap.add_argument("--reference-cycles", type=int, default=30, help="timed full-window cycles")
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--allocator", choices=("bot", "glibc"), default="bot",
-                    help="bot: the allocator thresholds `solbot` sets at start-up (bot/ops/allocator.py); "
-                         "glibc: the C library defaults")
+    ap.add_argument("--allocator", choices=("bot", "resident", "glibc"), default="bot",
+                    help="bot: the allocator thresholds `solbot backtest` sets at start-up (bot/ops/allocator.py, "
+                         "throughput); resident: those of `solbot run`; glibc: the C library defaults")
     args = ap.parse_args()
-    tuned_by_bot = args.allocator == "bot" and tune_allocator()
+    tuned_by_bot = args.allocator != "glibc" and tune_allocator(
+        PROFILES["resident" if args.allocator == "resident" else "throughput"])
     cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "trading.toml").config
     strategies = build_strategies(cfg.strategies)
     total = args.warmup + args.cycles
@@ -77,7 +78,8 @@ def main() -> None:
     tuned = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"}
     described = " ".join(f"{k}={v}" for k, v in sorted(tuned.items()))
     if tuned_by_bot:
-        described = f"solbot's mallopt thresholds (bot/ops/allocator.py) {described}".strip()
+        profile = "resident" if args.allocator == "resident" else "throughput"
+        described = f"solbot's mallopt thresholds, {profile} profile (bot/ops/allocator.py) {described}".strip()
     print(f"allocator: {described or 'glibc defaults'}")
 
     views = _views(p, args.bars, args.bars, total + 1)

@@ -44,8 +44,6 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from chain.breaker import BreakerState, CircuitBreaker
 from chain.config import TIP_FLOOR_FIELDS, JitoConfig
 from chain.errors import (
@@ -222,6 +220,7 @@ class BlockEngine:
         self.label = host_label(cfg.block_engine_url)
         self._base = cfg.block_engine_url.rstrip("/")
         self._wall = wall
+        import httpx  # on first use: a replay or a backtest talks no HTTP and never loads it
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(cfg.timeout_seconds),
                                        headers={"content-type": "application/json"})
         self.limiter = TokenBucket(cfg.requests_per_second * RATE_HEADROOM, 1, name="jito",
@@ -279,6 +278,7 @@ class BlockEngine:
 
     async def _request(self, path: str, method: str, params: Sequence[Any] | None,
                        parse: Callable[[Any], T], token_taken: bool) -> T:
+        import httpx  # on first use: a replay or a backtest talks no HTTP and never loads it
         if not token_taken:
             await self.limiter.acquire()
         self.requests[method] += 1
@@ -386,6 +386,7 @@ class TipFloorReader:
                  sleep: Sleep = asyncio.sleep) -> None:
         self.cfg = cfg
         self._mono = monotonic
+        import httpx  # on first use: a replay or a backtest talks no HTTP and never loads it
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(cfg.timeout_seconds),
                                        headers={"accept": "application/json"})
         self.limiter = TokenBucket(1.0, 1, name="jito tip floor", monotonic=monotonic, sleep=sleep)
@@ -395,6 +396,7 @@ class TipFloorReader:
         await self._http.aclose()
 
     async def __call__(self) -> TipFloor:
+        import httpx  # on first use: a replay or a backtest talks no HTTP and never loads it
         now = self._mono()
         if self._last is not None and now - self._last[0] < self.cfg.tip_floor_max_age_seconds:
             return self._last[1]

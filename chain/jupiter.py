@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
-import httpx
-
 from chain.config import JupiterConfig
 from chain.errors import (
     ChainDataError,
@@ -277,6 +275,7 @@ class JupiterClient:
         headers = {"accept": "application/json"}
         if api_key:
             headers["x-api-key"] = api_key
+        import httpx  # on first use: a replay or a backtest talks no HTTP and never loads it
         self._http = httpx.AsyncClient(base_url=cfg.base_url.rstrip("/"),
                                        timeout=httpx.Timeout(cfg.timeout_seconds), headers=headers)
         # the tier's rate, one request at a time; paused until x-ratelimit-reset when limited
@@ -289,6 +288,7 @@ class JupiterClient:
         await self._http.aclose()
 
     async def _request(self, method: str, path: str, **kw: Any) -> Any:
+        import httpx  # on first use: a replay or a backtest talks no HTTP and never loads it
         deadline = self._mono() + self.cfg.max_rate_limit_wait_seconds
         while True:
             await self.limiter.acquire()

@@ -26,10 +26,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bot.cli.commands
 from bot.errors import OperatorError
+
+if TYPE_CHECKING:
+    from bot.ops.allocator import Profile
 
 _PACKAGE = bot.cli.commands.__name__
 _CONFIG_HELP = "config file (default: $SOLBOT_CONFIG or config/trading.toml)"
@@ -168,13 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def allocator_profile(mod: Any) -> Profile:
+    """The allocator profile a command's module names (``ALLOCATOR``; research speed by default)."""
+    from bot.ops.allocator import PROFILES, THROUGHPUT
+
+    return PROFILES[getattr(mod, "ALLOCATOR", THROUGHPUT.name)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     mod: Any = args._module
     from bot.ops.allocator import tune_allocator  # ctypes: only once a command is chosen
 
-    tune_allocator()
+    tune_allocator(allocator_profile(mod))
     try:
         if hasattr(mod, "arun"):
             import asyncio

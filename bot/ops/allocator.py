@@ -1,16 +1,24 @@
-"""Allocator tuning for the long-running bot (glibc only; a no-op elsewhere).
+"""Allocator tuning (glibc only; a no-op elsewhere): one profile for research, one for the bot.
 
-Each decision cycle allocates and frees a few tens of MB of numpy temporaries. With glibc's
-defaults, large blocks are mmap'ed and trimmed back to the OS on free, so the next cycle page-faults
-them in again (~4,000 faults, ~8 ms per cycle at 1,000 tokens). Raising the mmap and trim
-thresholds keeps that memory in the heap between cycles: the process holds its peak heap (tens of
-MB) resident instead of churning it. (A 32 MiB trim threshold held 17 MB less on the 1,000-token
-paper replay but made the 200-token backtest ~10% slower; 256 MiB stays.) The number of malloc
-arenas is capped at two: glibc would give each thread that allocates (the ledger's and the feeds'
-worker threads) an arena of its own, up to eight per core, each holding its freed memory. On
-bench/bench_replay_memory.py (1,000 tokens) two arenas took the steady RSS from 331 to 318 MB and
-the peak from 352 to 342 MB. Called once at start-up by the CLI and by the benchmarks that
-measure the bot's decision cycle and backtest.
+Each decision cycle allocates and frees a few tens of MB of numpy temporaries (window-sized arrays:
+~4 MB each at 1,000 tokens x 500 bars). Two profiles decide what happens to them:
+
+- ``THROUGHPUT`` (backtests, optimize, simulate and the light commands): the mmap and trim
+  thresholds are raised (32 MiB, 256 MiB), so those blocks stay in the heap between cycles and the
+  next cycle reuses them instead of page-faulting fresh mmaps in again (~4,000 faults, ~8 ms a cycle
+  at 1,000 tokens). The process holds its peak heap resident: the price of speed where thousands
+  of cycles run back to back. (A 32 MiB trim threshold made the 200-token backtest ~10% slower.)
+- ``RESIDENT`` (``solbot run`` and ``solbot record``: one cycle a minute, for weeks): blocks from
+  1 MiB up are mmap'ed and handed back to the OS when freed, and free heap above 32 MiB is trimmed,
+  so the resident set is what is alive, not the cycle's high-water mark. On
+  bench/bench_replay_memory.py (1,000 tokens) that took the steady RSS from 258 to 232 MB and the
+  peak from 279 to 263 MB for ~18 ms more per cycle (page faults), nothing beside a 60 s cycle.
+
+Both cap the malloc arenas at two: glibc would give each thread that allocates (the ledger's and
+the feeds' worker threads) an arena of its own, up to eight per core, each holding its freed
+memory (on the same bench: steady 331 -> 318 MB, peak 352 -> 342 MB). The CLI applies the profile
+its command names (``ALLOCATOR`` in the command's module) once, at start-up; the benchmarks that
+measure the decision cycle and the backtest apply ``THROUGHPUT``.
 
 ``release_free_memory`` hands the free memory of every arena back to the OS at once (``malloc_trim``):
 for the rare large, growing computations off the decision cycle (the status facade's lifetime
@@ -22,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+from dataclasses import dataclass
 
 log = logging.getLogger("solbot.allocator")
 
@@ -31,10 +40,21 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 #: At most this many malloc arenas (the main one and one for every other thread).
 ARENA_MAX = 2
-#: Blocks below this are served from the heap instead of fresh mmaps (glibc caps it at 32 MiB on 64-bit).
-MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
-#: Free heap above this is returned to the OS.
-TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    #: blocks below this are served from the heap, larger ones from fresh mmaps (glibc: <= 32 MiB)
+    mmap_threshold_bytes: int
+    #: free heap above this is returned to the OS
+    trim_threshold_bytes: int
+
+
+THROUGHPUT = Profile("throughput", mmap_threshold_bytes=32 * MIB, trim_threshold_bytes=256 * MIB)
+RESIDENT = Profile("resident", mmap_threshold_bytes=1 * MIB, trim_threshold_bytes=32 * MIB)
+PROFILES = {p.name: p for p in (THROUGHPUT, RESIDENT)}
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -58,8 +78,8 @@ def release_free_memory() -> bool:
     return bool(trim(0))
 
 
-def tune_allocator() -> bool:
-    """Apply the thresholds; True when glibc accepted them."""
+def tune_allocator(profile: Profile = THROUGHPUT) -> bool:
+    """Apply a profile's thresholds and the arena cap; True when glibc accepted them."""
     name = ctypes.util.find_library("c")
     if not name:
         return False
@@ -69,8 +89,8 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    ok = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)) and bool(mallopt(_M_ARENA_MAX, ARENA_MAX))
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, profile.mmap_threshold_bytes)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, profile.trim_threshold_bytes)) and bool(mallopt(_M_ARENA_MAX, ARENA_MAX))
     if not ok:
         log.debug("mallopt refused the allocator thresholds; running with glibc defaults")
     return ok

@@ -73,3 +73,43 @@ def test_release_free_memory_returns_the_kept_heap() -> None:
     out = subprocess.run([sys.executable, "-c", TRIM_CHILD], cwd=ROOT, capture_output=True, text=True, check=True)
     released, freed = out.stdout.split()
     assert released == "True" and int(freed) > 40_000_000
+
+
+PROFILE_CHILD = textwrap.dedent("""
+    import sys
+    from bot.ops.allocator import PROFILES, tune_allocator
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    assert tune_allocator(PROFILES[sys.argv[1]])
+    blocks = [b"\\x01" * (4 * 1024 * 1024) for _ in range(20)]  # ~80 MB of window-sized blocks, written
+    held = rss()
+    del blocks
+    print(held - rss())
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_the_resident_profile_hands_freed_window_sized_blocks_back_and_throughput_keeps_them() -> None:
+    def released(profile: str) -> int:
+        out = subprocess.run([sys.executable, "-c", PROFILE_CHILD, profile], cwd=ROOT, capture_output=True,
+                             text=True, check=True)
+        return int(out.stdout.strip())
+
+    assert released("resident") > 60_000_000  # `solbot run`: what is resident is what is alive
+    assert released("throughput") < 20_000_000  # backtests: the next cycle reuses them without page faults
+
+
+def test_long_running_commands_use_the_resident_profile_and_research_the_throughput_one() -> None:
+    import importlib
+
+    from bot.cli.main import allocator_profile
+    from bot.ops.allocator import RESIDENT, THROUGHPUT
+
+    def profile(name: str):
+        return allocator_profile(importlib.import_module(f"bot.cli.commands.{name}"))
+
+    assert profile("run") is RESIDENT and profile("record") is RESIDENT
+    assert all(profile(n) is THROUGHPUT for n in ("backtest", "optimize", "simulate", "status"))

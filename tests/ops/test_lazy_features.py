@@ -2,7 +2,8 @@
 
 python-telegram-bot (~440 modules), anchorpy (with solana-py, borsh-construct and pytest) and solders
 were imported by every `solbot run`, ~45 MB resident before any market data; a paper replay uses
-none of them. Each is now imported where its feature is set up, at start: a configured feature whose
+none of them, and no httpx either (the paper executor's Jupiter and Jito modules import it when a
+client is built: ~6 MB, ~18 MB where httpx's CLI extras rich/click/pygments are installed). Each is now imported where its feature is set up, at start: a configured feature whose
 package is missing still stops the start with one clear line (exit 2), before the ledger is touched.
 """
 
@@ -23,7 +24,8 @@ from tests.conftest import ROOT
 from tests.ops.test_run_replay import make_config
 
 #: Packages a paper replay without Telegram must not load (checked in ``sys.modules``).
-UNCONFIGURED = ("telegram", "anchorpy", "solana", "spl", "solders", "_pytest", "borsh_construct")
+UNCONFIGURED = ("telegram", "anchorpy", "solana", "spl", "solders", "_pytest", "borsh_construct",
+                "httpx")  # a replay talks no HTTP: Jupiter's and Jito's clients import it when built
 
 
 def loaded(mods: list[str]) -> list[str]:

@@ -46,6 +46,8 @@ from bot.redact import redact
 from bot.wiring import build_chain_reads, build_live_feed
 
 NAME = "record"
+#: a long-running process: what is resident is what is alive (bot.ops.allocator)
+ALLOCATOR = "resident"
 HELP = "record live feeds into a market dataset (Parquet) plus a raw JSONL of responses"
 
 

@@ -22,6 +22,8 @@ from bot.ops.logs import setup_logging
 from bot.ops.runner import Runner
 
 NAME = "run"
+#: a long-running process: what is resident is what is alive (bot.ops.allocator)
+ALLOCATOR = "resident"
 HELP = "run the bot (paper trading unless [environment] execution_mode = \"live\")"
 
 
