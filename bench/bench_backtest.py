@@ -28,7 +28,6 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -120,17 +119,11 @@ CHILDREN = {"generate": child_generate, "solbot": child_solbot, "vectorbt": chil
 
 def spawn(kind: str, *args: object) -> tuple[dict, float, float]:
     """Run a child; (its JSON result, wall seconds from spawn to exit, peak RSS in MB)."""
+    from bench.children import spawn_child
+
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, *map(str, args)]
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=ROOT)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{kind} child failed with exit status {proc.returncode}")
-    return json.loads(out.decode().strip().splitlines()[-1]), wall, usage.ru_maxrss / 1024
+    out, wall, _, rss = spawn_child(cmd, ROOT)
+    return json.loads(out.strip().splitlines()[-1]), wall, rss
 
 
 def main() -> None:

@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 RSS_TARGET_MB = 400.0
 
 
@@ -35,21 +34,7 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _spawn(cmd: list[str]) -> tuple[str, float, float, float]:
-    """(stdout, wall seconds from spawn to exit, CPU seconds, peak RSS in MB) of a child."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=ROOT)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd[:4])} ... failed with exit status {os.waitstatus_to_exitcode(status)}")
-    return out.decode(), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
 def child_sim(kind: str, tokens: int, hours: float, seed: int) -> dict:
-    sys.path.insert(0, str(ROOT))
     from bot.feeds.replay_source import slices
     from bot.feeds.simulator import SimSource, simulate
 
@@ -60,6 +45,8 @@ def child_sim(kind: str, tokens: int, hours: float, seed: int) -> dict:
 
 
 def main() -> None:
+    from bench.children import spawn_child
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=None, help="the market dataset to backtest")
     ap.add_argument("--baselines", type=int, default=2)
@@ -80,17 +67,18 @@ def main() -> None:
         tokens, hours = int(args.sim[0]), args.sim[1]
         for kind in ("simulate", "SimSource"):
             before = _load()
-            out, wall, cpu, rss = _spawn([sys.executable, str(Path(__file__).resolve()), "--child", kind,
-                                          str(tokens), str(hours), str(args.seed)])
+            out, wall, cpu, rss = spawn_child([sys.executable, str(Path(__file__).resolve()), "--child", kind,
+                                               str(tokens), str(hours), str(args.seed)], ROOT)
             rows = json.loads(out.strip().splitlines()[-1])["rows"]
             print(f"{kind:<10} {tokens} tokens x {hours:g} h ({rows:,} bars): {wall:5.1f} s wall, CPU {cpu:5.1f} s, "
                   f"peak RSS {rss:5.0f} MB  load {before} -> {_load()}")
         return
     with tempfile.TemporaryDirectory() as tmp:
         before = _load()
-        _, wall, cpu, rss = _spawn([sys.executable, "-m", "bot", "backtest", "--data", str(args.data),
-                                    "--baselines", str(args.baselines), "--walk-forward", str(args.walk_forward),
-                                    "--workers", str(args.workers), "--report", str(Path(tmp) / "report.json")])
+        _, wall, cpu, rss = spawn_child([sys.executable, "-m", "bot", "backtest", "--data", str(args.data),
+                                         "--baselines", str(args.baselines), "--walk-forward", str(args.walk_forward),
+                                         "--workers", str(args.workers), "--report", str(Path(tmp) / "report.json")],
+                                        ROOT)
     print(f"solbot backtest --baselines {args.baselines} --walk-forward {args.walk_forward} --workers "
           f"{args.workers}: {wall:.1f} s wall from spawn to exit, CPU {cpu:.1f} s, peak RSS {rss:.0f} MB "
           f"(issue 13 target <= {RSS_TARGET_MB:.0f}: {'met' if rss <= RSS_TARGET_MB else 'NOT met'})  "
