@@ -12,6 +12,7 @@ from strategies.base import abstain, clip, make_votes, ratio
 from strategies.config import SentimentMomentumParams
 from strategies.features import candles, history, snapshot_or_last
 from strategies.stream.state import Needs, StreamState
+from strategies.stream.sums import TrailingSums
 from strategies.types import Inputs, MarketView, StrategyVotes
 
 
@@ -32,12 +33,16 @@ class SentimentMomentum:
         if c.n_bars < w:
             return abstain(self.name, c.n_tokens)
         boosts = c.get("boosts_active")
-        return self._vote(history(c) >= w, c["buys"][:, -w:], c["sells"][:, -w:],
+        add = np.add.reduce  # ndarray.sum without its Python wrapper: the same sums
+        half = w // 2
+        buys, sells = c["buys"][:, -w:], c["sells"][:, -w:]
+        return self._vote(history(c) >= w, (add(buys, axis=1), add(buys[:, half:], axis=1), add(buys[:, :half], axis=1)),
+                          (add(sells, axis=1), add(sells[:, half:], axis=1), add(sells[:, :half], axis=1)),
                           snapshot_or_last(view, "trending_rank"),
                           None if boosts is None else boosts[:, -1] - boosts[:, -w])
 
     def needs(self, need: Needs) -> None:
-        need.on(1).window(self.p.window_bars)
+        need.on(1).window(self.p.window_bars + 1)  # + 1: the bar leaving the carried sums
 
     def stream_votes(self, st: StreamState, view: MarketView) -> StrategyVotes:
         w = self.p.window_bars
@@ -51,25 +56,30 @@ class SentimentMomentum:
             rank = np.asarray(rank, dtype=np.float64)
         elif "trending_rank" in cols:
             rank = m.rank
-        return self._vote(m.history(view.candles.n_bars) >= w, r.last("buys", w), r.last("sells", w), rank,
+        recent = w - w // 2
+        buys = TrailingSums.of(st, "buys", (w, recent))
+        sells = TrailingSums.of(st, "sells", (w, recent))
+        return self._vote(m.history(view.candles.n_bars) >= w,
+                          (buys.total(w), buys.total(recent), buys.between(w, recent)),
+                          (sells.total(w), sells.total(recent), sells.between(w, recent)), rank,
                           r.lag("boosts_active", 0) - r.lag("boosts_active", w - 1) if "boosts_active" in cols
                           else None)
 
-    def _vote(self, enough: np.ndarray, buys: np.ndarray, sells: np.ndarray, rank: np.ndarray | None,
+    def _vote(self, enough: np.ndarray, buys: tuple[np.ndarray, np.ndarray, np.ndarray],
+              sells: tuple[np.ndarray, np.ndarray, np.ndarray], rank: np.ndarray | None,
               d_boost: np.ndarray | None) -> StrategyVotes:
-        """Votes from the last ``window_bars`` buy/sell counts, the trending rank and the change of
-        boosts over the window (None when the data has no such column)."""
+        """Votes from the buy and sell counts summed over the last ``window_bars`` bars, over its
+        recent half (the last ``window_bars - window_bars // 2``) and over its earlier half, the
+        trending rank and the change of boosts over the window (None when the data has no such
+        column). Flows are 0 after a token's first bar: a window sum is NaN only for tokens without
+        enough history, whose votes are 0 whatever these sums are."""
         p = self.p
         n = enough.shape[0]
-        half = p.window_bars // 2
-        # flows are 0 after a token's first bar: a window holds NaN only for tokens without enough
-        # history, whose votes are 0 whatever these sums are
-        add = np.add.reduce  # ndarray.sum without its Python wrapper: the same sums
-        tb, ts_ = add(buys, axis=1), add(sells, axis=1)
+        add = np.add.reduce
+        tb, rb, eb = buys
+        ts_, rs, es = sells
         trades = tb + ts_
         imb = ratio(tb - ts_, trades)
-        rb, rs = add(buys[:, half:], axis=1), add(sells[:, half:], axis=1)
-        eb, es = add(buys[:, :half], axis=1), add(sells[:, :half], axis=1)
         imb_acc = ratio(rb - rs, rb + rs) - ratio(eb - es, eb + es)
         has_flow = trades >= p.min_trades
         parts = [np.where(has_flow, clip(imb / p.imbalance_full, -1, 1), np.nan),
