@@ -135,8 +135,8 @@ class StatisticalArbitrage:
             spread = logp - beta[:, None] * idx[None, :]
         else:
             spread = np.full(logp.shape, np.nan)
-        if pool.size:
-            spread = np.where(use_pool[:, None], logp - alt_log, spread)
+        if pool.size:  # ``spread`` is a new array here: those rows are overwritten in place
+            np.subtract(logp, alt_log, out=spread, where=use_pool[:, None])
         z, sd, phi = _spread_stats(spread)
         with np.errstate(invalid="ignore", divide="ignore"):
             half_life = np.where((phi < 0) & (phi > -1), -np.log(2.0) / np.log1p(phi), np.inf)
