@@ -30,6 +30,42 @@ def test_a_ring_gives_the_last_values_in_order_and_rows_copy_across_rings() -> N
         a.last("x", 6)
 
 
+@pytest.mark.parametrize("length", [1, 2, 5, 13])
+def test_a_ring_keeps_every_window_across_block_boundaries_undo_and_late_rings(length: int) -> None:
+    """Windows equal the last values written at every step (each value is written once; the
+    ``length - 1`` values before a new block move to the front), a step undone by restoring
+    ``pos`` and taken again with other values reads the new ones, and a ring started many
+    steps later holds the same steps at the same places, so rows copy across."""
+    rng = np.random.default_rng(length)
+    a = Ring(2, ("x", "y"), length)
+    late = Ring(1, ("x", "y"), length)
+    seen: list[float] = []
+    for step in range(500, 500 + 6 * length + 3):
+        pos = a.pos
+        a.advance(step)
+        v = float(rng.integers(1, 1000))
+        a.put("x", np.array([v, -v]))
+        a.put("y", np.array([2 * v, 0.0]))
+        if step % 3 == 1:  # undone and taken again with a revised value
+            a.pos = pos
+            a.advance(step)
+            v = v + 0.5
+            a.put("x", np.array([v, -v]))
+            a.put("y", np.array([2 * v, 0.0]))
+        seen.append(v)
+        if step >= 500 + 2 * length:
+            late.advance(step)
+            late.put("x", np.array([3 * v]))
+            late.put("y", np.array([4 * v]))
+        for n in range(1, min(length, len(seen)) + 1):
+            np.testing.assert_array_equal(a.last("x", n)[0], seen[-n:])
+            np.testing.assert_array_equal(a.last("y", n)[0], 2 * np.array(seen[-n:]))
+            assert a.lag("x", n - 1)[1] == -seen[-n]
+    a.copy_rows(np.array([1]), late)
+    np.testing.assert_array_equal(a.last("x", length)[1], 3 * np.array(seen[-length:]))
+    np.testing.assert_array_equal(a.last("x", length)[0], seen[-length:])
+
+
 def test_a_source_knows_which_tokens_seed_and_their_history_through_every_change_of_rows() -> None:
     """``seeding(at)`` is ``flatnonzero(age == at)`` and ``history`` is recomputed whenever the ages
     change: at a step, after an undo (take_again restores older ages), a reorder and a row copy."""
