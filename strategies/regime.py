@@ -143,7 +143,7 @@ def _stream_chop(st: StreamState, n: int) -> np.ndarray:
     O(1); a window holding a NaN belongs to a token younger than ``n`` bars, which is NaN anyway)."""
     one = st.tf[1]
     m = st.minute
-    s = np.add.reduce(m.ring.last("tr", n), axis=1)
+    s = one.sums[("tr", n)].value  # np.add.reduce(m.ring.last("tr", n), axis=1), carried
     rng = one.extremes[("high", n, True)].value - one.extremes[("low", n, False)].value
     pos = rng > 0
     # where the range is not positive the quotient is s / 1 (>= 0 or NaN: no warning), discarded
@@ -205,6 +205,7 @@ def needs(need: Needs, cfg: RegimeConfig) -> None:
     t.adx.add(cfg.adx_period)
     t.extremes.update({("high", cfg.chop_period, True), ("low", cfg.chop_period, False),
                        ("close", cfg.crisis_window_bars + 1, True)})
+    t.sums.add(("tr", cfg.chop_period))
     t.window(max(cfg.chop_period + 1, cfg.crisis_window_bars + 1, cfg.correlation_bars, cfg.vol_period))
     key = ("lr2", cfg.vol_period)
     t.means[key] = max(t.means.get(key, 1), cfg.vol_history_bars + 1)

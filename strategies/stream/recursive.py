@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from strategies.stream.bars import true_range
-from strategies.stream.rows import PerRow, Ring, TimeRing
+from strategies.stream.rows import PerRow, Ring, TimeRing, sum_rows
 
 
 def _seeding(src: Any, at: int) -> np.ndarray:
@@ -362,3 +362,32 @@ class FiniteCount(PerRow):
     def step(self, src: Any, step: int) -> None:
         r = src.ring
         self.count = self.count + np.isfinite(r.lag(self.column, 0)) - np.isfinite(r.lag(self.column, self.window))
+
+
+class WindowSum(PerRow):
+    """Sum of the last ``period`` values of a ring column, bit for bit the token-major
+    ``np.add.reduce(ring.last(column, period), axis=1)`` (``rows.sum_rows``), from the column's
+    values kept time-major (``values``, a ``TimeRing``); NaN while the window holds a NaN (a token
+    younger than ``period`` bars among them)."""
+
+    _rows: ClassVar[dict[str, float | int | bool]] = {"value": np.nan}
+
+    def __init__(self, n: int, column: str, period: int) -> None:
+        self.column, self.n = column, int(period)
+        self.values = TimeRing(n, self.n)
+        self.value = np.full(n, np.nan)
+
+    def reorder(self, src: np.ndarray) -> None:
+        super().reorder(src)
+        self.values.reorder(src)
+
+    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
+        assert isinstance(other, WindowSum)
+        super().copy_rows(rows, other)
+        self.values.copy_rows(rows, other.values)
+
+    def step(self, src: Any, step: int) -> None:
+        v = self.values
+        v.advance(step)
+        v.put(src.ring.lag(self.column, 0))
+        self.value = sum_rows(v.last(self.n))

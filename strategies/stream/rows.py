@@ -198,3 +198,34 @@ def count_below(window: np.ndarray) -> np.ndarray:
     bars = past.shape[0]
     dtype = np.uint8 if bars < 1 << 8 else np.uint16 if bars < 1 << 16 else np.intp
     return np.add.reduce(less, axis=0, dtype=dtype)
+
+
+def sum_rows(window: np.ndarray) -> np.ndarray:
+    """Per token, the sum of a time-major ``(bars, tokens)`` window: bit for bit
+    ``np.add.reduce(window.T, axis=1)`` (what a token-major window's sum gives), numpy's pairwise
+    order replayed with whole rows (eight partial sums over blocks of eight bars, combined as a
+    tree, then the remaining bars in order; halves above 128 bars; the reduction's 0.0 first, so
+    an all ``-0.0`` window sums to ``0.0``). A dozen additions of contiguous rows where the
+    token-major sum reduces each token's short row on its own."""
+    return _pairwise(window) + 0.0
+
+
+def _pairwise(w: np.ndarray) -> np.ndarray:
+    n = w.shape[0]
+    if n < 8:
+        out = np.full(w.shape[1:], -0.0)
+        for i in range(n):
+            out += w[i]
+        return out
+    if n <= 128:
+        acc = w[:8].copy()
+        stop = n - n % 8
+        for i in range(8, stop, 8):
+            acc += w[i:i + 8]
+        out = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+        for i in range(stop, n):
+            out += w[i]
+        return out
+    half = n // 2
+    half -= half % 8
+    return _pairwise(w[:half]) + _pairwise(w[half:])
