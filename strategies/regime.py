@@ -15,6 +15,7 @@ from strategies import indicators as ind
 from strategies.base import clip, last
 from strategies.config import REGIMES, RegimeConfig
 from strategies.features import cached, candles, history
+from strategies.stream.rows import count_below
 from strategies.stream.state import Needs, StreamState
 from strategies.types import MarketView
 
@@ -136,22 +137,13 @@ def _rank(past: np.ndarray, now: np.ndarray) -> np.ndarray:
     return np.where(count > 0, below / np.maximum(count, 1), np.nan)
 
 
-def _count_below(past: np.ndarray, now: np.ndarray) -> np.ndarray:
-    """``np.count_nonzero(past < now[:, None], axis=1)``, summing the comparison's bytes into the
-    narrowest integers that hold the count (the same counts, at a fraction of the cost)."""
-    less = (past < now[:, None]).view(np.uint8)
-    if past.shape[1] < 1 << 16:
-        return np.add.reduce(less, axis=1, dtype=np.uint16)
-    return np.add.reduce(less, axis=1, dtype=np.intp)
-
-
 def _stream_chop(st: StreamState, n: int) -> np.ndarray:
     """``indicators.choppiness`` of the last ``n + 1`` bars at the newest one, from the state: the
     sum of the last ``n`` true ranges over the range of the last ``n`` highs and lows (carried in
     O(1); a window holding a NaN belongs to a token younger than ``n`` bars, which is NaN anyway)."""
     one = st.tf[1]
     m = st.minute
-    s = np.add.reduce(m.ring.last("tr", n), axis=1)
+    s = one.sums[("tr", n)].value  # np.add.reduce(m.ring.last("tr", n), axis=1), carried
     rng = one.extremes[("high", n, True)].value - one.extremes[("low", n, False)].value
     pos = rng > 0
     # where the range is not positive the quotient is s / 1 (>= 0 or NaN: no warning), discarded
@@ -213,6 +205,7 @@ def needs(need: Needs, cfg: RegimeConfig) -> None:
     t.adx.add(cfg.adx_period)
     t.extremes.update({("high", cfg.chop_period, True), ("low", cfg.chop_period, False),
                        ("close", cfg.crisis_window_bars + 1, True)})
+    t.sums.add(("tr", cfg.chop_period))
     t.window(max(cfg.chop_period + 1, cfg.crisis_window_bars + 1, cfg.correlation_bars, cfg.vol_period))
     key = ("lr2", cfg.vol_period)
     t.means[key] = max(t.means.get(key, 1), cfg.vol_history_bars + 1)
@@ -230,10 +223,9 @@ def stream_detect(st: StreamState, view: MarketView, cfg: RegimeConfig) -> Regim
     ring = m.ring
     chop = _stream_chop(st, cfg.chop_period)
     mean = one.means[("lr2", cfg.vol_period)]
-    var = mean.ring.last("mean", cfg.vol_history_bars + 1)
-    now = var[:, -1]
-    below = _count_below(var[:, :-1], now)
-    count = mean.finite - np.isfinite(now)  # finite values among the past ones
+    var = mean.history.last(cfg.vol_history_bars + 1)  # time-major: (bars, tokens)
+    below = count_below(var)  # a value below the newest is finite (variances: >= 0, +inf or NaN)
+    count = mean.finite - np.isfinite(var[-1])  # finite values among the past ones
     vol_pct = np.where(count > 0, below / np.maximum(count, 1), np.nan)
     # the crisis window's high: NaN-propagating where the reference skips NaN, which differs only
     # for tokens younger than the window, never ``enough``

@@ -3,12 +3,15 @@ by a close outside the Bollinger band."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from strategies import indicators as ind
 from strategies.base import abstain, clip, make_votes, ratio
 from strategies.config import VolatilityBreakoutParams
 from strategies.features import cached, candles, history
+from strategies.stream.rows import count_below
 from strategies.stream.state import Needs, StreamState
 from strategies.types import Inputs, MarketView, StrategyVotes
 
@@ -39,8 +42,10 @@ class VolatilityBreakout:
                                           p.period))
         r = p.atr_percentile_bars + 2
         atrn = a[:, -r:-1] / close[:, -r:-1]
+        # the share of the earlier ATR/close values below the newest (a count: exact whichever way)
+        pct = np.add.reduce(atrn[:, :-1] < atrn[:, -1:], axis=1) / (atrn.shape[1] - 1)
         return self._vote(history(c) >= self.required_bars(), bb_u[:, -k:], bb_m[:, -k:], bb_l[:, -k:],
-                          e[:, -k:], a[:, -k:], atrn, close[:, -1])
+                          e[:, -k:], a[:, -k:], pct.__getitem__, close[:, -1])
 
     def needs(self, need: Needs) -> None:
         p = self.p
@@ -59,25 +64,36 @@ class VolatilityBreakout:
         mid, sd = mv.last("mid", k), mv.last("sd", k)
         ea = one.ema_atr[p.period].ring
         bb_u, bb_l = mid + p.bollinger_k * sd, mid - p.bollinger_k * sd
-        atrn = ea.last("atrn", p.atr_percentile_bars + 2)[:, :-1]
+        # ATR/close of the bar before the newest against the atr_percentile_bars before it: a
+        # time-major (bars, tokens) window, counted for the tokens asked (``evaluate``'s counts)
+        atrn = one.ema_atr[p.period].atrn.last(p.atr_percentile_bars + 2)[:-1]
+
+        def rank(rows: np.ndarray) -> np.ndarray:
+            return count_below(atrn[:, rows]) / p.atr_percentile_bars
         return self._vote(st.minute.history(view.candles.n_bars) >= self.required_bars(), bb_u, mid, bb_l,
-                          ea.last("e", k), ea.last("a", k), atrn, st.minute.close)
+                          ea.last("e", k), ea.last("a", k), rank, st.minute.close)
 
     def _vote(self, enough: np.ndarray, bb_u: np.ndarray, bb_m: np.ndarray, bb_l: np.ndarray, e: np.ndarray,
-              a: np.ndarray, atrn: np.ndarray, px: np.ndarray) -> StrategyVotes:
-        """Votes from the bands and EMA/ATR of the last ``squeeze_recent_bars + 1`` bars and ATR/close
-        of the ``atr_percentile_bars + 1`` bars before the newest."""
+              a: np.ndarray, rank: Callable[[np.ndarray], np.ndarray], px: np.ndarray) -> StrategyVotes:
+        """Votes from the bands and EMA/ATR of the last ``squeeze_recent_bars + 1`` bars and the
+        percentile of the ATR/close of the bar before the newest among the ``atr_percentile_bars``
+        before it (``rank(rows)``: of the tokens ``rows``, an index array; called once, at once)."""
         p = self.p
         kc_u = e + p.keltner_k * a
         kc_l = e - p.keltner_k * a
         squeeze = (bb_u[:, :-1] < kc_u[:, :-1]) & (bb_l[:, :-1] > kc_l[:, :-1])
         squeezed = np.logical_or.reduce(squeeze, axis=1)  # squeeze.any(axis=1)
-        # the share of the earlier ATR/close values below the newest (a count: exact whichever way)
-        pct = np.add.reduce(atrn[:, :-1] < atrn[:, -1:], axis=1) / (atrn.shape[1] - 1)
-        low_vol = pct <= p.atr_percentile_max
         width = bb_u[:, -1] - bb_m[:, -1]
         above = px > bb_u[:, -1]
         below = px < bb_l[:, -1]
+        # the percentile is read only where a vote can be cast (long enough history, squeezed, a
+        # close outside the band: elsewhere the score is 0, so the token abstains whatever its
+        # confidence), usually a few tokens: ranked only there
+        pct = np.zeros(enough.shape[0])
+        rows = np.flatnonzero(enough & squeezed & (above | below))
+        if rows.size:
+            pct[rows] = rank(rows)
+        low_vol = pct <= p.atr_percentile_max
         push = clip(ratio(np.where(above, px - bb_u[:, -1], bb_l[:, -1] - px), width), 0.0, 1.0)
         mag = 0.5 + 0.5 * push
         score = np.where(squeezed & above, mag, np.where(squeezed & below, -mag, 0.0))

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from strategies.stream.bars import true_range
-from strategies.stream.rows import PerRow, Ring
+from strategies.stream.rows import PerRow, Ring, TimeRing, sum_rows
 
 
 def _seeding(src: Any, at: int) -> np.ndarray:
@@ -102,7 +102,8 @@ def _ring_tr(src: Any, rows: np.ndarray, bars: int) -> np.ndarray:
 
 class EmaAtr(PerRow):
     """``indicators.ema_atr``: EMA of the close and Wilder ATR of one period, with the last
-    ``keep`` values of each (and of ATR / close) in a ring."""
+    ``keep`` values of each in a ring, and of ATR / close (``atrn``) in a time-major ``TimeRing``
+    of ``keep`` steps (the series a strategy ranks its newest value in: ``rows.count_below``)."""
 
     _rows: ClassVar[dict[str, float | int | bool]] = {"e": np.nan, "a": np.nan}
 
@@ -112,16 +113,19 @@ class EmaAtr(PerRow):
         self.be, self.ba = 1.0 - self.k, (self.n - 1) / self.n
         self.e = np.full(n, np.nan)
         self.a = np.full(n, np.nan)
-        self.ring = Ring(n, ("e", "a", "atrn"), keep)
+        self.ring = Ring(n, ("e", "a"), keep)
+        self.atrn = TimeRing(n, keep)
 
     def reorder(self, src: np.ndarray) -> None:
         super().reorder(src)
         self.ring.reorder(src)
+        self.atrn.reorder(src)
 
     def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
         assert isinstance(other, EmaAtr)
         super().copy_rows(rows, other)
         self.ring.copy_rows(rows, other.ring)
+        self.atrn.copy_rows(rows, other.atrn)
 
     def step(self, src: Any, step: int) -> None:
         e = self.e * self.be
@@ -139,7 +143,8 @@ class EmaAtr(PerRow):
         ring.advance(step)
         ring.put("e", e)
         ring.put("a", a)
-        ring.put("atrn", a / src.close)
+        self.atrn.advance(step)
+        self.atrn.put(a / src.close)
 
 
 def _dm(h: np.ndarray, lo: np.ndarray, ph: np.ndarray, plo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -250,29 +255,32 @@ class MeanVar(PerRow):
 
 class RollingMean(PerRow):
     """Rolling mean of a ring column over ``period`` bars (``indicators.sma``: the window's sum / n),
-    with the last ``keep`` values in a ring and how many of those are finite (``finite``)."""
+    with the last ``keep + 1`` values in a time-major ``TimeRing`` (``history``: the series the
+    regime ranks its newest value in, ``rows.count_below``) and how many of the last ``keep`` are
+    finite (``finite``)."""
 
     _rows: ClassVar[dict[str, float | int | bool]] = {"finite": 0}
 
     def __init__(self, n: int, column: str, period: int, keep: int) -> None:
         self.column, self.n, self.keep = column, int(period), int(keep)
-        self.ring = Ring(n, ("mean",), self.keep + 1)
+        self.history = TimeRing(n, self.keep + 1)
         self.finite = np.zeros(n, dtype=np.int64)
 
     def reorder(self, src: np.ndarray) -> None:
         super().reorder(src)
-        self.ring.reorder(src)
+        self.history.reorder(src)
 
     def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
         assert isinstance(other, RollingMean)
         super().copy_rows(rows, other)
-        self.ring.copy_rows(rows, other.ring)
+        self.history.copy_rows(rows, other.history)
 
     def step(self, src: Any, step: int) -> None:
         mean = np.add.reduce(src.ring.last(self.column, self.n), axis=1) / self.n
-        self.ring.advance(step)
-        self.finite = self.finite + np.isfinite(mean) - np.isfinite(self.ring.lag("mean", self.keep))
-        self.ring.put("mean", mean)
+        h = self.history
+        h.advance(step)
+        self.finite = self.finite + np.isfinite(mean) - np.isfinite(h.lag(self.keep))
+        h.put(mean)
 
 
 class RollingExtreme(PerRow):
@@ -354,3 +362,32 @@ class FiniteCount(PerRow):
     def step(self, src: Any, step: int) -> None:
         r = src.ring
         self.count = self.count + np.isfinite(r.lag(self.column, 0)) - np.isfinite(r.lag(self.column, self.window))
+
+
+class WindowSum(PerRow):
+    """Sum of the last ``period`` values of a ring column, bit for bit the token-major
+    ``np.add.reduce(ring.last(column, period), axis=1)`` (``rows.sum_rows``), from the column's
+    values kept time-major (``values``, a ``TimeRing``); NaN while the window holds a NaN (a token
+    younger than ``period`` bars among them)."""
+
+    _rows: ClassVar[dict[str, float | int | bool]] = {"value": np.nan}
+
+    def __init__(self, n: int, column: str, period: int) -> None:
+        self.column, self.n = column, int(period)
+        self.values = TimeRing(n, self.n)
+        self.value = np.full(n, np.nan)
+
+    def reorder(self, src: np.ndarray) -> None:
+        super().reorder(src)
+        self.values.reorder(src)
+
+    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
+        assert isinstance(other, WindowSum)
+        super().copy_rows(rows, other)
+        self.values.copy_rows(rows, other.values)
+
+    def step(self, src: Any, step: int) -> None:
+        v = self.values
+        v.advance(step)
+        v.put(src.ring.lag(self.column, 0))
+        self.value = sum_rows(v.last(self.n))

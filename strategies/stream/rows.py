@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-#: Per class: the attribute names a snapshot keeps (arrays and scalars), and those holding a Ring.
+#: Per class: the attribute names a snapshot keeps (arrays and scalars), and those holding a ring.
 _SNAPSHOT: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
@@ -31,7 +31,7 @@ class PerRow:
         names = _SNAPSHOT.get(type(self))
         if names is None:  # the same for every instance: the arrays, scalars and rings __init__ made
             names = _SNAPSHOT[type(self)] = ((*self._rows, *self._scalars),
-                                             tuple(n for n, v in vars(self).items() if isinstance(v, Ring)))
+                                             tuple(n for n, v in vars(self).items() if isinstance(v, _Stepped)))
         get = self.__dict__
         out: dict[str, object] = {name: get[name] for name in names[0]}
         for name in names[1]:
@@ -48,7 +48,7 @@ class PerRow:
     def restore(self, snap: dict[str, object]) -> None:
         for name, v in snap.items():
             cur = getattr(self, name)
-            if isinstance(cur, Ring):
+            if isinstance(cur, _Stepped):
                 assert isinstance(v, int)
                 cur.pos = v
             else:
@@ -74,7 +74,22 @@ class PerRow:
             setattr(self, name, new)
 
 
-class Ring(PerRow):
+class _Stepped(PerRow):
+    """A ring of ``length`` steps whose window ending at the newest step is always one slice.
+    Steps are absolute (bar start time // bar width), so two rings fed the same bars are at the
+    same position and rows copy across. Its one scalar state is ``pos`` (what a snapshot keeps).
+    The default layout is a double buffer: step ``s`` is written at ``s % length`` and
+    ``s % length + length`` (``Ring`` writes each value once instead)."""
+
+    _rows: ClassVar[dict[str, float | int | bool]] = {}
+    length: int
+    pos: int
+
+    def advance(self, step: int) -> None:
+        self.pos = step % self.length
+
+
+class Ring(_Stepped):
     """The last ``length`` values of several named columns per token, each token's window of a
     column contiguous and in bar order (so a window reduces exactly like the reference's tail of a
     ``(tokens, bars)`` panel). Each column is its own ``(tokens, 2 * length)`` block, so the windows
@@ -89,8 +104,6 @@ class Ring(PerRow):
     across. ``last``/``lag`` return views that later steps overwrite: reduce them, never keep them.
     Undoing the newest step (``restore`` of ``pos``) and taking it again is exact: the block copy
     leaves its source in place and is done again."""
-
-    _rows: ClassVar[dict[str, float | int | bool]] = {}
 
     def __init__(self, n: int, columns: tuple[str, ...], length: int) -> None:
         self.length = max(int(length), 1)
@@ -140,3 +153,91 @@ class Ring(PerRow):
         if k >= self.length:
             raise ValueError(f"ring of {self.length} steps cannot look back {k}")
         return self.buf[self.index[column], :, self.pos - k]
+
+
+class TimeRing(_Stepped):
+    """The last ``length`` values of one series per token, time-major: a ``(2 * length, tokens)``
+    double buffer (``_Stepped``) whose row is one step of every token, so a window is one
+    contiguous ``(bars, tokens)`` block. For comparing a token's newest value with its past ones:
+    across tokens such a comparison is one pass over contiguous memory, where the token-major
+    ``Ring``'s ``(tokens, bars)`` view compares row by row at about twice the cost. ``last``/``lag``
+    return views that the next step overwrites."""
+
+    def __init__(self, n: int, length: int) -> None:
+        self.length = max(int(length), 1)
+        self.buf = np.full((2 * self.length, n), np.nan)
+        self.pos = -1
+
+    def reorder(self, src: np.ndarray) -> None:
+        ok = src >= 0
+        new = np.full((self.buf.shape[0], len(src)), np.nan)
+        new[:, ok] = self.buf[:, src[ok]]
+        self.buf = new
+
+    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
+        assert isinstance(other, TimeRing)
+        new = self.buf.copy()
+        new[:, rows] = other.buf
+        self.buf = new
+
+    def put(self, values: np.ndarray) -> None:
+        """The newest step's values (call after ``advance``)."""
+        self.buf[self.pos] = values
+        self.buf[self.pos + self.length] = values
+
+    def last(self, n: int) -> np.ndarray:
+        """``(n, tokens)`` window ending at the newest step, oldest first (a view; NaN before a
+        token's data)."""
+        if n > self.length:
+            raise ValueError(f"ring of {self.length} steps cannot give {n}")
+        end = self.pos + self.length + 1
+        return self.buf[end - n:end]
+
+    def lag(self, k: int) -> np.ndarray:
+        """The value ``k`` steps before the newest (``k = 0``: the newest)."""
+        if k >= self.length:
+            raise ValueError(f"ring of {self.length} steps cannot look back {k}")
+        return self.buf[self.pos + self.length - k]
+
+
+def count_below(window: np.ndarray) -> np.ndarray:
+    """Per token, how many values of a time-major ``(bars + 1, tokens)`` window before its last row
+    are below the last row (a NaN on either side compares False): ``np.count_nonzero(past < now)``
+    per column, the comparison's bytes summed down the rows into the narrowest unsigned integers
+    that hold the count (exact: a count; at a fraction of an axis-1 count's cost)."""
+    past, now = window[:-1], window[-1]
+    less = np.less(past, now).view(np.uint8)
+    bars = past.shape[0]
+    dtype = np.uint8 if bars < 1 << 8 else np.uint16 if bars < 1 << 16 else np.intp
+    return np.add.reduce(less, axis=0, dtype=dtype)
+
+
+def sum_rows(window: np.ndarray) -> np.ndarray:
+    """Per token, the sum of a time-major ``(bars, tokens)`` window: bit for bit
+    ``np.add.reduce(window.T, axis=1)`` (what a token-major window's sum gives), numpy's pairwise
+    order replayed with whole rows (eight partial sums over blocks of eight bars, combined as a
+    tree, then the remaining bars in order; halves above 128 bars; the reduction's 0.0 first, so
+    an all ``-0.0`` window sums to ``0.0``). A dozen additions of contiguous rows where the
+    token-major sum reduces each token's short row on its own."""
+    return _pairwise(window) + 0.0
+
+
+def _pairwise(w: np.ndarray) -> np.ndarray:
+    n = w.shape[0]
+    if n < 8:
+        out = np.full(w.shape[1:], -0.0)
+        for i in range(n):
+            out += w[i]
+        return out
+    if n <= 128:
+        acc = w[:8].copy()
+        stop = n - n % 8
+        for i in range(8, stop, 8):
+            acc += w[i:i + 8]
+        out = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+        for i in range(stop, n):
+            out += w[i]
+        return out
+    half = n // 2
+    half -= half % 8
+    return _pairwise(w[:half]) + _pairwise(w[half:])

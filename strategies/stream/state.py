@@ -26,6 +26,7 @@ from strategies.stream.recursive import (
     RollingExtreme,
     RollingMean,
     Rsi,
+    WindowSum,
 )
 from strategies.stream.rows import PerRow
 
@@ -46,6 +47,7 @@ class TimeframeNeeds:
     extremes: set[tuple[str, int, bool]] = field(default_factory=set)  # (column, period, highest)
     pivots: dict[int, int] = field(default_factory=dict)  # half-width -> bars of flags kept
     finite: set[tuple[str, int]] = field(default_factory=set)  # (column, window): finite values counted
+    sums: set[tuple[str, int]] = field(default_factory=set)  # (column, period): window sums (WindowSum)
 
     def window(self, bars: int) -> None:
         """Keep at least ``bars`` bars of cleaned candles."""
@@ -65,7 +67,8 @@ class Needs:
         return tuple(sorted((m, t.ring, tuple(sorted(t.emas)), tuple(sorted(t.rsi)), tuple(sorted(t.adx)),
                              tuple(sorted(t.ema_atr.items())), tuple(sorted(t.meanvar.items())),
                              tuple(sorted(t.means.items())), tuple(sorted(t.extremes)),
-                             tuple(sorted(t.pivots.items())), tuple(sorted(t.finite))) for m, t in self.tf.items()))
+                             tuple(sorted(t.pivots.items())), tuple(sorted(t.finite)), tuple(sorted(t.sums)))
+                            for m, t in self.tf.items()))
 
 
 class Timeframe:
@@ -87,13 +90,14 @@ class Timeframe:
         self.extremes = {e: RollingExtreme(n, *e) for e in sorted(need.extremes)}
         self.pivots = {k: Pivots(n, k, keep) for k, keep in sorted(need.pivots.items())}
         self.finite = {f: FiniteCount(n, *f) for f in sorted(need.finite)}
+        self.sums = {c: WindowSum(n, *c) for c in sorted(need.sums)}
 
     def parts(self) -> list[PerRow]:
         out: list[PerRow] = [self.src]
         if self.emas is not None:
             out.append(self.emas)
         for d in (self.rsi, self.adx, self.ema_atr, self.meanvar, self.means, self.extremes, self.pivots,
-                  self.finite):
+                  self.finite, self.sums):
             out.extend(d.values())
         return out
 
@@ -118,6 +122,8 @@ class Timeframe:
             p.step(src, step)
         for f in self.finite.values():
             f.step(src, step)
+        for w in self.sums.values():
+            w.step(src, step)
 
 
 class StreamState:

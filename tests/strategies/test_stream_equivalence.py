@@ -60,6 +60,7 @@ def _check_indicators(c, scfg, ecfg) -> None:
     k = min(vb.atr_percentile_bars + 2, cl.shape[1])
     _close(ea.last("e", k), e[:, -k:], "EMA (ema_atr)")
     _close(ea.last("a", k), atr[:, -k:], "ATR history")
+    _close(one.ema_atr[vb.period].atrn.last(k).T, (atr / cl)[:, -k:], "ATR/close history (time-major)")
     mb = scfg.momentum_breakout
     _close(one.extremes[("high", mb.lookback_bars, True)].value, ind.rolling_max(hi, mb.lookback_bars)[:, -1],
            "rolling max")
@@ -67,8 +68,11 @@ def _check_indicators(c, scfg, ecfg) -> None:
            "rolling min")
     with np.errstate(invalid="ignore", divide="ignore"):
         lr2 = np.diff(np.log(np.where(cl > 0, cl, np.nan)), axis=1) ** 2
-    vol = one.means[("lr2", ecfg.regime.vol_period)].ring.lag("mean", 0)
-    _close(vol, ind.sma(lr2, ecfg.regime.vol_period)[:, -1], "volatility mean")
+    mean = one.means[("lr2", ecfg.regime.vol_period)]
+    sma = ind.sma(lr2, ecfg.regime.vol_period)
+    _close(mean.history.lag(0), sma[:, -1], "volatility mean")
+    k = min(ecfg.regime.vol_history_bars + 1, sma.shape[1])
+    _close(mean.history.last(k).T, sma[:, -k:], "volatility mean history (time-major)")
     tf = scfg.trend_following
     five = st.tf[tf.timeframe_minutes]
     c5 = candles(c.history, tf.timeframe_minutes)

@@ -1,5 +1,6 @@
-"""Building blocks of the incremental path: rings, O(1) rolling extremes, the ensemble's weight
-projection, lazy decisions, and reasons that stay what they were when later bars arrive."""
+"""Building blocks of the incremental path: rings (token-major and time-major), the count of past
+values below the newest, O(1) rolling extremes, the ensemble's weight projection, lazy decisions,
+and reasons that stay what they were when later bars arrive."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 
 from strategies.ensemble import _pairwise_sum, project_weights
-from strategies.stream.recursive import RollingExtreme
-from strategies.stream.rows import Ring
+from strategies.regime import _rank
+from strategies.stream.recursive import RollingExtreme, WindowSum
+from strategies.stream.rows import PerRow, Ring, TimeRing, count_below, sum_rows
 from strategies.types import Action
 from tests.strategies.paths import random_market
 from tests.strategies.stream_harness import assert_same, run
@@ -64,6 +66,183 @@ def test_a_ring_keeps_every_window_across_block_boundaries_undo_and_late_rings(l
     a.copy_rows(np.array([1]), late)
     np.testing.assert_array_equal(a.last("x", length)[1], 3 * np.array(seen[-length:]))
     np.testing.assert_array_equal(a.last("x", length)[0], seen[-length:])
+
+
+class _Both(PerRow):
+    """A token-major and a time-major ring fed the same values, as a family holds its rings."""
+
+    def __init__(self, n: int, length: int) -> None:
+        self.by_token = Ring(n, ("x",), length)
+        self.by_time = TimeRing(n, length)
+
+    def put(self, step: int, x: np.ndarray) -> None:
+        for r in (self.by_token, self.by_time):
+            r.advance(step)
+        self.by_token.put("x", x)
+        self.by_time.put(x)
+
+    def reorder(self, src: np.ndarray) -> None:
+        self.by_token.reorder(src)
+        self.by_time.reorder(src)
+
+    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
+        assert isinstance(other, _Both)
+        self.by_token.copy_rows(rows, other.by_token)
+        self.by_time.copy_rows(rows, other.by_time)
+
+    def check(self) -> None:
+        """Every window and lag of the time-major ring is the token-major one's, transposed."""
+        length = self.by_time.length
+        for k in (1, 2, length - 1, length):
+            np.testing.assert_array_equal(self.by_time.last(k), self.by_token.last("x", k).T)
+        for k in range(length):
+            np.testing.assert_array_equal(self.by_time.lag(k), self.by_token.lag("x", k))
+
+
+def _values(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = rng.random(n)
+    x[rng.random(n) < 0.15] = np.nan
+    x[rng.random(n) < 0.05] = np.inf
+    return x
+
+
+def test_a_time_major_ring_follows_the_token_major_one_through_every_change_of_rows() -> None:
+    """Steps, an undone step taken again (snapshot/restore, as ``take_again``), a reorder with
+    blank rows and rows copied from a state built apart: the time-major ring stays the token-major
+    one transposed."""
+    rng = np.random.default_rng(11)
+    n, length = 6, 7
+    both = _Both(n, length)
+    for step in range(500, 530):
+        snap = both.snapshot()
+        both.put(step, _values(rng, n))
+        both.check()
+        if step % 5 == 2:  # the newest bar revised: undone, and its new values taken
+            both.restore(snap)
+            assert both.by_time.pos == (step - 1) % length  # each ring back at the bar before
+            assert both.by_token.pos == length - 1 + (step - 1) % length
+            both.put(step, _values(rng, n))
+            both.check()
+    both.reorder(np.array([4, -1, 0, 5, -1, 2, 1]))
+    both.check()
+    assert np.isnan(both.by_time.last(length)[:, [1, 4]]).all()
+    other = _Both(2, length)
+    for step in range(520, 530):
+        other.put(step, _values(rng, 2))
+    both.copy_rows(np.array([1, 4]), other)
+    both.check()
+    np.testing.assert_array_equal(both.by_time.last(length)[:, [1, 4]], other.by_time.last(length))
+    for step in range(530, 545):
+        both.put(step, _values(rng, 7))
+        both.check()
+    with pytest.raises(ValueError):
+        both.by_time.last(length + 1)
+    with pytest.raises(ValueError):
+        both.by_time.lag(length)
+
+
+@pytest.mark.parametrize("bars", [1, 2, 120, 240, 255, 256, 300])
+def test_counts_below_the_newest_equal_the_token_major_references(bars: int) -> None:
+    """``count_below`` on a time-major window gives the counts of the regime's ``_rank`` and of the
+    volatility breakout's ``(past < now).sum(axis=1)``: NaN and inf on either side, ties, young
+    tokens (NaN before their first value), every count from 0 to ``bars``, past uint8's range."""
+    rng = np.random.default_rng(bars)
+    n = 400
+    w = rng.integers(0, 20, (n, bars + 1)).astype(float)  # many ties
+    w[rng.random(w.shape) < 0.1] = np.nan
+    w[rng.random(w.shape) < 0.03] = np.inf
+    w[:40, :-1] = np.arange(bars)  # counts 0..bars
+    w[:40, -1] = np.linspace(-0.5, bars - 0.5, 40)
+    young = rng.integers(0, bars + 1, 60)
+    w[40:100] = np.where(np.arange(bars + 1) < young[:, None], np.nan, w[40:100])
+    w[100:120, -1] = np.nan  # no newest value: nothing is below it
+    w[120:140, -1] = np.inf
+    w[140:160] = np.where(rng.random((20, bars + 1)) < 0.5, -np.inf, w[140:160])
+    ref = np.add.reduce(w[:, :-1] < w[:, -1:], axis=1)
+    got = count_below(np.ascontiguousarray(w.T))
+    np.testing.assert_array_equal(got, ref)
+    assert got.dtype == (np.uint8 if bars < 256 else np.uint16)
+    assert ref[:40].min() == 0 and ref[:40].max() == bars
+    # the regime's percentile, from the count and the finite past values, as ``stream_detect``
+    # forms it (variances: >= 0, +inf or NaN)
+    v = np.abs(w)  # -inf becomes +inf
+    past_finite = np.isfinite(v[:, :-1]).sum(axis=1)
+    below = count_below(np.ascontiguousarray(v.T))
+    pct = np.where(past_finite > 0, below / np.maximum(past_finite, 1), np.nan)
+    np.testing.assert_array_equal(pct, _rank(v[:, :-1], v[:, -1]))
+
+
+@pytest.mark.parametrize("bars", [*range(1, 41), 64, 127, 128, 129, 136, 200, 257, 399])
+def test_time_major_sums_are_bit_for_bit_the_token_major_numpy_sums(bars: int) -> None:
+    """``sum_rows`` replays numpy's pairwise order: the same bits as ``np.add.reduce(axis=1)`` and
+    as the reference's ``sliding_window_view(...).sum(axis=2)`` (``indicators._window_sum``), on
+    values spanning 16 orders of magnitude (where any other order rounds differently), NaN, inf
+    and signed zeros."""
+    rng = np.random.default_rng(bars)
+    x = rng.standard_normal((500, bars)) * 10.0 ** rng.integers(-8, 8, (500, bars))
+    x[rng.random(x.shape) < 0.01] = np.nan
+    x[rng.random(x.shape) < 0.005] = np.inf
+    x[rng.random(x.shape) < 0.05] = -0.0
+    x[:5] = -0.0
+    ref = np.add.reduce(x, axis=1)
+    got = sum_rows(np.ascontiguousarray(x.T))
+    np.testing.assert_array_equal(got, ref)
+    assert np.array_equal(np.signbit(got[~np.isnan(got)]), np.signbit(ref[~np.isnan(ref)]))
+    swv = np.lib.stride_tricks.sliding_window_view(x, bars, axis=1).sum(axis=2)[:, 0]
+    np.testing.assert_array_equal(got, swv)
+    if bars >= 8:  # a naive sum in bar order differs somewhere (the test can tell orders apart)
+        naive = x[:, 0].copy()
+        for i in range(1, bars):
+            naive += x[:, i]
+        assert not np.array_equal(naive, ref, equal_nan=True)
+
+
+def test_a_window_sum_is_the_sum_of_its_source_column_through_every_change_of_rows() -> None:
+    """``WindowSum`` against the token-major sum of the same column of the source's ring, at every
+    step, after an undo and retake, a reorder with blank rows and rows copied across."""
+    from strategies.stream.bars import Minute
+
+    rng = np.random.default_rng(5)
+    n, period = 8, 14
+    start = rng.integers(0, 40, n)
+    m, ws = Minute(n, period + 1), WindowSum(n, "tr", period)
+
+    def bar(t: int, k: int = n) -> dict[str, np.ndarray]:
+        c = 1.0 + rng.random(k) * 10.0 ** rng.integers(-6, 6, k)
+        c = np.where(t >= start[:k], c, np.nan) if k == n else c
+        return {"close": c, "high": c * 1.01, "low": c * 0.98}
+
+    def step(t: int, raw: dict[str, np.ndarray], src=m, w=ws) -> None:
+        with np.errstate(invalid="ignore"):
+            src.step(60 * t, raw)
+            w.step(src, t)
+
+    def check() -> None:
+        np.testing.assert_array_equal(ws.value, np.add.reduce(m.ring.last("tr", period), axis=1))
+
+    for t in range(1000, 1080):
+        snaps = m.snapshot(), ws.snapshot()
+        step(t, bar(t))
+        check()
+        if t % 7 == 3:
+            m.restore(snaps[0])
+            ws.restore(snaps[1])
+            step(t, bar(t))
+            check()
+    assert np.isfinite(ws.value).sum() >= n - 2
+    src = np.array([5, -1, 0, 7, 2, -1, 1, 3, 4, 6])
+    m.reorder(src)
+    ws.reorder(src)
+    check()
+    om, ow = Minute(2, period + 1), WindowSum(2, "tr", period)
+    for t in range(1060, 1080):
+        step(t, bar(t, 2), om, ow)
+    m.copy_rows(np.array([1, 5]), om)
+    ws.copy_rows(np.array([1, 5]), ow)
+    check()
+    for t in range(1080, 1100):
+        step(t, bar(t, 10))
+        check()
 
 
 def test_a_source_knows_which_tokens_seed_and_their_history_through_every_change_of_rows() -> None:
