@@ -111,7 +111,7 @@ class Minute(_Source):
         """Take the bar starting at ``ts`` (raw values per token, NaN or a missing column where a
         token has no data). Columns that are all present are cleaned together (one operation for
         the three of open/high/low, the five flows, the three levels), and every ring column is
-        written into the newest slot."""
+        written into the newest slot, then mirrored once."""
         n = self.age.shape[0]
         ring = self.ring
         self.prev_close, self.prev_high, self.prev_low = self.close, self.high, self.low
@@ -164,6 +164,7 @@ class Minute(_Source):
         slot[col["alt_log"]] = _log(levels[:, 2])
         self.tr = true_range(self.high, self.low, self.prev_close)
         slot[col["tr"]] = self.tr
+        ring.mirror()
 
 
 def _or(x: np.ndarray | None, fill: np.ndarray, n: int) -> np.ndarray:

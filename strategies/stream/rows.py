@@ -78,8 +78,7 @@ class _Stepped(PerRow):
     """A ring of ``length`` steps whose window ending at the newest step is always one slice.
     Steps are absolute (bar start time // bar width), so two rings fed the same bars are at the
     same position and rows copy across. Its one scalar state is ``pos`` (what a snapshot keeps).
-    The default layout is a double buffer: step ``s`` is written at ``s % length`` and
-    ``s % length + length`` (``Ring`` writes each value once instead)."""
+    A double buffer: step ``s`` is written at ``s % length`` and ``s % length + length``."""
 
     _rows: ClassVar[dict[str, float | int | bool]] = {}
     length: int
@@ -95,22 +94,14 @@ class Ring(_Stepped):
     ``(tokens, bars)`` panel). Each column is its own ``(tokens, 2 * length)`` block, so the windows
     of neighbouring tokens are neighbours in memory.
 
-    Each value is written once, and the window ending at the newest step is always one slice:
-    steps fall in blocks of ``length`` by absolute index (bar start time // bar width), and step
-    ``s`` sits at ``length - 1 + s % length``, so a block fills the buffer's second half. When a
-    new block starts, the ``length - 1`` values before it are moved to the front (one block copy
-    every ``length`` steps, instead of writing every value twice). Where a step sits depends
-    only on ``s``, so two rings fed the same bars hold them at the same places and rows copy
-    across. ``last``/``lag`` return views that later steps overwrite: reduce them, never keep them.
-    Undoing the newest step (``restore`` of ``pos``) and taking it again is exact: the block copy
-    leaves its source in place and is done again."""
+    A double buffer (``_Stepped``). ``last``/``lag`` return views that the next step overwrites:
+    reduce them, never keep them."""
 
     def __init__(self, n: int, columns: tuple[str, ...], length: int) -> None:
         self.length = max(int(length), 1)
         self.index = {c: i for i, c in enumerate(columns)}
         self.buf = np.full((len(columns), n, 2 * self.length), np.nan)
-        self.pos = self.length - 1  # buffer index of the newest step (in the second half, from length - 1)
-        self._block: int | None = None  # block of the newest step taken
+        self.pos = -1  # buffer index of the newest step in the first half
 
     def reorder(self, src: np.ndarray) -> None:
         ok = src >= 0
@@ -124,35 +115,32 @@ class Ring(_Stepped):
         new[:, rows] = other.buf
         self.buf = new
 
-    def advance(self, step: int) -> None:
-        length = self.length
-        block, k = divmod(step, length)
-        if block != self._block:
-            if length > 1:  # the previous block's last ``length - 1`` steps go to the front
-                self.buf[:, :, :length - 1] = self.buf[:, :, length:2 * length - 1]
-            self._block = block
-        self.pos = length - 1 + k
-
     def put(self, column: str, values: np.ndarray) -> None:
         """The newest step's value of ``column`` (call after ``advance``)."""
-        self.buf[self.index[column], :, self.pos] = values
+        b = self.buf[self.index[column]]
+        b[:, self.pos] = values
+        b[:, self.pos + self.length] = values
 
     def slot(self) -> np.ndarray:
-        """The newest step's ``(columns, tokens)`` values, to write every column at once."""
+        """The newest step's ``(columns, tokens)`` values in the first half, to write every column
+        at once; ``mirror`` then copies them to the second half (what ``put`` does per column)."""
         return self.buf[:, :, self.pos]
+
+    def mirror(self) -> None:
+        self.buf[:, :, self.pos + self.length] = self.buf[:, :, self.pos]
 
     def last(self, column: str, n: int) -> np.ndarray:
         """``(tokens, n)`` window ending at the newest step (a view; NaN before a token's data)."""
         if n > self.length:
             raise ValueError(f"ring of {self.length} steps cannot give {n}")
-        end = self.pos + 1
+        end = self.pos + self.length + 1
         return self.buf[self.index[column], :, end - n:end]
 
     def lag(self, column: str, k: int) -> np.ndarray:
         """The value ``k`` steps before the newest (``k = 0``: the newest)."""
         if k >= self.length:
             raise ValueError(f"ring of {self.length} steps cannot look back {k}")
-        return self.buf[self.index[column], :, self.pos - k]
+        return self.buf[self.index[column], :, self.pos + self.length - k]
 
 
 class TimeRing(_Stepped):
