@@ -84,8 +84,24 @@ class _Stepped(PerRow):
     length: int
     pos: int
 
+    buf: np.ndarray  # tokens on axis 1, whatever the layout
+
     def advance(self, step: int) -> None:
         self.pos = step % self.length
+
+    def reorder(self, src: np.ndarray) -> None:
+        ok = src >= 0
+        shape = list(self.buf.shape)
+        shape[1] = len(src)
+        new = np.full(shape, np.nan)
+        new[:, ok] = self.buf[:, src[ok]]
+        self.buf = new
+
+    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
+        assert isinstance(other, type(self))
+        new = self.buf.copy()
+        new[:, rows] = other.buf
+        self.buf = new
 
 
 class Ring(_Stepped):
@@ -102,18 +118,6 @@ class Ring(_Stepped):
         self.index = {c: i for i, c in enumerate(columns)}
         self.buf = np.full((len(columns), n, 2 * self.length), np.nan)
         self.pos = -1  # buffer index of the newest step in the first half
-
-    def reorder(self, src: np.ndarray) -> None:
-        ok = src >= 0
-        new = np.full((self.buf.shape[0], len(src), self.buf.shape[2]), np.nan)
-        new[:, ok] = self.buf[:, src[ok]]
-        self.buf = new
-
-    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
-        assert isinstance(other, Ring)
-        new = self.buf.copy()
-        new[:, rows] = other.buf
-        self.buf = new
 
     def put(self, column: str, values: np.ndarray) -> None:
         """The newest step's value of ``column`` (call after ``advance``)."""
@@ -155,18 +159,6 @@ class TimeRing(_Stepped):
         self.length = max(int(length), 1)
         self.buf = np.full((2 * self.length, n), np.nan)
         self.pos = -1
-
-    def reorder(self, src: np.ndarray) -> None:
-        ok = src >= 0
-        new = np.full((self.buf.shape[0], len(src)), np.nan)
-        new[:, ok] = self.buf[:, src[ok]]
-        self.buf = new
-
-    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
-        assert isinstance(other, TimeRing)
-        new = self.buf.copy()
-        new[:, rows] = other.buf
-        self.buf = new
 
     def put(self, values: np.ndarray) -> None:
         """The newest step's values (call after ``advance``)."""
