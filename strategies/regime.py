@@ -68,11 +68,11 @@ def required_bars(cfg: RegimeConfig) -> int:
     return max(2 * cfg.adx_period, cfg.chop_period + 1, cfg.crisis_window_bars + 1)
 
 
-def _mean_pairwise_correlation(r: np.ndarray) -> float:
-    """Average correlation over token pairs of the rows of ``r`` (rows with NaN/zero variance are
-    left out), in O(tokens x bars): with ``z`` each row standardised, the sum over pairs is
-    ``(sum_t (sum_i z_it)^2 - m t) / 2``."""
-    r = r[np.isfinite(r).all(axis=1)]
+def _mean_pairwise_correlation(r: np.ndarray, rows: np.ndarray) -> float:
+    """Average correlation over pairs of the rows of ``r`` where ``rows`` (a mask) holds, leaving
+    out rows with NaN or zero variance, in O(tokens x bars): with ``z`` each row standardised,
+    the sum over pairs is ``(sum_t (sum_i z_it)^2 - m t) / 2``."""
+    r = r[rows & np.isfinite(r).all(axis=1)]  # one gather of the rows used
     t = r.shape[1]
     dev = r - np.add.reduce(r, axis=1, keepdims=True) / t  # r.mean(axis=1, keepdims=True)
     sd = np.sqrt(np.einsum("ij,ij->i", dev, dev) / t)
@@ -80,7 +80,9 @@ def _mean_pairwise_correlation(r: np.ndarray) -> float:
     m = int(keep.sum())
     if m < 2:
         return 0.0
-    col = np.einsum("it,i->t", dev[keep], 1.0 / sd[keep])  # sum_i z_it
+    if m < keep.shape[0]:
+        dev, sd = dev[keep], sd[keep]
+    col = np.einsum("it,i->t", dev, 1.0 / sd)  # sum_i z_it
     tot = float(np.dot(col, col))
     return (tot - m * t) / (m * (m - 1) * t)
 
@@ -168,10 +170,11 @@ def classify(cfg: RegimeConfig, enough: np.ndarray, adx: np.ndarray, pdi: np.nda
     k = int(live.sum())
     if k >= 1:
         med = _median(ret[live])
-        corr = _mean_pairwise_correlation(lr[live]) if k >= cfg.min_market_tokens else 0.0
         if med <= -cfg.market_crisis_drop:
             market, mconf = "crisis", min(1.0, med / -cfg.market_crisis_drop / 2 + 0.5)
-        elif corr >= cfg.correlation_spike and med < 0:
+        # the correlation decides only a falling market short of the crisis drop: computed there
+        elif med < 0 and k >= cfg.min_market_tokens and \
+                (corr := _mean_pairwise_correlation(lr, live)) >= cfg.correlation_spike:
             market, mconf = "crisis", min(1.0, corr)
         else:
             market, mconf = "ranging" if abs(med) < cfg.market_crisis_drop / 3 else (
