@@ -32,11 +32,18 @@ class WhaleTracking:
         wb, ws = c.get("whale_buy_usd"), c.get("whale_sell_usd")
         if wb is None or ws is None or c.n_bars < p.window_bars:
             return abstain(self.name, c.n_tokens, _ABSTAIN, 0 if wb is None or ws is None else 1)
-        return self._vote(history(c) >= p.window_bars, wb[:, -p.window_bars:], ws[:, -p.window_bars:],
+        add = np.add.reduce  # ndarray.sum without its Python wrapper: the same sums
+        wb, ws = wb[:, -p.window_bars:], ws[:, -p.window_bars:]
+        return self._vote(history(c) >= p.window_bars, (add(wb, axis=1), add(wb[:, -p.recent_bars:], axis=1)),
+                          (add(ws, axis=1), add(ws[:, -p.recent_bars:], axis=1)),
                           snapshot_or_last(view, "liquidity_usd"))
 
     def needs(self, need: Needs) -> None:
-        need.on(1).window(self.p.window_bars)
+        p = self.p
+        t = need.on(1)
+        t.window(p.window_bars)
+        # the window's and its recent bars' flow sums, carried (time-major: ``WindowSum``)
+        t.sums.update((c, k) for c in ("whale_buy_usd", "whale_sell_usd") for k in (p.window_bars, p.recent_bars))
 
     def stream_votes(self, st: StreamState, view: MarketView) -> StrategyVotes:
         p = self.p
@@ -47,20 +54,22 @@ class WhaleTracking:
         m = st.minute
         liq = view.snapshot.get("liquidity_usd")
         liq = m.level("liquidity_usd") if liq is None else np.asarray(liq, dtype=np.float64)
-        return self._vote(m.history(view.candles.n_bars) >= p.window_bars, m.ring.last("whale_buy_usd", p.window_bars),
-                          m.ring.last("whale_sell_usd", p.window_bars), liq)
+        sums = st.tf[1].sums
+        return self._vote(m.history(view.candles.n_bars) >= p.window_bars,
+                          (sums[("whale_buy_usd", p.window_bars)].value, sums[("whale_buy_usd", p.recent_bars)].value),
+                          (sums[("whale_sell_usd", p.window_bars)].value, sums[("whale_sell_usd", p.recent_bars)].value),
+                          liq)
 
-    def _vote(self, enough: np.ndarray, wb: np.ndarray, ws: np.ndarray, liq: np.ndarray | None) -> StrategyVotes:
-        """Votes from the last ``window_bars`` cleaned whale flows and each token's liquidity."""
+    def _vote(self, enough: np.ndarray, buys: tuple[np.ndarray, np.ndarray], sells: tuple[np.ndarray, np.ndarray],
+              liq: np.ndarray | None) -> StrategyVotes:
+        """Votes from the cleaned whale buy and sell flows summed over the last ``window_bars``
+        bars and over the last ``recent_bars``, and each token's liquidity. Flows are 0 after a
+        token's first bar: a window holds NaN only for tokens without enough history, whose votes
+        are 0 whatever these sums are."""
         p = self.p
         n = enough.shape[0]
-        # flows are 0 after a token's first bar: a window holds NaN only for tokens without
-        # enough history, whose votes are 0 whatever these sums are
-        add = np.add.reduce  # ndarray.sum without its Python wrapper: the same sums
-        b = add(wb, axis=1)
-        s = add(ws, axis=1)
-        rb = add(wb[:, -p.recent_bars:], axis=1)
-        rs = add(ws[:, -p.recent_bars:], axis=1)
+        b, rb = buys
+        s, rs = sells
         liq = np.where(np.isfinite(liq) & (liq > 0), liq, np.nan) if liq is not None else np.full(n, np.nan)
         net = b - s
         flow = ratio(net, liq)
