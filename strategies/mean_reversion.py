@@ -45,8 +45,8 @@ class MeanReversion:
         if view.candles.n_bars < self.required_bars():
             return abstain(self.name, st.n)
         one = st.tf[1]
-        mv = one.meanvar[p.period].ring
-        mid, sd = mv.lag("mid", 0), mv.lag("sd", 0)
+        mv = one.meanvar[p.period]
+        mid, sd = mv.mid.lag(0), mv.sd.lag(0)
         px = st.minute.close
         upper, lower = mid + p.band_k * sd, mid - p.band_k * sd
         with np.errstate(invalid="ignore", divide="ignore"):

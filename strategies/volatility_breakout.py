@@ -44,15 +44,16 @@ class VolatilityBreakout:
         atrn = a[:, -r:-1] / close[:, -r:-1]
         # the share of the earlier ATR/close values below the newest (a count: exact whichever way)
         pct = np.add.reduce(atrn[:, :-1] < atrn[:, -1:], axis=1) / (atrn.shape[1] - 1)
-        return self._vote(history(c) >= self.required_bars(), bb_u[:, -k:], bb_m[:, -k:], bb_l[:, -k:],
-                          e[:, -k:], a[:, -k:], pct.__getitem__, close[:, -1])
+        return self._vote(history(c) >= self.required_bars(), bb_u[:, -k:].T, bb_m[:, -k:].T, bb_l[:, -k:].T,
+                          e[:, -k:].T, a[:, -k:].T, pct.__getitem__, close[:, -1])
 
     def needs(self, need: Needs) -> None:
         p = self.p
         t = need.on(1)
         k = p.squeeze_recent_bars + 1
         t.meanvar[p.period] = max(t.meanvar.get(p.period, 1), k)
-        t.ema_atr[p.period] = max(t.ema_atr.get(p.period, 1), k, p.atr_percentile_bars + 2)
+        t.ema_atr[p.period] = max(t.ema_atr.get(p.period, 1), k)
+        t.atr_ranked[p.period] = max(t.atr_ranked.get(p.period, 1), p.atr_percentile_bars + 2)
 
     def stream_votes(self, st: StreamState, view: MarketView) -> StrategyVotes:
         p = self.p
@@ -60,9 +61,9 @@ class VolatilityBreakout:
             return abstain(self.name, st.n)
         k = p.squeeze_recent_bars + 1
         one = st.tf[1]
-        mv = one.meanvar[p.period].ring
-        mid, sd = mv.last("mid", k), mv.last("sd", k)
-        ea = one.ema_atr[p.period].ring
+        mv = one.meanvar[p.period]
+        mid, sd = mv.mid.last(k), mv.sd.last(k)  # time-major: (bars, tokens)
+        ea = one.ema_atr[p.period]
         bb_u, bb_l = mid + p.bollinger_k * sd, mid - p.bollinger_k * sd
         # ATR/close of the bar before the newest against the atr_percentile_bars before it: a
         # time-major (bars, tokens) window, counted for the tokens asked (``evaluate``'s counts)
@@ -71,21 +72,24 @@ class VolatilityBreakout:
         def rank(rows: np.ndarray) -> np.ndarray:
             return count_below(atrn[:, rows]) / p.atr_percentile_bars
         return self._vote(st.minute.history(view.candles.n_bars) >= self.required_bars(), bb_u, mid, bb_l,
-                          ea.last("e", k), ea.last("a", k), rank, st.minute.close)
+                          ea.e_hist.last(k), ea.a_hist.last(k), rank, st.minute.close)
 
     def _vote(self, enough: np.ndarray, bb_u: np.ndarray, bb_m: np.ndarray, bb_l: np.ndarray, e: np.ndarray,
               a: np.ndarray, rank: Callable[[np.ndarray], np.ndarray], px: np.ndarray) -> StrategyVotes:
-        """Votes from the bands and EMA/ATR of the last ``squeeze_recent_bars + 1`` bars and the
-        percentile of the ATR/close of the bar before the newest among the ``atr_percentile_bars``
-        before it (``rank(rows)``: of the tokens ``rows``, an index array; called once, at once)."""
+        """Votes from the bands and EMA/ATR of the last ``squeeze_recent_bars + 1`` bars, time-major
+        (``(bars, tokens)``: elementwise, so either layout gives the same values; the incremental
+        path's are contiguous), and the percentile of the ATR/close of the bar before the newest
+        among the ``atr_percentile_bars`` before it (``rank(rows)``: of the tokens ``rows``, an
+        index array; called once, at once)."""
         p = self.p
         kc_u = e + p.keltner_k * a
         kc_l = e - p.keltner_k * a
-        squeeze = (bb_u[:, :-1] < kc_u[:, :-1]) & (bb_l[:, :-1] > kc_l[:, :-1])
-        squeezed = np.logical_or.reduce(squeeze, axis=1)  # squeeze.any(axis=1)
-        width = bb_u[:, -1] - bb_m[:, -1]
-        above = px > bb_u[:, -1]
-        below = px < bb_l[:, -1]
+        squeeze = (bb_u[:-1] < kc_u[:-1]) & (bb_l[:-1] > kc_l[:-1])
+        squeezed = np.logical_or.reduce(squeeze, axis=0)  # squeeze.any(axis=0)
+        upper, lower = bb_u[-1], bb_l[-1]
+        width = upper - bb_m[-1]
+        above = px > upper
+        below = px < lower
         # the percentile is read only where a vote can be cast (long enough history, squeezed, a
         # close outside the band: elsewhere the score is 0, so the token abstains whatever its
         # confidence), usually a few tokens: ranked only there
@@ -94,7 +98,7 @@ class VolatilityBreakout:
         if rows.size:
             pct[rows] = rank(rows)
         low_vol = pct <= p.atr_percentile_max
-        push = clip(ratio(np.where(above, px - bb_u[:, -1], bb_l[:, -1] - px), width), 0.0, 1.0)
+        push = clip(ratio(np.where(above, px - upper, lower - px), width), 0.0, 1.0)
         mag = 0.5 + 0.5 * push
         score = np.where(squeezed & above, mag, np.where(squeezed & below, -mag, 0.0))
         conf = np.where(low_vol, 0.9, 0.5)
@@ -102,7 +106,7 @@ class VolatilityBreakout:
 
         def reason(i: int) -> str:
             side = "above upper" if score[i] > 0 else "below lower"
-            return (f"squeeze ({int(np.count_nonzero(squeeze[i]))} of last {p.squeeze_recent_bars} bars, ATR pct {pct[i]:.2f}) "
+            return (f"squeeze ({int(np.count_nonzero(squeeze[:, i]))} of last {p.squeeze_recent_bars} bars, ATR pct {pct[i]:.2f}) "
                     f"then close {side} band")
 
         def why(i: int) -> int:  # the abstention's text, read only when shown

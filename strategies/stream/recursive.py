@@ -102,30 +102,34 @@ def _ring_tr(src: Any, rows: np.ndarray, bars: int) -> np.ndarray:
 
 class EmaAtr(PerRow):
     """``indicators.ema_atr``: EMA of the close and Wilder ATR of one period, with the last
-    ``keep`` values of each in a ring, and of ATR / close (``atrn``) in a time-major ``TimeRing``
-    of ``keep`` steps (the series a strategy ranks its newest value in: ``rows.count_below``)."""
+    ``keep`` values of each (``e_hist``, ``a_hist``) and the last ``ranked`` of ATR / close
+    (``atrn``: the series a strategy ranks its newest value in, ``rows.count_below``) in
+    time-major ``TimeRing``s: a window of every token is one contiguous ``(bars, tokens)`` block."""
 
     _rows: ClassVar[dict[str, float | int | bool]] = {"e": np.nan, "a": np.nan}
 
-    def __init__(self, n: int, period: int, keep: int) -> None:
+    def __init__(self, n: int, period: int, keep: int, ranked: int) -> None:
         self.n = int(period)
         self.k = 2.0 / (self.n + 1)
         self.be, self.ba = 1.0 - self.k, (self.n - 1) / self.n
         self.e = np.full(n, np.nan)
         self.a = np.full(n, np.nan)
-        self.ring = Ring(n, ("e", "a"), keep)
-        self.atrn = TimeRing(n, keep)
+        self.e_hist, self.a_hist = TimeRing(n, keep), TimeRing(n, keep)
+        self.atrn = TimeRing(n, ranked)
+
+    def _rings(self, of: EmaAtr) -> tuple[tuple[TimeRing, TimeRing], ...]:
+        return (self.e_hist, of.e_hist), (self.a_hist, of.a_hist), (self.atrn, of.atrn)
 
     def reorder(self, src: np.ndarray) -> None:
         super().reorder(src)
-        self.ring.reorder(src)
-        self.atrn.reorder(src)
+        for ring, _ in self._rings(self):
+            ring.reorder(src)
 
     def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
         assert isinstance(other, EmaAtr)
         super().copy_rows(rows, other)
-        self.ring.copy_rows(rows, other.ring)
-        self.atrn.copy_rows(rows, other.atrn)
+        for ring, theirs in self._rings(other):
+            ring.copy_rows(rows, theirs)
 
     def step(self, src: Any, step: int) -> None:
         e = self.e * self.be
@@ -139,11 +143,10 @@ class EmaAtr(PerRow):
         if r.size:
             a[r] = _ring_tr(src, r, self.n).sum(axis=1) / self.n
         self.e, self.a = e, a
-        ring = self.ring
-        ring.advance(step)
-        ring.put("e", e)
-        ring.put("a", a)
-        self.atrn.advance(step)
+        for ring, _ in self._rings(self):
+            ring.advance(step)
+        self.e_hist.put(e)
+        self.a_hist.put(a)
         self.atrn.put(a / src.close)
 
 
@@ -229,18 +232,22 @@ class Adx(PerRow):
 class MeanVar(PerRow):
     """Rolling mean and population standard deviation of the close over ``period`` bars, as
     ``indicators.bollinger``/``zscore`` compute them (the window's pairwise sum / n; two-pass
-    variance per window), with the last ``keep`` values in a ring. A small recompute: O(period)."""
+    variance per window), with the last ``keep`` values of each in time-major ``TimeRing``s
+    (``mid``, ``sd``: a window of every token is one contiguous ``(bars, tokens)`` block). A small
+    recompute: O(period)."""
 
     def __init__(self, n: int, period: int, keep: int) -> None:
         self.n = int(period)
-        self.ring = Ring(n, ("mid", "sd"), keep)
+        self.mid, self.sd = TimeRing(n, keep), TimeRing(n, keep)
 
     def reorder(self, src: np.ndarray) -> None:
-        self.ring.reorder(src)
+        self.mid.reorder(src)
+        self.sd.reorder(src)
 
     def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
         assert isinstance(other, MeanVar)
-        self.ring.copy_rows(rows, other.ring)
+        self.mid.copy_rows(rows, other.mid)
+        self.sd.copy_rows(rows, other.sd)
 
     def step(self, src: Any, step: int) -> None:
         n = self.n
@@ -248,35 +255,43 @@ class MeanVar(PerRow):
         mid = np.add.reduce(w, axis=1) / n  # also what ``w.mean(axis=1)`` computes (the same sum, / n)
         dev = w - mid[:, None]
         var = np.einsum("ij,ij->i", dev, dev) / n
-        self.ring.advance(step)
-        self.ring.put("mid", mid)
-        self.ring.put("sd", np.sqrt(var))
+        self.mid.advance(step)
+        self.sd.advance(step)
+        self.mid.put(mid)
+        self.sd.put(np.sqrt(var))
 
 
 class RollingMean(PerRow):
-    """Rolling mean of a ring column over ``period`` bars (``indicators.sma``: the window's sum / n),
-    with the last ``keep + 1`` values in a time-major ``TimeRing`` (``history``: the series the
-    regime ranks its newest value in, ``rows.count_below``) and how many of the last ``keep`` are
-    finite (``finite``)."""
+    """Rolling mean of a ring column over ``period`` bars (``indicators.sma``: the window's sum / n,
+    bit for bit: ``rows.sum_rows`` of the column's last ``period`` values, kept time-major in
+    ``values``), with the last ``keep + 1`` means in a time-major ``TimeRing`` (``history``: the
+    series the regime ranks its newest value in, ``rows.count_below``) and how many of the last
+    ``keep`` are finite (``finite``)."""
 
     _rows: ClassVar[dict[str, float | int | bool]] = {"finite": 0}
 
     def __init__(self, n: int, column: str, period: int, keep: int) -> None:
         self.column, self.n, self.keep = column, int(period), int(keep)
+        self.values = TimeRing(n, self.n)
         self.history = TimeRing(n, self.keep + 1)
         self.finite = np.zeros(n, dtype=np.int64)
 
     def reorder(self, src: np.ndarray) -> None:
         super().reorder(src)
+        self.values.reorder(src)
         self.history.reorder(src)
 
     def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
         assert isinstance(other, RollingMean)
         super().copy_rows(rows, other)
+        self.values.copy_rows(rows, other.values)
         self.history.copy_rows(rows, other.history)
 
     def step(self, src: Any, step: int) -> None:
-        mean = np.add.reduce(src.ring.last(self.column, self.n), axis=1) / self.n
+        v = self.values
+        v.advance(step)
+        v.put(src.ring.lag(self.column, 0))
+        mean = sum_rows(v.last(self.n)) / self.n
         h = self.history
         h.advance(step)
         self.finite = self.finite + np.isfinite(mean) - np.isfinite(h.lag(self.keep))

@@ -41,7 +41,8 @@ class TimeframeNeeds:
     emas: set[int] = field(default_factory=set)
     rsi: set[int] = field(default_factory=set)
     adx: set[int] = field(default_factory=set)
-    ema_atr: dict[int, int] = field(default_factory=dict)  # period -> bars of history kept
+    ema_atr: dict[int, int] = field(default_factory=dict)  # period -> bars of EMA/ATR history kept
+    atr_ranked: dict[int, int] = field(default_factory=dict)  # period -> bars of ATR/close kept (ranked)
     meanvar: dict[int, int] = field(default_factory=dict)  # period -> bars of history kept
     means: dict[tuple[str, int], int] = field(default_factory=dict)  # (ring column, period) -> kept
     extremes: set[tuple[str, int, bool]] = field(default_factory=set)  # (column, period, highest)
@@ -65,7 +66,8 @@ class Needs:
 
     def key(self) -> tuple:
         return tuple(sorted((m, t.ring, tuple(sorted(t.emas)), tuple(sorted(t.rsi)), tuple(sorted(t.adx)),
-                             tuple(sorted(t.ema_atr.items())), tuple(sorted(t.meanvar.items())),
+                             tuple(sorted(t.ema_atr.items())), tuple(sorted(t.atr_ranked.items())),
+                             tuple(sorted(t.meanvar.items())),
                              tuple(sorted(t.means.items())), tuple(sorted(t.extremes)),
                              tuple(sorted(t.pivots.items())), tuple(sorted(t.finite)), tuple(sorted(t.sums)))
                             for m, t in self.tf.items()))
@@ -76,7 +78,7 @@ class Timeframe:
 
     def __init__(self, n: int, minutes: int, need: TimeframeNeeds) -> None:
         ring = max(need.ring, *need.emas, *(p + 1 for p in need.rsi), *(p + 1 for p in need.adx),
-                   *(p + 1 for p in need.ema_atr), *need.meanvar, *(p for _c, p in need.means),
+                   *(p + 1 for p in (*need.ema_atr, *need.atr_ranked)), *need.meanvar, *(p for _c, p in need.means),
                    *(p for _c, p, _h in need.extremes),
                    *(2 * k + 1 for k in need.pivots), *(w + 1 for _c, w in need.finite), 2)
         self.minutes = minutes
@@ -84,7 +86,8 @@ class Timeframe:
         self.emas = Emas(n, tuple(sorted(need.emas))) if need.emas else None
         self.rsi = {p: Rsi(n, p) for p in sorted(need.rsi)}
         self.adx = {p: Adx(n, p) for p in sorted(need.adx)}
-        self.ema_atr = {p: EmaAtr(n, p, k) for p, k in sorted(need.ema_atr.items())}
+        self.ema_atr = {p: EmaAtr(n, p, need.ema_atr.get(p, 1), need.atr_ranked.get(p, 1))
+                        for p in sorted({*need.ema_atr, *need.atr_ranked})}
         self.meanvar = {p: MeanVar(n, p, k) for p, k in sorted(need.meanvar.items())}
         self.means = {ck: RollingMean(n, ck[0], ck[1], k) for ck, k in sorted(need.means.items())}
         self.extremes = {e: RollingExtreme(n, *e) for e in sorted(need.extremes)}

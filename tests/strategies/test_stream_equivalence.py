@@ -51,15 +51,16 @@ def _check_indicators(c, scfg, ecfg) -> None:
     mr = scfg.mean_reversion
     _close(one.rsi[mr.rsi_period].value(), ind.rsi(cl, mr.rsi_period)[:, -1], "RSI")
     up, mid, _low = (x[:, -1] for x in ind.bollinger(cl, mr.period, mr.band_k))
-    mv = one.meanvar[mr.period].ring
-    _close(mv.lag("mid", 0), mid, "rolling mean")
-    _close(mv.lag("mid", 0) + mr.band_k * mv.lag("sd", 0), up, "Bollinger upper")
+    mv = one.meanvar[mr.period]
+    _close(mv.mid.lag(0), mid, "rolling mean")
+    _close(mv.mid.lag(0) + mr.band_k * mv.sd.lag(0), up, "Bollinger upper")
     vb = scfg.volatility_breakout
     e, atr = ind.ema_atr(hi, lo, cl, vb.period)
-    ea = one.ema_atr[vb.period].ring
-    k = min(vb.atr_percentile_bars + 2, cl.shape[1])
-    _close(ea.last("e", k), e[:, -k:], "EMA (ema_atr)")
-    _close(ea.last("a", k), atr[:, -k:], "ATR history")
+    ea = one.ema_atr[vb.period]
+    k = min(vb.squeeze_recent_bars + 1, cl.shape[1])  # the bars of EMA/ATR the strategy reads
+    _close(ea.e_hist.last(k).T, e[:, -k:], "EMA (ema_atr, time-major)")
+    _close(ea.a_hist.last(k).T, atr[:, -k:], "ATR history (time-major)")
+    k = min(vb.atr_percentile_bars + 2, cl.shape[1])  # ... and of ATR/close, which it ranks
     _close(one.ema_atr[vb.period].atrn.last(k).T, (atr / cl)[:, -k:], "ATR/close history (time-major)")
     mb = scfg.momentum_breakout
     _close(one.extremes[("high", mb.lookback_bars, True)].value, ind.rolling_max(hi, mb.lookback_bars)[:, -1],
