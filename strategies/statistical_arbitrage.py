@@ -45,6 +45,42 @@ def _spread_stats(spread: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return z, sd, phi
 
 
+def _spread(logp: np.ndarray, r: np.ndarray, idx: np.ndarray, alt_log: np.ndarray, use_pool: np.ndarray,
+            period: int) -> np.ndarray:
+    """Each token's log-price spread (a new array): against its second pool where ``use_pool``,
+    else against the basket index ``idx`` scaled by the token's basket beta (OLS of its one-bar
+    returns ``r`` on the basket's; NaN rows where ``idx`` is not finite). Row by row the
+    arithmetic is the same whichever rows take which factor; only the rows that read a factor
+    compute it (the beta's product and sums of the basket rows alone)."""
+    n = logp.shape[0]
+    pool = np.flatnonzero(use_pool)
+    if pool.size == n:  # every token against its second pool: no basket spread is read
+        return logp - alt_log
+    if not np.isfinite(idx).all():
+        spread = np.full(logp.shape, np.nan)
+        if pool.size:
+            np.subtract(logp, alt_log, out=spread, where=use_pool[:, None])
+        return spread
+    rest = np.flatnonzero(~use_pool)
+    rm = np.diff(idx)
+    rmc = rm - np.add.reduce(rm) / rm.shape[0]  # rm.mean()
+    ri_mean = (logp[rest, -1] - logp[rest, 0]) / period  # the mean one-bar return
+    # einsum, not BLAS: a multithreaded gemv waits for a second core on a busy machine
+    num_b = np.einsum("ij,j->i", r[rest], rmc) - ri_mean * np.add.reduce(rmc)
+    den_b = np.add.reduce(rmc * rmc)  # one denominator for every token: ratio's test once
+    beta = num_b / den_b if np.isfinite(den_b) and den_b != 0 else np.zeros(rest.size)
+    if pool.size > rest.size:  # mostly second pools: those in one pass, the basket rows gathered
+        spread = logp - alt_log
+        spread[rest] = logp[rest] - beta[:, None] * idx[None, :]
+        return spread
+    full = np.zeros(n)
+    full[rest] = beta
+    spread = logp - full[:, None] * idx[None, :]
+    if pool.size:  # ``spread`` is a new array: the second pools' rows are overwritten in place
+        np.subtract(logp, alt_log, out=spread, where=use_pool[:, None])
+    return spread
+
+
 class StatisticalArbitrage:
     name = "statistical_arbitrage"
     inputs = Inputs(("close",), optional=("alt_close",))
@@ -113,30 +149,12 @@ class StatisticalArbitrage:
         basket's return sums and counts per bar, and the second pool's log closes where every one of
         them is known (``use_pool``)."""
         p = self.p
-        n = enough.shape[0]
         num, cnt = basket
         mean_r = np.where(cnt >= p.min_basket_tokens, num / np.maximum(cnt, 1), np.nan)
         idx = np.concatenate([[0.0], np.cumsum(mean_r)])
         basket_ok = bool(np.isfinite(idx).all())
-        # basket beta of each token (OLS on one-bar log returns); a token with a gap gets NaN, and
-        # so does its spread
-        pool = np.flatnonzero(use_pool)
-        if pool.size == n:  # every token against its second pool: no basket spread is read
-            spread = logp - alt_log
-            pool = pool[:0]
-        elif basket_ok:
-            rm = np.diff(idx)
-            rmc = rm - np.add.reduce(rm) / rm.shape[0]  # rm.mean()
-            ri_mean = (logp[:, -1] - logp[:, 0]) / p.period  # the mean one-bar return
-            # einsum, not BLAS: a multithreaded gemv waits for a second core on a busy machine
-            num_b = np.einsum("ij,j->i", r, rmc) - ri_mean * np.add.reduce(rmc)
-            den_b = np.add.reduce(rmc * rmc)  # one denominator for every token: ratio's test once
-            beta = num_b / den_b if np.isfinite(den_b) and den_b != 0 else np.zeros(n)
-            spread = logp - beta[:, None] * idx[None, :]
-        else:
-            spread = np.full(logp.shape, np.nan)
-        if pool.size:  # ``spread`` is a new array here: those rows are overwritten in place
-            np.subtract(logp, alt_log, out=spread, where=use_pool[:, None])
+        # a token with a gap gets a NaN basket beta, and so does its spread
+        spread = _spread(logp, r, idx, alt_log, use_pool, p.period)
         z, sd, phi = _spread_stats(spread)
         with np.errstate(invalid="ignore", divide="ignore"):
             half_life = np.where((phi < 0) & (phi > -1), -np.log(2.0) / np.log1p(phi), np.inf)
