@@ -204,17 +204,23 @@ def sum_rows(window: np.ndarray) -> np.ndarray:
 
 def _pairwise(w: np.ndarray) -> np.ndarray:
     n = w.shape[0]
-    if n < 8:
-        out = np.full(w.shape[1:], -0.0)
-        for i in range(n):
+    if n < 8:  # in order (numpy's from 0.0: the same sum once sum_rows adds its 0.0)
+        if n < 2:
+            return w[0] if n else np.full(w.shape[1:], -0.0)
+        out = w[0] + w[1]
+        for i in range(2, n):
             out += w[i]
         return out
     if n <= 128:
-        acc = w[:8].copy()
         stop = n - n % 8
-        for i in range(8, stop, 8):
+        # the eight partial sums: bars j, j + 8, j + 16, ... added in order (a view while one block)
+        acc = w[0:8] + w[8:16] if stop >= 16 else w[0:8]
+        for i in range(16, stop, 8):
             acc += w[i:i + 8]
-        out = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+        # ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), a level of the tree per addition
+        acc = acc[0::2] + acc[1::2]
+        acc = acc[0::2] + acc[1::2]
+        out = acc[0] + acc[1]
         for i in range(stop, n):
             out += w[i]
         return out

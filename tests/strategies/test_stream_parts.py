@@ -171,7 +171,7 @@ def test_counts_below_the_newest_equal_the_token_major_references(bars: int) -> 
     np.testing.assert_array_equal(pct, _rank(v[:, :-1], v[:, -1]))
 
 
-@pytest.mark.parametrize("bars", [*range(1, 41), 64, 127, 128, 129, 136, 200, 257, 399])
+@pytest.mark.parametrize("bars", [*range(1, 301), 383, 399, 520, 1031])
 def test_time_major_sums_are_bit_for_bit_the_token_major_numpy_sums(bars: int) -> None:
     """``sum_rows`` replays numpy's pairwise order: the same bits as ``np.add.reduce(axis=1)`` and
     as the reference's ``sliding_window_view(...).sum(axis=2)`` (``indicators._window_sum``), on
@@ -179,8 +179,9 @@ def test_time_major_sums_are_bit_for_bit_the_token_major_numpy_sums(bars: int) -
     and signed zeros."""
     rng = np.random.default_rng(bars)
     x = rng.standard_normal((500, bars)) * 10.0 ** rng.integers(-8, 8, (500, bars))
-    x[rng.random(x.shape) < 0.01] = np.nan
-    x[rng.random(x.shape) < 0.005] = np.inf
+    half = x[:250]  # NaN and inf in half of the rows: the other half's sums stay finite at any length
+    half[rng.random(half.shape) < 0.01] = np.nan
+    half[rng.random(half.shape) < 0.005] = np.inf
     x[rng.random(x.shape) < 0.05] = -0.0
     x[:5] = -0.0
     ref = np.add.reduce(x, axis=1)
