@@ -3,6 +3,8 @@ agreeing over a fast and a slow horizon."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from strategies.base import abstain, clip, lag, last, make_votes, ratio
@@ -42,7 +44,8 @@ class MomentumBreakout:
         hi, lo, close, vol = (x[:, -need:] for x in (c.high, c.low, c.close, c.volume))
         return self._vote(history(c) >= need, np.max(hi[:, -1 - p.lookback_bars:-1], axis=1),
                           np.min(lo[:, -1 - p.lookback_bars:-1], axis=1),
-                          np.median(vol[:, -1 - p.volume_lookback_bars:-1], axis=1), last(vol), last(close),
+                          lambda rows: np.median(vol[rows, -1 - p.volume_lookback_bars:-1], axis=1),
+                          last(vol), last(close),
                           lag(close, p.roc_fast_bars), lag(close, p.roc_slow_bars))
 
     def needs(self, need: Needs) -> None:
@@ -58,25 +61,34 @@ class MomentumBreakout:
             return abstain(self.name, st.n)
         one = st.tf[1]
         r = one.src.ring
+        volumes = r.last("volume_usd", p.volume_lookback_bars + 1)[:, :-1]  # read at once, in _vote
         return self._vote(st.minute.history(view.candles.n_bars) >= need,
                           one.extremes[("high", p.lookback_bars, True)].prev,
                           one.extremes[("low", p.lookback_bars, False)].prev,
-                          _median(r.last("volume_usd", p.volume_lookback_bars + 1)[:, :-1]),
+                          lambda rows: _median(volumes[rows]),
                           r.lag("volume_usd", 0), r.lag("close", 0), r.lag("close", p.roc_fast_bars),
                           r.lag("close", p.roc_slow_bars))
 
-    def _vote(self, enough: np.ndarray, prior_high: np.ndarray, prior_low: np.ndarray, med_vol: np.ndarray,
-              last_vol: np.ndarray, px: np.ndarray, lag_fast: np.ndarray, lag_slow: np.ndarray) -> StrategyVotes:
+    def _vote(self, enough: np.ndarray, prior_high: np.ndarray, prior_low: np.ndarray,
+              median_volume: Callable[[np.ndarray], np.ndarray], last_vol: np.ndarray, px: np.ndarray,
+              lag_fast: np.ndarray, lag_slow: np.ndarray) -> StrategyVotes:
         """Votes from the extremes of the ``lookback_bars`` before the newest bar, the median volume
-        of the ``volume_lookback_bars`` before it, the newest volume and close, and the closes
+        of the ``volume_lookback_bars`` before it (``median_volume(rows)``: of the tokens ``rows``,
+        an index array; called once, at once), the newest volume and close, and the closes
         ``roc_fast_bars`` and ``roc_slow_bars`` back."""
         p = self.p
+        up = enough & (px > prior_high)
+        down = enough & (px < prior_low)
+        # the volume surge is read only where the close broke out (elsewhere the token abstains
+        # whatever it is), usually a few tokens: their medians alone
+        med_vol = np.full(px.shape[0], np.nan)
+        rows = np.flatnonzero(up | down)
+        if rows.size:
+            med_vol[rows] = median_volume(rows)
         surge = ratio(last_vol, med_vol)
         surge = np.where((med_vol == 0) & (last_vol > 0), p.volume_surge, surge)
         roc_f = ratio(px, lag_fast) - 1.0
         roc_s = ratio(px, lag_slow) - 1.0
-        up = enough & (px > prior_high)
-        down = enough & (px < prior_low)
         agree_up = (roc_f > 0) & (roc_s > 0)
         agree_dn = (roc_f < 0) & (roc_s < 0)
         size = clip(np.abs(roc_s) / p.roc_full, 0.0, 1.0)
