@@ -7,7 +7,7 @@ token's drawdown and spikes in cross-token return correlation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -125,10 +125,9 @@ def _detect(view: MarketView, cfg: RegimeConfig, settle: int) -> Regimes:
         lr = np.diff(np.log(np.where(tail > 0, tail, np.nan)), axis=1)
     var = ind.sma(lr[:, -(tv - 1):] ** 2, cfg.vol_period)
     hist_n = min(cfg.vol_history_bars, var.shape[1] - 1)
-    vol_pct = _rank(var[:, -hist_n - 1:-1], var[:, -1])
     win = c.close[:, -(cfg.crisis_window_bars + 1):]
-    return classify(cfg, enough, adx, pdi, mdi, chop, vol_pct, win[:, -1], np.fmax.reduce(win, axis=1), win[:, 0],
-                    lr[:, -cfg.correlation_bars:])
+    return classify(cfg, enough, adx, pdi, mdi, chop, lambda rows: _rank(var[rows, -hist_n - 1:-1], var[rows, -1]),
+                    win[:, -1], np.fmax.reduce(win, axis=1), win[:, 0], lr[:, -cfg.correlation_bars:])
 
 
 def _rank(past: np.ndarray, now: np.ndarray) -> np.ndarray:
@@ -155,11 +154,13 @@ def _stream_chop(st: StreamState, n: int) -> np.ndarray:
 
 
 def classify(cfg: RegimeConfig, enough: np.ndarray, adx: np.ndarray, pdi: np.ndarray, mdi: np.ndarray,
-             chop: np.ndarray, vol_pct: np.ndarray, close: np.ndarray, high: np.ndarray, first: np.ndarray,
-             lr: np.ndarray) -> Regimes:
-    """Labels from the per-token inputs: ADX/DI, choppiness, volatility percentile, the newest
-    close, the highest close and the first close of the crisis window, and the latest one-minute
-    log returns (``lr``, for correlation). Shared by the full-window and the incremental path."""
+             chop: np.ndarray, vol_rank: Callable[[np.ndarray], np.ndarray], close: np.ndarray, high: np.ndarray,
+             first: np.ndarray, lr: np.ndarray) -> Regimes:
+    """Labels from the per-token inputs: ADX/DI, choppiness, the volatility percentile
+    (``vol_rank(rows)``: of the tokens ``rows``, an index array; called once, for the tokens whose
+    label can be choppy or ranging), the newest close, the highest close and the first close of
+    the crisis window, and the latest one-minute log returns (``lr``, for correlation). Shared by
+    the full-window and the incremental path."""
     n = enough.shape[0]
     # crisis: fast drawdown from the window's high
     drop = 1.0 - close / high
@@ -182,6 +183,16 @@ def classify(cfg: RegimeConfig, enough: np.ndarray, adx: np.ndarray, pdi: np.nda
     with np.errstate(invalid="ignore"):
         chop_high = chop >= cfg.chop_choppy
         trending = (adx >= cfg.adx_trend) & ~chop_high
+    crisis = token_crisis | (market == "crisis")
+    unknown = ~enough | ~np.isfinite(adx)
+    unknown &= ~crisis
+    # the volatility percentile decides only labels and confidences that trending, crisis and
+    # unknown do not override (NaN elsewhere: read by nothing)
+    vol_pct = np.full(n, np.nan)
+    rows = np.flatnonzero(~(trending | crisis | unknown))
+    if rows.size:
+        vol_pct[rows] = vol_rank(rows)
+    with np.errstate(invalid="ignore"):
         choppy = chop_high | (vol_pct >= cfg.vol_high_percentile)
     codes = np.full(n, _CODE["ranging"])
     conf = clip((cfg.adx_trend - adx) / cfg.adx_trend + 0.5, 0.2, 1.0)
@@ -190,12 +201,9 @@ def classify(cfg: RegimeConfig, enough: np.ndarray, adx: np.ndarray, pdi: np.nda
     codes[trending & (pdi >= mdi)] = _CODE["trending_up"]
     codes[trending & (pdi < mdi)] = _CODE["trending_down"]
     conf = np.where(trending, clip(adx / (2 * cfg.adx_trend), 0.5, 1.0), conf)
-    crisis = token_crisis | (market == "crisis")
     codes[crisis] = _CODE["crisis"]
     conf = np.where(token_crisis, clip(drop / cfg.token_crisis_drop / 2 + 0.5, 0, 1),
                     np.where(crisis, mconf, conf))
-    unknown = ~enough | ~np.isfinite(adx)
-    unknown &= ~crisis
     codes[unknown] = _CODE["unknown"]
     conf = np.where(unknown, 0.0, conf)
     conf = np.where(np.isnan(conf), 0.0, conf)  # conf is clipped: no inf to map
@@ -227,11 +235,14 @@ def stream_detect(st: StreamState, view: MarketView, cfg: RegimeConfig) -> Regim
     chop = _stream_chop(st, cfg.chop_period)
     mean = one.means[("lr2", cfg.vol_period)]
     var = mean.history.last(cfg.vol_history_bars + 1)  # time-major: (bars, tokens)
-    below = count_below(var)  # a value below the newest is finite (variances: >= 0, +inf or NaN)
-    count = mean.finite - np.isfinite(var[-1])  # finite values among the past ones
-    vol_pct = np.where(count > 0, below / np.maximum(count, 1), np.nan)
+
+    def vol_rank(rows: np.ndarray) -> np.ndarray:
+        # a value below the newest is finite (variances: >= 0, +inf or NaN)
+        below = count_below(var[:, rows])
+        count = mean.finite[rows] - np.isfinite(var[-1, rows])  # finite values among the past ones
+        return np.where(count > 0, below / np.maximum(count, 1), np.nan)
     # the crisis window's high: NaN-propagating where the reference skips NaN, which differs only
     # for tokens younger than the window, never ``enough``
     w = cfg.crisis_window_bars + 1
-    return classify(cfg, enough, a.adx, a.pdi, a.mdi, chop, vol_pct, m.close, one.extremes[("close", w, True)].value,
+    return classify(cfg, enough, a.adx, a.pdi, a.mdi, chop, vol_rank, m.close, one.extremes[("close", w, True)].value,
                     ring.lag("close", cfg.crisis_window_bars), ring.last("lr", cfg.correlation_bars))
