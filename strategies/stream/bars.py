@@ -51,7 +51,7 @@ class _Source(PerRow):
 
     age: np.ndarray
     _hist: tuple[np.ndarray, int, np.ndarray] | None = None
-    _young: tuple[np.ndarray, frozenset[int]] | None = None
+    _young: tuple[np.ndarray, np.ndarray] | None = None
 
     def history(self, view_bars: int) -> np.ndarray:
         """Bars since each token's first valid close, as a view of ``view_bars`` bars counts them
@@ -64,14 +64,16 @@ class _Source(PerRow):
         return out
 
     def seeding(self, at: int) -> np.ndarray:
-        """Rows whose age is ``at`` (``np.flatnonzero(age == at)``): usually none, known from the
-        set of young ages present without a pass over the tokens."""
+        """Rows whose age is ``at`` (``np.flatnonzero(age == at)``): usually none, known from a
+        bitmap of the young ages present (made once per ``age`` array, one pass over the tokens),
+        so each family's question costs no pass of its own."""
         age = self.age
         young = self._young
         if young is None or young[0] is not age:
-            small = age[age < _YOUNG]
-            young = self._young = (age, frozenset(small.tolist()))
-        if at < _YOUNG and at not in young[1]:
+            present = np.zeros(_YOUNG, dtype=bool)
+            present[age[(age >= 0) & (age < _YOUNG)]] = True
+            young = self._young = (age, present)
+        if 0 <= at < _YOUNG and not young[1][at]:
             return _NONE
         return np.flatnonzero(age == at)
 

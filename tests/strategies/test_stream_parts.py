@@ -256,7 +256,7 @@ def test_a_source_knows_which_tokens_seed_and_their_history_through_every_change
     start = rng.integers(0, 30, n)  # tokens start trading at different bars
 
     def check() -> None:
-        for at in range(-1, 40):
+        for at in (*range(-1, 40), 4095, 4096, 10_000):
             np.testing.assert_array_equal(m.seeding(at), np.flatnonzero(m.age == at))
         for bars in (5, 20, 500):
             np.testing.assert_array_equal(m.history(bars), np.where(m.age >= 0, np.minimum(m.age + 1, bars), 0))
