@@ -21,7 +21,7 @@ import base64
 import math
 import operator
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,6 +215,31 @@ def _take(mints: tuple[str, ...], rows: np.ndarray) -> tuple[str, ...]:
     return operator.itemgetter(*rows.tolist())(mints)
 
 
+class _Taken:
+    """The mints of rows ``rows`` of ``universe`` (``_take``), made on first use: a pending entry's
+    tokens are read only when its horizon comes in a changed universe, or when the state is saved."""
+
+    __slots__ = ("_made", "_rows", "_universe")
+
+    def __init__(self, universe: tuple[str, ...], rows: np.ndarray) -> None:
+        self._universe, self._rows = universe, rows
+        self._made: tuple[str, ...] | None = None
+
+    def _tuple(self) -> tuple[str, ...]:
+        if self._made is None:
+            self._made = _take(self._universe, self._rows)
+        return self._made
+
+    def __len__(self) -> int:
+        return int(self._rows.size)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tuple())
+
+    def __getitem__(self, i: int) -> str:
+        return self._tuple()[i]
+
+
 class Ensemble:
     def __init__(self, cfg: EnsembleConfig, strategies_cfg: StrategiesConfig,
                  state: dict | None = None) -> None:
@@ -363,7 +388,7 @@ class Ensemble:
             keep = np.flatnonzero((val != 0).any(axis=0) & np.isfinite(px) & (px > 0))
         bar_ts = int(view.candles.ts[-1])
         vk = val[:, keep]
-        entry = {"bar_ts": bar_ts, "mints": _take(view.mints, keep), "px": px[keep],
+        entry = {"bar_ts": bar_ts, "mints": _Taken(view.mints, keep), "px": px[keep],
                  "votes": {n: vk[i] for i, n in enumerate(self._names)},
                  "_universe": view.mints, "_rows": keep, "_names": self._names, "_vk": vk}
         if self._pending and self._pending[-1]["bar_ts"] == bar_ts:
