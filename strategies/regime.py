@@ -70,12 +70,13 @@ def required_bars(cfg: RegimeConfig) -> int:
 
 def _mean_pairwise_correlation(r: np.ndarray, rows: np.ndarray) -> float:
     """Average correlation over pairs of the rows of ``r`` where ``rows`` (a mask) holds, leaving
-    out rows with NaN or zero variance, in O(tokens x bars): with ``z`` each row standardised,
-    the sum over pairs is ``(sum_t (sum_i z_it)^2 - m t) / 2``."""
-    r = r[rows & np.isfinite(r).all(axis=1)]  # one gather of the rows used
+    out rows with a NaN or an inf and rows of zero variance, in O(tokens x bars): with ``z`` each
+    row standardised, the sum over pairs is ``(sum_t (sum_i z_it)^2 - m t) / 2``."""
+    r = r[rows]  # a row with a NaN or an inf has a NaN variance: left out with the zero ones below
     t = r.shape[1]
-    dev = r - np.add.reduce(r, axis=1, keepdims=True) / t  # r.mean(axis=1, keepdims=True)
-    sd = np.sqrt(np.einsum("ij,ij->i", dev, dev) / t)
+    with np.errstate(invalid="ignore"):  # inf - inf in such a row
+        dev = r - np.add.reduce(r, axis=1, keepdims=True) / t  # r.mean(axis=1, keepdims=True)
+        sd = np.sqrt(np.einsum("ij,ij->i", dev, dev) / t)
     keep = sd > 0
     m = int(keep.sum())
     if m < 2:

@@ -88,3 +88,26 @@ def test_labels_with_lazy_inputs_are_the_labels_with_every_input_known(market_mo
     if asked:
         free = (got.codes == _CODE["ranging"]) | (got.codes == _CODE["choppy"])
         assert free[asked[0]].all() and asked[0].size == free.sum()
+
+
+def test_the_market_correlation_leaves_out_rows_with_nan_inf_or_no_variance() -> None:
+    """Rows holding a NaN or an inf, and flat rows, count as no token at all: the correlation is the
+    one of the other rows alone, bit for bit, and no warning is raised."""
+    import warnings
+
+    rng = np.random.default_rng(9)
+    n, t = 300, 30
+    lr = rng.normal(0, 0.01, (n, t)) + rng.normal(0, 0.01, t)[None, :]
+    bad = np.zeros(n, dtype=bool)
+    bad[[3, 40, 41, 100, 250]] = True
+    lr[3, 5], lr[40, 0], lr[41, 29] = np.nan, np.inf, -np.inf
+    lr[100, [2, 7]] = [np.inf, -np.inf]
+    lr[250] = 0.25  # flat (its mean exactly 0.25: zero variance)
+    rows = rng.random(n) < 0.8
+    rows[bad] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = regime._mean_pairwise_correlation(lr, rows)
+    clean = np.ascontiguousarray(lr[rows & ~bad])
+    assert got == regime._mean_pairwise_correlation(clean, np.ones(clean.shape[0], dtype=bool))
+    assert 0.3 < got < 0.7
