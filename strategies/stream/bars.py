@@ -24,12 +24,15 @@ BAR = 60
 #: Columns that are flows (a missing bar traded nothing) and levels (a missing bar carries).
 FLOWS = ("volume_usd", "buys", "sells", "whale_buy_usd", "whale_sell_usd")
 LEVELS = ("liquidity_usd", "boosts_active", "alt_close")
-#: The cleaned one-minute columns kept in the ring, and series derived from them per bar.
-RING_COLUMNS = ("open", "close", "high", "low", "volume_usd", "buys", "sells", "whale_buy_usd", "whale_sell_usd",
-                "boosts_active", "logc", "lr", "lr2", "alt_log", "tr")
-#: The flows' rows in the ring, when they are neighbours (cleaned and written as one block).
-_FLOW_SLICE = slice(RING_COLUMNS.index(FLOWS[0]), RING_COLUMNS.index(FLOWS[0]) + len(FLOWS)) \
-    if RING_COLUMNS[RING_COLUMNS.index(FLOWS[0]):RING_COLUMNS.index(FLOWS[0]) + len(FLOWS)] == FLOWS else None
+#: The cleaned one-minute columns kept in the ring (read as windows or looked back on), and series
+#: derived from them per bar. The whale flows, the squared log return and the true range are read
+#: only at the newest bar (``Minute.newest``: families carry what they need of them).
+RING_COLUMNS = ("open", "close", "high", "low", "volume_usd", "buys", "sells", "boosts_active", "logc", "lr", "alt_log")
+NEWEST_ONLY = ("whale_buy_usd", "whale_sell_usd", "lr2", "tr")
+#: The flows kept in the ring (neighbours there: cleaned and written as one block), then the others.
+_RING_FLOWS = tuple(f for f in FLOWS if f in RING_COLUMNS)
+_FLOW_SLICE = slice(RING_COLUMNS.index(_RING_FLOWS[0]), RING_COLUMNS.index(_RING_FLOWS[0]) + len(_RING_FLOWS))
+assert RING_COLUMNS[_FLOW_SLICE] == _RING_FLOWS == FLOWS[:len(_RING_FLOWS)]
 #: The raw columns a one-minute bar is read from.
 RAW_COLUMNS = ("open", "high", "low", "close", *FLOWS, *LEVELS, "trending_rank")
 
@@ -84,7 +87,8 @@ class Minute(_Source):
 
     _rows: ClassVar[dict[str, float | int | bool]] = {"age": -1, "close": np.nan, "open": np.nan, "high": np.nan, "low": np.nan,
              "levels": np.nan, "rank": np.nan, "prev_close": np.nan, "prev_high": np.nan,
-             "prev_low": np.nan, "tr": np.nan}
+             "prev_low": np.nan, "tr": np.nan, "whale_buy_usd": np.nan, "whale_sell_usd": np.nan,
+             "lr2": np.nan}
 
     bar_seconds = BAR
 
@@ -96,6 +100,11 @@ class Minute(_Source):
         self.prev_close, self.prev_high, self.prev_low, self.tr = nan.copy(), nan.copy(), nan.copy(), nan.copy()
         self.levels = np.full((n, len(LEVELS)), np.nan)
         self.rank = nan.copy()
+        self.whale_buy_usd, self.whale_sell_usd, self.lr2 = nan.copy(), nan.copy(), nan.copy()
+
+    def newest(self, column: str) -> np.ndarray:
+        """The newest bar's cleaned ``column`` (a ring column, or one of ``NEWEST_ONLY``)."""
+        return getattr(self, column) if column in NEWEST_ONLY else self.ring.lag(column, 0)
 
     def reorder(self, src: np.ndarray) -> None:
         super().reorder(src)
@@ -139,12 +148,19 @@ class Minute(_Source):
         slot[col["high"]] = self.high
         slot[col["low"]] = self.low
         flows = [raw.get(name) for name in FLOWS]
-        if all(v is not None for v in flows) and _FLOW_SLICE is not None:
+        if all(v is not None for v in flows):
             f = np.stack(flows)  # type: ignore[arg-type]
-            slot[_FLOW_SLICE] = np.where(np.isnan(f) & alive, 0.0, f)
+            f = np.where(np.isnan(f) & alive, 0.0, f)
+            k = len(_RING_FLOWS)
+            slot[_FLOW_SLICE] = f[:k]
+            self.whale_buy_usd, self.whale_sell_usd = f[k], f[k + 1]
         else:
             for name, v in zip(FLOWS, flows, strict=True):
-                slot[col[name]] = np.nan if v is None else np.where(np.isnan(v) & alive, 0.0, v)
+                clean = np.full(n, np.nan) if v is None else np.where(np.isnan(v) & alive, 0.0, v)
+                if name in col:
+                    slot[col[name]] = clean
+                else:
+                    setattr(self, name, clean)
         lv = [raw.get(name) for name in LEVELS]
         if all(v is not None for v in lv):
             x = np.stack(lv, axis=1)  # type: ignore[arg-type]
@@ -162,10 +178,9 @@ class Minute(_Source):
         lr = logc - prev_logc
         slot[col["logc"]] = logc
         slot[col["lr"]] = lr
-        slot[col["lr2"]] = lr ** 2
+        self.lr2 = lr ** 2
         slot[col["alt_log"]] = _log(levels[:, 2])
         self.tr = true_range(self.high, self.low, self.prev_close)
-        slot[col["tr"]] = self.tr
         ring.mirror()
 
 
@@ -205,6 +220,10 @@ class Coarse(_Source):
         assert isinstance(other, Coarse)
         super().copy_rows(rows, other)
         self.ring.copy_rows(rows, other.ring)
+
+    def newest(self, column: str) -> np.ndarray:
+        """The newest completed bar's ``column`` (open/high/low/close, or the true range ``tr``)."""
+        return self.tr if column == "tr" else self.ring.lag(column, 0)
 
     def step(self, ts: int, raw: Mapping[str, np.ndarray | None], n: int) -> bool:
         """Take one minute; True when it completed a bucket (the new bar is then in place)."""

@@ -262,7 +262,7 @@ class MeanVar(PerRow):
 
 
 class RollingMean(PerRow):
-    """Rolling mean of a ring column over ``period`` bars (``indicators.sma``: the window's sum / n,
+    """Rolling mean of a source column (``src.newest(column)``) over ``period`` bars (``indicators.sma``: the window's sum / n,
     bit for bit: ``rows.sum_rows`` of the column's last ``period`` values, kept time-major in
     ``values``), with the last ``keep + 1`` means in a time-major ``TimeRing`` (``history``: the
     series the regime ranks its newest value in, ``rows.count_below``) and how many of the last
@@ -290,7 +290,7 @@ class RollingMean(PerRow):
     def step(self, src: Any, step: int) -> None:
         v = self.values
         v.advance(step)
-        v.put(src.ring.lag(self.column, 0))
+        v.put(src.newest(self.column))
         mean = sum_rows(v.last(self.n)) / self.n
         h = self.history
         h.advance(step)
@@ -380,10 +380,10 @@ class FiniteCount(PerRow):
 
 
 class WindowSum(PerRow):
-    """Sum of the last ``period`` values of a ring column, bit for bit the token-major
-    ``np.add.reduce(ring.last(column, period), axis=1)`` (``rows.sum_rows``), from the column's
-    values kept time-major (``values``, a ``TimeRing``); NaN while the window holds a NaN (a token
-    younger than ``period`` bars among them)."""
+    """Sum of the last ``period`` values of a source column (``src.newest(column)``, bar after
+    bar), bit for bit the token-major ``np.add.reduce`` of that window (``rows.sum_rows``), from
+    the column's values kept time-major (``values``, a ``TimeRing``); NaN while the window holds a
+    NaN (a token younger than ``period`` bars among them)."""
 
     _rows: ClassVar[dict[str, float | int | bool]] = {"value": np.nan}
 
@@ -404,5 +404,5 @@ class WindowSum(PerRow):
     def step(self, src: Any, step: int) -> None:
         v = self.values
         v.advance(step)
-        v.put(src.ring.lag(self.column, 0))
+        v.put(src.newest(self.column))
         self.value = sum_rows(v.last(self.n))

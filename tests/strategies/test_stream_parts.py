@@ -212,13 +212,19 @@ def test_a_window_sum_is_the_sum_of_its_source_column_through_every_change_of_ro
         c = np.where(t >= start[:k], c, np.nan) if k == n else c
         return {"close": c, "high": c * 1.01, "low": c * 0.98}
 
-    def step(t: int, raw: dict[str, np.ndarray], src=m, w=ws) -> None:
+    # the reference: every true range the source took, bar after bar (its rows as the source's)
+    trs: list[np.ndarray] = []
+    other_trs: list[np.ndarray] = []
+
+    def step(t: int, raw: dict[str, np.ndarray], src=m, w=ws, hist=trs) -> None:
         with np.errstate(invalid="ignore"):
             src.step(60 * t, raw)
             w.step(src, t)
+        hist.append(src.tr.copy())
 
     def check() -> None:
-        np.testing.assert_array_equal(ws.value, np.add.reduce(m.ring.last("tr", period), axis=1))
+        window = np.stack(trs[-period:], axis=1)
+        np.testing.assert_array_equal(ws.value, np.add.reduce(window, axis=1))
 
     for t in range(1000, 1080):
         snaps = m.snapshot(), ws.snapshot()
@@ -227,18 +233,22 @@ def test_a_window_sum_is_the_sum_of_its_source_column_through_every_change_of_ro
         if t % 7 == 3:
             m.restore(snaps[0])
             ws.restore(snaps[1])
+            trs.pop()
             step(t, bar(t))
             check()
     assert np.isfinite(ws.value).sum() >= n - 2
     src = np.array([5, -1, 0, 7, 2, -1, 1, 3, 4, 6])
     m.reorder(src)
     ws.reorder(src)
+    trs[:] = [np.where(src >= 0, x[np.maximum(src, 0)], np.nan) for x in trs]
     check()
     om, ow = Minute(2, period + 1), WindowSum(2, "tr", period)
     for t in range(1060, 1080):
-        step(t, bar(t, 2), om, ow)
+        step(t, bar(t, 2), om, ow, other_trs)
     m.copy_rows(np.array([1, 5]), om)
     ws.copy_rows(np.array([1, 5]), ow)
+    for mine, theirs in zip(trs[-len(other_trs):], other_trs, strict=True):
+        mine[[1, 5]] = theirs
     check()
     for t in range(1080, 1100):
         step(t, bar(t, 10))
