@@ -115,9 +115,20 @@ def view_liquidity_drop(view: MarketView, i: int, window_seconds: float) -> floa
     return float(view_liquidity_drops(view, window_seconds)[i])
 
 
+#: How far back the ATR looks for its bars, in multiples of their number.
+ATR_LOOKBACK = 3
+
+
 def atr(view: MarketView, i: int, bars: int) -> float | None:
-    """Mean true range of the last ``bars`` one-minute bars; None without enough history."""
-    p = _tail(view, bars + 1)
+    """Mean true range of the last ``bars`` one-minute bars that have one, within the last
+    ``ATR_LOOKBACK x bars`` minutes; None when fewer are found (too little history).
+
+    A minute without a candle is skipped, not taken for missing history: a backfilled history
+    has no candle for a minute without a swap, and on a cold start the minute between the history's
+    last candle and the first snapshot-built bar may have none. Counting such a minute against the
+    history refused every entry into the token until it left the window, 15 minutes later. The bar
+    after a gap has the true range of its own high and low (its previous close is unknown)."""
+    p = _tail(view, ATR_LOOKBACK * bars + 1)
     h, lo, c = p.high[i], p.low[i], p.close[i]
     if h.size < bars + 1:
         return None
@@ -127,7 +138,7 @@ def atr(view: MarketView, i: int, bars: int) -> float | None:
     tr = tr[np.isfinite(tr)]
     if tr.size < bars:
         return None
-    return float(tr.mean())
+    return float(tr[tr.size - bars:].mean())
 
 
 def log_returns(view: MarketView, i: int, bars: int) -> np.ndarray:

@@ -31,7 +31,7 @@ from bot.contracts import (
 from bot.risk import breakers as br
 from bot.risk.config import RiskConfig
 from bot.risk.exits import ExitOrder, effective_stop, exit_on_view
-from bot.risk.features import atr, liquidity_now, mark_price, token_index, view_liquidity_drop
+from bot.risk.features import ATR_LOOKBACK, atr, liquidity_now, mark_price, token_index, view_liquidity_drop
 from bot.risk.limits import book_var_with, correlation_to_book, exposure_sol, heat_sol
 from bot.risk.record import EdgeRecord, EdgeSummary
 from bot.risk.rugs import RugMark, RugMemory
@@ -334,7 +334,9 @@ class RiskManager:
                             f"liquidity fell {drop:.0%} within {cfg.exits.rug_window_minutes:g} min")
         a = atr(view, i, cfg.sizing.atr_bars)
         if a is None:
-            return Rejected(mint, "insufficient_history", f"fewer than {cfg.sizing.atr_bars + 1} bars for the ATR")
+            return Rejected(mint, "insufficient_history",
+                            f"fewer than {cfg.sizing.atr_bars} bars with a true range in the last "
+                            f"{ATR_LOOKBACK * cfg.sizing.atr_bars} minutes, for the ATR")
         sf = stop_fraction(cfg, price, a)
         if sf > cfg.sizing.max_stop_fraction:
             return Rejected(mint, "too_volatile", f"stop distance {sf:.0%} of price exceeds "

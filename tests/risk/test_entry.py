@@ -266,3 +266,41 @@ def test_tripped_breaker_names_itself_in_rejection():
     rm.on_cycle(portfolio(), MarketConditions(True, True, "crisis"), T0)
     r = _screen(rm)
     assert isinstance(r, Rejected) and r.rule == "breaker_crisis_regime"
+
+
+def test_a_minute_without_a_candle_is_skipped_by_the_atr_not_taken_for_missing_history():
+    """A cold start whose first live bar comes a minute after the backfilled history's last candle
+    (or a history minute without a swap) leaves one minute empty: the ATR is the mean true range
+    of the last 14 bars that have one, from a little further back, and the token can be bought."""
+    from bot.risk.features import atr
+
+    rng = np.random.default_rng(1)
+    close = list(1.0 + np.cumsum(rng.normal(0, 0.01, 200)))
+    gapped = close.copy()
+    gapped[-3] = np.nan  # the empty minute, two bars before the newest
+    view = make_view({A: {"close": close}})
+    hole = make_view({A: {"close": gapped}})
+    hole.candles.columns["high"][0, -3] = hole.candles.columns["low"][0, -3] = np.nan
+    plan = _screen(view=hole)
+    assert isinstance(plan, EntryPlan), plan
+    c, h, lo = (hole.candles.columns[k][0] for k in ("close", "high", "low"))
+    prev = np.concatenate([[np.nan], c[:-1]])
+    tr = np.fmax(h - lo, np.fmax(np.abs(h - prev), np.abs(lo - prev)))
+    real = tr[np.isfinite(tr)][-14:]
+    assert atr(hole, 0, 14) == pytest.approx(float(real.mean()), rel=0, abs=0)
+    # without a gap: the last 14 true ranges, exactly as before
+    c, h, lo = (view.candles.columns[k][0] for k in ("close", "high", "low"))
+    assert atr(view, 0, 14) == float(np.fmax(h[-14:] - lo[-14:], np.fmax(np.abs(h[-14:] - c[-15:-1]),
+                                                                            np.abs(lo[-14:] - c[-15:-1]))).mean())
+
+
+def test_a_history_too_sparse_for_the_atr_rejects():
+    """Fewer than 14 bars with a true range in the last 42 minutes: too little history."""
+    close = [1.0] * 200
+    sparse = [c if k % 4 == 0 else np.nan for k, c in enumerate(close)]  # a candle every 4th minute
+    view = make_view({A: {"close": sparse}})
+    for col in ("high", "low"):
+        view.candles.columns[col][0, np.isnan(view.candles.columns["close"][0])] = np.nan
+    r = _screen(view=view)
+    assert isinstance(r, Rejected) and r.rule == "insufficient_history", r
+    assert "fewer than 14 bars with a true range in the last 42 minutes" in r.detail
