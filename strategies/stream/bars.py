@@ -106,14 +106,6 @@ class Minute(_Source):
         """The newest bar's cleaned ``column`` (a ring column, or one of ``NEWEST_ONLY``)."""
         return getattr(self, column) if column in NEWEST_ONLY else self.ring.lag(column, 0)
 
-    def reorder(self, src: np.ndarray) -> None:
-        super().reorder(src)
-        self.ring.reorder(src)
-
-    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
-        assert isinstance(other, Minute)
-        super().copy_rows(rows, other)
-        self.ring.copy_rows(rows, other.ring)
 
     def level(self, name: str) -> np.ndarray:
         return self.levels[:, LEVELS.index(name)]
@@ -153,7 +145,8 @@ class Minute(_Source):
             f = np.where(np.isnan(f) & alive, 0.0, f)
             k = len(_RING_FLOWS)
             slot[_FLOW_SLICE] = f[:k]
-            self.whale_buy_usd, self.whale_sell_usd = f[k], f[k + 1]
+            for name, row in zip(FLOWS[k:], f[k:], strict=True):  # the flows read at the newest bar only
+                setattr(self, name, row)
         else:
             for name, v in zip(FLOWS, flows, strict=True):
                 clean = np.full(n, np.nan) if v is None else np.where(np.isnan(v) & alive, 0.0, v)
@@ -212,14 +205,6 @@ class Coarse(_Source):
         self.acc_ok = np.zeros(n, dtype=bool)  # this bucket's first minute was seen
         self.closed = False  # the last minute closed a bucket
         self.closes = 0  # buckets closed so far
-    def reorder(self, src: np.ndarray) -> None:
-        super().reorder(src)
-        self.ring.reorder(src)
-
-    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
-        assert isinstance(other, Coarse)
-        super().copy_rows(rows, other)
-        self.ring.copy_rows(rows, other.ring)
 
     def newest(self, column: str) -> np.ndarray:
         """The newest completed bar's ``column`` (open/high/low/close, or the true range ``tr``)."""

@@ -117,19 +117,7 @@ class EmaAtr(PerRow):
         self.e_hist, self.a_hist = TimeRing(n, keep), TimeRing(n, keep)
         self.atrn = TimeRing(n, ranked)
 
-    def _rings(self, of: EmaAtr) -> tuple[tuple[TimeRing, TimeRing], ...]:
-        return (self.e_hist, of.e_hist), (self.a_hist, of.a_hist), (self.atrn, of.atrn)
 
-    def reorder(self, src: np.ndarray) -> None:
-        super().reorder(src)
-        for ring, _ in self._rings(self):
-            ring.reorder(src)
-
-    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
-        assert isinstance(other, EmaAtr)
-        super().copy_rows(rows, other)
-        for ring, theirs in self._rings(other):
-            ring.copy_rows(rows, theirs)
 
     def step(self, src: Any, step: int) -> None:
         e = self.e * self.be
@@ -143,7 +131,7 @@ class EmaAtr(PerRow):
         if r.size:
             a[r] = _ring_tr(src, r, self.n).sum(axis=1) / self.n
         self.e, self.a = e, a
-        for ring, _ in self._rings(self):
+        for ring in (self.e_hist, self.a_hist, self.atrn):
             ring.advance(step)
         self.e_hist.put(e)
         self.a_hist.put(a)
@@ -180,14 +168,6 @@ class Adx(PerRow):
         self.mdi = np.full(n, np.nan)
         self.dx = Ring(n, ("dx",), self.n)
 
-    def reorder(self, src: np.ndarray) -> None:
-        super().reorder(src)
-        self.dx.reorder(src)
-
-    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
-        assert isinstance(other, Adx)
-        super().copy_rows(rows, other)
-        self.dx.copy_rows(rows, other.dx)
 
     def step(self, src: Any, step: int) -> None:
         n = self.n
@@ -240,14 +220,6 @@ class MeanVar(PerRow):
         self.n = int(period)
         self.mid, self.sd = TimeRing(n, keep), TimeRing(n, keep)
 
-    def reorder(self, src: np.ndarray) -> None:
-        self.mid.reorder(src)
-        self.sd.reorder(src)
-
-    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
-        assert isinstance(other, MeanVar)
-        self.mid.copy_rows(rows, other.mid)
-        self.sd.copy_rows(rows, other.sd)
 
     def step(self, src: Any, step: int) -> None:
         n = self.n
@@ -276,16 +248,6 @@ class RollingMean(PerRow):
         self.history = TimeRing(n, self.keep + 1)
         self.finite = np.zeros(n, dtype=np.int64)
 
-    def reorder(self, src: np.ndarray) -> None:
-        super().reorder(src)
-        self.values.reorder(src)
-        self.history.reorder(src)
-
-    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
-        assert isinstance(other, RollingMean)
-        super().copy_rows(rows, other)
-        self.values.copy_rows(rows, other.values)
-        self.history.copy_rows(rows, other.history)
 
     def step(self, src: Any, step: int) -> None:
         v = self.values
@@ -344,12 +306,6 @@ class Pivots(PerRow):
         self.k = int(k)
         self.ring = Ring(n, ("high", "low"), keep)
 
-    def reorder(self, src: np.ndarray) -> None:
-        self.ring.reorder(src)
-
-    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
-        assert isinstance(other, Pivots)
-        self.ring.copy_rows(rows, other.ring)
 
     def step(self, src: Any, step: int) -> None:
         k, w = self.k, 2 * self.k + 1
@@ -392,14 +348,6 @@ class WindowSum(PerRow):
         self.values = TimeRing(n, self.n)
         self.value = np.full(n, np.nan)
 
-    def reorder(self, src: np.ndarray) -> None:
-        super().reorder(src)
-        self.values.reorder(src)
-
-    def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
-        assert isinstance(other, WindowSum)
-        super().copy_rows(rows, other)
-        self.values.copy_rows(rows, other.values)
 
     def step(self, src: Any, step: int) -> None:
         v = self.values

@@ -27,14 +27,20 @@ class PerRow:
     _rows: ClassVar[dict[str, float | int | bool]] = {}
     _scalars: ClassVar[tuple[str, ...]] = ()
 
-    def snapshot(self) -> dict[str, object]:
+    def _names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The attributes a snapshot keeps (arrays and scalars), and those holding a ring: the same
+        for every instance of a class (what ``__init__`` made)."""
         names = _SNAPSHOT.get(type(self))
-        if names is None:  # the same for every instance: the arrays, scalars and rings __init__ made
+        if names is None:
             names = _SNAPSHOT[type(self)] = ((*self._rows, *self._scalars),
                                              tuple(n for n, v in vars(self).items() if isinstance(v, _Stepped)))
+        return names
+
+    def snapshot(self) -> dict[str, object]:
+        values, rings = self._names()
         get = self.__dict__
-        out: dict[str, object] = {name: get[name] for name in names[0]}
-        for name in names[1]:
+        out: dict[str, object] = {name: get[name] for name in values}
+        for name in rings:
             out[name] = get[name].pos
         return out
 
@@ -55,7 +61,8 @@ class PerRow:
                 setattr(self, name, v)
 
     def reorder(self, src: np.ndarray) -> None:
-        """Row ``i`` becomes old row ``src[i]``; ``src[i] < 0`` starts a blank row."""
+        """Row ``i`` becomes old row ``src[i]``; ``src[i] < 0`` starts a blank row (the rings it
+        holds too)."""
         ok = src >= 0
         take = src[ok]
         for name, blank in self._rows.items():
@@ -63,15 +70,20 @@ class PerRow:
             new = np.full((len(src), *old.shape[1:]), blank, dtype=old.dtype)
             new[ok] = old[take]
             setattr(self, name, new)
+        for name in self._names()[1]:
+            getattr(self, name).reorder(src)
 
     def copy_rows(self, rows: np.ndarray, other: PerRow) -> None:
-        """Rows ``rows`` take the state of ``other`` (same layout, ``len(rows)`` rows). Arrays are
-        replaced, never written in place: an array handed out earlier (a strategy's reason keeps
-        some) keeps its values."""
+        """Rows ``rows`` take the state of ``other`` (same layout, ``len(rows)`` rows), rings
+        included. Arrays are replaced, never written in place: an array handed out earlier (a
+        strategy's reason keeps some) keeps its values."""
+        assert type(other) is type(self)
         for name in self._rows:
             new = getattr(self, name).copy()
             new[rows] = getattr(other, name)
             setattr(self, name, new)
+        for name in self._names()[1]:
+            getattr(self, name).copy_rows(rows, getattr(other, name))
 
 
 class _Stepped(PerRow):
