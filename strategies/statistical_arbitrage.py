@@ -56,26 +56,24 @@ def _spread(logp: np.ndarray, r: np.ndarray, idx: np.ndarray, alt_log: np.ndarra
     pool = np.flatnonzero(use_pool)
     if pool.size == n:  # every token against its second pool: no basket spread is read
         return logp - alt_log
-    if not np.isfinite(idx).all():
+    if np.isfinite(idx).all():
+        rest = np.flatnonzero(~use_pool)
+        rm = np.diff(idx)
+        rmc = rm - np.add.reduce(rm) / rm.shape[0]  # rm.mean()
+        ri_mean = (logp[rest, -1] - logp[rest, 0]) / period  # the mean one-bar return
+        # einsum, not BLAS: a multithreaded gemv waits for a second core on a busy machine
+        num_b = np.einsum("ij,j->i", r[rest], rmc) - ri_mean * np.add.reduce(rmc)
+        den_b = np.add.reduce(rmc * rmc)  # one denominator for every token: ratio's test once
+        beta = num_b / den_b if np.isfinite(den_b) and den_b != 0 else np.zeros(rest.size)
+        if pool.size > rest.size:  # mostly second pools: those in one pass, the basket rows gathered
+            spread = logp - alt_log
+            spread[rest] = logp[rest] - beta[:, None] * idx[None, :]
+            return spread
+        full = np.zeros(n)
+        full[rest] = beta
+        spread = logp - full[:, None] * idx[None, :]
+    else:
         spread = np.full(logp.shape, np.nan)
-        if pool.size:
-            np.subtract(logp, alt_log, out=spread, where=use_pool[:, None])
-        return spread
-    rest = np.flatnonzero(~use_pool)
-    rm = np.diff(idx)
-    rmc = rm - np.add.reduce(rm) / rm.shape[0]  # rm.mean()
-    ri_mean = (logp[rest, -1] - logp[rest, 0]) / period  # the mean one-bar return
-    # einsum, not BLAS: a multithreaded gemv waits for a second core on a busy machine
-    num_b = np.einsum("ij,j->i", r[rest], rmc) - ri_mean * np.add.reduce(rmc)
-    den_b = np.add.reduce(rmc * rmc)  # one denominator for every token: ratio's test once
-    beta = num_b / den_b if np.isfinite(den_b) and den_b != 0 else np.zeros(rest.size)
-    if pool.size > rest.size:  # mostly second pools: those in one pass, the basket rows gathered
-        spread = logp - alt_log
-        spread[rest] = logp[rest] - beta[:, None] * idx[None, :]
-        return spread
-    full = np.zeros(n)
-    full[rest] = beta
-    spread = logp - full[:, None] * idx[None, :]
     if pool.size:  # ``spread`` is a new array: the second pools' rows are overwritten in place
         np.subtract(logp, alt_log, out=spread, where=use_pool[:, None])
     return spread
